@@ -1,0 +1,42 @@
+"""Errors of accounts and API keys."""
+
+from __future__ import annotations
+
+from autan.core.errors import Conflict, InvalidRequest, NotFound, Unauthenticated
+
+
+class InvalidApiKey(Unauthenticated):
+    code = "invalid_api_key"
+
+    def __init__(self) -> None:
+        super().__init__("Incorrect API key provided. You can create a key in your Autan settings.")
+
+
+class MissingApiKey(Unauthenticated):
+    code = "missing_api_key"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "You didn't provide an API key. Send it in the header `Authorization: Bearer KEY`."
+        )
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"No user with the email {email}.")
+
+
+class UserExists(Conflict):
+    code = "user_exists"
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"A user with the email {email} already exists.")
+
+
+class InvalidEmail(InvalidRequest):
+    code = "invalid_email"
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"{email!r} is not a valid email address.", param="email")

@@ -1,0 +1,142 @@
+"""Creating users and API keys, and turning an API key into a `Principal`."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from autan.accounts import repository
+from autan.accounts.errors import InvalidApiKey, InvalidEmail, UserExists, UserNotFound
+from autan.accounts.models import ApiKey, Organisation, Role, User
+from autan.accounts.principal import Principal
+from autan.core.db import utcnow
+from autan.core.security import generate_api_key, hash_api_key, hash_password
+
+DEFAULT_ORG_SLUG = "default"
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normalise_email(email: str) -> str:
+    """Emails compare case-insensitively; store them lower-cased and trimmed."""
+    cleaned = email.strip().lower()
+    if len(cleaned) > 320 or not _EMAIL.match(cleaned):
+        raise InvalidEmail(email)
+    return cleaned
+
+
+async def ensure_org(session: AsyncSession, slug: str, name: str | None = None) -> Organisation:
+    """The organisation with this slug, created if missing."""
+    org = await repository.org_by_slug(session, slug)
+    if org is None:
+        org = Organisation(slug=slug, name=name or slug)
+        session.add(org)
+        await session.flush()
+    return org
+
+
+async def create_user(
+    session: AsyncSession,
+    email: str,
+    *,
+    role: Role = Role.MEMBER,
+    org_slug: str = DEFAULT_ORG_SLUG,
+    password: str | None = None,
+    display_name: str = "",
+) -> User:
+    """Create a user in an organisation (created if needed) and commit."""
+    email = normalise_email(email)
+    if await repository.user_by_email(session, email) is not None:
+        raise UserExists(email)
+    org = await ensure_org(session, org_slug)
+    user = User(
+        email=email,
+        role=role,
+        org_id=org.id,
+        display_name=display_name,
+        password_hash=hash_password(password) if password else None,
+    )
+    session.add(user)
+    await session.commit()
+    return user
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedKey:
+    """A new key: the stored row, and the secret that is shown once and never again."""
+
+    key: ApiKey
+    secret: str
+
+
+async def create_api_key(
+    session: AsyncSession, email: str, *, name: str = "", expires_at: datetime | None = None
+) -> CreatedKey:
+    """Create an API key for the user with this email and commit."""
+    user = await repository.user_by_email(session, normalise_email(email))
+    if user is None:
+        raise UserNotFound(email)
+    secret = generate_api_key()
+    key = ApiKey(
+        user_id=user.id,
+        name=name,
+        prefix=secret[:12],
+        secret_hash=hash_api_key(secret),
+        expires_at=expires_at,
+    )
+    session.add(key)
+    await session.commit()
+    return CreatedKey(key=key, secret=secret)
+
+
+class ApiKeyAuthenticator:
+    """Checks Bearer secrets, with a short in-memory cache so requests rarely touch the DB.
+
+    A revoked key stops working within `ttl` seconds in every process (at once in this one,
+    through `forget`).
+    """
+
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], ttl: float, max_entries: int = 50_000
+    ) -> None:
+        self._factory = factory
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._cache: dict[str, tuple[float, Principal | None, datetime | None]] = {}
+
+    async def authenticate(self, secret: str) -> Principal:
+        """The principal behind an API key secret, or `InvalidApiKey`."""
+        digest = hash_api_key(secret)
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is None or cached[0] < now:
+            principal, expires_at = await self._lookup(digest)
+            if len(self._cache) >= self._max_entries:
+                self._cache.clear()
+            # Unknown keys are cached too, so a flood of bad keys cannot flood the database.
+            self._cache[digest] = (now + self._ttl, principal, expires_at)
+        else:
+            _, principal, expires_at = cached
+        if principal is None or (expires_at is not None and expires_at <= utcnow()):
+            raise InvalidApiKey()
+        return principal
+
+    def forget(self, secret_hash: str) -> None:
+        """Drop a key from the cache (after revocation)."""
+        self._cache.pop(secret_hash, None)
+
+    async def _lookup(self, digest: str) -> tuple[Principal | None, datetime | None]:
+        async with self._factory() as session:
+            found = await repository.key_with_user(session, digest)
+        if found is None:
+            return None, None
+        key, user = found
+        if key.revoked_at is not None or not user.is_active:
+            return None, None
+        principal = Principal(
+            user_id=user.id, org_id=user.org_id, email=user.email, role=user.role, api_key_id=key.id
+        )
+        return principal, key.expires_at

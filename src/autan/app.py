@@ -1,0 +1,106 @@
+"""The application factory and its lifespan (engines, HTTP client, model gateway)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import structlog
+from fastapi import FastAPI
+
+from autan.accounts.service import ApiKeyAuthenticator
+from autan.core import error_handlers
+from autan.core.db import create_engine, session_factory
+from autan.core.limits import AdmissionLimits
+from autan.core.metrics import Metrics
+from autan.llm.config import ModelsConfig, load_models_file
+from autan.llm.embedded.supervisor import EmbeddedModels
+from autan.llm.gateway import Gateway
+from autan.llm.pool import ModelPool
+from autan.openai_api.router import router as openai_router
+from autan.ops.router import PUBLIC_PATHS
+from autan.ops.router import router as ops_router
+from autan.settings import Settings
+from autan.usage.recorder import UsageRecorder
+
+log = structlog.get_logger(__name__)
+
+
+def build_pools(config: ModelsConfig, settings: Settings) -> dict[str, ModelPool]:
+    """One pool per declared model."""
+    gateway = settings.gateway
+    return {
+        model.id: ModelPool(
+            model,
+            queue_size=gateway.queue_size,
+            queue_timeout=gateway.queue_timeout,
+            retry_after=gateway.retry_after,
+            failure_threshold=gateway.failure_threshold,
+        )
+        for model in config.models
+    }
+
+
+def _http_client() -> aiohttp.ClientSession:
+    # One session per process with an unbounded pool: the replica caps bound concurrency.
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
+    return aiohttp.ClientSession(connector=connector, auto_decompress=False)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the Autan application; nothing starts until its lifespan runs."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        settings.ensure_data_dir()
+        embedded: EmbeddedModels | None = None
+        if settings.models_file is not None:
+            models = load_models_file(settings.models_file)
+        else:
+            embedded = EmbeddedModels(settings.embedded, settings.data_dir)
+            models = embedded.start()
+        engine = create_engine(settings.resolved_database_url)
+        factory = session_factory(engine)
+        metrics = Metrics()
+        usage = UsageRecorder(factory, settings.gateway.usage_flush_interval)
+        http = _http_client()
+        gateway = Gateway(build_pools(models, settings), http, settings.gateway, usage, metrics)
+        metrics.watch_pools(lambda: gateway.pools.values())
+        usage.start()
+        gateway.start_probes()
+        try:
+            yield {
+                "settings": settings,
+                "session_factory": factory,
+                "gateway": gateway,
+                "metrics": metrics,
+                "authenticator": ApiKeyAuthenticator(factory, settings.gateway.api_key_cache_ttl),
+            }
+        finally:
+            await gateway.stop_probes()
+            await usage.stop()
+            await http.close()
+            await engine.dispose()
+            if embedded is not None:
+                embedded.stop()
+
+    app = FastAPI(
+        title="Autan",
+        summary="Self-hosted generative-AI assistant platform for public organisations",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    error_handlers.install(app)
+    app.include_router(ops_router)
+    app.include_router(openai_router)
+    app.add_middleware(
+        AdmissionLimits,
+        max_requests=settings.gateway.max_connections,
+        max_body_bytes=settings.gateway.max_body_bytes,
+        retry_after=settings.gateway.retry_after,
+        exempt=PUBLIC_PATHS,
+    )
+    return app

@@ -1,0 +1,165 @@
+"""The `autan` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autan.accounts import service as accounts
+from autan.accounts.models import Role
+from autan.core.db import create_engine, session_factory
+from autan.core.errors import AutanError
+from autan.core.logging import configure as configure_logging
+from autan.core.migrate import upgrade
+from autan.settings import Settings
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Autan: a sovereign generative-AI assistant platform.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+
+err = Console(stderr=True)
+
+
+@asynccontextmanager
+async def _session(settings: Settings) -> AsyncIterator[AsyncSession]:
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        async with session_factory(engine)() as session:
+            yield session
+    finally:
+        await engine.dispose()
+
+
+def _run(work: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine; domain errors become a one-line message and exit code 1."""
+    try:
+        return asyncio.run(work())  # type: ignore[arg-type]
+    except AutanError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+
+
+async def _migrate(settings: Settings) -> None:
+    settings.ensure_data_dir()
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def migrate() -> None:
+    """Create or update the database schema."""
+    settings = Settings()
+    asyncio.run(_migrate(settings))
+    err.print("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Server processes.")] = None,
+    auto_migrate: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Update the schema first.")
+    ] = True,
+) -> None:
+    """Start Autan (with the embedded models unless a models file is configured)."""
+    import uvicorn
+
+    from autan.llm.config import dump_models_file
+    from autan.llm.embedded.supervisor import EmbeddedModels
+
+    settings = Settings()
+    host = host or settings.host
+    port = port or settings.port
+    workers = workers or settings.workers
+    configure_logging(settings.log_level, settings.log_json)
+    if auto_migrate:
+        asyncio.run(_migrate(settings))
+    embedded = None
+    if settings.models_file is None:
+        # Started here, once, rather than in each worker's lifespan: every worker shares them.
+        err.print("starting the embedded models…")
+        embedded = EmbeddedModels(settings.embedded, settings.data_dir)
+        models_file = settings.ensure_data_dir() / "embedded-models.yaml"
+        dump_models_file(embedded.start(), models_file)
+        os.environ["AUTAN_MODELS_FILE"] = str(models_file.resolve())
+    err.print(f"Autan is listening on http://{host}:{port}")
+    try:
+        uvicorn.run(
+            "autan.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_level=settings.log_level.lower(),
+            backlog=8192,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    role: Annotated[Role, typer.Option(help="admin, referent or member.")] = Role.MEMBER,
+    org: Annotated[str, typer.Option(help="Organisation slug (created if missing).")] = (
+        accounts.DEFAULT_ORG_SLUG
+    ),
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read a password from standard input.")
+    ] = False,
+) -> None:
+    """Create a user."""
+    settings = Settings()
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+
+    async def work() -> str:
+        async with _session(settings) as session:
+            user = await accounts.create_user(
+                session, email, role=role, org_slug=org, password=password
+            )
+            return user.email
+
+    created = _run(work)
+    err.print(f"user {created} created ({role.value}, organisation {org})")
+
+
+@keys_app.command("create")
+def keys_create(
+    email: str,
+    name: Annotated[str, typer.Option(help="A label to recognise the key.")] = "",
+) -> None:
+    """Create an API key for a user and print only its secret."""
+    settings = Settings()
+
+    async def work() -> str:
+        async with _session(settings) as session:
+            created = await accounts.create_api_key(session, email, name=name)
+            return created.secret
+
+    typer.echo(_run(work))
+
+
+def main() -> None:
+    """Entry point of the `autan` script."""
+    app()

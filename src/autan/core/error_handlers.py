@@ -1,0 +1,115 @@
+"""One place that turns errors into HTTP answers: OpenAI's error shape for the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from autan.core.errors import AutanError, ErrorKind
+from autan.core.responses import JSONBytesResponse
+
+log = structlog.get_logger(__name__)
+
+STATUS_OF_KIND: dict[ErrorKind, int] = {
+    ErrorKind.INVALID: 400,
+    ErrorKind.TOO_LARGE: 413,
+    ErrorKind.UNAUTHENTICATED: 401,
+    ErrorKind.FORBIDDEN: 403,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.RATE_LIMITED: 429,
+    ErrorKind.OVERLOADED: 503,
+    ErrorKind.UPSTREAM: 502,
+    ErrorKind.UNAVAILABLE: 503,
+}
+
+_TYPE_OF_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_body(
+    message: str, type_: str, *, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error shape."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    type_: str | None = None,
+    param: str | None = None,
+    code: str | None = None,
+    retry_after: float | None = None,
+) -> JSONBytesResponse:
+    """An error answer in OpenAI's shape, with Retry-After when given."""
+    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
+    body = error_body(
+        message, type_ or _TYPE_OF_STATUS.get(status, "server_error"), param=param, code=code
+    )
+    return JSONBytesResponse(body, status_code=status, headers=headers)
+
+
+async def _autan_error(_request: Request, exc: Exception) -> JSONBytesResponse:
+    assert isinstance(exc, AutanError)
+    return error_response(
+        STATUS_OF_KIND[exc.kind],
+        exc.message,
+        type_=exc.kind.value,
+        param=exc.param,
+        code=exc.code,
+        retry_after=exc.retry_after,
+    )
+
+
+def _describe(error: dict[str, Any]) -> tuple[str, str | None]:
+    location = [str(part) for part in error.get("loc", ()) if part != "body"]
+    param = ".".join(location) or None
+    message = str(error.get("msg", "invalid value"))
+    return (f"{param}: {message}" if param else message), param
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONBytesResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    message, param = _describe(errors[0]) if errors else ("Invalid request.", None)
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem(s))"
+    return error_response(400, message, param=param, code="invalid_request")
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONBytesResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    response = error_response(exc.status_code, str(exc.detail))
+    response.headers.update(headers)
+    return response
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONBytesResponse:
+    log.exception("unhandled_error", path=request.url.path, exc_info=exc)
+    return error_response(
+        500, "Something went wrong on our side. Please try again.", type_="server_error"
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the error handlers on an application."""
+    app.add_exception_handler(AutanError, _autan_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

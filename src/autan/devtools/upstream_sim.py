@@ -1,0 +1,514 @@
+"""Simulated OpenAI-compatible upstream, for gateway tests and benchmarks.
+
+It answers ``/v1/chat/completions`` (streaming or not) and ``/v1/embeddings`` with fake
+content after a configurable delay, so a gateway can be measured or tested without a real
+inference server. It is built on bare aiohttp and uvloop, with one timer per token per
+stream and prebuilt chunk bytes, so that it stays far cheaper than whatever it is used to
+measure (thousands of concurrent streams in one process).
+
+Run it with::
+
+    python -m autan.devtools.upstream_sim --host 127.0.0.1 --port 9001 \\
+        [--ttft-ms 50] [--tokens-per-s 50] [--tokens 100] [--model sim-model] [--fail-rate 0]
+
+A request may override the timing in its own JSON body, which tests use to get a slow or
+failing answer from one shared simulator::
+
+    {"model": "...", "messages": [...], "sim": {"ttft_ms": 0, "tokens_per_s": 0,
+                                               "tokens": 5, "fail_rate": 0.0}}
+
+``tokens_per_s`` of 0 or less means no pacing between tokens. ``GET /_sim/stats`` gives
+counters (``cancelled`` counts answers whose client went away before the end, which is
+how a test proves that a gateway propagates its own client's disconnect upstream);
+``POST /_sim/reset`` zeroes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import hashlib
+import random
+import signal
+import struct
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any, Final
+
+import orjson
+import uvloop
+from aiohttp import web
+
+EMBEDDING_DIM: Final = 384
+TOKEN_TEXT: Final = "tok "
+# A token sent this much later than its schedule means the simulator itself is
+# overloaded; the stats report it so a benchmark can tell the simulator was not the limit.
+LATE_TOKEN_S: Final = 0.05
+# Pending TCP connections the kernel may queue: a benchmark ramps up thousands of streams
+# within a second or two, and the default of 128 would make some connects time out.
+LISTEN_BACKLOG: Final = 4096
+
+SSE_DONE: Final = b"data: [DONE]\n\n"
+JSON_CONTENT_TYPE: Final = "application/json"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SimConfig:
+    """Server-wide defaults; each request may override the timing fields."""
+
+    model: str = "sim-model"
+    ttft_ms: float = 50.0
+    tokens_per_s: float = 50.0
+    tokens: int = 100
+    fail_rate: float = 0.0
+
+
+@dataclasses.dataclass(slots=True)
+class SimStats:
+    """Counters over inference requests (chat completions and embeddings)."""
+
+    started: int = 0
+    completed: int = 0
+    cancelled: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    tokens_sent: int = 0
+    late_tokens: int = 0
+    max_token_lag_ms: float = 0.0
+
+    def begin(self) -> None:
+        """Count a request that starts being answered."""
+        self.started += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def end(self, *, completed: bool) -> None:
+        """Count a request that finished, or whose client went away."""
+        self.in_flight -= 1
+        if completed:
+            self.completed += 1
+        else:
+            self.cancelled += 1
+
+    def token_sent(self, lag_s: float) -> None:
+        """Count one streamed token sent ``lag_s`` seconds after its schedule."""
+        self.tokens_sent += 1
+        if lag_s > LATE_TOKEN_S:
+            self.late_tokens += 1
+        lag_ms = lag_s * 1000.0
+        if lag_ms > self.max_token_lag_ms:
+            self.max_token_lag_ms = lag_ms
+
+    def reset(self) -> None:
+        """Zero every counter but ``in_flight``, which still tracks live requests."""
+        in_flight = self.in_flight
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, 0)
+        self.in_flight = in_flight
+        self.max_in_flight = in_flight
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Plan:
+    """How one request is answered, after per-request overrides."""
+
+    ttft_s: float
+    interval_s: float
+    tokens: int
+    fail: bool
+
+
+DEFAULTS: Final = SimConfig()
+CONFIG_KEY: Final = web.AppKey("config", SimConfig)
+STATS_KEY: Final = web.AppKey("stats", SimStats)
+
+
+class BadRequestError(Exception):
+    """A request the simulator refuses with a 400, like a real server would."""
+
+
+def _json_response(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(payload), status=status, content_type=JSON_CONTENT_TYPE)
+
+
+def _error_response(status: int, message: str, error_type: str) -> web.Response:
+    """An error in the OpenAI shape."""
+    error = {"message": message, "type": error_type, "param": None, "code": None}
+    return _json_response({"error": error}, status=status)
+
+
+async def _read_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError(f"invalid JSON body: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BadRequestError("the JSON body must be an object")
+    return body
+
+
+def _number(source: dict[str, Any], key: str, default: float) -> float:
+    value = source.get(key, default)
+    # bool is an int subclass, but `true` is no duration.
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise BadRequestError(f"sim.{key} must be a non-negative number")
+    return float(value)
+
+
+def _plan(config: SimConfig, body: dict[str, Any]) -> Plan:
+    """Merge the server defaults with the request's optional ``sim`` overrides."""
+    overrides = body.get("sim") or {}
+    if not isinstance(overrides, dict):
+        raise BadRequestError("sim must be an object")
+    tokens_per_s = _number(overrides, "tokens_per_s", config.tokens_per_s)
+    fail_rate = _number(overrides, "fail_rate", config.fail_rate)
+    return Plan(
+        ttft_s=_number(overrides, "ttft_ms", config.ttft_ms) / 1000.0,
+        interval_s=1.0 / tokens_per_s if tokens_per_s > 0 else 0.0,
+        tokens=int(_number(overrides, "tokens", config.tokens)),
+        fail=fail_rate > 0 and random.random() < fail_rate,
+    )
+
+
+def _text_tokens(text: str) -> int:
+    """Rough token count (4 characters a token), never less than 1."""
+    return max(1, len(text) // 4)
+
+
+def _prompt_tokens(messages: Any) -> int:
+    """Token estimate over the text of every message, string or list-of-parts content."""
+    if not isinstance(messages, list) or not messages:
+        raise BadRequestError("messages must be a non-empty list")
+    chars = 0
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            chars += sum(
+                len(part["text"])
+                for part in content
+                if isinstance(part, dict) and isinstance(part.get("text"), str)
+            )
+    return max(1, chars // 4)
+
+
+def _answer_length(plan: Plan, body: dict[str, Any]) -> tuple[int, str]:
+    """Completion token count and finish reason, ``max_tokens`` capping the answer."""
+    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    if limit is None:
+        return plan.tokens, "stop"
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise BadRequestError("max_tokens must be a positive integer")
+    if limit < plan.tokens:
+        return limit, "length"
+    return plan.tokens, "stop"
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+async def _sleep_until(loop: asyncio.AbstractEventLoop, deadline: float) -> float:
+    """Sleep until ``deadline`` (loop time) and return how late we woke up, in seconds.
+
+    Sleeping to an absolute deadline keeps the average token rate exact even when a wake-up
+    is late; the lateness is returned so the stats can expose an overloaded simulator.
+    """
+    delay = deadline - loop.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+    return max(0.0, loop.time() - deadline)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Answer:
+    """The shape of one chat completion's answer."""
+
+    prompt_tokens: int
+    n_tokens: int
+    finish_reason: str
+
+
+async def _complete(
+    request: web.Request, body: dict[str, Any], plan: Plan, answer: Answer
+) -> web.Response:
+    """Answer a non-streaming chat completion after the whole generation time."""
+    config = request.app[CONFIG_KEY]
+    n_tokens = answer.n_tokens
+    await asyncio.sleep(plan.ttft_s + n_tokens * plan.interval_s)
+    return _json_response(
+        {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model") or config.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": TOKEN_TEXT * n_tokens},
+                    "logprobs": None,
+                    "finish_reason": answer.finish_reason,
+                }
+            ],
+            "usage": _usage(answer.prompt_tokens, n_tokens),
+        }
+    )
+
+
+async def _stream(
+    request: web.Request, body: dict[str, Any], plan: Plan, answer: Answer
+) -> tuple[web.StreamResponse, bool]:
+    """Stream a chat completion as SSE; return the response and whether it finished."""
+    config = request.app[CONFIG_KEY]
+    stats = request.app[STATS_KEY]
+    stream_options = body.get("stream_options")
+    include_usage = isinstance(stream_options, dict) and bool(stream_options.get("include_usage"))
+    header = {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": body.get("model") or config.model,
+    }
+
+    def chunk(delta: dict[str, str], finish: str | None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return _sse({**header, "choices": [choice]})
+
+    # Every content chunk but the first is identical: build the bytes once per stream.
+    first = chunk({"role": "assistant", "content": TOKEN_TEXT}, None)
+    token = chunk({"content": TOKEN_TEXT}, None)
+    tail = chunk({}, answer.finish_reason)
+    if include_usage:
+        usage = _usage(answer.prompt_tokens, answer.n_tokens)
+        tail += _sse({**header, "choices": [], "usage": usage})
+    tail += SSE_DONE
+
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    loop = asyncio.get_running_loop()
+    first_at = loop.time() + plan.ttft_s
+    try:
+        for i in range(answer.n_tokens):
+            lag = await _sleep_until(loop, first_at + i * plan.interval_s)
+            await response.write(first if i == 0 else token)
+            stats.token_sent(lag)
+        await response.write(tail)
+    except ConnectionResetError:
+        # The client went away while we wrote. Returning the prepared response lets
+        # aiohttp close the connection quietly instead of logging a 500.
+        return response, False
+    return response, True
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    """``POST /v1/chat/completions``."""
+    stats = request.app[STATS_KEY]
+    try:
+        body = await _read_body(request)
+        plan = _plan(request.app[CONFIG_KEY], body)
+        answer = Answer(_prompt_tokens(body.get("messages")), *_answer_length(plan, body))
+    except BadRequestError as exc:
+        return _error_response(400, str(exc), "invalid_request_error")
+    if plan.fail:
+        stats.failed += 1
+        return _error_response(500, "simulated upstream failure", "server_error")
+
+    stats.begin()
+    completed = False
+    try:
+        if body.get("stream") is True:
+            response, completed = await _stream(request, body, plan, answer)
+            return response
+        result = await _complete(request, body, plan, answer)
+        completed = True
+        return result
+    finally:
+        # A CancelledError (aiohttp cancels the handler when its client disconnects)
+        # passes through here with completed still False.
+        stats.end(completed=completed)
+
+
+def _embedding(text: str) -> list[float]:
+    """A unit vector that depends only on ``text``."""
+    digest = hashlib.shake_256(text.encode()).digest(EMBEDDING_DIM * 2)
+    raw = [v / 32768.0 - 1.0 for v in struct.unpack(f"<{EMBEDDING_DIM}H", digest)]
+    norm = sum(v * v for v in raw) ** 0.5 or 1.0
+    return [v / norm for v in raw]
+
+
+def _embedding_inputs(value: Any) -> list[str]:
+    """Texts to embed: a string, a list of strings, or token-id lists (hashed as text)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value:
+        if all(isinstance(v, int) for v in value):
+            return [str(value)]
+        if all(isinstance(v, str | list) for v in value):
+            return [v if isinstance(v, str) else str(v) for v in value]
+    raise BadRequestError("input must be a string or a non-empty list")
+
+
+async def embeddings(request: web.Request) -> web.Response:
+    """``POST /v1/embeddings``; honours ``encoding_format`` (the openai client asks base64)."""
+    stats = request.app[STATS_KEY]
+    config = request.app[CONFIG_KEY]
+    try:
+        body = await _read_body(request)
+        plan = _plan(config, body)
+        texts = _embedding_inputs(body.get("input"))
+    except BadRequestError as exc:
+        return _error_response(400, str(exc), "invalid_request_error")
+    if plan.fail:
+        stats.failed += 1
+        return _error_response(500, "simulated upstream failure", "server_error")
+
+    stats.begin()
+    completed = False
+    try:
+        await asyncio.sleep(plan.ttft_s)
+        as_base64 = body.get("encoding_format") == "base64"
+        data = []
+        for index, text in enumerate(texts):
+            vector = _embedding(text)
+            encoded: list[float] | str = (
+                base64.b64encode(struct.pack(f"<{EMBEDDING_DIM}f", *vector)).decode()
+                if as_base64
+                else vector
+            )
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        prompt_tokens = sum(_text_tokens(t) for t in texts)
+        completed = True
+        return _json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model") or config.model,
+                "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+            }
+        )
+    finally:
+        stats.end(completed=completed)
+
+
+async def health(_request: web.Request) -> web.Response:
+    """``GET /health``."""
+    return _json_response({"status": "ok"})
+
+
+async def models(request: web.Request) -> web.Response:
+    """``GET /v1/models``, listing the one configured model."""
+    model = {
+        "id": request.app[CONFIG_KEY].model,
+        "object": "model",
+        "created": 0,
+        "owned_by": "upstream-sim",
+    }
+    return _json_response({"object": "list", "data": [model]})
+
+
+async def sim_stats(request: web.Request) -> web.Response:
+    """``GET /_sim/stats``."""
+    return _json_response(dataclasses.asdict(request.app[STATS_KEY]))
+
+
+async def sim_reset(request: web.Request) -> web.Response:
+    """``POST /_sim/reset``."""
+    request.app[STATS_KEY].reset()
+    return _json_response(dataclasses.asdict(request.app[STATS_KEY]))
+
+
+def build_app(config: SimConfig) -> web.Application:
+    """The simulator's aiohttp application."""
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app[CONFIG_KEY] = config
+    app[STATS_KEY] = SimStats()
+    app.router.add_get("/health", health)
+    app.router.add_get("/v1/models", models)
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_get("/_sim/stats", sim_stats)
+    app.router.add_post("/_sim/reset", sim_reset)
+    return app
+
+
+async def serve(host: str, port: int, config: SimConfig) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    # handler_cancellation: aiohttp (>= 3.9) no longer cancels a handler whose client
+    # disconnected unless asked, and that cancellation is what `cancelled` counts.
+    runner = web.AppRunner(
+        build_app(config), access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG)
+        await site.start()
+        bound_host, bound_port = runner.addresses[0][:2]
+        sys.stdout.write(f"upstream_sim listening on http://{bound_host}:{bound_port}\n")
+        sys.stdout.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m autan.devtools.upstream_sim", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9001, help="0 picks a free port")
+    parser.add_argument("--ttft-ms", type=float, default=DEFAULTS.ttft_ms)
+    parser.add_argument(
+        "--tokens-per-s", type=float, default=DEFAULTS.tokens_per_s, help="0: no pacing"
+    )
+    parser.add_argument("--tokens", type=int, default=DEFAULTS.tokens)
+    parser.add_argument("--model", default=DEFAULTS.model)
+    parser.add_argument(
+        "--fail-rate", type=float, default=DEFAULTS.fail_rate, help="share answered 500"
+    )
+    args = parser.parse_args(argv)
+    if args.ttft_ms < 0 or args.tokens_per_s < 0 or args.tokens < 0:
+        parser.error("--ttft-ms, --tokens-per-s and --tokens must be >= 0")
+    if not 0.0 <= args.fail_rate <= 1.0:
+        parser.error("--fail-rate must be between 0 and 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``python -m autan.devtools.upstream_sim``."""
+    args = parse_args(argv)
+    config = SimConfig(
+        model=args.model,
+        ttft_ms=args.ttft_ms,
+        tokens_per_s=args.tokens_per_s,
+        tokens=args.tokens,
+        fail_rate=args.fail_rate,
+    )
+    # Ctrl-C before the signal handlers are installed: quit without a traceback.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(serve(args.host, args.port, config))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""The models file: which chat and embedding models Autan offers and where their replicas are."""
+
+from __future__ import annotations
+
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from autan.llm.errors import ModelsFileError
+
+
+class ModelType(StrEnum):
+    CHAT = "chat"
+    EMBEDDING = "embedding"
+
+
+class ReplicaConfig(BaseModel):
+    """One OpenAI-compatible server that serves the model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="Base URL of the OpenAI API, e.g. http://vllm-1:8000/v1")
+    api_key: SecretStr | None = None
+    name: str | None = Field(None, description="Name shown in health and usage (default: host).")
+    upstream_model: str | None = Field(
+        None, description="Model name the replica expects (default: the model's)."
+    )
+    max_concurrent: int | None = Field(
+        None, ge=1, description="Requests sent to this replica at once (default: the model's)."
+    )
+
+
+class ModelConfig(BaseModel):
+    """A model offered to users, served by one or more replicas."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:/-]+$")
+    type: ModelType = ModelType.CHAT
+    display_name: str = ""
+    description: str = Field("", description="One line for users: 'Petit modèle, rapide'.")
+    upstream_model: str | None = Field(None, description="Model name sent to replicas.")
+    context_length: int = Field(4096, ge=1)
+    dimensions: int | None = Field(None, description="Embedding size, for embedding models.")
+    capabilities: list[str] = Field(default_factory=list)
+    max_concurrent: int = Field(64, ge=1, description="Default per-replica concurrency cap.")
+    replicas: list[ReplicaConfig] = Field(min_length=1)
+
+    @property
+    def upstream_name(self) -> str:
+        return self.upstream_model or self.id
+
+
+class ModelsConfig(BaseModel):
+    """The whole models file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[ModelConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Self:
+        seen: set[str] = set()
+        for model in self.models:
+            if model.id in seen:
+                raise ValueError(f"model id {model.id!r} is declared twice")
+            seen.add(model.id)
+        return self
+
+
+def load_models_file(path: Path) -> ModelsConfig:
+    """Read and validate a YAML or TOML models file, with errors that name the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ModelsFileError(f"cannot read models file {path}: {exc.strerror}") from exc
+    try:
+        raw = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ModelsFileError(f"models file {path} is not valid: {exc}") from exc
+    try:
+        return ModelsConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ModelsFileError(f"models file {path} is not valid:\n{exc}") from exc
+
+
+def dump_models_file(config: ModelsConfig, path: Path) -> None:
+    """Write a models file (YAML), e.g. the one describing the embedded servers."""
+    data = config.model_dump(mode="json", exclude_none=True)
+    # SecretStr dumps as a mask; the file must carry the real key.
+    for model_data, model in zip(data["models"], config.models, strict=True):
+        for replica_data, replica in zip(model_data["replicas"], model.replicas, strict=True):
+            if replica.api_key is not None:
+                replica_data["api_key"] = replica.api_key.get_secret_value()
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")

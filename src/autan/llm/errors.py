@@ -1,0 +1,58 @@
+"""Errors of the model layer."""
+
+from __future__ import annotations
+
+from autan.core.errors import AutanError, ErrorKind, InvalidRequest, NotFound
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"The model `{model}` does not exist or you do not have access to it.", param="model"
+        )
+
+
+class WrongModelType(InvalidRequest):
+    code = "model_not_supported"
+
+    def __init__(self, model: str, expected: str) -> None:
+        super().__init__(f"The model `{model}` is not a {expected} model.", param="model")
+
+
+class ModelOverloaded(AutanError):
+    """Every replica of the model is at capacity and the wait queue is full or timed out."""
+
+    kind = ErrorKind.OVERLOADED
+    code = "model_overloaded"
+
+    def __init__(self, model: str, retry_after: float) -> None:
+        super().__init__(
+            f"The model `{model}` is busy right now. Please try again in a few seconds.",
+            retry_after=retry_after,
+        )
+
+
+class ModelUnavailable(AutanError):
+    """No replica of the model answers."""
+
+    kind = ErrorKind.UNAVAILABLE
+    code = "model_unavailable"
+
+    def __init__(self, model: str, retry_after: float) -> None:
+        super().__init__(
+            f"The model `{model}` is not answering at the moment. Please try again shortly.",
+            retry_after=retry_after,
+        )
+
+
+class UpstreamFailed(AutanError):
+    """A replica failed in a way a retry did not fix."""
+
+    kind = ErrorKind.UPSTREAM
+    code = "upstream_error"
+
+
+class ModelsFileError(Exception):
+    """The models file cannot be read or is not valid."""

@@ -1,0 +1,440 @@
+"""Sending OpenAI-protocol requests to model replicas: choice, retry, relay and accounting.
+
+Streams are relayed as raw SSE bytes, cut only at event boundaries; the JSON of an event is
+parsed only when it carries usage, so relaying costs no per-token parsing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import aiohttp
+import orjson
+import structlog
+
+from autan.accounts.principal import Principal
+from autan.core.errors import AutanError
+from autan.core.metrics import Metrics
+from autan.core.tasks import cancel_and_wait
+from autan.llm.config import ModelType
+from autan.llm.errors import ModelNotFound, ModelUnavailable, UpstreamFailed, WrongModelType
+from autan.llm.pool import ModelPool, Replica
+from autan.settings import GatewaySettings
+from autan.usage.recorder import UsageRecorder
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+# The failures that may be retried on another replica: nothing reached the client yet.
+_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, ConnectionError)
+_EVENT_END = b"\n\n"
+_CLIENT_CLOSED = 499
+
+
+class _ServerError(Exception):
+    """A replica answered 5xx."""
+
+
+@dataclass(slots=True)
+class Call:
+    """Accounting of one model request, written as one usage row when it ends."""
+
+    principal: Principal
+    endpoint: str
+    model: str
+    stream: bool = False
+    started: float = field(default_factory=time.perf_counter)
+    replica: str | None = None
+    ttft: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    status: int = 200
+    error_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamAnswer:
+    """A complete (non-streamed) answer of a replica, to return as is."""
+
+    status: int
+    body: bytes
+
+
+@dataclass(slots=True)
+class OpenStream:
+    """A streamed answer whose first event has arrived; relay it with `Gateway.relay`."""
+
+    call: Call
+    pool: ModelPool
+    replica: Replica
+    response: aiohttp.ClientResponse
+    head: bytes
+    include_usage: bool
+
+
+def _usage_of(payload: dict[str, Any], call: Call) -> None:
+    usage = payload.get("usage")
+    if isinstance(usage, dict):
+        call.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        call.completion_tokens = int(usage.get("completion_tokens") or 0)
+
+
+def _error_event(message: str, code: str) -> bytes:
+    error = {"error": {"message": message, "type": "upstream_error", "param": None, "code": code}}
+    return b"data: " + orjson.dumps(error) + _EVENT_END
+
+
+class Gateway:
+    """Routes requests to the model pools and accounts for them."""
+
+    def __init__(
+        self,
+        pools: dict[str, ModelPool],
+        http: aiohttp.ClientSession,
+        settings: GatewaySettings,
+        usage: UsageRecorder,
+        metrics: Metrics,
+    ) -> None:
+        self.pools = pools
+        self._http = http
+        self._settings = settings
+        self._usage = usage
+        self._metrics = metrics
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
+        )
+        self._probe_task: asyncio.Task[None] | None = None
+
+    # -- lookup ---------------------------------------------------------------------------
+
+    def pool(self, model: str, kind: ModelType) -> ModelPool:
+        """The pool of a model of the expected type."""
+        pool = self.pools.get(model)
+        if pool is None:
+            raise ModelNotFound(model)
+        if pool.config.type is not kind:
+            raise WrongModelType(model, kind.value)
+        return pool
+
+    # -- non-streamed requests ------------------------------------------------------------
+
+    async def complete(
+        self, call: Call, pool: ModelPool, path: str, body: dict[str, Any]
+    ) -> UpstreamAnswer:
+        """Send a request and read the whole answer, retrying once on another replica."""
+        try:
+            answer = await self._with_retry(call, pool, lambda r: self._post(r, path, body))
+        except AutanError as exc:
+            self._fail(call, exc)
+            raise
+        except asyncio.CancelledError:
+            call.status = _CLIENT_CLOSED
+            self.finish(call)
+            raise
+        call.status = answer.status
+        if answer.status == 200:
+            answer = self._rewrite_answer(answer, pool)
+        _usage_from_body(answer.body, call)
+        self.finish(call)
+        return answer
+
+    async def _post(self, replica: Replica, path: str, body: dict[str, Any]) -> UpstreamAnswer:
+        body["model"] = replica.upstream_model
+        async with self._http.post(
+            replica.url(path),
+            data=orjson.dumps(body),
+            headers=replica.headers,
+            timeout=self._timeout,
+        ) as response:
+            data = await response.read()
+            if response.status >= 500:
+                raise _ServerError(f"HTTP {response.status}")
+            return UpstreamAnswer(response.status, data)
+
+    def _rewrite_answer(self, answer: UpstreamAnswer, pool: ModelPool) -> UpstreamAnswer:
+        try:
+            payload = orjson.loads(answer.body)
+        except orjson.JSONDecodeError:
+            return answer
+        if isinstance(payload, dict) and "model" in payload:
+            payload["model"] = pool.model_id
+            return UpstreamAnswer(answer.status, orjson.dumps(payload))
+        return answer
+
+    # -- streamed requests ----------------------------------------------------------------
+
+    async def open_stream(
+        self, call: Call, pool: ModelPool, body: dict[str, Any]
+    ) -> OpenStream | UpstreamAnswer:
+        """Start a streamed answer; errors before its first event are retried or raised.
+
+        Returns the replica's own answer when it refuses the request (4xx), to pass on as is.
+        """
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        # Always ask for usage upstream: the usage row needs it even if the client does not.
+        body["stream_options"] = {
+            **(options if isinstance(options, dict) else {}),
+            "include_usage": True,
+        }
+
+        async def attempt(replica: Replica) -> OpenStream | UpstreamAnswer:
+            return await self._start(call, pool, replica, body, include_usage)
+
+        try:
+            opened = await self._with_retry(call, pool, attempt, hold=True)
+        except AutanError as exc:
+            self._fail(call, exc)
+            raise
+        if isinstance(opened, UpstreamAnswer):
+            call.status = opened.status
+            self.finish(call)
+        return opened
+
+    async def _start(
+        self,
+        call: Call,
+        pool: ModelPool,
+        replica: Replica,
+        body: dict[str, Any],
+        include_usage: bool,
+    ) -> OpenStream | UpstreamAnswer:
+        body["model"] = replica.upstream_model
+        response = await self._http.post(
+            replica.url("/chat/completions"),
+            data=orjson.dumps(body),
+            headers=replica.headers,
+            timeout=self._timeout,
+        )
+        try:
+            if response.status >= 500:
+                raise _ServerError(f"HTTP {response.status}")
+            if response.status != 200:
+                data = await response.read()
+                response.release()
+                return UpstreamAnswer(response.status, data)
+            buffer = b""
+            while _EVENT_END not in buffer:
+                chunk = await response.content.readany()
+                if not chunk:
+                    raise aiohttp.ClientPayloadError("stream ended before its first event")
+                buffer += chunk
+        except BaseException:
+            response.close()
+            raise
+        call.ttft = time.perf_counter() - call.started
+        return OpenStream(call, pool, replica, response, buffer, include_usage)
+
+    async def relay(self, stream: OpenStream) -> AsyncIterator[bytes]:
+        """Yield the stream's SSE bytes, event-aligned, then account for it.
+
+        If the client goes away the generator is cancelled or closed; the upstream
+        connection is closed with it, which cancels generation on the replica.
+        """
+        call, response = stream.call, stream.response
+        rename = _renamer(_reported_model(stream.head), stream.pool.model_id)
+        buffer = stream.head
+        finished = False
+        try:
+            while True:
+                cut = buffer.rfind(_EVENT_END)
+                if cut >= 0:
+                    out, buffer = buffer[: cut + 2], buffer[cut + 2 :]
+                    yield self._process_events(out, call, stream.include_usage, rename)
+                chunk = await response.content.readany()
+                if not chunk:
+                    break
+                buffer += chunk
+            if buffer.strip():
+                yield buffer
+            finished = True
+        except _TRANSPORT_ERRORS as exc:
+            stream.pool.mark_failure(stream.replica, f"stream broken: {exc!r}")
+            call.status, call.error_code = 502, "upstream_stream_broken"
+            yield _error_event(
+                "The model stopped answering in the middle of its reply. Please try again.",
+                "upstream_stream_broken",
+            )
+        except (asyncio.CancelledError, GeneratorExit):
+            call.status = _CLIENT_CLOSED
+            raise
+        finally:
+            if finished:
+                response.release()
+            else:
+                response.close()
+            stream.pool.release(stream.replica)
+            self.finish(call)
+
+    def _process_events(
+        self, events: bytes, call: Call, include_usage: bool, rename: tuple[bytes, bytes] | None
+    ) -> bytes:
+        if rename is not None:
+            events = events.replace(*rename)
+        if b'"usage"' not in events:
+            call.completion_tokens += events.count(b"data: {")
+            return events
+        kept: list[bytes] = []
+        for event in events.split(_EVENT_END):
+            if not event:
+                continue
+            start = event.find(b"{")
+            if start >= 0 and b'"usage"' in event:
+                try:
+                    payload = orjson.loads(event[start:])
+                except orjson.JSONDecodeError:
+                    payload = None
+                if isinstance(payload, dict) and payload.get("usage"):
+                    _usage_of(payload, call)
+                    if not include_usage and not payload.get("choices"):
+                        continue
+            kept.append(event + _EVENT_END)
+        return b"".join(kept)
+
+    # -- retry and accounting -------------------------------------------------------------
+
+    async def _with_retry(
+        self,
+        call: Call,
+        pool: ModelPool,
+        send: Callable[[Replica], Awaitable[T]],
+        hold: bool = False,
+    ) -> T:
+        """Run `send(replica)` on the best replica; on a transport error or 5xx, once more
+        on another. With `hold`, a successful stream keeps its slot (released by `relay`)."""
+        tried: frozenset[str] = frozenset()
+        while True:
+            try:
+                replica = await pool.acquire(tried)
+            except AutanError:
+                if not tried:
+                    raise
+                raise UpstreamFailed(
+                    f"The model `{pool.model_id}` failed to answer. Please try again."
+                ) from None
+            call.replica = replica.name
+            try:
+                result = await send(replica)
+            except (*_TRANSPORT_ERRORS, _ServerError) as exc:
+                pool.release(replica)
+                pool.mark_failure(replica, repr(exc))
+                log.warning(
+                    "replica_failed", model=pool.model_id, replica=replica.name, error=repr(exc)
+                )
+                tried |= {replica.name}
+                if len(tried) > 1:
+                    raise UpstreamFailed(
+                        f"The model `{pool.model_id}` failed to answer. Please try again."
+                    ) from exc
+                continue
+            except BaseException:
+                pool.release(replica)
+                raise
+            pool.mark_success(replica)
+            if not (hold and isinstance(result, OpenStream)):
+                pool.release(replica)
+            return result
+
+    def _fail(self, call: Call, exc: AutanError) -> None:
+        call.status = 503 if isinstance(exc, ModelUnavailable) else 502
+        call.error_code = exc.code
+        self.finish(call)
+
+    def finish(self, call: Call) -> None:
+        """Record the usage row and metrics of a finished request."""
+        duration = time.perf_counter() - call.started
+        principal = call.principal
+        self._usage.record(
+            user_id=principal.user_id,
+            org_id=principal.org_id,
+            api_key_id=principal.api_key_id,
+            endpoint=call.endpoint,
+            model=call.model,
+            replica=call.replica,
+            stream=call.stream,
+            status=call.status,
+            error_code=call.error_code,
+            prompt_tokens=call.prompt_tokens,
+            completion_tokens=call.completion_tokens,
+            ttft_ms=call.ttft * 1000 if call.ttft is not None else None,
+            duration_ms=duration * 1000,
+        )
+        metrics = self._metrics
+        metrics.requests.labels(call.endpoint, call.model, str(call.status)).inc()
+        metrics.duration.labels(call.endpoint, call.model).observe(duration)
+        if call.ttft is not None:
+            metrics.ttft.labels(call.model).observe(call.ttft)
+        if call.prompt_tokens:
+            metrics.tokens.labels(call.model, "prompt").inc(call.prompt_tokens)
+        if call.completion_tokens:
+            metrics.tokens.labels(call.model, "completion").inc(call.completion_tokens)
+
+    # -- health ---------------------------------------------------------------------------
+
+    def start_probes(self) -> None:
+        """Probe every replica periodically; those taken out come back when they answer."""
+        self._probe_task = asyncio.create_task(self._probe_loop(), name="replica-probes")
+
+    async def stop_probes(self) -> None:
+        await cancel_and_wait(self._probe_task)
+
+    async def _probe_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.health_interval)
+            await self.probe_all()
+
+    async def probe_all(self) -> None:
+        """Probe every replica once, concurrently."""
+        checks = [
+            self._probe(pool, replica) for pool in self.pools.values() for replica in pool.replicas
+        ]
+        await asyncio.gather(*checks)
+
+    async def _probe(self, pool: ModelPool, replica: Replica) -> None:
+        timeout = aiohttp.ClientTimeout(total=max(2.0, self._settings.connect_timeout))
+        try:
+            async with self._http.get(
+                replica.url("/models"), headers=replica.headers, timeout=timeout
+            ) as response:
+                await response.read()
+                ok = response.status < 500
+        except _TRANSPORT_ERRORS as exc:
+            pool.mark_failure(replica, f"probe: {exc!r}")
+            return
+        if ok:
+            pool.mark_success(replica)
+        else:
+            pool.mark_failure(replica, f"probe: HTTP {response.status}")
+
+
+def _reported_model(head: bytes) -> str | None:
+    """The model name a replica writes in its stream (llama.cpp: "-"), read from its first event."""
+    start, end = head.find(b"{"), head.find(_EVENT_END)
+    try:
+        first = orjson.loads(head[start:end])
+    except orjson.JSONDecodeError:
+        return None
+    model = first.get("model") if isinstance(first, dict) else None
+    return model if isinstance(model, str) else None
+
+
+def _renamer(upstream: str | None, public: str) -> tuple[bytes, bytes] | None:
+    """Bytes to replace so that every event names the public model, not the replica's."""
+    if upstream is None or upstream == public:
+        return None
+    return orjson.dumps({"model": upstream})[1:-1], orjson.dumps({"model": public})[1:-1]
+
+
+def _usage_from_body(body: bytes, call: Call) -> None:
+    if b'"usage"' not in body:
+        return
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return
+    if isinstance(payload, dict):
+        _usage_of(payload, call)

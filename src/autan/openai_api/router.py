@@ -1,0 +1,109 @@
+"""The OpenAI-compatible API: `/v1/models`, `/v1/chat/completions`, `/v1/embeddings`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Depends, Request, Response
+
+from autan.core.errors import InvalidRequest
+from autan.deps import ApiPrincipal, GatewayDep, api_principal
+from autan.llm.config import ModelConfig, ModelType
+from autan.llm.errors import ModelNotFound
+from autan.llm.gateway import Call, UpstreamAnswer
+from autan.openai_api.schemas import ChatCompletionRequest, EmbeddingRequest
+from autan.openai_api.streaming import ClientGone, EventStreamResponse, until_disconnect
+
+log = structlog.get_logger(__name__)
+
+# Every route of this router needs an API key: authentication is not opted into per route.
+router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], dependencies=[Depends(api_principal)])
+
+_JSON = "application/json"
+
+
+def _model_card(config: ModelConfig) -> dict[str, Any]:
+    return {
+        "id": config.id,
+        "object": "model",
+        "created": 0,
+        "owned_by": "autan",
+        # Extensions, so that clients can describe models to their users.
+        "type": config.type.value,
+        "display_name": config.display_name or config.id,
+        "description": config.description,
+        "context_length": config.context_length,
+        "capabilities": config.capabilities,
+    }
+
+
+@router.get("/models")
+async def list_models(gateway: GatewayDep) -> dict[str, Any]:
+    """The models this deployment offers."""
+    return {
+        "object": "list",
+        "data": [_model_card(pool.config) for pool in gateway.pools.values()],
+    }
+
+
+@router.get("/models/{model_id:path}")
+async def get_model(model_id: str, gateway: GatewayDep) -> dict[str, Any]:
+    """One model."""
+    pool = gateway.pools.get(model_id)
+    if pool is None:
+        raise ModelNotFound(model_id)
+    return _model_card(pool.config)
+
+
+def _log_extras(body: ChatCompletionRequest | EmbeddingRequest) -> None:
+    if body.model_extra:
+        log.debug("unknown_fields_forwarded", fields=sorted(body.model_extra))
+
+
+def _answer(answer: UpstreamAnswer) -> Response:
+    return Response(answer.body, status_code=answer.status, media_type=_JSON)
+
+
+@router.post("/chat/completions", response_model=None)
+async def chat_completions(
+    body: ChatCompletionRequest, request: Request, principal: ApiPrincipal, gateway: GatewayDep
+) -> Response:
+    """Chat completion, streamed (SSE) or not."""
+    _log_extras(body)
+    pool = gateway.pool(body.model, ModelType.CHAT)
+    payload = body.model_dump(exclude_unset=True)
+    call = Call(principal, "chat", pool.model_id, stream=bool(body.stream))
+    if not body.stream:
+        try:
+            answer = await until_disconnect(
+                request.receive, gateway.complete(call, pool, "/chat/completions", payload)
+            )
+        except ClientGone:
+            return Response(status_code=499)
+        return _answer(answer)
+    opened = await gateway.open_stream(call, pool, payload)
+    if isinstance(opened, UpstreamAnswer):
+        return _answer(opened)
+    return EventStreamResponse(gateway.relay(opened))
+
+
+@router.post("/embeddings", response_model=None)
+async def embeddings(
+    body: EmbeddingRequest, request: Request, principal: ApiPrincipal, gateway: GatewayDep
+) -> Response:
+    """Embeddings of a string or a list of strings."""
+    _log_extras(body)
+    problem = body.input_problem()
+    if problem is not None:
+        raise InvalidRequest(problem, param="input")
+    pool = gateway.pool(body.model, ModelType.EMBEDDING)
+    call = Call(principal, "embeddings", pool.model_id)
+    try:
+        answer = await until_disconnect(
+            request.receive,
+            gateway.complete(call, pool, "/embeddings", body.model_dump(exclude_unset=True)),
+        )
+    except ClientGone:
+        return Response(status_code=499)
+    return _answer(answer)

