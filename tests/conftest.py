@@ -73,9 +73,9 @@ class RunningAutan:
         self.app = app
         self.settings = settings
 
-    def client(self, **kwargs: object) -> httpx.AsyncClient:
+    def client(self, timeout: float = 30) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {self.api_key}"}
-        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30, **kwargs)  # type: ignore[arg-type]
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
 
 
 @contextlib.asynccontextmanager

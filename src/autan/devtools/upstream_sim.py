@@ -31,6 +31,9 @@ import base64
 import contextlib
 import dataclasses
 import hashlib
+import heapq
+import itertools
+import math
 import random
 import signal
 import struct
@@ -52,6 +55,8 @@ LATE_TOKEN_S: Final = 0.05
 # Pending TCP connections the kernel may queue: a benchmark ramps up thousands of streams
 # within a second or two, and the default of 128 would make some connects time out.
 LISTEN_BACKLOG: Final = 4096
+# See Pacer._fire.
+TIMER_SLACK_S: Final = 0.002
 
 SSE_DONE: Final = b"data: [DONE]\n\n"
 JSON_CONTENT_TYPE: Final = "application/json"
@@ -223,16 +228,102 @@ def _sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
-async def _sleep_until(loop: asyncio.AbstractEventLoop, deadline: float) -> float:
-    """Sleep until ``deadline`` (loop time) and return how late we woke up, in seconds.
+def _chunk_frame(data: bytes) -> bytes:
+    """``data`` framed as one HTTP/1.1 chunk (``Transfer-Encoding: chunked``)."""
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
-    Sleeping to an absolute deadline keeps the average token rate exact even when a wake-up
-    is late; the lateness is returned so the stats can expose an overloaded simulator.
+
+class _PacedStream:
+    """The rest of one streamed answer, as prebuilt chunk frames."""
+
+    __slots__ = ("transport", "token", "tail", "remaining", "interval", "due", "done")
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        token: bytes,
+        tail: bytes,
+        remaining: int,
+        interval: float,
+        due: float,
+        done: asyncio.Future[bool],
+    ) -> None:
+        self.transport = transport
+        self.token = _chunk_frame(token)
+        self.tail = _chunk_frame(tail)
+        self.remaining = remaining
+        self.interval = interval
+        self.due = due
+        self.done = done
+
+
+class Pacer:
+    """Sends the tokens of every live stream from one timer, at each token's due time.
+
+    A coroutine per stream that sleeps before each token costs a future, a timer and a
+    task switch per token, and aiohttp's writer adds its own bookkeeping: at thousands of
+    streams that made the simulator itself the bottleneck. Here due tokens wait in one
+    heap and go straight to their transports from a single timer callback, so the cost
+    per token is little more than its ``send`` system call. A stream's handler awaits
+    ``done``; a handler cancelled because its client left cancels ``done``, and the
+    pacer drops the stream at its next due time.
     """
-    delay = deadline - loop.time()
-    if delay > 0:
-        await asyncio.sleep(delay)
-    return max(0.0, loop.time() - deadline)
+
+    def __init__(self, stats: SimStats) -> None:
+        self._stats = stats
+        self._heap: list[tuple[float, int, _PacedStream]] = []
+        self._seq = itertools.count()  # tie-breaker: streams themselves do not compare
+        # uvloop's call_at() returns a plain Handle (no when()) for a time already past,
+        # so the armed time is kept here.
+        self._timer: asyncio.Handle | None = None
+        self._timer_at = math.inf
+
+    def add(self, stream: _PacedStream) -> None:
+        """Start sending ``stream``'s tokens from its due time on."""
+        heapq.heappush(self._heap, (stream.due, next(self._seq), stream))
+        self._arm()
+
+    def _arm(self) -> None:
+        if not self._heap:
+            return
+        due = self._heap[0][0]
+        if self._timer is not None:
+            if self._timer_at <= due:
+                return
+            self._timer.cancel()
+        self._timer_at = due
+        self._timer = asyncio.get_running_loop().call_at(due, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_at = math.inf
+        now = asyncio.get_running_loop().time()
+        # The loop's clock and timers have millisecond resolution, so a timer may fire a
+        # hair before its due time: take everything due within the slack, or the timer
+        # would be re-armed for the same instant and spin.
+        horizon = now + TIMER_SLACK_S
+        heap = self._heap
+        stats = self._stats
+        while heap and heap[0][0] <= horizon:
+            due, _, stream = heapq.heappop(heap)
+            if stream.done.done():  # the handler was cancelled: its client left
+                continue
+            if stream.transport.is_closing():
+                stream.done.set_result(False)
+                continue
+            stream.transport.write(stream.token)
+            stats.token_sent(max(0.0, now - due))
+            stream.remaining -= 1
+            if stream.remaining:
+                stream.due = due + stream.interval
+                heapq.heappush(heap, (stream.due, next(self._seq), stream))
+            else:
+                stream.transport.write(stream.tail)
+                stream.done.set_result(True)
+        self._arm()
+
+
+PACER_KEY: Final = web.AppKey("pacer", Pacer)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -305,16 +396,38 @@ async def _stream(
     loop = asyncio.get_running_loop()
     first_at = loop.time() + plan.ttft_s
     try:
-        for i in range(answer.n_tokens):
-            lag = await _sleep_until(loop, first_at + i * plan.interval_s)
-            await response.write(first if i == 0 else token)
-            stats.token_sent(lag)
-        await response.write(tail)
+        await asyncio.sleep(plan.ttft_s)
+        if answer.n_tokens == 0:
+            await response.write(tail)
+            return response, True
+        # The first token goes through aiohttp, which sends the headers with it; the
+        # pacer then writes raw chunk frames, and aiohttp ends the chunked body when the
+        # handler returns.
+        await response.write(first)
+        stats.token_sent(loop.time() - first_at)
+        if answer.n_tokens == 1:
+            await response.write(tail)
+            return response, True
+        transport = request.transport
+        if transport is None:
+            return response, False
+        done: asyncio.Future[bool] = loop.create_future()
+        request.app[PACER_KEY].add(
+            _PacedStream(
+                transport,
+                token,
+                tail,
+                remaining=answer.n_tokens - 1,
+                interval=plan.interval_s,
+                due=first_at + plan.interval_s,
+                done=done,
+            )
+        )
+        return response, await done
     except ConnectionResetError:
         # The client went away while we wrote. Returning the prepared response lets
         # aiohttp close the connection quietly instead of logging a 500.
         return response, False
-    return response, True
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -439,6 +552,7 @@ def build_app(config: SimConfig) -> web.Application:
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[CONFIG_KEY] = config
     app[STATS_KEY] = SimStats()
+    app[PACER_KEY] = Pacer(app[STATS_KEY])
     app.router.add_get("/health", health)
     app.router.add_get("/v1/models", models)
     app.router.add_post("/v1/chat/completions", chat_completions)
