@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from autan.accounts.service import ApiKeyAuthenticator
 from autan.core import error_handlers
+from autan.core.body import document_body_models
 from autan.core.db import create_engine, session_factory
 from autan.core.limits import AdmissionLimits
 from autan.core.metrics import Metrics
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     error_handlers.install(app)
+    document_body_models(app)
     app.include_router(ops_router)
     app.include_router(openai_router)
     app.add_middleware(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import dataclass
@@ -106,6 +107,8 @@ class ApiKeyAuthenticator:
         self._ttl = ttl
         self._max_entries = max_entries
         self._cache: dict[str, tuple[float, Principal | None, datetime | None]] = {}
+        # One database lookup per key at a time: a burst with a new key waits for it.
+        self._lookups: dict[str, asyncio.Future[tuple[Principal | None, datetime | None]]] = {}
 
     async def authenticate(self, secret: str) -> Principal:
         """The principal behind an API key secret, or `InvalidApiKey`."""
@@ -113,11 +116,7 @@ class ApiKeyAuthenticator:
         now = time.monotonic()
         cached = self._cache.get(digest)
         if cached is None or cached[0] < now:
-            principal, expires_at = await self._lookup(digest)
-            if len(self._cache) >= self._max_entries:
-                self._cache.clear()
-            # Unknown keys are cached too, so a flood of bad keys cannot flood the database.
-            self._cache[digest] = (now + self._ttl, principal, expires_at)
+            principal, expires_at = await self._lookup_once(digest)
         else:
             _, principal, expires_at = cached
         if principal is None or (expires_at is not None and expires_at <= utcnow()):
@@ -127,6 +126,22 @@ class ApiKeyAuthenticator:
     def forget(self, secret_hash: str) -> None:
         """Drop a key from the cache (after revocation)."""
         self._cache.pop(secret_hash, None)
+
+    async def _lookup_once(self, digest: str) -> tuple[Principal | None, datetime | None]:
+        pending = self._lookups.get(digest)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future = asyncio.ensure_future(self._lookup(digest))
+        self._lookups[digest] = future
+        try:
+            found = await asyncio.shield(future)
+        finally:
+            del self._lookups[digest]
+        if len(self._cache) >= self._max_entries:
+            self._cache.clear()
+        # Unknown keys are cached too, so a flood of bad keys cannot flood the database.
+        self._cache[digest] = (time.monotonic() + self._ttl, *found)
+        return found
 
     async def _lookup(self, digest: str) -> tuple[Principal | None, datetime | None]:
         async with self._factory() as session:

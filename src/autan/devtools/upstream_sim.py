@@ -35,12 +35,14 @@ import heapq
 import itertools
 import math
 import random
+import resource
 import signal
+import socket
 import struct
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import orjson
@@ -562,6 +564,31 @@ def build_app(config: SimConfig) -> web.Application:
     return app
 
 
+def _accept_pending(
+    loop: asyncio.AbstractEventLoop,
+    sock: socket.socket,
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    pending: set[asyncio.Task[Any]],
+) -> None:
+    """Accept every queued connection, not just one.
+
+    libuv (so uvloop's own server) accepts one connection per loop iteration; when the
+    loop is busy sending tokens, a ramp of thousands of connections then waited seconds in
+    the kernel's accept queue, which showed up as absurd time-to-first-token tails.
+    """
+    for _ in range(LISTEN_BACKLOG):
+        try:
+            conn, _address = sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except ConnectionAbortedError:
+            continue
+        conn.setblocking(False)
+        task = loop.create_task(loop.connect_accepted_socket(protocol_factory, conn))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+
 async def serve(host: str, port: int, config: SimConfig) -> None:
     """Serve until SIGINT or SIGTERM."""
     # handler_cancellation: aiohttp (>= 3.9) no longer cancels a handler whose client
@@ -570,19 +597,31 @@ async def serve(host: str, port: int, config: SimConfig) -> None:
         build_app(config), access_log=None, handler_cancellation=True, shutdown_timeout=1.0
     )
     await runner.setup()
+    loop = asyncio.get_running_loop()
+    sock = socket.create_server((host, port), backlog=LISTEN_BACKLOG)
     try:
-        site = web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG)
-        await site.start()
-        bound_host, bound_port = runner.addresses[0][:2]
+        sock.setblocking(False)
+        assert runner.server is not None  # set by setup()
+        pending: set[asyncio.Task[Any]] = set()
+        loop.add_reader(sock.fileno(), _accept_pending, loop, sock, runner.server, pending)
+        bound_host, bound_port = sock.getsockname()[:2]
         sys.stdout.write(f"upstream_sim listening on http://{bound_host}:{bound_port}\n")
         sys.stdout.flush()
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        loop.remove_reader(sock.fileno())
     finally:
+        sock.close()
         await runner.cleanup()
+
+
+def raise_nofile_limit() -> None:
+    """Raise the open-files soft limit to the hard one: each stream holds a socket."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -619,6 +658,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         tokens=args.tokens,
         fail_rate=args.fail_rate,
     )
+    raise_nofile_limit()
     # Ctrl-C before the signal handlers are installed: quit without a traceback.
     with contextlib.suppress(KeyboardInterrupt):
         uvloop.run(serve(args.host, args.port, config))

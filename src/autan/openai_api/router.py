@@ -7,6 +7,7 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Depends, Request, Response
 
+from autan.core.body import json_body, parse_body
 from autan.core.errors import InvalidRequest
 from autan.deps import ApiPrincipal, GatewayDep, api_principal
 from autan.llm.config import ModelConfig, ModelType
@@ -65,11 +66,14 @@ def _answer(answer: UpstreamAnswer) -> Response:
     return Response(answer.body, status_code=answer.status, media_type=_JSON)
 
 
-@router.post("/chat/completions", response_model=None)
+@router.post(
+    "/chat/completions", response_model=None, openapi_extra=json_body(ChatCompletionRequest)
+)
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, principal: ApiPrincipal, gateway: GatewayDep
+    request: Request, principal: ApiPrincipal, gateway: GatewayDep
 ) -> Response:
     """Chat completion, streamed (SSE) or not."""
+    body = await parse_body(request, ChatCompletionRequest)
     _log_extras(body)
     pool = gateway.pool(body.model, ModelType.CHAT)
     payload = body.model_dump(exclude_unset=True)
@@ -88,11 +92,10 @@ async def chat_completions(
     return EventStreamResponse(gateway.relay(opened))
 
 
-@router.post("/embeddings", response_model=None)
-async def embeddings(
-    body: EmbeddingRequest, request: Request, principal: ApiPrincipal, gateway: GatewayDep
-) -> Response:
+@router.post("/embeddings", response_model=None, openapi_extra=json_body(EmbeddingRequest))
+async def embeddings(request: Request, principal: ApiPrincipal, gateway: GatewayDep) -> Response:
     """Embeddings of a string or a list of strings."""
+    body = await parse_body(request, EmbeddingRequest)
     _log_extras(body)
     problem = body.input_problem()
     if problem is not None:

@@ -71,7 +71,8 @@ class UsageRecorder:
         try:
             async with self._factory() as session, session.begin():
                 if rows:
-                    await session.execute(insert(UsageRecord), rows)
+                    # Core insert: the ORM's bulk path costs more Python per row, on the event loop.
+                    await session.execute(insert(UsageRecord.__table__), rows)
                 if key_uses:
                     await session.execute(
                         update(ApiKey),
