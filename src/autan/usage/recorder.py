@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import insert, update
+from sqlalchemy import Table, insert, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,6 +26,7 @@ log = structlog.get_logger(__name__)
 # Past this many unwritten rows (a database down for a long time) the oldest are dropped
 # rather than letting memory grow without bound.
 MAX_PENDING = 200_000
+USAGE_TABLE: Table = UsageRecord.__table__  # type: ignore[assignment]
 
 
 class UsageRecorder:
@@ -72,7 +73,7 @@ class UsageRecorder:
             async with self._factory() as session, session.begin():
                 if rows:
                     # Core insert: the ORM's bulk path costs more Python per row, on the event loop.
-                    await session.execute(insert(UsageRecord.__table__), rows)
+                    await session.execute(insert(USAGE_TABLE), rows)
                 if key_uses:
                     await session.execute(
                         update(ApiKey),
