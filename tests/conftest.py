@@ -33,7 +33,7 @@ def sqlite_databases(tmp_path_factory: pytest.TempPathFactory) -> SqliteDatabase
 def postgresql_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresDatabases]:
     # pgserver ships PostgreSQL 16 with pgvector; it listens on a Unix socket in this folder.
     root = tmp_path_factory.mktemp("pg")
-    server = pgserver.get_server(root, cleanup_mode="stop")
+    server = pgserver.get_server(root, cleanup_mode="stop")  # type: ignore[attr-defined]
     try:
         yield PostgresDatabases(server, str(root))
     finally:
@@ -114,5 +114,5 @@ def make_settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
         models_file=models_file,
-        gateway={"health_interval": 0.2, "usage_flush_interval": 0.05, **gateway},  # type: ignore[arg-type]
+        gateway={"health_interval": 0.2, "usage_flush_interval": 0.05, **gateway},
     )

@@ -44,6 +44,7 @@ async def test_every_route_denies_by_default(autan: RunningAutan) -> None:
     checked = 0
     async with httpx.AsyncClient(base_url=autan.base_url) as anonymous:
         for route in routes:
+            assert route.path is not None and route.methods is not None
             for method in sorted(route.methods - {"HEAD"}):
                 response = await anonymous.request(method, concrete(route.path), json={})
                 if route.path in PUBLIC_PATHS:

@@ -15,6 +15,7 @@ import httpx
 import openai
 import psutil
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from autan.llm.embedded.supervisor import EmbeddedModelError, EmbeddedModels, default_chat_model
 from autan.settings import EmbeddedSettings
@@ -88,18 +89,20 @@ def test_openai_sdk_non_streamed_and_streamed(served: Served) -> None:
     client = openai.OpenAI(base_url=f"{served.url}/v1", api_key=served.key)
     models = {m.id for m in client.models.list()}
     assert models == {"smollm2-135m", "multilingual-e5-small"}
-    messages = [{"role": "user", "content": "Quelle est la capitale de la France ?"}]
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "user", "content": "Quelle est la capitale de la France ?"}
+    ]
     answer = client.chat.completions.create(
         model="smollm2-135m",
         messages=messages,
         max_tokens=24,
-        seed=1,  # type: ignore[arg-type]
+        seed=1,
     )
     assert answer.choices[0].message.content and answer.model == "smollm2-135m"
     assert answer.usage is not None and 0 < answer.usage.completion_tokens <= 24
     stream = client.chat.completions.create(
         model="smollm2-135m",
-        messages=messages,  # type: ignore[arg-type]
+        messages=messages,
         max_tokens=24,
         stream=True,
         stream_options={"include_usage": True},
