@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import Uuid, bindparam, text
 from sqlalchemy.engine import Connection
 
 from autan.core.db import create_engine
 from autan.core.migrate import upgrade
 from autan.core.models_registry import metadata
+
+ORG_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
 
 def _differences(connection: Connection) -> list[object]:
@@ -25,3 +30,32 @@ async def test_models_and_migrations_agree(database_url: str) -> None:
     finally:
         await engine.dispose()
     assert differences == []
+
+
+async def test_upgrading_a_database_that_holds_data(
+    sqlite_databases: object, postgresql_databases: object
+) -> None:
+    """Each migration applies on top of rows written by the previous schema."""
+    for databases in (sqlite_databases, postgresql_databases):
+        url = databases.fresh()  # type: ignore[attr-defined]
+        engine = create_engine(url)
+        try:
+            await upgrade(engine, "0001")
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text(
+                        "INSERT INTO organisations (id, slug, name, created_at) "
+                        "VALUES (:id, 'cnrs', 'CNRS', CURRENT_TIMESTAMP)"
+                    ).bindparams(bindparam("id", type_=Uuid())),
+                    {"id": ORG_ID},
+                )
+            await upgrade(engine)
+            async with engine.connect() as connection:
+                row = (
+                    await connection.execute(
+                        text("SELECT allowed_domains, web_search_allowed FROM organisations")
+                    )
+                ).one()
+        finally:
+            await engine.dispose()
+        assert row[1] in (True, 1) and row[0] in ([], "[]")

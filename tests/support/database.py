@@ -40,6 +40,10 @@ class SqliteDatabases:
         shutil.copy(self.template, path)
         return self.url_of(path)
 
+    def fresh(self) -> str:
+        """An empty database, not migrated."""
+        return self.url_of(self.root / f"empty-{next(_counter)}.db")
+
 
 class PostgresDatabases:
     TEMPLATE = "autan_template"
@@ -61,4 +65,10 @@ class PostgresDatabases:
     def new(self) -> str:
         name = f"test_{next(_counter)}"
         self._psql(f"CREATE DATABASE {name} TEMPLATE {self.TEMPLATE}")
+        return self.url_of(name)
+
+    def fresh(self) -> str:
+        """An empty database, not migrated."""
+        name = f"empty_{next(_counter)}"
+        self._psql(f"CREATE DATABASE {name}")
         return self.url_of(name)

@@ -1,15 +1,16 @@
-"""Tables of organisations, users and API keys."""
+"""Tables of organisations, users, API keys, access codes, quota rules and the audit log."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from autan.core.db import Base, TimestampMixin, new_id
+from autan.core.db import Base, TimestampMixin, new_id, utcnow
 
 
 class Role(StrEnum):
@@ -21,11 +22,20 @@ class Role(StrEnum):
 
 
 class Organisation(TimestampMixin, Base):
+    """A tenant: a ministry, an institute, an administration."""
+
     __tablename__ = "organisations"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Matched against the OIDC `siret` claim (or another configured claim) at first login.
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    # Email domains whose users join this organisation without an access code.
+    allowed_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Model ids members may use; None means every model of the deployment.
+    allowed_models: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    web_search_allowed: Mapped[bool] = mapped_column(default=True)
 
 
 class User(TimestampMixin, Base):
@@ -38,8 +48,16 @@ class User(TimestampMixin, Base):
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
     is_active: Mapped[bool] = mapped_column(default=True)
+    # The OIDC issuer and subject this account was first linked to.
+    oidc_issuer: Mapped[str | None] = mapped_column(String(500), default=None)
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), default=None)
+    # Bumped by "log out of all devices": sessions signed with an older epoch are refused.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    last_login_at: Mapped[datetime | None] = mapped_column(default=None)
 
     organisation: Mapped[Organisation] = relationship(lazy="raise")
+
+    __table_args__ = (UniqueConstraint("oidc_issuer", "oidc_subject"),)
 
 
 class ApiKey(TimestampMixin, Base):
@@ -56,3 +74,60 @@ class ApiKey(TimestampMixin, Base):
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AccessCode(TimestampMixin, Base):
+    """A code a referent hands out; redeeming it binds a new user to the organisation."""
+
+    __tablename__ = "access_codes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    label: Mapped[str] = mapped_column(String(200), default="")
+    # The code is derived from the deployment's secret and the row id (HMAC), so its creator
+    # can be shown it again while the database holds only this hash.
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    max_uses: Mapped[int | None] = mapped_column(Integer, default=1)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class QuotaRule(Base):
+    """Limits for an organisation, optionally for one role in it (the most specific wins)."""
+
+    __tablename__ = "quota_rules"
+    __table_args__ = (UniqueConstraint("org_id", "role"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    role: Mapped[Role | None] = mapped_column(String(16), default=None)
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    tokens_per_day: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class AuditEvent(Base):
+    """Who did what to which account or setting; never conversation content."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_org_at", "org_id", "at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    org_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL"), default=None
+    )
+    target: Mapped[str | None] = mapped_column(String(200), default=None)
+    ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
