@@ -10,6 +10,7 @@ import aiohttp
 import structlog
 from fastapi import FastAPI
 
+from autan.accounts.router import router as accounts_router
 from autan.accounts.service import ApiKeyAuthenticator
 from autan.core import error_handlers
 from autan.core.body import document_body_models
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_body_models(app)
     app.include_router(ops_router)
     app.include_router(openai_router)
+    app.include_router(accounts_router)
     app.add_middleware(
         AdmissionLimits,
         max_requests=settings.gateway.max_connections,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -35,6 +36,13 @@ async def get_session_factory(request: Request) -> async_sessionmaker[AsyncSessi
     return factory
 
 
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A database session for the request; services commit, anything else is rolled back."""
+    factory: async_sessionmaker[AsyncSession] = request.state.session_factory
+    async with factory() as session:
+        yield session
+
+
 def bearer_token(request: Request) -> str | None:
     """The token of an `Authorization: Bearer` header, if there is one."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -56,5 +64,6 @@ async def api_principal(request: Request) -> Principal:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SessionFactoryDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_session_factory)]
 ApiPrincipal = Annotated[Principal, Depends(api_principal)]

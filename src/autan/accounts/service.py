@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -80,16 +81,23 @@ async def create_api_key(
     user = await repository.user_by_email(session, normalise_email(email))
     if user is None:
         raise UserNotFound(email)
+    created = new_key(user.id, name, expires_at)
+    session.add(created.key)
+    await session.commit()
+    return created
+
+
+def new_key(user_id: uuid.UUID, name: str, expires_at: datetime | None) -> CreatedKey:
+    """A new key row (not yet added to a session) and its secret."""
     secret = generate_api_key()
     key = ApiKey(
-        user_id=user.id,
+        id=uuid.uuid4(),
+        user_id=user_id,
         name=name,
         prefix=secret[:12],
         secret_hash=hash_api_key(secret),
         expires_at=expires_at,
     )
-    session.add(key)
-    await session.commit()
     return CreatedKey(key=key, secret=secret)
 
 
@@ -152,6 +160,10 @@ class ApiKeyAuthenticator:
         if key.revoked_at is not None or not user.is_active:
             return None, None
         principal = Principal(
-            user_id=user.id, org_id=user.org_id, email=user.email, role=user.role, api_key_id=key.id
+            user_id=user.id,
+            org_id=user.org_id,
+            email=user.email,
+            role=Role(user.role),
+            api_key_id=key.id,
         )
         return principal, key.expires_at

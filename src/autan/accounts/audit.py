@@ -1,0 +1,49 @@
+"""The audit log: logins, code redemptions, keys, roles and settings; never content."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autan.accounts.models import AuditEvent
+
+
+class Action(StrEnum):
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    LOGOUT_ALL = "logout_all"
+    CODE_CREATED = "code_created"
+    CODE_REVOKED = "code_revoked"
+    CODE_REDEEMED = "code_redeemed"
+    KEY_CREATED = "key_created"
+    KEY_REVOKED = "key_revoked"
+    USER_CREATED = "user_created"
+    USER_UPDATED = "user_updated"
+    ORG_CREATED = "org_created"
+    ORG_UPDATED = "org_updated"
+
+
+def record(
+    session: AsyncSession,
+    action: Action,
+    *,
+    actor_id: uuid.UUID | None,
+    org_id: uuid.UUID | None,
+    target: str | None = None,
+    ip: str | None = None,
+    **details: Any,
+) -> None:
+    """Add an audit event to the session; the calling service commits it with its change."""
+    session.add(
+        AuditEvent(
+            action=action.value,
+            actor_id=actor_id,
+            org_id=org_id,
+            target=target,
+            ip=ip,
+            details=details,
+        )
+    )

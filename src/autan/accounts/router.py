@@ -1,0 +1,117 @@
+"""Account management API: my profile and keys, my organisation's access codes."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Request
+
+from autan.accounts import codes, keys, repository
+from autan.accounts.models import AccessCode, ApiKey, Organisation
+from autan.accounts.permissions import OrganisationNotFound, require_org_manager
+from autan.accounts.principal import Principal
+from autan.accounts.schemas import CodeIn, CodeOut, CreatedKeyOut, KeyIn, KeyOut, MeOut
+from autan.accounts.service import ApiKeyAuthenticator
+from autan.deps import ApiPrincipal, SessionDep, SettingsDep, api_principal
+
+router = APIRouter(prefix="/api", tags=["Accounts"], dependencies=[Depends(api_principal)])
+
+
+def _key_out(key: ApiKey) -> KeyOut:
+    return KeyOut.model_validate(key, from_attributes=True)
+
+
+def _code_out(row: AccessCode, secret: str, viewer: Principal) -> CodeOut:
+    out = CodeOut.model_validate(row, from_attributes=True)
+    out.code = codes.visible_code(secret, row, viewer)
+    return out
+
+
+async def _managed_org(session: SessionDep, slug: str, principal: Principal) -> Organisation:
+    org = await repository.org_by_slug(session, slug)
+    if org is None:
+        raise OrganisationNotFound()
+    require_org_manager(principal, org.id)
+    return org
+
+
+@router.get("/me")
+async def me(principal: ApiPrincipal, session: SessionDep) -> MeOut:
+    """Who I am."""
+    user = await repository.user_by_id(session, principal.user_id)
+    org = await session.get(Organisation, principal.org_id)
+    assert user is not None and org is not None
+    return MeOut(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        role=user.role,
+        organisation=org.slug,
+    )
+
+
+@router.get("/me/keys")
+async def my_keys(principal: ApiPrincipal, session: SessionDep) -> list[KeyOut]:
+    """My API keys (secrets are never shown again)."""
+    return [_key_out(k) for k in await keys.list_keys(session, principal.user_id)]
+
+
+@router.post("/me/keys", status_code=201)
+async def create_my_key(body: KeyIn, principal: ApiPrincipal, session: SessionDep) -> CreatedKeyOut:
+    """Create an API key; its secret is in this answer only."""
+    created = await keys.create_own_key(session, principal, body.name, body.expires_in_days)
+    return CreatedKeyOut(**_key_out(created.key).model_dump(), secret=created.secret)
+
+
+@router.delete("/keys/{key_id}")
+async def revoke_key(
+    key_id: uuid.UUID, request: Request, principal: ApiPrincipal, session: SessionDep
+) -> KeyOut:
+    """Revoke a key: mine, or one in my scope as a referent or admin."""
+    key = await keys.revoke_key(session, key_id, principal)
+    authenticator: ApiKeyAuthenticator = request.state.authenticator
+    authenticator.forget(key.secret_hash)
+    return _key_out(key)
+
+
+@router.get("/orgs/{slug}/codes")
+async def list_codes(
+    slug: str, principal: ApiPrincipal, session: SessionDep, settings: SettingsDep
+) -> list[CodeOut]:
+    """The organisation's access codes (referents and admins)."""
+    org = await _managed_org(session, slug, principal)
+    secret = settings.resolved_secret_key()
+    return [_code_out(r, secret, principal) for r in await codes.list_codes(session, org.id)]
+
+
+@router.post("/orgs/{slug}/codes", status_code=201)
+async def create_code(
+    slug: str, body: CodeIn, principal: ApiPrincipal, session: SessionDep, settings: SettingsDep
+) -> CodeOut:
+    """Create an access code for the organisation."""
+    org = await _managed_org(session, slug, principal)
+    secret = settings.resolved_secret_key()
+    created = await codes.create_code(
+        session,
+        secret,
+        org=org,
+        creator=principal,
+        label=body.label,
+        max_uses=body.max_uses,
+        valid_days=body.valid_days,
+    )
+    return _code_out(created.row, secret, principal)
+
+
+@router.delete("/orgs/{slug}/codes/{code_id}")
+async def revoke_code(
+    slug: str,
+    code_id: uuid.UUID,
+    principal: ApiPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> CodeOut:
+    """Withdraw an access code."""
+    org = await _managed_org(session, slug, principal)
+    row = await codes.revoke_code(session, org.id, code_id, principal)
+    return _code_out(row, settings.resolved_secret_key(), principal)

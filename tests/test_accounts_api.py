@@ -1,0 +1,148 @@
+"""The account management API, and the cross-organisation matrix: nobody sees what is not theirs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from autan.accounts import service
+from autan.accounts.models import Role
+from autan.core.db import create_engine, session_factory
+from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
+from tests.conftest import RunningAutan, make_settings, serve_autan
+
+PEOPLE = {
+    "admin": ("admin@numerique.gouv.fr", Role.ADMIN, "dinum"),
+    "ref_a": ("ref@agriculture.gouv.fr", Role.REFERENT, "agri"),
+    "member_a": ("agent@agriculture.gouv.fr", Role.MEMBER, "agri"),
+    "ref_b": ("ref@culture.gouv.fr", Role.REFERENT, "culture"),
+    "member_b": ("agent@culture.gouv.fr", Role.MEMBER, "culture"),
+}
+
+
+@dataclass
+class World:
+    autan: RunningAutan
+    keys: dict[str, str]
+
+    def client(self, who: str) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {self.keys[who]}"}
+        return httpx.AsyncClient(base_url=self.autan.base_url, headers=headers, timeout=10)
+
+
+@pytest.fixture
+async def world(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
+    engine = create_engine(database_url)
+    keys = {}
+    async with session_factory(engine)() as session:
+        for who, (email, role, org) in PEOPLE.items():
+            await service.create_user(session, email, role=role, org_slug=org)
+            keys[who] = (await service.create_api_key(session, email)).secret
+    await engine.dispose()
+    models = ModelsConfig(
+        models=[ModelConfig(id="m", replicas=[ReplicaConfig(url="http://127.0.0.1:9/v1")])]
+    )
+    async with serve_autan(make_settings(tmp_path, database_url, models)) as autan:
+        yield World(autan, keys)
+
+
+async def test_my_profile_and_keys(world: World) -> None:
+    async with world.client("member_a") as client:
+        me = (await client.get("/api/me")).json()
+        assert (me["email"], me["role"], me["organisation"]) == (
+            "agent@agriculture.gouv.fr",
+            "member",
+            "agri",
+        )
+        created = await client.post(
+            "/api/me/keys", json={"name": "notebook", "expires_in_days": 30}
+        )
+        assert created.status_code == 201
+        body = created.json()
+        assert body["secret"].startswith("sk-autan-") and body["expires_at"]
+        listed = (await client.get("/api/me/keys")).json()
+        assert len(listed) == 2 and all("secret" not in k for k in listed)
+        # The new key works, until it is revoked; then it stops at once.
+        async with httpx.AsyncClient(base_url=world.autan.base_url) as other:
+            headers = {"Authorization": f"Bearer {body['secret']}"}
+            assert (await other.get("/api/me", headers=headers)).status_code == 200
+            revoked = await client.delete(f"/api/keys/{body['id']}")
+            assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+            assert (await other.get("/api/me", headers=headers)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"name": "x" * 101}, {"expires_in_days": 0}, {"expires_in_days": "soon"}, {"nom": "x"}],
+)
+async def test_bad_key_requests_change_nothing(world: World, body: dict[str, object]) -> None:
+    async with world.client("member_a") as client:
+        response = await client.post("/api/me/keys", json=body)
+        assert response.status_code == 400 and response.json()["error"]["param"]
+        assert len((await client.get("/api/me/keys")).json()) == 1
+
+
+async def test_referents_hand_out_codes_that_only_they_can_read_again(world: World) -> None:
+    async with world.client("ref_a") as ref, world.client("admin") as admin:
+        created = await ref.post(
+            "/api/orgs/agri/codes", json={"label": "Service RH", "max_uses": 5}
+        )
+        assert created.status_code == 201
+        code = created.json()["code"]
+        assert len(code) == 19 and code.count("-") == 3
+        assert (await ref.get("/api/orgs/agri/codes")).json()[0]["code"] == code
+        seen_by_admin = (await admin.get("/api/orgs/agri/codes")).json()
+        assert seen_by_admin[0]["label"] == "Service RH" and seen_by_admin[0]["code"] is None
+        code_id = created.json()["id"]
+        revoked = await admin.delete(f"/api/orgs/agri/codes/{code_id}")
+        assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+
+
+async def test_code_creation_rejects_bad_input(world: World) -> None:
+    async with world.client("ref_a") as ref:
+        for body in ({"max_uses": 0}, {"valid_days": 0}, {"label": "x" * 201}, {"uses": 3}):
+            response = await ref.post("/api/orgs/agri/codes", json=body)
+            assert response.status_code == 400, body
+        assert (await ref.get("/api/orgs/agri/codes")).json() == []
+
+
+async def test_cross_organisation_matrix(world: World) -> None:
+    """Every route with a resource id, tried by people outside its scope."""
+    async with world.client("ref_a") as ref_a:
+        code_id = (await ref_a.post("/api/orgs/agri/codes", json={})).json()["id"]
+        key_a = (await ref_a.get("/api/me/keys")).json()[0]["id"]
+    async with world.client("member_a") as member_a:
+        member_key = (await member_a.get("/api/me/keys")).json()[0]["id"]
+
+    attempts = [
+        # (who, method, path, expected status)
+        ("ref_b", "GET", "/api/orgs/agri/codes", 404),
+        ("ref_b", "POST", "/api/orgs/agri/codes", 404),
+        ("ref_b", "DELETE", f"/api/orgs/agri/codes/{code_id}", 404),
+        ("ref_b", "DELETE", f"/api/orgs/culture/codes/{code_id}", 404),
+        ("member_b", "GET", "/api/orgs/agri/codes", 404),
+        ("member_a", "GET", "/api/orgs/agri/codes", 403),
+        ("member_a", "POST", "/api/orgs/agri/codes", 403),
+        ("member_a", "DELETE", f"/api/orgs/agri/codes/{code_id}", 403),
+        ("ref_b", "DELETE", f"/api/keys/{key_a}", 404),
+        ("member_b", "DELETE", f"/api/keys/{member_key}", 404),
+        ("member_a", "DELETE", f"/api/keys/{key_a}", 404),
+        ("ref_a", "GET", "/api/orgs/nowhere/codes", 404),
+    ]
+    for who, method, path, expected in attempts:
+        async with world.client(who) as client:
+            response = await client.request(method, path, json={})
+        assert response.status_code == expected, (who, method, path, response.text)
+        assert "code" not in response.json() or response.json().get("code") is None
+    # Nothing was changed by those attempts.
+    async with world.client("ref_a") as ref_a:
+        (code,) = (await ref_a.get("/api/orgs/agri/codes")).json()
+        assert code["revoked_at"] is None
+        assert (await ref_a.get("/api/me")).status_code == 200
+    # In scope, it works: a referent revokes a member's key of their own organisation.
+    async with world.client("ref_a") as ref_a:
+        assert (await ref_a.delete(f"/api/keys/{member_key}")).status_code == 200
