@@ -46,3 +46,18 @@ def test_errors_are_one_clear_line(data: Path) -> None:
     assert missing.returncode == 1 and "No user" in missing.stderr and missing.stdout == ""
     bad_role = run(data, "users", "create", "c@b.fr", "--role", "emperor")
     assert bad_role.returncode == 2 and "emperor" in bad_role.stderr
+
+
+def test_organisations_and_access_codes(data: Path) -> None:
+    created = run(data, "orgs", "create", "culture", "--name", "Ministère de la Culture",
+                  "--domain", "culture.gouv.fr")  # fmt: skip
+    assert created.returncode == 0
+    assert run(data, "orgs", "create", "culture").returncode == 1
+    assert "slug" in run(data, "orgs", "create", "Not A Slug").stderr
+    code = run(data, "codes", "create", "--org", "culture", "--uses", "3", "--days", "7")
+    assert code.returncode == 0
+    assert len(code.stdout.strip()) == 19 and code.stdout.count("\n") == 1
+    missing = run(data, "codes", "create", "--org", "nowhere")
+    assert missing.returncode == 1 and "No such organisation" in missing.stderr
+    listed = run(data, "orgs", "list").stdout
+    assert "culture\t0\tMinistère de la Culture" in listed

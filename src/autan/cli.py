@@ -13,8 +13,10 @@ import typer
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autan.accounts import codes, repository
 from autan.accounts import service as accounts
 from autan.accounts.models import Role
+from autan.accounts.permissions import OrganisationNotFound
 from autan.core.db import create_engine, session_factory
 from autan.core.errors import AutanError
 from autan.core.logging import configure as configure_logging
@@ -28,6 +30,10 @@ users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+codes_app = typer.Typer(help="Manage access codes.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Manage organisations.", no_args_is_help=True)
+app.add_typer(codes_app, name="codes")
+app.add_typer(orgs_app, name="orgs")
 
 err = Console(stderr=True)
 
@@ -158,6 +164,70 @@ def keys_create(
             return created.secret
 
     typer.echo(_run(work))
+
+
+@codes_app.command("create")
+def codes_create(
+    org: Annotated[str, typer.Option(help="Organisation slug.")],
+    uses: Annotated[int | None, typer.Option(help="Uses allowed (default 1).", min=1)] = 1,
+    days: Annotated[int | None, typer.Option(help="Days of validity (default 30).", min=1)] = 30,
+    label: Annotated[str, typer.Option(help="What the code is for.")] = "",
+) -> None:
+    """Create an access code for an organisation and print only the code."""
+    settings = Settings()
+
+    async def work() -> str:
+        async with _session(settings) as session:
+            found = await repository.org_by_slug(session, org)
+            if found is None:
+                raise OrganisationNotFound()
+            created = await codes.create_code(
+                session,
+                settings.resolved_secret_key(),
+                org=found,
+                creator=None,
+                label=label,
+                max_uses=uses,
+                valid_days=days,
+            )
+            return created.code
+
+    typer.echo(_run(work))
+
+
+@orgs_app.command("create")
+def orgs_create(
+    slug: str,
+    name: Annotated[str, typer.Option(help="Full name, e.g. Ministère de la Culture.")] = "",
+    domain: Annotated[
+        list[str] | None, typer.Option(help="Email domain admitted without a code (repeatable).")
+    ] = None,
+    external_id: Annotated[str | None, typer.Option(help="SIRET or other OIDC claim.")] = None,
+) -> None:
+    """Create an organisation."""
+    settings = Settings()
+
+    async def work() -> None:
+        async with _session(settings) as session:
+            await accounts.create_org(
+                session, slug, name or slug, domains=domain or [], external_id=external_id
+            )
+
+    _run(work)
+    err.print(f"organisation {slug} created")
+
+
+@orgs_app.command("list")
+def orgs_list() -> None:
+    """List organisations."""
+    settings = Settings()
+
+    async def work() -> list[tuple[str, str, int]]:
+        async with _session(settings) as session:
+            return await accounts.org_summaries(session)
+
+    for slug, name, members in _run(work):
+        typer.echo(f"{slug}\t{members}\t{name}")
 
 
 def main() -> None:

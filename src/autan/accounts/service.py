@@ -9,16 +9,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from autan.accounts import repository
+from autan.accounts import audit, repository
 from autan.accounts.errors import InvalidApiKey, InvalidEmail, UserExists, UserNotFound
 from autan.accounts.models import ApiKey, Organisation, Role, User
 from autan.accounts.principal import Principal
 from autan.core.db import utcnow
+from autan.core.errors import Conflict, InvalidRequest
 from autan.core.security import generate_api_key, hash_api_key, hash_password
 
 DEFAULT_ORG_SLUG = "default"
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -38,6 +41,44 @@ async def ensure_org(session: AsyncSession, slug: str, name: str | None = None) 
         session.add(org)
         await session.flush()
     return org
+
+
+async def create_org(
+    session: AsyncSession,
+    slug: str,
+    name: str,
+    *,
+    domains: list[str] | None = None,
+    external_id: str | None = None,
+) -> Organisation:
+    """Create an organisation and commit."""
+    if not _SLUG.match(slug):
+        raise InvalidRequest(
+            "An organisation slug has 2 to 64 lower-case letters, digits or dashes.", param="slug"
+        )
+    if await repository.org_by_slug(session, slug) is not None:
+        raise Conflict(f"The organisation {slug} already exists.", code="organisation_exists")
+    org = Organisation(
+        slug=slug,
+        name=name,
+        allowed_domains=[d.strip().lower().lstrip("@") for d in domains or []],
+        external_id=external_id,
+    )
+    session.add(org)
+    audit.record(session, audit.Action.ORG_CREATED, actor_id=None, org_id=None, target=slug)
+    await session.commit()
+    return org
+
+
+async def org_summaries(session: AsyncSession) -> list[tuple[str, str, int]]:
+    """Slug, name and member count of every organisation."""
+    rows = await session.execute(
+        select(Organisation.slug, Organisation.name, func.count(User.id))
+        .outerjoin(User, User.org_id == Organisation.id)
+        .group_by(Organisation.id)
+        .order_by(Organisation.slug)
+    )
+    return [(slug, name, count) for slug, name, count in rows]
 
 
 async def create_user(
