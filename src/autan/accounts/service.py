@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +14,7 @@ from autan.accounts import audit, repository
 from autan.accounts.errors import InvalidApiKey, InvalidEmail, UserExists, UserNotFound
 from autan.accounts.models import ApiKey, Organisation, Role, User
 from autan.accounts.principal import Principal
+from autan.core.cache import LoadingCache
 from autan.core.db import utcnow
 from autan.core.errors import Conflict, InvalidRequest
 from autan.core.security import generate_api_key, hash_api_key, hash_password
@@ -146,51 +145,26 @@ class ApiKeyAuthenticator:
     """Checks Bearer secrets, with a short in-memory cache so requests rarely touch the DB.
 
     A revoked key stops working within `ttl` seconds in every process (at once in this one,
-    through `forget`).
+    through `forget`). Unknown keys are cached too, so a flood of bad keys cannot flood the
+    database.
     """
 
-    def __init__(
-        self, factory: async_sessionmaker[AsyncSession], ttl: float, max_entries: int = 50_000
-    ) -> None:
+    def __init__(self, factory: async_sessionmaker[AsyncSession], ttl: float) -> None:
         self._factory = factory
-        self._ttl = ttl
-        self._max_entries = max_entries
-        self._cache: dict[str, tuple[float, Principal | None, datetime | None]] = {}
-        # One database lookup per key at a time: a burst with a new key waits for it.
-        self._lookups: dict[str, asyncio.Future[tuple[Principal | None, datetime | None]]] = {}
+        self._cache: LoadingCache[str, tuple[Principal | None, datetime | None]] = LoadingCache(
+            self._lookup, ttl
+        )
 
     async def authenticate(self, secret: str) -> Principal:
         """The principal behind an API key secret, or `InvalidApiKey`."""
-        digest = hash_api_key(secret)
-        now = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached is None or cached[0] < now:
-            principal, expires_at = await self._lookup_once(digest)
-        else:
-            _, principal, expires_at = cached
+        principal, expires_at = await self._cache.get(hash_api_key(secret))
         if principal is None or (expires_at is not None and expires_at <= utcnow()):
             raise InvalidApiKey()
         return principal
 
     def forget(self, secret_hash: str) -> None:
         """Drop a key from the cache (after revocation)."""
-        self._cache.pop(secret_hash, None)
-
-    async def _lookup_once(self, digest: str) -> tuple[Principal | None, datetime | None]:
-        pending = self._lookups.get(digest)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future = asyncio.ensure_future(self._lookup(digest))
-        self._lookups[digest] = future
-        try:
-            found = await asyncio.shield(future)
-        finally:
-            del self._lookups[digest]
-        if len(self._cache) >= self._max_entries:
-            self._cache.clear()
-        # Unknown keys are cached too, so a flood of bad keys cannot flood the database.
-        self._cache[digest] = (time.monotonic() + self._ttl, *found)
-        return found
+        self._cache.forget(secret_hash)
 
     async def _lookup(self, digest: str) -> tuple[Principal | None, datetime | None]:
         async with self._factory() as session:
