@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
+from autan.access import PUBLIC_PATHS
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
-from autan.ops.router import PUBLIC_PATHS
 from tests.conftest import RunningAutan, make_settings, serve_autan
 
 # Routes of FastAPI's own documentation, public by design.
@@ -59,8 +59,8 @@ async def test_every_route_denies_by_default(autan: RunningAutan) -> None:
 
 
 async def test_the_public_list_is_only_operations() -> None:
-    assert {"/health", "/metrics"} <= PUBLIC_PATHS
-    assert all(path.startswith(("/health", "/metrics")) for path in PUBLIC_PATHS)
+    assert {"/health", "/metrics", "/auth/login"} <= PUBLIC_PATHS
+    assert all(path.startswith(("/health", "/metrics", "/auth/")) for path in PUBLIC_PATHS)
 
 
 async def test_unknown_paths_do_not_leak(autan: RunningAutan) -> None:

@@ -10,8 +10,10 @@ import aiohttp
 import structlog
 from fastapi import FastAPI
 
+from autan.accounts.auth_router import router as auth_router
 from autan.accounts.router import router as accounts_router
 from autan.accounts.service import ApiKeyAuthenticator
+from autan.accounts.sessions import SessionAuthenticator, SessionCodec
 from autan.core import error_handlers
 from autan.core.body import document_body_models
 from autan.core.db import create_engine, session_factory
@@ -22,7 +24,7 @@ from autan.llm.embedded.supervisor import EmbeddedModels
 from autan.llm.gateway import Gateway
 from autan.llm.pool import ModelPool
 from autan.openai_api.router import router as openai_router
-from autan.ops.router import PUBLIC_PATHS
+from autan.ops.router import OPS_PATHS
 from autan.ops.router import router as ops_router
 from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
@@ -80,6 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "gateway": gateway,
                 "metrics": metrics,
                 "authenticator": ApiKeyAuthenticator(factory, settings.gateway.api_key_cache_ttl),
+                "session_codec": SessionCodec(settings.resolved_secret_key(), settings.sessions),
+                "session_authenticator": SessionAuthenticator(
+                    factory, settings.gateway.api_key_cache_ttl
+                ),
             }
         finally:
             await gateway.stop_probes()
@@ -100,11 +106,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops_router)
     app.include_router(openai_router)
     app.include_router(accounts_router)
+    app.include_router(auth_router)
     app.add_middleware(
         AdmissionLimits,
         max_requests=settings.gateway.max_connections,
         max_body_bytes=settings.gateway.max_body_bytes,
         retry_after=settings.gateway.retry_after,
-        exempt=PUBLIC_PATHS,
+        exempt=OPS_PATHS,
     )
     return app

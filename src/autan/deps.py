@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from autan.accounts.errors import MissingApiKey
+from autan.accounts.errors import CsrfFailed, MissingApiKey, NotSignedIn
 from autan.accounts.principal import Principal
 from autan.accounts.service import ApiKeyAuthenticator
+from autan.accounts.sessions import SessionAuthenticator, SessionCodec, SessionData
 from autan.core.metrics import Metrics
 from autan.llm.gateway import Gateway
 from autan.settings import Settings
@@ -61,9 +62,63 @@ async def api_principal(request: Request) -> Principal:
     return await authenticator.authenticate(token)
 
 
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def session_data(request: Request) -> SessionData:
+    """The browser session of the request, checked (signature, expiry)."""
+    settings: Settings = request.state.settings
+    cookie = request.cookies.get(settings.sessions.cookie_name)
+    if not cookie:
+        raise NotSignedIn()
+    codec: SessionCodec = request.state.session_codec
+    return codec.decode(cookie)
+
+
+async def principal(request: Request, response: Response) -> Principal:
+    """The caller: an API key (`Authorization: Bearer`) or a browser session.
+
+    A browser session must also present its CSRF token (header `X-CSRF-Token`) on every
+    state-changing request; API keys are not sent by browsers on their own, so need none.
+    """
+    if bearer_token(request) is not None:
+        return await api_principal(request)
+    data = await session_data(request)
+    codec: SessionCodec = request.state.session_codec
+    if request.method in _UNSAFE_METHODS and not codec.csrf_ok(
+        data, request.headers.get("x-csrf-token")
+    ):
+        raise CsrfFailed()
+    authenticator: SessionAuthenticator = request.state.session_authenticator
+    found = await authenticator.principal(data)
+    refreshed = codec.touched(data)
+    if refreshed is not None:
+        set_session_cookie(request, response, codec.encode(refreshed))
+    return found
+
+
+def set_session_cookie(request: Request, response: Response, value: str) -> None:
+    """Set the session cookie: HttpOnly, SameSite=Lax, Secure over HTTPS."""
+    sessions = request.state.settings.sessions
+    secure = sessions.cookie_secure
+    if secure is None:
+        secure = request.url.scheme == "https"
+    response.set_cookie(
+        sessions.cookie_name,
+        value,
+        max_age=sessions.absolute_timeout_hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/",
+    )
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SessionFactoryDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_session_factory)]
 ApiPrincipal = Annotated[Principal, Depends(api_principal)]
+CurrentPrincipal = Annotated[Principal, Depends(principal)]
+CurrentSession = Annotated[SessionData, Depends(session_data)]

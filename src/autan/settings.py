@@ -70,6 +70,22 @@ class EmbeddedSettings(BaseModel):
     start_timeout: float = Field(60.0, description="Seconds allowed for a model server to start.")
 
 
+class SessionSettings(BaseModel):
+    """Browser sessions (signed cookies)."""
+
+    cookie_name: str = "autan_session"
+    idle_timeout_minutes: int = Field(
+        120, ge=1, description="Minutes without activity after which a session ends."
+    )
+    absolute_timeout_hours: int = Field(
+        12, ge=1, description="Hours after login after which a session ends regardless."
+    )
+    cookie_secure: bool | None = Field(
+        None, description="Send cookies over HTTPS only (default: when the request is HTTPS)."
+    )
+    local_login_enabled: bool = Field(True, description="Allow email + password accounts.")
+
+
 class Settings(BaseSettings):
     """Every setting of an Autan deployment."""
 
@@ -100,6 +116,7 @@ class Settings(BaseSettings):
     log_json: bool = Field(False, description="Log as JSON lines instead of console text.")
     gateway: GatewaySettings = GatewaySettings()
     embedded: EmbeddedSettings = EmbeddedSettings()
+    sessions: SessionSettings = SessionSettings()
 
     @property
     def resolved_database_url(self) -> str:

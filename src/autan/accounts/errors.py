@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from autan.core.errors import Conflict, InvalidRequest, NotFound, Unauthenticated
+from autan.core.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthenticated
 
 
 class InvalidApiKey(Unauthenticated):
@@ -40,3 +40,33 @@ class InvalidEmail(InvalidRequest):
 
     def __init__(self, email: str) -> None:
         super().__init__(f"{email!r} is not a valid email address.", param="email")
+
+
+class SessionExpired(Unauthenticated):
+    code = "session_expired"
+
+    def __init__(self) -> None:
+        super().__init__("Your session has ended. Please sign in again.")
+
+
+class CsrfFailed(Forbidden):
+    code = "csrf_failed"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This form has expired or did not come from Autan. Reload the page and try again."
+        )
+
+
+class LoginFailed(Unauthenticated):
+    code = "login_failed"
+
+    def __init__(self) -> None:
+        super().__init__("Wrong email or password.")
+
+
+class NotSignedIn(Unauthenticated):
+    code = "not_signed_in"
+
+    def __init__(self) -> None:
+        super().__init__("You are not signed in. Sign in, or send an API key.")

@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import structlog
@@ -34,7 +34,7 @@ from authlib.oidc.core import CodeIDToken  # type: ignore[import-untyped]
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
-from joserfc.jws import JWSRegistry
+from joserfc.jws import JWSRegistry, extract_compact
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from autan.accounts.oidc_errors import (
@@ -47,6 +47,8 @@ from autan.accounts.oidc_errors import (
 )
 
 log = structlog.get_logger(__name__)
+
+_T = TypeVar("_T")
 
 # Seconds of clock difference tolerated between the provider and us on exp, iat and nbf.
 CLOCK_LEEWAY = 60
@@ -283,11 +285,14 @@ class OidcClient:
             self.settings.family_name_claim,
             self.settings.organisation_claim,
         )
-        # ProConnect puts nothing but the subject in the ID token: the claims come from userinfo.
+        # ProConnect puts no user claim in the ID token: they all come from userinfo. Other
+        # providers may keep some there (an organisation claim), so any missing one asks too.
         if any(name not in claims for name in mapped) and metadata.userinfo_endpoint:
             if not isinstance(access_token, str):
                 raise OidcInvalidToken("the token response has no access token for userinfo")
-            claims = {**claims, **await self._userinfo(metadata, access_token, claims["sub"])}
+            userinfo = await self._userinfo(metadata, access_token, claims["sub"])
+            # The verified ID token has the last word on what both carry (iss, aud, sub…).
+            claims = {**userinfo, **claims}
         return self._identity(metadata.issuer, id_token, claims)
 
     async def _exchange(
@@ -342,7 +347,9 @@ class OidcClient:
             raise OidcInvalidToken(f"ID token: {error}") from error
         return dict(token.claims)
 
-    async def _userinfo(self, metadata: _Metadata, access_token: str, subject: str) -> dict[str, Any]:
+    async def _userinfo(
+        self, metadata: _Metadata, access_token: str, subject: str
+    ) -> dict[str, Any]:
         assert metadata.userinfo_endpoint is not None
         headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
         response = await self._request("GET", metadata.userinfo_endpoint, headers=headers)
@@ -382,7 +389,7 @@ class OidcClient:
         for refresh in (False, True):
             keys = await self._key_set(refresh=refresh)
             try:
-                return jwt.decode(value, keys, registry=registry)
+                return _verify_jws(value, keys, registry)
             except InvalidKeyIdError as error:
                 if refresh:
                     raise OidcInvalidToken(f"{what}: {error}") from error
@@ -402,13 +409,15 @@ class OidcClient:
             raise OidcMissingEmail("the provider says the email is not verified")
         family_name = _str_or_none(claims.get(settings.family_name_claim))
         organisation = claims.get(settings.organisation_claim)
+        if isinstance(organisation, int) and not isinstance(organisation, bool):
+            organisation = str(organisation)  # a SIRET sent as a JSON number
         return OidcIdentity(
             issuer=issuer,
             subject=str(claims["sub"]),
             email=email.strip().lower(),
             given_name=_str_or_none(claims.get(settings.given_name_claim)),
             family_name=family_name or _str_or_none(claims.get("family_name")),
-            organisation_id=str(organisation) if isinstance(organisation, str | int) else None,
+            organisation_id=_str_or_none(organisation),
             id_token=id_token,
             claims=claims,
         )
@@ -482,8 +491,28 @@ class OidcClient:
         except httpx.HTTPError as error:
             raise OidcUnavailable(f"{method} {url}: {error!r}") from error
 
-    async def _logged[T](self, call: Any) -> Any:
-        raise NotImplementedError
+    @staticmethod
+    async def _logged(call: Awaitable[_T]) -> _T:
+        """Await `call`, logging why a sign-in failed: the user only sees a generic message."""
+        try:
+            return await call
+        except OidcError as error:
+            log.warning("oidc_failed", code=error.code, reason=error.reason)
+            raise
+
+
+def _verify_jws(value: str, keys: KeySet, registry: JWSRegistry) -> jwt.Token:
+    """Decode a compact JWS signed by one of `keys`; InvalidKeyIdError if none of them signed it."""
+    if extract_compact(value.encode()).headers().get("kid") is not None:
+        return jwt.decode(value, keys, registry=registry)
+    # RFC 7515 lets a token name no key (oidc-provider-mock's name none): the signer is the
+    # published key whose signature verifies.
+    for key in keys:
+        try:
+            return jwt.decode(value, key, registry=registry)
+        except (JoseError, ValueError):
+            continue
+    raise InvalidKeyIdError("no published key verifies the token, which names none")
 
 
 def _check_state(received: str | None, expected: str) -> None:

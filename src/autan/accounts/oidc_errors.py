@@ -25,8 +25,7 @@ class OidcStateMismatch(OidcError, InvalidRequest):
 
     def __init__(self, reason: str = "the state parameter does not match") -> None:
         super().__init__(
-            "This sign-in link has expired or was opened in another browser. "
-            "Please sign in again.",
+            "This sign-in link has expired or was opened in another browser. Please sign in again.",
             reason=reason,
         )
 

@@ -12,9 +12,9 @@ from autan.accounts.permissions import OrganisationNotFound, require_org_manager
 from autan.accounts.principal import Principal
 from autan.accounts.schemas import CodeIn, CodeOut, CreatedKeyOut, KeyIn, KeyOut, MeOut
 from autan.accounts.service import ApiKeyAuthenticator
-from autan.deps import ApiPrincipal, SessionDep, SettingsDep, api_principal
+from autan.deps import CurrentPrincipal, SessionDep, SettingsDep, principal
 
-router = APIRouter(prefix="/api", tags=["Accounts"], dependencies=[Depends(api_principal)])
+router = APIRouter(prefix="/api", tags=["Accounts"], dependencies=[Depends(principal)])
 
 
 def _key_out(key: ApiKey) -> KeyOut:
@@ -36,7 +36,7 @@ async def _managed_org(session: SessionDep, slug: str, principal: Principal) -> 
 
 
 @router.get("/me")
-async def me(principal: ApiPrincipal, session: SessionDep) -> MeOut:
+async def me(principal: CurrentPrincipal, session: SessionDep) -> MeOut:
     """Who I am."""
     user = await repository.user_by_id(session, principal.user_id)
     org = await session.get(Organisation, principal.org_id)
@@ -51,13 +51,15 @@ async def me(principal: ApiPrincipal, session: SessionDep) -> MeOut:
 
 
 @router.get("/me/keys")
-async def my_keys(principal: ApiPrincipal, session: SessionDep) -> list[KeyOut]:
+async def my_keys(principal: CurrentPrincipal, session: SessionDep) -> list[KeyOut]:
     """My API keys (secrets are never shown again)."""
     return [_key_out(k) for k in await keys.list_keys(session, principal.user_id)]
 
 
 @router.post("/me/keys", status_code=201)
-async def create_my_key(body: KeyIn, principal: ApiPrincipal, session: SessionDep) -> CreatedKeyOut:
+async def create_my_key(
+    body: KeyIn, principal: CurrentPrincipal, session: SessionDep
+) -> CreatedKeyOut:
     """Create an API key; its secret is in this answer only."""
     created = await keys.create_own_key(session, principal, body.name, body.expires_in_days)
     return CreatedKeyOut(**_key_out(created.key).model_dump(), secret=created.secret)
@@ -65,7 +67,7 @@ async def create_my_key(body: KeyIn, principal: ApiPrincipal, session: SessionDe
 
 @router.delete("/keys/{key_id}")
 async def revoke_key(
-    key_id: uuid.UUID, request: Request, principal: ApiPrincipal, session: SessionDep
+    key_id: uuid.UUID, request: Request, principal: CurrentPrincipal, session: SessionDep
 ) -> KeyOut:
     """Revoke a key: mine, or one in my scope as a referent or admin."""
     key = await keys.revoke_key(session, key_id, principal)
@@ -76,7 +78,7 @@ async def revoke_key(
 
 @router.get("/orgs/{slug}/codes")
 async def list_codes(
-    slug: str, principal: ApiPrincipal, session: SessionDep, settings: SettingsDep
+    slug: str, principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep
 ) -> list[CodeOut]:
     """The organisation's access codes (referents and admins)."""
     org = await _managed_org(session, slug, principal)
@@ -86,7 +88,7 @@ async def list_codes(
 
 @router.post("/orgs/{slug}/codes", status_code=201)
 async def create_code(
-    slug: str, body: CodeIn, principal: ApiPrincipal, session: SessionDep, settings: SettingsDep
+    slug: str, body: CodeIn, principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep
 ) -> CodeOut:
     """Create an access code for the organisation."""
     org = await _managed_org(session, slug, principal)
@@ -107,7 +109,7 @@ async def create_code(
 async def revoke_code(
     slug: str,
     code_id: uuid.UUID,
-    principal: ApiPrincipal,
+    principal: CurrentPrincipal,
     session: SessionDep,
     settings: SettingsDep,
 ) -> CodeOut:

@@ -12,8 +12,8 @@ from autan.deps import GatewayDep, MetricsDep
 
 router = APIRouter(tags=["Operations"])
 
-# The only routes that answer without a session or API key (probes and scrapers).
-PUBLIC_PATHS = frozenset({"/health", "/health/live", "/health/ready", "/metrics"})
+# Probes and scrapers: open, and exempt from admission limits so they answer under load.
+OPS_PATHS = frozenset({"/health", "/health/live", "/health/ready", "/metrics"})
 
 
 def _readiness(gateway: GatewayDep) -> tuple[bool, dict[str, Any]]:

@@ -1,0 +1,7 @@
+"""The routes that answer without a session or an API key. Everything else denies."""
+
+from __future__ import annotations
+
+from autan.ops.router import OPS_PATHS
+
+PUBLIC_PATHS = OPS_PATHS | frozenset({"/auth/login"})

@@ -1,0 +1,88 @@
+"""Sign-in and sign-out for browsers (JSON; the pages of the web UI post to these)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from autan.accounts import login
+from autan.accounts.sessions import SessionAuthenticator, SessionCodec
+from autan.core.errors import Forbidden
+from autan.deps import (
+    CurrentPrincipal,
+    CurrentSession,
+    SessionDep,
+    SettingsDep,
+    set_session_cookie,
+)
+
+router = APIRouter(prefix="/auth", tags=["Sign-in"])
+
+
+class PasswordLogin(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+class SessionOut(BaseModel):
+    email: str
+    role: str
+    csrf_token: str = Field(description="Send it as `X-CSRF-Token` on state-changing requests.")
+
+
+class LocalLoginDisabled(Forbidden):
+    code = "local_login_disabled"
+
+    def __init__(self) -> None:
+        super().__init__("Sign-in with a password is disabled here. Use your organisation's login.")
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+@router.post("/login")
+async def password_login(
+    body: PasswordLogin,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> SessionOut:
+    """Sign in with an email and a password; sets the session cookie."""
+    if not settings.sessions.local_login_enabled:
+        raise LocalLoginDisabled()
+    user = await login.check_password(session, body.email, body.password, ip=_client_ip(request))
+    codec: SessionCodec = request.state.session_codec
+    cookie, data = codec.issue(user.id, user.session_epoch)
+    set_session_cookie(request, response, cookie)
+    return SessionOut(email=user.email, role=user.role, csrf_token=data.csrf)
+
+
+@router.get("/session")
+async def current_session(principal: CurrentPrincipal, data: CurrentSession) -> SessionOut:
+    """The signed-in user and the CSRF token of this session."""
+    return SessionOut(email=principal.email, role=principal.role, csrf_token=data.csrf)
+
+
+@router.post("/logout", status_code=204)
+async def logout(_principal: CurrentPrincipal, response: Response, settings: SettingsDep) -> None:
+    """End this session."""
+    response.delete_cookie(settings.sessions.cookie_name, path="/")
+
+
+@router.post("/logout-all", status_code=204)
+async def logout_all(
+    principal: CurrentPrincipal,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> None:
+    """End every session of mine, on every device."""
+    await login.log_out_everywhere(session, principal)
+    authenticator: SessionAuthenticator = request.state.session_authenticator
+    authenticator.forget(principal.user_id)
+    response.delete_cookie(settings.sessions.cookie_name, path="/")
