@@ -4,4 +4,12 @@ from __future__ import annotations
 
 from autan.ops.router import OPS_PATHS
 
-PUBLIC_PATHS = OPS_PATHS | frozenset({"/auth/login"})
+PUBLIC_PATHS = OPS_PATHS | frozenset(
+    {
+        "/auth/login",
+        "/auth/oidc/login",
+        "/auth/oidc/callback",
+        "/auth/oidc/redeem",
+        "/auth/oidc/logout",
+    }
+)

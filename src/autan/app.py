@@ -7,10 +7,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+import httpx
 import structlog
 from fastapi import FastAPI
 
 from autan.accounts.auth_router import router as auth_router
+from autan.accounts.oidc import OidcClient
+from autan.accounts.oidc_router import router as oidc_router
 from autan.accounts.router import router as accounts_router
 from autan.accounts.service import ApiKeyAuthenticator
 from autan.accounts.sessions import SessionAuthenticator, SessionCodec
@@ -71,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics = Metrics()
         usage = UsageRecorder(factory, settings.gateway.usage_flush_interval)
         http = _http_client()
+        oidc_http = httpx.AsyncClient(timeout=settings.oidc.timeout)
+        oidc = OidcClient(settings.oidc, oidc_http) if settings.oidc.enabled else None
         gateway = Gateway(build_pools(models, settings), http, settings.gateway, usage, metrics)
         metrics.watch_pools(lambda: gateway.pools.values())
         usage.start()
@@ -83,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "metrics": metrics,
                 "authenticator": ApiKeyAuthenticator(factory, settings.gateway.api_key_cache_ttl),
                 "session_codec": SessionCodec(settings.resolved_secret_key(), settings.sessions),
+                "oidc": oidc,
                 "session_authenticator": SessionAuthenticator(
                     factory, settings.gateway.api_key_cache_ttl
                 ),
@@ -91,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await gateway.stop_probes()
             await usage.stop()
             await http.close()
+            await oidc_http.aclose()
             await engine.dispose()
             if embedded is not None:
                 embedded.stop()
@@ -107,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(openai_router)
     app.include_router(accounts_router)
     app.include_router(auth_router)
+    app.include_router(oidc_router)
     app.add_middleware(
         AdmissionLimits,
         max_requests=settings.gateway.max_connections,

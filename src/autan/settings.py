@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from autan.accounts.oidc import OidcSettings
+
 
 class GatewaySettings(BaseModel):
     """Limits and timeouts of the model gateway."""
@@ -117,6 +119,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = GatewaySettings()
     embedded: EmbeddedSettings = EmbeddedSettings()
     sessions: SessionSettings = SessionSettings()
+    oidc: OidcSettings = OidcSettings()
 
     @property
     def resolved_database_url(self) -> str:

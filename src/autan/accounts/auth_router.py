@@ -39,7 +39,8 @@ class LocalLoginDisabled(Forbidden):
         super().__init__("Sign-in with a password is disabled here. Use your organisation's login.")
 
 
-def _client_ip(request: Request) -> str | None:
+def client_ip(request: Request) -> str | None:
+    """The caller's address, for the audit log."""
     return request.client.host if request.client else None
 
 
@@ -54,7 +55,7 @@ async def password_login(
     """Sign in with an email and a password; sets the session cookie."""
     if not settings.sessions.local_login_enabled:
         raise LocalLoginDisabled()
-    user = await login.check_password(session, body.email, body.password, ip=_client_ip(request))
+    user = await login.check_password(session, body.email, body.password, ip=client_ip(request))
     codec: SessionCodec = request.state.session_codec
     cookie, data = codec.issue(user.id, user.session_epoch)
     set_session_cookie(request, response, cookie)

@@ -152,10 +152,8 @@ def _refusal(row: AccessCode | None, now: datetime) -> str | None:
     return None
 
 
-async def redeem(
-    session: AsyncSession, code: str, user: User, *, ip: str | None = None
-) -> Organisation:
-    """Bind a user to the organisation of a valid code, counting one use, and commit."""
+async def claim(session: AsyncSession, code: str) -> AccessCode:
+    """Count one use of a valid code, atomically, without committing; refuse it otherwise."""
     row = await session.scalar(select(AccessCode).where(AccessCode.code_hash == code_digest(code)))
     refusal = _refusal(row, utcnow())
     if refusal is not None or row is None:
@@ -173,6 +171,14 @@ async def redeem(
             "This access code has already been used. Ask your AI referent for a new one.",
             param="code",
         )
+    return row
+
+
+async def redeem(
+    session: AsyncSession, code: str, user: User, *, ip: str | None = None
+) -> Organisation:
+    """Bind an existing user to the organisation of a valid code, counting one use; commit."""
+    row = await claim(session, code)
     org = await session.get(Organisation, row.org_id)
     assert org is not None
     user.org_id = org.id

@@ -70,3 +70,10 @@ class NotSignedIn(Unauthenticated):
 
     def __init__(self) -> None:
         super().__init__("You are not signed in. Sign in, or send an API key.")
+
+
+class PendingSignInMissing(Unauthenticated):
+    code = "pending_sign_in_missing"
+
+    def __init__(self) -> None:
+        super().__init__("Your sign-in has expired. Please sign in again with your organisation.")
