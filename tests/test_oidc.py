@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from autan.accounts.oidc import AuthRequest, OidcClient, OidcIdentity, OidcSettings, PendingLogin
+from autan.accounts.oidc import AuthRequest, OidcClient, OidcIdentity, PendingLogin
 from autan.accounts.oidc_errors import (
     OidcError,
     OidcInvalidToken,
@@ -22,6 +22,7 @@ from autan.accounts.oidc_errors import (
     OidcStateMismatch,
     OidcUnavailable,
 )
+from autan.accounts.oidc_settings import OidcSettings
 from autan.core.errors import ErrorKind
 from tests.support.oidc_provider import (
     OidcProvider,

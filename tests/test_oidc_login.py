@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from autan.accounts import codes, service
-from autan.accounts.oidc import OidcSettings
+from autan.accounts.oidc_settings import OidcSettings
 from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from tests.conftest import RunningAutan, make_settings, serve_autan

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from autan.accounts.oidc import OidcSettings
+from autan.accounts.oidc_settings import OidcSettings
 
 
 class GatewaySettings(BaseModel):
