@@ -105,9 +105,16 @@ async def serve_autan(
 
 
 def make_settings(
-    tmp_path: Path, database_url: str, models: ModelsConfig, **gateway: object
+    tmp_path: Path,
+    database_url: str,
+    models: ModelsConfig,
+    quotas: dict[str, object] | None = None,
+    **gateway: object,
 ) -> Settings:
-    """Settings for a test: its own data dir, database and models file."""
+    """Settings for a test: its own data dir, database and models file.
+
+    Quotas are off unless given: most tests send more than 10 requests a minute.
+    """
     models_file = tmp_path / "models.yaml"
     dump_models_file(models, models_file)
     return Settings(
@@ -115,4 +122,5 @@ def make_settings(
         database_url=database_url,
         models_file=models_file,
         gateway={"health_interval": 0.2, "usage_flush_interval": 0.05, **gateway},
+        quotas=quotas if quotas is not None else {"enabled": False},
     )

@@ -29,6 +29,8 @@ from autan.llm.pool import ModelPool
 from autan.openai_api.router import router as openai_router
 from autan.ops.router import OPS_PATHS
 from autan.ops.router import router as ops_router
+from autan.quotas.limiter import QuotaLimiter
+from autan.quotas.service import Quotas
 from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
 
@@ -76,15 +78,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         http = _http_client()
         oidc_http = httpx.AsyncClient(timeout=settings.oidc.timeout)
         oidc = OidcClient(settings.oidc, oidc_http) if settings.oidc.enabled else None
-        gateway = Gateway(build_pools(models, settings), http, settings.gateway, usage, metrics)
+        quotas = Quotas(
+            settings.quotas,
+            QuotaLimiter(settings.redis_url, timeout=settings.quotas.storage_timeout),
+            factory,
+        )
+        gateway = Gateway(
+            build_pools(models, settings), http, settings.gateway, usage, metrics, quotas
+        )
         metrics.watch_pools(lambda: gateway.pools.values())
         usage.start()
+        quotas.start()
         gateway.start_probes()
         try:
             yield {
                 "settings": settings,
                 "session_factory": factory,
                 "gateway": gateway,
+                "quotas": quotas,
                 "metrics": metrics,
                 "authenticator": ApiKeyAuthenticator(factory, settings.gateway.api_key_cache_ttl),
                 "session_codec": SessionCodec(settings.resolved_secret_key(), settings.sessions),
@@ -96,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await gateway.stop_probes()
             await usage.stop()
+            await quotas.stop()
             await http.close()
             await oidc_http.aclose()
             await engine.dispose()

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from autan.accounts.oidc_settings import OidcSettings
+from autan.quotas.policy import QuotaSettings
 
 
 class GatewaySettings(BaseModel):
@@ -120,6 +121,7 @@ class Settings(BaseSettings):
     embedded: EmbeddedSettings = EmbeddedSettings()
     sessions: SessionSettings = SessionSettings()
     oidc: OidcSettings = OidcSettings()
+    quotas: QuotaSettings = QuotaSettings()
 
     @property
     def resolved_database_url(self) -> str:

@@ -23,6 +23,7 @@ from autan.core.tasks import cancel_and_wait
 from autan.llm.config import ModelType
 from autan.llm.errors import ModelNotFound, ModelUnavailable, UpstreamFailed, WrongModelType
 from autan.llm.pool import ModelPool, Replica
+from autan.quotas.service import Quotas
 from autan.settings import GatewaySettings
 from autan.usage.recorder import UsageRecorder
 
@@ -98,8 +99,10 @@ class Gateway:
         settings: GatewaySettings,
         usage: UsageRecorder,
         metrics: Metrics,
+        quotas: Quotas,
     ) -> None:
         self.pools = pools
+        self.quotas = quotas
         self._http = http
         self._settings = settings
         self._usage = usage
@@ -363,6 +366,7 @@ class Gateway:
             ttft_ms=call.ttft * 1000 if call.ttft is not None else None,
             duration_ms=duration * 1000,
         )
+        self.quotas.add_tokens(principal.user_id, call.prompt_tokens + call.completion_tokens)
         metrics = self._metrics
         metrics.requests.labels(call.endpoint, call.model, str(call.status)).inc()
         metrics.duration.labels(call.endpoint, call.model).observe(duration)

@@ -76,6 +76,7 @@ async def chat_completions(
     body = await parse_body(request, ChatCompletionRequest)
     _log_extras(body)
     pool = gateway.pool(body.model, ModelType.CHAT)
+    await gateway.quotas.check(principal)
     payload = body.model_dump(exclude_unset=True)
     call = Call(principal, "chat", pool.model_id, stream=bool(body.stream))
     if not body.stream:
@@ -101,6 +102,7 @@ async def embeddings(request: Request, principal: ApiPrincipal, gateway: Gateway
     if problem is not None:
         raise InvalidRequest(problem, param="input")
     pool = gateway.pool(body.model, ModelType.EMBEDDING)
+    await gateway.quotas.check(principal)
     call = Call(principal, "embeddings", pool.model_id)
     try:
         answer = await until_disconnect(

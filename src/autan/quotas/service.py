@@ -1,0 +1,98 @@
+"""Quotas as the application applies them: each user's rule (from the organisation's and
+role's overrides, cached), a check before every model request, tokens added in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from autan.accounts.models import QuotaRule as QuotaRuleRow
+from autan.accounts.models import Role
+from autan.accounts.principal import Principal
+from autan.core.cache import LoadingCache
+from autan.core.tasks import cancel_and_wait
+from autan.quotas.limiter import QuotaLimiter
+from autan.quotas.policy import QuotaRule, QuotaSettings, resolve
+
+
+class Quotas:
+    """Applies quotas to principals; the API and the chat UI both go through `check`."""
+
+    def __init__(
+        self,
+        settings: QuotaSettings,
+        limiter: QuotaLimiter,
+        factory: async_sessionmaker[AsyncSession],
+        *,
+        rule_ttl: float = 30.0,
+        flush_interval: float = 1.0,
+    ) -> None:
+        self._settings = settings
+        self._limiter = limiter
+        self._factory = factory
+        self._rules: LoadingCache[tuple[uuid.UUID, Role], QuotaRule] = LoadingCache(
+            self._load_rule, rule_ttl
+        )
+        self._tokens: defaultdict[uuid.UUID, int] = defaultdict(int)
+        self._rule_of: dict[uuid.UUID, QuotaRule] = {}
+        self._flush_interval = flush_interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def _load_rule(self, key: tuple[uuid.UUID, Role]) -> QuotaRule:
+        org_id, role = key
+        if not self._settings.enabled:
+            return resolve(self._settings)
+        async with self._factory() as session:
+            rows = list(
+                await session.scalars(select(QuotaRuleRow).where(QuotaRuleRow.org_id == org_id))
+            )
+        org_rule = next((r for r in rows if r.role is None), None)
+        role_rule = next((r for r in rows if r.role == role), None)
+        return resolve(self._settings, org_rule, role_rule)
+
+    async def rule_for(self, principal: Principal) -> QuotaRule:
+        """The rule that applies to this user now."""
+        return await self._rules.get((principal.org_id, principal.role))
+
+    def forget_rules(self, org_id: uuid.UUID) -> None:
+        """Reload an organisation's rules at their next use (after a change)."""
+        for role in Role:
+            self._rules.forget((org_id, role))
+
+    async def check(self, principal: Principal) -> None:
+        """Count one model request, or raise `QuotaExceeded` (with when to try again)."""
+        rule = await self.rule_for(principal)
+        if rule.unlimited:
+            return
+        self._rule_of[principal.user_id] = rule
+        await self._limiter.check_request(str(principal.user_id), rule)
+
+    def add_tokens(self, user_id: uuid.UUID | None, tokens: int) -> None:
+        """Note tokens spent; they are added to daily budgets at the next flush."""
+        if user_id is not None and tokens > 0 and user_id in self._rule_of:
+            rule = self._rule_of[user_id]
+            if rule.tokens_per_day:
+                self._tokens[user_id] += tokens
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="quota-tokens")
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+        await self.flush()
+        await self._limiter.close()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_interval)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Add the tokens noted since the last flush (one storage call per user)."""
+        pending, self._tokens = self._tokens, defaultdict(int)
+        for user_id, tokens in pending.items():
+            await self._limiter.add_tokens(str(user_id), self._rule_of[user_id], tokens)
