@@ -17,6 +17,7 @@ from autan.accounts.oidc_router import router as oidc_router
 from autan.accounts.router import router as accounts_router
 from autan.accounts.service import ApiKeyAuthenticator
 from autan.accounts.sessions import SessionAuthenticator, SessionCodec
+from autan.accounts.throttle import LoginThrottle
 from autan.core import error_handlers
 from autan.core.body import document_body_models
 from autan.core.db import create_engine, session_factory
@@ -78,11 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         http = _http_client()
         oidc_http = httpx.AsyncClient(timeout=settings.oidc.timeout)
         oidc = OidcClient(settings.oidc, oidc_http) if settings.oidc.enabled else None
-        quotas = Quotas(
-            settings.quotas,
-            QuotaLimiter(settings.redis_url, timeout=settings.quotas.storage_timeout),
-            factory,
-        )
+        limiter = QuotaLimiter(settings.redis_url, timeout=settings.quotas.storage_timeout)
+        quotas = Quotas(settings.quotas, limiter, factory)
         gateway = Gateway(
             build_pools(models, settings), http, settings.gateway, usage, metrics, quotas
         )
@@ -96,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "session_factory": factory,
                 "gateway": gateway,
                 "quotas": quotas,
+                "login_throttle": LoginThrottle(limiter),
                 "metrics": metrics,
                 "authenticator": ApiKeyAuthenticator(factory, settings.gateway.api_key_cache_ttl),
                 "session_codec": SessionCodec(settings.resolved_secret_key(), settings.sessions),

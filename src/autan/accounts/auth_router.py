@@ -6,7 +6,9 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from autan.accounts import login
+from autan.accounts.errors import LoginFailed
 from autan.accounts.sessions import SessionAuthenticator, SessionCodec
+from autan.accounts.throttle import LoginThrottle
 from autan.core.errors import Forbidden
 from autan.deps import (
     CurrentPrincipal,
@@ -55,7 +57,14 @@ async def password_login(
     """Sign in with an email and a password; sets the session cookie."""
     if not settings.sessions.local_login_enabled:
         raise LocalLoginDisabled()
-    user = await login.check_password(session, body.email, body.password, ip=client_ip(request))
+    ip = client_ip(request)
+    throttle: LoginThrottle = request.state.login_throttle
+    await throttle.check(body.email, ip)
+    try:
+        user = await login.check_password(session, body.email, body.password, ip=ip)
+    except LoginFailed:
+        await throttle.failed(body.email, ip)
+        raise
     codec: SessionCodec = request.state.session_codec
     cookie, data = codec.issue(user.id, user.session_epoch)
     set_session_cookie(request, response, cookie)

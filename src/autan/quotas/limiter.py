@@ -228,6 +228,16 @@ class QuotaLimiter:
         """Requests allowed without a check because the store was unreachable."""
 
     @property
+    def storage(self) -> Storage:
+        """The limits storage, for other limits of the application (login attempts)."""
+        return self._storage
+
+    @property
+    def outage_errors(self) -> tuple[type[BaseException], ...]:
+        """The storage errors to fail open on."""
+        return self._outage
+
+    @property
     def shared(self) -> bool:
         """True when counts are shared with other processes (not process memory)."""
         return not isinstance(self._storage, MemoryStorage)
