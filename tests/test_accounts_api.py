@@ -46,7 +46,8 @@ async def world(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
     models = ModelsConfig(
         models=[ModelConfig(id="m", replicas=[ReplicaConfig(url="http://127.0.0.1:9/v1")])]
     )
-    async with serve_autan(make_settings(tmp_path, database_url, models)) as autan:
+    settings = make_settings(tmp_path, database_url, models, quotas={"requests_per_minute": 1000})
+    async with serve_autan(settings) as autan:
         yield World(autan, keys)
 
 
@@ -118,8 +119,22 @@ async def test_cross_organisation_matrix(world: World) -> None:
     async with world.client("member_a") as member_a:
         member_key = (await member_a.get("/api/me/keys")).json()[0]["id"]
 
+    async with world.client("admin") as admin:
+        (target,) = (await admin.get("/api/orgs/agri/users", params={"q": "agent@"})).json()
     attempts = [
         # (who, method, path, expected status)
+        ("ref_b", "GET", "/api/orgs/agri", 404),
+        ("ref_b", "PATCH", "/api/orgs/agri", 404),
+        ("ref_b", "PUT", "/api/orgs/agri/quotas", 404),
+        ("ref_b", "GET", "/api/orgs/agri/users", 404),
+        ("ref_b", "PATCH", f"/api/orgs/agri/users/{target['id']}", 404),
+        ("ref_b", "PATCH", f"/api/orgs/culture/users/{target['id']}", 404),
+        ("ref_b", "GET", "/api/orgs/agri/audit", 404),
+        ("member_a", "GET", "/api/orgs/agri", 403),
+        ("member_a", "PATCH", "/api/orgs/agri", 403),
+        ("member_a", "PUT", "/api/orgs/agri/quotas", 403),
+        ("member_a", "GET", "/api/orgs/agri/users", 403),
+        ("member_a", "GET", "/api/orgs/agri/audit", 403),
         ("ref_b", "GET", "/api/orgs/agri/codes", 404),
         ("ref_b", "POST", "/api/orgs/agri/codes", 404),
         ("ref_b", "DELETE", f"/api/orgs/agri/codes/{code_id}", 404),
@@ -146,3 +161,89 @@ async def test_cross_organisation_matrix(world: World) -> None:
     # In scope, it works: a referent revokes a member's key of their own organisation.
     async with world.client("ref_a") as ref_a:
         assert (await ref_a.delete(f"/api/keys/{member_key}")).status_code == 200
+
+
+async def test_referents_manage_their_organisation(world: World) -> None:
+    async with world.client("ref_a") as ref, world.client("member_a") as member:
+        settings = (await ref.get("/api/orgs/agri")).json()
+        assert settings["allowed_models"] is None and settings["quotas"] == []
+        patched = await ref.patch(
+            "/api/orgs/agri",
+            json={
+                "allowed_domains": ["@Agriculture.gouv.fr"],
+                "allowed_models": [],
+                "web_search_allowed": False,
+            },
+        )
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["allowed_domains"] == ["agriculture.gouv.fr"]
+        # No model is allowed any more: members see none, and asking for one is "not found".
+        assert (await member.get("/v1/models")).json()["data"] == []
+        chat = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+        assert (await member.post("/v1/chat/completions", json=chat)).status_code == 404
+        await ref.patch("/api/orgs/agri", json={"allowed_models": None})
+        assert [m["id"] for m in (await member.get("/v1/models")).json()["data"]] == ["m"]
+        # A quota of one request a minute for members.
+        quota = await ref.put(
+            "/api/orgs/agri/quotas", json={"role": "member", "requests_per_minute": 1}
+        )
+        assert quota.json()["quotas"] == [
+            {"role": "member", "requests_per_minute": 1, "tokens_per_day": None}
+        ]
+        first = await member.post("/v1/chat/completions", json=chat)
+        second = await member.post("/v1/chat/completions", json=chat)
+        assert first.status_code != 429 and second.status_code == 429
+        actions = [e["action"] for e in (await ref.get("/api/orgs/agri/audit")).json()]
+        assert actions[:3] == ["org_updated", "org_updated", "org_updated"]
+
+
+async def test_users_are_found_promoted_and_disabled(world: World) -> None:
+    async with world.client("ref_a") as ref:
+        found = (await ref.get("/api/orgs/agri/users", params={"q": "AGENT"})).json()
+        assert [u["email"] for u in found] == ["agent@agriculture.gouv.fr"]
+        user_id = found[0]["id"]
+        promoted = await ref.patch(f"/api/orgs/agri/users/{user_id}", json={"role": "referent"})
+        assert promoted.json()["role"] == "referent"
+        to_admin = await ref.patch(f"/api/orgs/agri/users/{user_id}", json={"role": "admin"})
+        assert (
+            to_admin.status_code == 403
+            and to_admin.json()["error"]["code"] == "admin_role_reserved"
+        )
+        me = (await ref.get("/api/me")).json()["id"]
+        itself = await ref.patch(f"/api/orgs/agri/users/{me}", json={"is_active": False})
+        assert itself.status_code == 403
+        disabled = await ref.patch(f"/api/orgs/agri/users/{user_id}", json={"is_active": False})
+        assert disabled.json()["is_active"] is False
+    async with world.client("member_a") as member:
+        assert (await member.get("/api/me")).status_code == 401, "a disabled user is out at once"
+    async with world.client("ref_a") as ref:
+        log = (await ref.get("/api/orgs/agri/audit", params={"limit": 2})).json()
+        assert log[0]["action"] == "user_updated" and log[0]["details"]["is_active"] == [
+            True,
+            False,
+        ]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PATCH", "/api/orgs/agri", {"web_search_allowed": "maybe"}),
+        ("PATCH", "/api/orgs/agri", {"name": ""}),
+        ("PATCH", "/api/orgs/agri", {"allowed_domains": "agri.fr"}),
+        ("PATCH", "/api/orgs/agri", {"slug": "other"}),
+        ("PUT", "/api/orgs/agri/quotas", {"requests_per_minute": -1}),
+        ("PUT", "/api/orgs/agri/quotas", {"role": "emperor", "requests_per_minute": 3}),
+        ("GET", "/api/orgs/agri/users?limit=0", None),
+        ("GET", "/api/orgs/agri/audit?limit=x", None),
+        ("PATCH", "/api/orgs/agri/users/not-a-uuid", {"role": "member"}),
+    ],
+)
+async def test_bad_admin_input_changes_nothing(
+    world: World, method: str, path: str, body: dict[str, object] | None
+) -> None:
+    async with world.client("ref_a") as ref:
+        before = (await ref.get("/api/orgs/agri")).json()
+        response = await ref.request(method, path, json=body)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["message"]
+        assert (await ref.get("/api/orgs/agri")).json() == before

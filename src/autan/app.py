@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from autan.accounts.auth_router import router as auth_router
 from autan.accounts.oidc import OidcClient
 from autan.accounts.oidc_router import router as oidc_router
+from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.router import router as accounts_router
 from autan.accounts.service import ApiKeyAuthenticator
 from autan.accounts.sessions import SessionAuthenticator, SessionCodec
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "gateway": gateway,
                 "quotas": quotas,
                 "login_throttle": LoginThrottle(limiter),
+                "org_policies": OrgPolicies(factory, settings.gateway.api_key_cache_ttl),
                 "metrics": metrics,
                 "authenticator": ApiKeyAuthenticator(factory, settings.gateway.api_key_cache_ttl),
                 "session_codec": SessionCodec(settings.resolved_secret_key(), settings.sessions),

@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from autan.accounts import codes, keys, repository
+from autan.accounts import admin, codes, keys, repository
 from autan.accounts.models import AccessCode, ApiKey, Organisation
+from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.permissions import OrganisationNotFound, require_org_manager
 from autan.accounts.principal import Principal
-from autan.accounts.schemas import CodeIn, CodeOut, CreatedKeyOut, KeyIn, KeyOut, MeOut
+from autan.accounts.schemas import (
+    AuditOut,
+    CodeIn,
+    CodeOut,
+    CreatedKeyOut,
+    KeyIn,
+    KeyOut,
+    MeOut,
+    OrgOut,
+    OrgPatch,
+    QuotaIn,
+    QuotaOut,
+    UserOut,
+    UserPatch,
+)
 from autan.accounts.service import ApiKeyAuthenticator
+from autan.accounts.sessions import SessionAuthenticator
+from autan.core.errors import InvalidRequest
 from autan.deps import CurrentPrincipal, SessionDep, SettingsDep, principal
+from autan.quotas.service import Quotas
 
 router = APIRouter(prefix="/api", tags=["Accounts"], dependencies=[Depends(principal)])
 
@@ -117,3 +136,98 @@ async def revoke_code(
     org = await _managed_org(session, slug, principal)
     row = await codes.revoke_code(session, org.id, code_id, principal)
     return _code_out(row, settings.resolved_secret_key(), principal)
+
+
+async def _org_out(session: SessionDep, org: Organisation) -> OrgOut:
+    rules = await admin.quota_rules(session, org.id)
+    return OrgOut(
+        slug=org.slug,
+        name=org.name,
+        allowed_domains=org.allowed_domains,
+        allowed_models=org.allowed_models,
+        web_search_allowed=org.web_search_allowed,
+        quotas=[QuotaOut.model_validate(r, from_attributes=True) for r in rules],
+    )
+
+
+@router.get("/orgs/{slug}")
+async def get_org(slug: str, principal: CurrentPrincipal, session: SessionDep) -> OrgOut:
+    """The organisation's settings (referents and admins)."""
+    return await _org_out(session, await _managed_org(session, slug, principal))
+
+
+@router.patch("/orgs/{slug}")
+async def patch_org(
+    slug: str, body: OrgPatch, request: Request, principal: CurrentPrincipal, session: SessionDep
+) -> OrgOut:
+    """Change the organisation's settings."""
+    org = await _managed_org(session, slug, principal)
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("name", "") is None or changes.get("web_search_allowed", False) is None:
+        raise InvalidRequest("name and web_search_allowed cannot be empty.")
+    await admin.update_org(session, org, changes, principal)
+    policies: OrgPolicies = request.state.org_policies
+    policies.forget(org.id)
+    return await _org_out(session, org)
+
+
+@router.put("/orgs/{slug}/quotas")
+async def put_quota(
+    slug: str, body: QuotaIn, request: Request, principal: CurrentPrincipal, session: SessionDep
+) -> OrgOut:
+    """Set the organisation's quota (for everyone, or for one role)."""
+    org = await _managed_org(session, slug, principal)
+    await admin.set_quota(
+        session, org, body.role, body.requests_per_minute, body.tokens_per_day, principal
+    )
+    quotas: Quotas = request.state.quotas
+    quotas.forget_rules(org.id)
+    return await _org_out(session, org)
+
+
+@router.get("/orgs/{slug}/users")
+async def list_users(
+    slug: str,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[UserOut]:
+    """Search the organisation's users."""
+    org = await _managed_org(session, slug, principal)
+    users = await admin.find_users(session, org.id, q, limit, offset)
+    return [UserOut.model_validate(u, from_attributes=True) for u in users]
+
+
+@router.patch("/orgs/{slug}/users/{user_id}")
+async def patch_user(
+    slug: str,
+    user_id: uuid.UUID,
+    body: UserPatch,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+) -> UserOut:
+    """Change a user's role, or disable or re-enable them."""
+    org = await _managed_org(session, slug, principal)
+    user = await admin.update_user(
+        session, org.id, user_id, principal, role=body.role, is_active=body.is_active
+    )
+    sessions: SessionAuthenticator = request.state.session_authenticator
+    sessions.forget(user.id)
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+@router.get("/orgs/{slug}/audit")
+async def audit_log(
+    slug: str,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+) -> list[AuditOut]:
+    """The organisation's audit log, newest first."""
+    org = await _managed_org(session, slug, principal)
+    events = await admin.audit_events(session, org.id, limit, before_id)
+    return [AuditOut.model_validate(e, from_attributes=True) for e in events]

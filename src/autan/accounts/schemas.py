@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -56,3 +57,64 @@ class CodeOut(BaseModel):
     expires_at: datetime | None
     revoked_at: datetime | None
     code: str | None = Field(None, description="Only for the referent who created the code.")
+
+
+class QuotaIn(_Strict):
+    role: Role | None = Field(None, description="None: the whole organisation")
+    requests_per_minute: int | None = Field(
+        None, ge=0, le=1_000_000, description="None: inherit; 0: unlimited"
+    )
+    tokens_per_day: int | None = Field(
+        None, ge=0, le=10_000_000_000, description="None: inherit; 0: unlimited"
+    )
+
+
+class QuotaOut(BaseModel):
+    role: Role | None
+    requests_per_minute: int | None
+    tokens_per_day: int | None
+
+
+class OrgPatch(_Strict):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    allowed_domains: list[Annotated[str, Field(min_length=3, max_length=253)]] | None = Field(
+        None, max_length=100
+    )
+    allowed_models: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        None, max_length=200, description="None: every model of the deployment"
+    )
+    web_search_allowed: bool | None = None
+
+
+class OrgOut(BaseModel):
+    slug: str
+    name: str
+    allowed_domains: list[str]
+    allowed_models: list[str] | None
+    web_search_allowed: bool
+    quotas: list[QuotaOut]
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class UserPatch(_Strict):
+    role: Role | None = None
+    is_active: bool | None = None
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    action: str
+    actor_id: uuid.UUID | None
+    target: str | None
+    ip: str | None
+    details: dict[str, Any]

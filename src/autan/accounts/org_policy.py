@@ -1,0 +1,45 @@
+"""What an organisation allows its members (models, web search), cached per process."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from autan.accounts.models import Organisation
+from autan.core.cache import LoadingCache
+
+
+@dataclass(frozen=True, slots=True)
+class OrgPolicy:
+    allowed_models: frozenset[str] | None
+    web_search_allowed: bool
+
+    def allows_model(self, model_id: str) -> bool:
+        return self.allowed_models is None or model_id in self.allowed_models
+
+
+_EVERYTHING = OrgPolicy(None, True)
+
+
+class OrgPolicies:
+    """Organisation policies, reloaded `ttl` seconds after use or at once after a change."""
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession], ttl: float) -> None:
+        self._factory = factory
+        self._cache: LoadingCache[uuid.UUID, OrgPolicy] = LoadingCache(self._load, ttl)
+
+    async def _load(self, org_id: uuid.UUID) -> OrgPolicy:
+        async with self._factory() as session:
+            org = await session.get(Organisation, org_id)
+        if org is None:
+            return _EVERYTHING
+        models = frozenset(org.allowed_models) if org.allowed_models is not None else None
+        return OrgPolicy(models, org.web_search_allowed)
+
+    async def of(self, org_id: uuid.UUID) -> OrgPolicy:
+        return await self._cache.get(org_id)
+
+    def forget(self, org_id: uuid.UUID) -> None:
+        self._cache.forget(org_id)
