@@ -112,12 +112,15 @@ def serve(
             host=host,
             port=port,
             workers=workers,
-            loop="uvloop",
+            loop=settings.event_loop,
             http="httptools",
             access_log=False,
             log_level=settings.log_level.lower(),
             backlog=8192,
             timeout_graceful_shutdown=10,
+            # Importing Autan takes seconds on a loaded machine; uvicorn's default of 5 s
+            # made workers be killed and restarted in a loop before they were ever ready.
+            timeout_worker_healthcheck=60,
         )
     finally:
         if embedded is not None:
