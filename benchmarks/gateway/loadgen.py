@@ -13,7 +13,10 @@ Two modes, both against an OpenAI-compatible ``/v1/chat/completions``:
     counted per content chunk; the total rate is taken over a steady window, after the
     ramp and the first token, so it is comparable with the ideal ``C * tokens_per_s``.
 
-The load is split evenly across ``--workers`` processes (one event loop each, so the
+``open`` uses aiohttp; ``stream`` reads answers with a minimal HTTP/1.1 protocol that
+counts tokens in its ``data_received`` callback (see ``_StreamProtocol``), because
+aiohttp's per-chunk task wake-ups doubled the generator's CPU per token. The load is
+split evenly across ``--workers`` processes (one event loop each, so the
 generator can use more than one core) and their results are merged. The generator's own
 CPU time (its processes and their children) is reported, so a reader can tell when the
 harness was the bottleneck. Output is JSON, to stdout or ``--out``.
@@ -51,7 +54,7 @@ import uvloop
 SLIP_THRESHOLD_S = 0.005
 # Delay between forking the workers and the common start, so that every worker has set
 # up its event loop and session before the first scheduled request.
-START_DELAY_S = 0.5
+START_DELAY_S = 0.3
 # A content chunk: `"content":"x...` with a non-empty string (role-only chunks, empty or
 # null content are not tokens). `\s*` because not every server writes compact JSON.
 CONTENT_RE = re.compile(rb'"content":\s*"(?!")')

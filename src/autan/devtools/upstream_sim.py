@@ -2,9 +2,10 @@
 
 It answers ``/v1/chat/completions`` (streaming or not) and ``/v1/embeddings`` with fake
 content after a configurable delay, so a gateway can be measured or tested without a real
-inference server. It is built on bare aiohttp and uvloop, with one timer per token per
-stream and prebuilt chunk bytes, so that it stays far cheaper than whatever it is used to
-measure (thousands of concurrent streams in one process).
+inference server. It is built on bare aiohttp and uvloop, sends the tokens of all streams
+from one timer (see ``Pacer``) as prebuilt chunk bytes, and accepts connections in
+batches, so that it stays far cheaper than whatever it is used to measure (thousands of
+concurrent streams in one process).
 
 Run it with::
 
@@ -17,7 +18,7 @@ failing answer from one shared simulator::
     {"model": "...", "messages": [...], "sim": {"ttft_ms": 0, "tokens_per_s": 0,
                                                "tokens": 5, "fail_rate": 0.0}}
 
-``tokens_per_s`` of 0 or less means no pacing between tokens. ``GET /_sim/stats`` gives
+``tokens_per_s`` of 0 means no pacing between tokens. ``GET /_sim/stats`` gives
 counters (``cancelled`` counts answers whose client went away before the end, which is
 how a test proves that a gateway propagates its own client's disconnect upstream);
 ``POST /_sim/reset`` zeroes them.
@@ -268,7 +269,8 @@ class Pacer:
     heap and go straight to their transports from a single timer callback, so the cost
     per token is little more than its ``send`` system call. A stream's handler awaits
     ``done``; a handler cancelled because its client left cancels ``done``, and the
-    pacer drops the stream at its next due time.
+    pacer drops the stream at its next due time. There is no back-pressure: a client that
+    stops reading gets at most one answer buffered in its transport.
     """
 
     def __init__(self, stats: SimStats) -> None:
