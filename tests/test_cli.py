@@ -1,63 +1,63 @@
-"""The `autan` command line, as an operator uses it."""
+"""The `autan` command line as an operator uses it, run in-process with Typer's test runner.
+
+(`tests/test_embedded.py` runs the real `autan` entry point as subprocesses.)
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-
-def run(data: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AUTAN_DATA_DIR": str(data)}
-    return subprocess.run(
-        [sys.executable, "-m", "autan", *args], env=env, input=stdin, capture_output=True, text=True
-    )
+from autan.cli import app
 
 
 @pytest.fixture
-def data(tmp_path: Path) -> Path:
-    assert run(tmp_path, "migrate").returncode == 0
-    return tmp_path
+def runner(tmp_path: Path) -> CliRunner:
+    runner = CliRunner(env={"AUTAN_DATA_DIR": str(tmp_path), "AUTAN_DATABASE_URL": ""})
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    return runner
 
 
-def test_users_and_keys(data: Path) -> None:
-    created = run(
-        data, "users", "create", "Ref@Agri.gouv.fr", "--role", "referent", "--org", "agri"
+def test_users_and_keys(runner: CliRunner) -> None:
+    created = runner.invoke(
+        app, ["users", "create", "Ref@Agri.gouv.fr", "--role", "referent", "--org", "agri"]
     )
-    assert created.returncode == 0 and "ref@agri.gouv.fr" in created.stderr
-    key = run(data, "keys", "create", "ref@agri.gouv.fr", "--name", "scripts")
-    assert key.returncode == 0
+    assert created.exit_code == 0 and "ref@agri.gouv.fr" in created.stderr
+    key = runner.invoke(app, ["keys", "create", "ref@agri.gouv.fr", "--name", "scripts"])
+    assert key.exit_code == 0
     assert key.stdout.startswith("sk-autan-") and key.stdout.count("\n") == 1
-    with_password = run(
-        data, "users", "create", "b@agri.gouv.fr", "--password-stdin", stdin="s3cret!\n"
+    with_password = runner.invoke(
+        app, ["users", "create", "b@agri.gouv.fr", "--password-stdin"], input="s3cret!\n"
     )
-    assert with_password.returncode == 0
+    assert with_password.exit_code == 0
 
 
-def test_errors_are_one_clear_line(data: Path) -> None:
-    run(data, "users", "create", "a@b.fr")
-    again = run(data, "users", "create", "a@b.fr")
-    assert again.returncode == 1 and "already exists" in again.stderr
+def test_errors_are_one_clear_line(runner: CliRunner) -> None:
+    runner.invoke(app, ["users", "create", "a@b.fr"])
+    again = runner.invoke(app, ["users", "create", "a@b.fr"])
+    assert again.exit_code == 1 and "already exists" in again.stderr
     assert "Traceback" not in again.stderr
-    missing = run(data, "keys", "create", "nobody@b.fr")
-    assert missing.returncode == 1 and "No user" in missing.stderr and missing.stdout == ""
-    bad_role = run(data, "users", "create", "c@b.fr", "--role", "emperor")
-    assert bad_role.returncode == 2 and "emperor" in bad_role.stderr
+    missing = runner.invoke(app, ["keys", "create", "nobody@b.fr"])
+    assert missing.exit_code == 1 and "No user" in missing.stderr and missing.stdout == ""
+    bad_role = runner.invoke(app, ["users", "create", "c@b.fr", "--role", "emperor"])
+    assert bad_role.exit_code == 2 and "emperor" in bad_role.stderr
 
 
-def test_organisations_and_access_codes(data: Path) -> None:
-    created = run(data, "orgs", "create", "culture", "--name", "Ministère de la Culture",
-                  "--domain", "culture.gouv.fr")  # fmt: skip
-    assert created.returncode == 0
-    assert run(data, "orgs", "create", "culture").returncode == 1
-    assert "slug" in run(data, "orgs", "create", "Not A Slug").stderr
-    code = run(data, "codes", "create", "--org", "culture", "--uses", "3", "--days", "7")
-    assert code.returncode == 0
+def test_organisations_and_access_codes(runner: CliRunner) -> None:
+    created = runner.invoke(
+        app,
+        ["orgs", "create", "culture", "--name", "Ministère de la Culture",
+         "--domain", "culture.gouv.fr"],
+    )  # fmt: skip
+    assert created.exit_code == 0
+    assert runner.invoke(app, ["orgs", "create", "culture"]).exit_code == 1
+    assert "slug" in runner.invoke(app, ["orgs", "create", "Not A Slug"]).stderr
+    code = runner.invoke(app, ["codes", "create", "--org", "culture", "--uses", "3", "--days", "7"])
+    assert code.exit_code == 0
     assert len(code.stdout.strip()) == 19 and code.stdout.count("\n") == 1
-    missing = run(data, "codes", "create", "--org", "nowhere")
-    assert missing.returncode == 1 and "No such organisation" in missing.stderr
-    listed = run(data, "orgs", "list").stdout
+    missing = runner.invoke(app, ["codes", "create", "--org", "nowhere"])
+    assert missing.exit_code == 1 and "No such organisation" in missing.stderr
+    listed = runner.invoke(app, ["orgs", "list"]).stdout
     assert "culture\t0\tMinistère de la Culture" in listed

@@ -153,6 +153,53 @@ def users_create(
     err.print(f"user {created} created ({role.value}, organisation {org})")
 
 
+@users_app.command("list")
+def users_list(
+    org: Annotated[str | None, typer.Option(help="Only this organisation.")] = None,
+    search: Annotated[str, typer.Option(help="Part of an email or name.")] = "",
+) -> None:
+    """List users: email, role, organisation, active or not."""
+    settings = Settings()
+
+    async def work() -> list[tuple[str, str, str, bool]]:
+        async with _session(settings) as session:
+            return await accounts.user_summaries(session, org_slug=org, search=search)
+
+    for email, role, org_slug, active in _run(work):
+        typer.echo(f"{email}\t{role}\t{org_slug}\t{'active' if active else 'disabled'}")
+
+
+def _update_user(email: str, *, role: Role | None = None, active: bool | None = None) -> None:
+    settings = Settings()
+
+    async def work() -> None:
+        async with _session(settings) as session:
+            await accounts.update_user_by_email(session, email, role=role, is_active=active)
+
+    _run(work)
+
+
+@users_app.command("set-role")
+def users_set_role(email: str, role: Role) -> None:
+    """Change a user's role."""
+    _update_user(email, role=role)
+    err.print(f"{email} is now {role.value}")
+
+
+@users_app.command("disable")
+def users_disable(email: str) -> None:
+    """Disable a user: their sessions and API keys stop working at once."""
+    _update_user(email, active=False)
+    err.print(f"{email} is disabled")
+
+
+@users_app.command("enable")
+def users_enable(email: str) -> None:
+    """Enable a disabled user again."""
+    _update_user(email, active=True)
+    err.print(f"{email} is enabled")
+
+
 @keys_app.command("create")
 def keys_create(
     email: str,

@@ -80,6 +80,54 @@ async def org_summaries(session: AsyncSession) -> list[tuple[str, str, int]]:
     return [(slug, name, count) for slug, name, count in rows]
 
 
+async def user_summaries(
+    session: AsyncSession, *, org_slug: str | None = None, search: str = ""
+) -> list[tuple[str, str, str, bool]]:
+    """Email, role, organisation slug and active flag of users, by email."""
+    statement = select(User.email, User.role, Organisation.slug, User.is_active).join(
+        Organisation, Organisation.id == User.org_id
+    )
+    if org_slug:
+        statement = statement.where(Organisation.slug == org_slug)
+    if search.strip():
+        pattern = f"%{search.strip().lower()}%"
+        statement = statement.where(
+            (func.lower(User.email).like(pattern)) | (func.lower(User.display_name).like(pattern))
+        )
+    rows = await session.execute(statement.order_by(User.email))
+    return [(email, str(role), slug, active) for email, role, slug, active in rows]
+
+
+async def update_user_by_email(
+    session: AsyncSession, email: str, *, role: Role | None = None, is_active: bool | None = None
+) -> User:
+    """Change a user's role or status from the command line (an operator acts), and commit."""
+    user = await repository.user_by_email(session, normalise_email(email))
+    if user is None:
+        raise UserNotFound(email)
+    changes: dict[str, list[object]] = {}
+    if role is not None and role != user.role:
+        changes["role"] = [str(user.role), role.value]
+        user.role = role
+    if is_active is not None and is_active != user.is_active:
+        changes["is_active"] = [user.is_active, is_active]
+        user.is_active = is_active
+        if not is_active:
+            user.session_epoch += 1
+    if changes:
+        audit.record(
+            session,
+            audit.Action.USER_UPDATED,
+            actor_id=None,
+            org_id=user.org_id,
+            target=user.email,
+            via="cli",
+            changes=changes,
+        )
+        await session.commit()
+    return user
+
+
 async def create_user(
     session: AsyncSession,
     email: str,
