@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from autan.accounts import audit
 from autan.accounts.models import AuditEvent, Organisation, QuotaRule, Role, User
 from autan.accounts.principal import Principal
+from autan.accounts.service import change_user
 from autan.core.errors import Forbidden, InvalidRequest, NotFound
 
 
@@ -129,26 +130,7 @@ async def update_user(
         raise CannotChangeSelf()
     if Role.ADMIN in (role, user.role) and actor.role != Role.ADMIN:
         raise AdminRoleReserved()
-    changes: dict[str, Any] = {}
-    if role is not None and role != user.role:
-        changes["role"] = [str(user.role), role.value]
-        user.role = role
-    if is_active is not None and is_active != user.is_active:
-        changes["is_active"] = [user.is_active, is_active]
-        user.is_active = is_active
-        if not is_active:
-            user.session_epoch += 1  # a disabled user's sessions end at once
-    if changes:
-        audit.record(
-            session,
-            audit.Action.USER_UPDATED,
-            actor_id=actor.user_id,
-            org_id=org_id,
-            target=user.email,
-            **changes,
-        )
-        await session.commit()
-    return user
+    return await change_user(session, user, actor_id=actor.user_id, role=role, is_active=is_active)
 
 
 async def audit_events(

@@ -6,6 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -98,14 +99,19 @@ async def user_summaries(
     return [(email, str(role), slug, active) for email, role, slug, active in rows]
 
 
-async def update_user_by_email(
-    session: AsyncSession, email: str, *, role: Role | None = None, is_active: bool | None = None
+async def change_user(
+    session: AsyncSession,
+    user: User,
+    *,
+    actor_id: uuid.UUID | None,
+    role: Role | None = None,
+    is_active: bool | None = None,
 ) -> User:
-    """Change a user's role or status from the command line (an operator acts), and commit."""
-    user = await repository.user_by_email(session, normalise_email(email))
-    if user is None:
-        raise UserNotFound(email)
-    changes: dict[str, list[object]] = {}
+    """Change a user's role or status, audit what changed, and commit.
+
+    Disabling ends the user's sessions at once (their session epoch moves on).
+    """
+    changes: dict[str, Any] = {}
     if role is not None and role != user.role:
         changes["role"] = [str(user.role), role.value]
         user.role = role
@@ -118,14 +124,23 @@ async def update_user_by_email(
         audit.record(
             session,
             audit.Action.USER_UPDATED,
-            actor_id=None,
+            actor_id=actor_id,
             org_id=user.org_id,
             target=user.email,
-            via="cli",
-            changes=changes,
+            **changes,
         )
         await session.commit()
     return user
+
+
+async def update_user_by_email(
+    session: AsyncSession, email: str, *, role: Role | None = None, is_active: bool | None = None
+) -> User:
+    """Change a user's role or status from the command line (an operator acts), and commit."""
+    user = await repository.user_by_email(session, normalise_email(email))
+    if user is None:
+        raise UserNotFound(email)
+    return await change_user(session, user, actor_id=None, role=role, is_active=is_active)
 
 
 async def create_user(
