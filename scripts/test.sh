@@ -11,6 +11,12 @@ if ! command -v redis-server >/dev/null 2>&1; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends redis-server
 fi
+if ! command -v chromium >/dev/null 2>&1; then  # the web UI's browser tests (Playwright)
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium
+fi
 scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -11,5 +11,9 @@ PUBLIC_PATHS = OPS_PATHS | frozenset(
         "/auth/oidc/callback",
         "/auth/oidc/redeem",
         "/auth/oidc/logout",
+        # The web UI's pages for visitors without a session; static files are a mount.
+        "/login",
+        "/auth/welcome",
+        "/lang",
     }
 )

@@ -10,6 +10,7 @@ import aiohttp
 import httpx
 import structlog
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from autan.accounts.auth_router import router as auth_router
 from autan.accounts.oidc import OidcClient
@@ -35,6 +36,10 @@ from autan.quotas.limiter import QuotaLimiter
 from autan.quotas.service import Quotas
 from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
+from autan.web import admin_router as web_admin
+from autan.web import router as web
+from autan.web.errors import html_page
+from autan.web.templating import STATIC_DIR, Templates
 
 log = structlog.get_logger(__name__)
 
@@ -89,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         usage.start()
         quotas.start()
         gateway.start_probes()
+        templates = Templates()
         try:
             yield {
                 "settings": settings,
@@ -101,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "authenticator": ApiKeyAuthenticator(factory, settings.gateway.api_key_cache_ttl),
                 "session_codec": SessionCodec(settings.resolved_secret_key(), settings.sessions),
                 "oidc": oidc,
+                "templates": templates,
                 "session_authenticator": SessionAuthenticator(
                     factory, settings.gateway.api_key_cache_ttl
                 ),
@@ -121,13 +128,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    error_handlers.install(app)
+    error_handlers.install(app, html_page)
     document_body_models(app)
     app.include_router(ops_router)
     app.include_router(openai_router)
     app.include_router(accounts_router)
     app.include_router(auth_router)
     app.include_router(oidc_router)
+    app.include_router(web.public)
+    app.include_router(web.pages)
+    app.include_router(web_admin.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         AdmissionLimits,
         max_requests=settings.gateway.max_connections,

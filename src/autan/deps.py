@@ -75,19 +75,29 @@ async def session_data(request: Request) -> SessionData:
     return codec.decode(cookie)
 
 
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def _csrf_token(request: Request) -> str | None:
+    token = request.headers.get("x-csrf-token")
+    if token is None and request.headers.get("content-type", "").startswith(_FORM_TYPES):
+        value = (await request.form()).get("csrf_token")  # parsed once, cached by Starlette
+        token = value if isinstance(value, str) else None
+    return token
+
+
 async def principal(request: Request, response: Response) -> Principal:
     """The caller: an API key (`Authorization: Bearer`) or a browser session.
 
-    A browser session must also present its CSRF token (header `X-CSRF-Token`) on every
-    state-changing request; API keys are not sent by browsers on their own, so need none.
+    A browser session must also present its CSRF token (header `X-CSRF-Token`, or the
+    field `csrf_token` of an HTML form) on every state-changing request; API keys are not
+    sent by browsers on their own, so need none.
     """
     if bearer_token(request) is not None:
         return await api_principal(request)
     data = await session_data(request)
     codec: SessionCodec = request.state.session_codec
-    if request.method in _UNSAFE_METHODS and not codec.csrf_ok(
-        data, request.headers.get("x-csrf-token")
-    ):
+    if request.method in _UNSAFE_METHODS and not codec.csrf_ok(data, await _csrf_token(request)):
         raise CsrfFailed()
     authenticator: SessionAuthenticator = request.state.session_authenticator
     found = await authenticator.principal(data)

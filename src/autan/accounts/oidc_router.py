@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import onboarding
 from autan.accounts.auth_router import SessionOut, client_ip
@@ -122,11 +123,21 @@ async def redeem_code(
 
     A refused code leaves the pending sign-in in place, so the user can try another code.
     """
+    return await redeem_pending(request, response, session, body.code)
+
+
+async def redeem_pending(
+    request: Request, response: Response, session: AsyncSession, code: str
+) -> SessionOut:
+    """Join with an access code as the pending newcomer, and start their session on `response`.
+
+    Shared by the JSON endpoint and the welcome page of the web UI.
+    """
     data = _read(request, _PENDING_COOKIE, "newcomer", _PENDING_MAX_AGE)
     if not isinstance(data, dict):
         raise PendingSignInMissing()
     identity = OidcIdentity(**data, claims={})
-    user = await onboarding.join_with_code(session, identity, body.code, ip=client_ip(request))
+    user = await onboarding.join_with_code(session, identity, code, ip=client_ip(request))
     return _start_session(request, response, user, identity.id_token)
 
 

@@ -1,11 +1,15 @@
-"""One place that turns errors into HTTP answers: OpenAI's error shape for the API."""
+"""One place that turns errors into HTTP answers: OpenAI's error shape for the API.
+
+The web UI may add a page renderer (`install(app, html_page=...)`): it sees every error
+answer and replaces it with an HTML page for the requests that come from its pages."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -107,9 +111,27 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONBytesRespon
     )
 
 
-def install(app: FastAPI) -> None:
+HtmlPage = Callable[[Request, Exception, int], Response | None]
+"""Given a request, its error and the API's status, an HTML page or None (keep the JSON)."""
+
+_Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _with_pages(handler: _Handler, html_page: HtmlPage | None) -> _Handler:
+    if html_page is None:
+        return handler
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        response = await handler(request, exc)
+        page = html_page(request, exc, response.status_code)
+        return response if page is None else page
+
+    return handle
+
+
+def install(app: FastAPI, html_page: HtmlPage | None = None) -> None:
     """Register the error handlers on an application."""
-    app.add_exception_handler(AutanError, _autan_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_exception_handler(AutanError, _with_pages(_autan_error, html_page))
+    app.add_exception_handler(RequestValidationError, _with_pages(_validation_error, html_page))
+    app.add_exception_handler(StarletteHTTPException, _with_pages(_http_error, html_page))
+    app.add_exception_handler(Exception, _with_pages(_unexpected_error, html_page))

@@ -1,0 +1,367 @@
+"""Administration pages for AI referents (their organisation) and admins (any organisation).
+
+Every page goes through `permissions.require_org_manager`: another organisation is "not
+found", a member is refused. Changes go through the services of `accounts.admin` and
+`accounts.codes`, which write the audit log.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
+
+from autan.accounts import admin, codes, repository
+from autan.accounts.models import Organisation, Role
+from autan.accounts.org_policy import OrgPolicies
+from autan.accounts.permissions import OrganisationNotFound, require_org_manager
+from autan.accounts.principal import Principal
+from autan.accounts.schemas import OrgPatch
+from autan.accounts.sessions import SessionAuthenticator
+from autan.core.errors import InvalidRequest
+from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
+from autan.llm.config import ModelType
+from autan.llm.gateway import Gateway
+from autan.quotas.service import Quotas
+from autan.web import forms
+from autan.web.errors import translate
+from autan.web.router import page_context
+from autan.web.templating import Templates
+
+router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(principal)])
+
+_PAGE_SIZE = 50
+_ROLES = [r.value for r in Role]
+
+
+def _templates(request: Request) -> Templates:
+    templates: Templates = request.state.templates
+    return templates
+
+
+async def _managed(session: AsyncSession, slug: str, me: Principal) -> Organisation:
+    org = await repository.org_by_slug(session, slug)
+    if org is None:
+        raise OrganisationNotFound()
+    require_org_manager(me, org.id)
+    return org
+
+
+async def _render(
+    request: Request,
+    name: str,
+    me: Principal,
+    csrf: str,
+    session: AsyncSession,
+    org: Organisation,
+    context: dict[str, Any],
+    status_code: int = 200,
+) -> HTMLResponse:
+    base = await page_context(request, me, csrf, session)
+    base |= {"managed": org, "section": name.split("/")[-1].removesuffix(".html")}
+    if me.role == Role.ADMIN:
+        base["all_orgs"] = list(
+            await session.scalars(select(Organisation).order_by(Organisation.name))
+        )
+    return _templates(request).render(request, name, base | context, status_code=status_code)
+
+
+@router.get("")
+async def admin_home(
+    me: CurrentPrincipal, session: SessionDep, org: Annotated[str, Query(max_length=64)] = ""
+) -> RedirectResponse:
+    """The organisation picker's target: that organisation's users (one's own by default)."""
+    if not org:
+        own = await session.get(Organisation, me.org_id)
+        assert own is not None
+        org = own.slug
+    managed = await _managed(session, org, me)
+    return RedirectResponse(f"/admin/orgs/{managed.slug}/users", status_code=303)
+
+
+# -- Users ----------------------------------------------------------------------------------
+
+
+async def _users_page(
+    request: Request,
+    me: Principal,
+    csrf: str,
+    session: AsyncSession,
+    org: Organisation,
+    q: str,
+    offset: int,
+    error: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    users = await admin.find_users(session, org.id, q, _PAGE_SIZE + 1, offset)
+    context = {
+        "users": users[:_PAGE_SIZE],
+        "q": q,
+        "offset": offset,
+        "more": len(users) > _PAGE_SIZE,
+        "page_size": _PAGE_SIZE,
+        "roles": _ROLES,
+        "error": error,
+    }
+    return await _render(request, "admin/users.html", me, csrf, session, org, context, status_code)
+
+
+@router.get("/orgs/{slug}/users")
+async def users_page(
+    slug: str,
+    request: Request,
+    me: CurrentPrincipal,
+    data: CurrentSession,
+    session: SessionDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> HTMLResponse:
+    """Search the organisation's users; change their role, disable or enable them."""
+    org = await _managed(session, slug, me)
+    return await _users_page(request, me, data.csrf, session, org, q, offset)
+
+
+@router.post("/orgs/{slug}/users/{user_id}")
+async def update_user(
+    slug: str,
+    user_id: uuid.UUID,
+    request: Request,
+    me: CurrentPrincipal,
+    data: CurrentSession,
+    session: SessionDep,
+) -> Response:
+    org = await _managed(session, slug, me)
+    form = await request.form()
+    q = str(form.get("q", ""))[:200]
+    try:
+        role_text = forms.text(form, "role", 16)
+        active_text = forms.text(form, "is_active", 5)
+        if role_text and role_text not in _ROLES:
+            raise forms.FormError("Choose a role from the list.", "role")
+        if active_text not in ("", "true", "false"):
+            raise forms.FormError("This field is not valid.", "is_active")
+        user = await admin.update_user(
+            session,
+            org.id,
+            user_id,
+            me,
+            role=Role(role_text) if role_text else None,
+            is_active=None if not active_text else active_text == "true",
+        )
+    except (InvalidRequest, admin.CannotChangeSelf, admin.AdminRoleReserved) as exc:
+        error = translate(request, exc)
+        return await _users_page(request, me, data.csrf, session, org, q, 0, error, 400)
+    sessions: SessionAuthenticator = request.state.session_authenticator
+    sessions.forget(user.id)
+    query = f"?{urlencode({'q': q})}" if q else ""
+    return RedirectResponse(f"/admin/orgs/{org.slug}/users{query}", status_code=303)
+
+
+# -- Access codes ---------------------------------------------------------------------------
+
+
+async def _codes_page(
+    request: Request,
+    me: Principal,
+    csrf: str,
+    session: AsyncSession,
+    org: Organisation,
+    *,
+    form: dict[str, str] | None = None,
+    error: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    secret = request.state.settings.resolved_secret_key()
+    rows = await codes.list_codes(session, org.id)
+    context = {
+        "codes": [(row, codes.visible_code(secret, row, me)) for row in rows],
+        "form": form or {"uses": "1", "days": "30"},
+        "error": error,
+    }
+    return await _render(request, "admin/codes.html", me, csrf, session, org, context, status_code)
+
+
+@router.get("/orgs/{slug}/codes")
+async def codes_page(
+    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+) -> HTMLResponse:
+    """The organisation's access codes."""
+    org = await _managed(session, slug, me)
+    return await _codes_page(request, me, data.csrf, session, org)
+
+
+def _typed(form: FormData, *names: str) -> dict[str, str]:
+    return {name: str(form.get(name, ""))[:200] for name in names}
+
+
+@router.post("/orgs/{slug}/codes")
+async def create_code(
+    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+) -> Response:
+    org = await _managed(session, slug, me)
+    form = await request.form()
+    try:
+        label = forms.text(form, "label", 200)
+        uses = forms.whole_number(form, "uses", 1, 100_000)
+        days = forms.whole_number(form, "days", 1, 3650)
+        await codes.create_code(
+            session,
+            request.state.settings.resolved_secret_key(),
+            org=org,
+            creator=me,
+            label=label,
+            max_uses=uses,
+            valid_days=days,
+        )
+    except InvalidRequest as exc:
+        return await _codes_page(
+            request,
+            me,
+            data.csrf,
+            session,
+            org,
+            form=_typed(form, "label", "uses", "days"),
+            error=translate(request, exc),
+            status_code=400,
+        )
+    return RedirectResponse(f"/admin/orgs/{org.slug}/codes", status_code=303)
+
+
+@router.post("/orgs/{slug}/codes/{code_id}/revoke")
+async def revoke_code(
+    slug: str, code_id: uuid.UUID, me: CurrentPrincipal, session: SessionDep
+) -> RedirectResponse:
+    org = await _managed(session, slug, me)
+    await codes.revoke_code(session, org.id, code_id, me)
+    return RedirectResponse(f"/admin/orgs/{org.slug}/codes", status_code=303)
+
+
+# -- Settings and quotas --------------------------------------------------------------------
+
+
+async def _settings_page(
+    request: Request,
+    me: Principal,
+    csrf: str,
+    session: AsyncSession,
+    org: Organisation,
+    *,
+    error: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    gateway: Gateway = request.state.gateway
+    models = [pool.config for pool in gateway.pools.values() if pool.config.type == ModelType.CHAT]
+    rules = {rule.role: rule for rule in await admin.quota_rules(session, org.id)}
+    context = {
+        "models": models,
+        "quota_rows": [(None, rules.get(None))]
+        + [(role, rules.get(role)) for role in (Role.MEMBER, Role.REFERENT)],
+        "saved": request.query_params.get("saved") == "1",
+        "error": error,
+    }
+    return await _render(
+        request, "admin/settings.html", me, csrf, session, org, context, status_code
+    )
+
+
+@router.get("/orgs/{slug}/settings")
+async def settings_page(
+    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+) -> HTMLResponse:
+    """The organisation's settings: email domains, models, web search, quotas."""
+    org = await _managed(session, slug, me)
+    return await _settings_page(request, me, data.csrf, session, org)
+
+
+def _org_changes(form: FormData) -> dict[str, Any]:
+    domains_text = forms.text(form, "domains", 10_000)
+    domains = [d.strip() for d in domains_text.replace(",", "\n").splitlines() if d.strip()]
+    models = [m for m in form.getlist("models") if isinstance(m, str)]
+    all_models = form.get("all_models") == "on"
+    try:
+        patch = OrgPatch(
+            allowed_domains=domains,
+            allowed_models=None if all_models else models,
+            web_search_allowed=form.get("web_search") == "on",
+        )
+    except ValidationError:
+        raise forms.FormError(
+            "Check the email domains: one per line, 3 to 253 characters, 100 at most.",
+            "domains",
+        ) from None
+    return patch.model_dump()
+
+
+@router.post("/orgs/{slug}/settings")
+async def update_settings(
+    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+) -> Response:
+    org = await _managed(session, slug, me)
+    form = await request.form()
+    try:
+        changes = _org_changes(form)
+        del changes["name"]
+        await admin.update_org(session, org, changes, me)
+    except InvalidRequest as exc:
+        error = translate(request, exc)
+        return await _settings_page(
+            request, me, data.csrf, session, org, error=error, status_code=400
+        )
+    policies: OrgPolicies = request.state.org_policies
+    policies.forget(org.id)
+    return RedirectResponse(f"/admin/orgs/{org.slug}/settings?saved=1", status_code=303)
+
+
+@router.post("/orgs/{slug}/quotas")
+async def update_quota(
+    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+) -> Response:
+    org = await _managed(session, slug, me)
+    form = await request.form()
+    try:
+        role_text = forms.text(form, "role", 16)
+        if role_text and role_text not in _ROLES:
+            raise forms.FormError("Choose a role from the list.", "role")
+        per_minute = forms.whole_number(form, "requests_per_minute", 0, 1_000_000)
+        per_day = forms.whole_number(form, "tokens_per_day", 0, 10_000_000_000)
+        role = Role(role_text) if role_text else None
+        await admin.set_quota(session, org, role, per_minute, per_day, me)
+    except InvalidRequest as exc:
+        error = translate(request, exc)
+        return await _settings_page(
+            request, me, data.csrf, session, org, error=error, status_code=400
+        )
+    quotas: Quotas = request.state.quotas
+    quotas.forget_rules(org.id)
+    return RedirectResponse(f"/admin/orgs/{org.slug}/settings?saved=1", status_code=303)
+
+
+# -- Audit log ------------------------------------------------------------------------------
+
+
+@router.get("/orgs/{slug}/audit")
+async def audit_page(
+    slug: str,
+    request: Request,
+    me: CurrentPrincipal,
+    data: CurrentSession,
+    session: SessionDep,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+) -> HTMLResponse:
+    """The organisation's audit log, newest first, a page at a time."""
+    org = await _managed(session, slug, me)
+    events = await admin.audit_events(session, org.id, _PAGE_SIZE + 1, before_id)
+    shown = events[:_PAGE_SIZE]
+    context = {
+        "events": shown,
+        "older": shown[-1].id if len(events) > _PAGE_SIZE else None,
+        "newest": before_id is None,
+    }
+    return await _render(request, "admin/audit.html", me, data.csrf, session, org, context)

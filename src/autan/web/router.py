@@ -1,0 +1,265 @@
+"""The pages of the web UI: sign-in, welcome (access code), home, my API keys.
+
+Two routers: `public` holds the only pages open without a session (see `access.py`);
+everything on `pages` requires one through a router-level dependency (deny by default),
+and its forms carry the session's CSRF token (checked by `deps.principal`).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autan.accounts import keys, login
+from autan.accounts.auth_router import LocalLoginDisabled, client_ip
+from autan.accounts.errors import LoginFailed
+from autan.accounts.models import Organisation, Role
+from autan.accounts.oidc_router import redeem_pending
+from autan.accounts.principal import Principal
+from autan.accounts.service import ApiKeyAuthenticator, CreatedKey
+from autan.accounts.sessions import SessionCodec
+from autan.accounts.throttle import LoginThrottle, TooManyLoginAttempts
+from autan.core.error_handlers import STATUS_OF_KIND
+from autan.core.errors import AutanError, InvalidRequest
+from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal, set_session_cookie
+from autan.web import forms
+from autan.web.errors import translate
+from autan.web.templating import LANG_COOKIE, LANGUAGES, Templates, request_language
+
+public = APIRouter(include_in_schema=False)
+pages = APIRouter(include_in_schema=False, dependencies=[Depends(principal)])
+
+
+def _templates(request: Request) -> Templates:
+    templates: Templates = request.state.templates
+    return templates
+
+
+def _status(exc: AutanError) -> int:
+    return STATUS_OF_KIND[exc.kind]
+
+
+def _local_path(target: str) -> str:
+    """Only paths of this site, so the language switch cannot redirect elsewhere."""
+    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
+
+
+async def page_context(
+    request: Request, principal: Principal, csrf: str, session: AsyncSession
+) -> dict[str, Any]:
+    """What every signed-in page shows: who is signed in, their organisation, the token."""
+    org = await session.get(Organisation, principal.org_id)
+    return {
+        "me": principal,
+        "org": org,
+        "csrf_token": csrf,
+        "manager": principal.role in (Role.ADMIN, Role.REFERENT),
+    }
+
+
+# -- Public pages ---------------------------------------------------------------------------
+
+
+@public.get("/lang")
+async def switch_language(to: str = "fr", next: str = "/") -> RedirectResponse:
+    """Remember the reader's language and go back to the page they were on."""
+    response = RedirectResponse(_local_path(next), status_code=303)
+    if to in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, to, max_age=365 * 24 * 3600, samesite="lax", path="/")
+    return response
+
+
+def _login_page(
+    request: Request, *, email: str = "", error: str = "", status_code: int = 200
+) -> HTMLResponse:
+    token = forms.form_token(request)
+    response = _templates(request).render(
+        request,
+        "login.html",
+        {
+            "oidc_enabled": request.state.oidc is not None,
+            "local_enabled": request.state.settings.sessions.local_login_enabled,
+            "form_token": token,
+            "email": email,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+    forms.set_form_cookie(request, response, token)
+    return response
+
+
+@public.get("/login")
+async def login_page(request: Request) -> HTMLResponse:
+    """The sign-in page: ProConnect and/or email and password."""
+    return _login_page(request)
+
+
+@public.post("/login")
+async def login_form(request: Request, session: SessionDep) -> Response:
+    """Sign in with the form; on failure the form comes back with the email kept."""
+    form = await request.form()
+    forms.check_form_token(request, form)
+    if not request.state.settings.sessions.local_login_enabled:
+        raise LocalLoginDisabled()
+    email = ""
+    try:
+        email = forms.text(form, "email", 320)
+        password = forms.text(form, "password", 1024, strip=False)
+        if not email or not password:
+            raise forms.FormError("Enter your email and your password.", "email")
+        ip = client_ip(request)
+        throttle: LoginThrottle = request.state.login_throttle
+        await throttle.check(email, ip)
+        try:
+            user = await login.check_password(session, email, password, ip=ip)
+        except LoginFailed:
+            await throttle.failed(email, ip)
+            raise
+    except TooManyLoginAttempts as exc:
+        minutes = max(1, math.ceil((exc.retry_after or 60) / 60))
+        lang = request_language(request)
+        message = _templates(request).gettext(
+            lang, "Too many failed sign-in attempts. You can try again in {minutes} minute(s)."
+        )
+        return _login_page(
+            request, email=email, error=message.format(minutes=minutes), status_code=429
+        )
+    except AutanError as exc:
+        return _login_page(
+            request, email=email, error=translate(request, exc), status_code=_status(exc)
+        )
+    codec: SessionCodec = request.state.session_codec
+    cookie, _data = codec.issue(user.id, user.session_epoch)
+    response = RedirectResponse("/", status_code=303)
+    set_session_cookie(request, response, cookie)
+    return response
+
+
+def _welcome_page(
+    request: Request, *, code: str = "", error: str = "", status_code: int = 200
+) -> HTMLResponse:
+    token = forms.form_token(request)
+    response = _templates(request).render(
+        request,
+        "welcome.html",
+        {"form_token": token, "code": code, "error": error},
+        status_code=status_code,
+    )
+    forms.set_form_cookie(request, response, token)
+    return response
+
+
+@public.get("/auth/welcome")
+async def welcome_page(request: Request) -> HTMLResponse:
+    """First sign-in through the identity provider: ask for an access code."""
+    return _welcome_page(request)
+
+
+@public.post("/auth/welcome")
+async def welcome_form(request: Request, session: SessionDep) -> Response:
+    """Join the organisation of an access code, as `POST /auth/oidc/redeem` does."""
+    form = await request.form()
+    forms.check_form_token(request, form)
+    code = ""
+    try:
+        code = forms.text(form, "code", 64)
+        if len(code) < 4:
+            raise forms.FormError("Enter the access code your AI referent gave you.", "code")
+        response = RedirectResponse("/", status_code=303)
+        await redeem_pending(request, response, session, code)
+    except AutanError as exc:
+        return _welcome_page(
+            request, code=code, error=translate(request, exc), status_code=_status(exc)
+        )
+    return response
+
+
+# -- Signed-in pages ------------------------------------------------------------------------
+
+
+@pages.get("/")
+async def home(
+    request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+) -> HTMLResponse:
+    """The signed-in home page (until the chat exists)."""
+    context = await page_context(request, me, data.csrf, session)
+    return _templates(request).render(request, "home.html", context)
+
+
+@pages.post("/logout")
+async def logout(request: Request, _me: CurrentPrincipal) -> RedirectResponse:
+    """End this session; through the identity provider's logout when it is enabled."""
+    target = "/auth/oidc/logout" if request.state.oidc is not None else "/login"
+    response = RedirectResponse(target, status_code=303)
+    response.delete_cookie(request.state.settings.sessions.cookie_name, path="/")
+    return response
+
+
+async def _keys_page(
+    request: Request,
+    me: Principal,
+    csrf: str,
+    session: AsyncSession,
+    *,
+    created: CreatedKey | None = None,
+    form: dict[str, str] | None = None,
+    error: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    context = await page_context(request, me, csrf, session)
+    context |= {
+        "keys": await keys.list_keys(session, me.user_id),
+        "created": created,
+        "form": form or {},
+        "error": error,
+    }
+    return _templates(request).render(request, "keys.html", context, status_code=status_code)
+
+
+@pages.get("/settings/keys")
+async def keys_page(
+    request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+) -> HTMLResponse:
+    """My API keys."""
+    return await _keys_page(request, me, data.csrf, session)
+
+
+@pages.post("/settings/keys")
+async def create_key(
+    request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+) -> HTMLResponse:
+    """Create a key; its secret is shown on this page only."""
+    form = await request.form()
+    typed = {"name": str(form.get("name", ""))[:100], "days": str(form.get("days", ""))[:20]}
+    try:
+        name = forms.text(form, "name", 100)
+        days = forms.whole_number(form, "days", 1, 3650)
+        created = await keys.create_own_key(session, me, name, days)
+    except InvalidRequest as exc:
+        return await _keys_page(
+            request,
+            me,
+            data.csrf,
+            session,
+            form=typed,
+            error=translate(request, exc),
+            status_code=400,
+        )
+    return await _keys_page(request, me, data.csrf, session, created=created, status_code=201)
+
+
+@pages.post("/settings/keys/{key_id}/revoke")
+async def revoke_key(
+    key_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
+) -> RedirectResponse:
+    """Revoke one of my keys."""
+    key = await keys.revoke_key(session, key_id, me)
+    authenticator: ApiKeyAuthenticator = request.state.authenticator
+    authenticator.forget(key.secret_hash)
+    return RedirectResponse("/settings/keys", status_code=303)

@@ -1,0 +1,108 @@
+"""Jinja2 templates in the reader's language (French by default, English available).
+
+The catalogues are `.po` files read once when the application starts and compiled in memory
+(`babel.messages.pofile.read_po` → `babel.support.Translations`): nothing binary is kept in
+the repository, and an edited `.po` needs no separate compile step to take effect.
+Message ids are the English text, so an untranslated message still reads in plain English.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+LANGUAGES = ("fr", "en")
+DEFAULT_LANGUAGE = "fr"
+LANG_COOKIE = "lang"
+# Pages load only their own scripts and styles: no inline script, no third party.
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def load_translations(lang: str) -> Translations:
+    """The catalogue of a language, compiled in memory."""
+    with (HERE / "locales" / lang / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalog = read_po(po, locale=lang)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def request_language(request: Request) -> str:
+    """The `lang` cookie, else the first supported language of `Accept-Language`, else fr."""
+    chosen = request.cookies.get(LANG_COOKIE, "")
+    if chosen in LANGUAGES:
+        return chosen
+    weighted: list[tuple[float, int, str]] = []
+    for index, part in enumerate(request.headers.get("accept-language", "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LANGUAGES and quality > 0:
+            weighted.append((-quality, index, primary))
+    return min(weighted)[2] if weighted else DEFAULT_LANGUAGE
+
+
+class Templates:
+    """One Jinja2 environment per language, each with its catalogue installed."""
+
+    def __init__(self) -> None:
+        self._envs: dict[str, Environment] = {}
+        self.translations: dict[str, Translations] = {}
+        for lang in LANGUAGES:
+            env = Environment(
+                loader=FileSystemLoader(HERE / "templates"),
+                autoescape=select_autoescape(default=True),
+                extensions=["jinja2.ext.i18n"],
+                trim_blocks=True,
+                lstrip_blocks=True,
+            )
+            translations = load_translations(lang)
+            env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+            self._envs[lang] = env
+            self.translations[lang] = translations
+
+    def gettext(self, lang: str, message: str) -> str:
+        return self.translations[lang].gettext(message)
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        status_code: int = 200,
+    ) -> HTMLResponse:
+        lang = request_language(request)
+        page = self._envs[lang].get_template(name)
+        html = page.render({"request": request, "lang": lang, **(context or {})})
+        response = HTMLResponse(html, status_code=status_code)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Content-Security-Policy"] = _CSP
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "same-origin"
+        return response
+
+
+def get_templates(request: Request) -> Templates:
+    templates: Templates = request.state.templates
+    return templates

@@ -1,0 +1,79 @@
+"""Helpers for the web UI tests: a few people in two organisations, a browser-like client."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from autan.accounts import service
+from autan.accounts.models import Role
+from autan.core.db import create_engine, session_factory
+from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
+from tests.conftest import RunningAutan, make_settings, serve_autan
+
+PASSWORD = "correct horse battery staple"
+PEOPLE = {
+    "admin": ("admin@numerique.gouv.fr", Role.ADMIN, "dinum"),
+    "ref_a": ("ref@agriculture.gouv.fr", Role.REFERENT, "agri"),
+    "member_a": ("agent@agriculture.gouv.fr", Role.MEMBER, "agri"),
+    "ref_b": ("ref@culture.gouv.fr", Role.REFERENT, "culture"),
+}
+HTML = {"Accept": "text/html,application/xhtml+xml"}
+
+
+@dataclass
+class Site:
+    autan: RunningAutan
+
+    def browser(self, **headers: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.autan.base_url, headers={**HTML, **headers}, timeout=20
+        )
+
+    @contextlib.asynccontextmanager
+    async def signed_in(self, who: str) -> AsyncIterator[httpx.AsyncClient]:
+        async with self.browser() as browser:
+            response = await sign_in(browser, PEOPLE[who][0], PASSWORD)
+            assert response.status_code == 303, response.text
+            yield browser
+
+
+@contextlib.asynccontextmanager
+async def run_site(tmp_path: Path, database_url: str) -> AsyncIterator[Site]:
+    engine = create_engine(database_url)
+    async with session_factory(engine)() as session:
+        for email, role, org in PEOPLE.values():
+            await service.create_user(session, email, role=role, org_slug=org, password=PASSWORD)
+    await engine.dispose()
+    models = ModelsConfig(
+        models=[
+            ModelConfig(
+                id="petit",
+                display_name="Petit modèle",
+                replicas=[ReplicaConfig(url="http://127.0.0.1:9/v1")],
+            ),
+            ModelConfig(id="grand", replicas=[ReplicaConfig(url="http://127.0.0.1:9/v1")]),
+        ]
+    )
+    async with serve_autan(make_settings(tmp_path, database_url, models)) as autan:
+        yield Site(autan)
+
+
+def hidden(html: str, name: str) -> str:
+    """The value of a hidden field of a page."""
+    found = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert found, f"no field {name}"
+    return found.group(1)
+
+
+async def sign_in(browser: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    page = await browser.get("/login")
+    token = hidden(page.text, "form_token")
+    return await browser.post(
+        "/login", data={"form_token": token, "email": email, "password": password}
+    )
