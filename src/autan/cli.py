@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, TypeVar
 
 import typer
+import uvicorn
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,7 +86,6 @@ def serve(
     ] = True,
 ) -> None:
     """Start Autan (with the embedded models unless a models file is configured)."""
-    import uvicorn
 
     from autan.llm.config import dump_models_file
     from autan.llm.embedded.supervisor import EmbeddedModels
@@ -106,25 +107,48 @@ def serve(
         os.environ["AUTAN_MODELS_FILE"] = str(models_file.resolve())
     err.print(f"Autan is listening on http://{host}:{port}")
     try:
-        uvicorn.run(
-            "autan.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            loop=settings.event_loop,
-            http="httptools",
-            access_log=False,
-            log_level=settings.log_level.lower(),
-            backlog=8192,
-            timeout_graceful_shutdown=10,
-            # Importing Autan takes seconds on a loaded machine; uvicorn's default of 5 s
-            # made workers be killed and restarted in a loop before they were ever ready.
-            timeout_worker_healthcheck=60,
+        _run_uvicorn(
+            uvicorn.Config(
+                "autan.app:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                loop=settings.event_loop,
+                http="httptools",
+                access_log=False,
+                log_level=settings.log_level.lower(),
+                backlog=8192,
+                timeout_graceful_shutdown=10,
+                # Importing Autan takes seconds on a loaded machine; uvicorn's default of 5 s
+                # made workers be killed and restarted in a loop before they were ever ready.
+                timeout_worker_healthcheck=60,
+            )
         )
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def _run_uvicorn(config: uvicorn.Config) -> None:
+    """Run uvicorn; with several workers, on a listening socket made here.
+
+    uvicorn binds the shared socket of its workers with `proto=0`, and asyncio only sets
+    TCP_NODELAY on accepted sockets whose `proto` is IPPROTO_TCP: Nagle's algorithm then
+    held each response's body behind its headers until the client's delayed ACK, ~40 ms
+    per request (measured: 44 ms with 2 workers against 2.6 ms with 1).
+    """
+    if config.workers <= 1:
+        uvicorn.Server(config).run()
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((config.host, config.port))
+    sock.set_inheritable(True)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 @users_app.command("create")
