@@ -61,3 +61,11 @@ def test_organisations_and_access_codes(runner: CliRunner) -> None:
     assert missing.exit_code == 1 and "No such organisation" in missing.stderr
     listed = runner.invoke(app, ["orgs", "list"]).stdout
     assert "culture\t0\tMinistère de la Culture" in listed
+
+
+def test_an_unmigrated_database_is_one_clear_line(tmp_path: Path) -> None:
+    fresh = CliRunner(env={"AUTAN_DATA_DIR": str(tmp_path / "new"), "AUTAN_DATABASE_URL": ""})
+    result = fresh.invoke(app, ["users", "create", "a@b.fr"])
+    assert result.exit_code == 1
+    assert "database error" in result.stderr and "autan migrate" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 import typer
 import uvicorn
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import codes, repository
@@ -56,6 +57,11 @@ def _run(work: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(work())  # type: ignore[arg-type]
     except AutanError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    except SQLAlchemyError as exc:
+        # Most often a database that is not migrated yet, or not reachable.
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        err.print(f"[red]database error:[/red] {reason}. Has `autan migrate` been run?")
         raise typer.Exit(1) from None
 
 
