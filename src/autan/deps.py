@@ -12,6 +12,7 @@ from autan.accounts.errors import CsrfFailed, MissingApiKey, NotSignedIn
 from autan.accounts.principal import Principal
 from autan.accounts.service import ApiKeyAuthenticator
 from autan.accounts.sessions import SessionAuthenticator, SessionCodec, SessionData
+from autan.core.cookies import set_private_cookie
 from autan.core.metrics import Metrics
 from autan.llm.gateway import Gateway
 from autan.settings import Settings
@@ -30,11 +31,6 @@ async def get_gateway(request: Request) -> Gateway:
 async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.state.metrics
     return metrics
-
-
-async def get_session_factory(request: Request) -> async_sessionmaker[AsyncSession]:
-    factory: async_sessionmaker[AsyncSession] = request.state.session_factory
-    return factory
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -110,17 +106,12 @@ async def principal(request: Request, response: Response) -> Principal:
 def set_session_cookie(request: Request, response: Response, value: str) -> None:
     """Set the session cookie: HttpOnly, SameSite=Lax, Secure over HTTPS."""
     sessions = request.state.settings.sessions
-    secure = sessions.cookie_secure
-    if secure is None:
-        secure = request.url.scheme == "https"
-    response.set_cookie(
+    set_private_cookie(
+        request,
+        response,
         sessions.cookie_name,
         value,
         max_age=sessions.absolute_timeout_hours * 3600,
-        httponly=True,
-        samesite="lax",
-        secure=secure,
-        path="/",
     )
 
 
@@ -128,7 +119,6 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
-SessionFactoryDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_session_factory)]
 ApiPrincipal = Annotated[Principal, Depends(api_principal)]
 CurrentPrincipal = Annotated[Principal, Depends(principal)]
 CurrentSession = Annotated[SessionData, Depends(session_data)]

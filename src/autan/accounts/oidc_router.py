@@ -17,6 +17,7 @@ from autan.accounts.errors import PendingSignInMissing
 from autan.accounts.models import User
 from autan.accounts.oidc import OidcClient, OidcIdentity, PendingLogin
 from autan.accounts.sessions import SessionCodec
+from autan.core.cookies import set_private_cookie
 from autan.core.errors import NotFound
 from autan.deps import SessionDep, SettingsDep, set_session_cookie
 
@@ -53,16 +54,7 @@ def _signer(request: Request, purpose: str) -> URLSafeTimedSerializer:
 
 
 def _set(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
-    secure = request.state.settings.sessions.cookie_secure
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https" if secure is None else secure,
-        path="/auth",
-    )
+    set_private_cookie(request, response, name, value, max_age=max_age, path="/auth")
 
 
 def _read(request: Request, name: str, purpose: str, max_age: int) -> Any:

@@ -18,6 +18,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.datastructures import FormData
 
 from autan.accounts.errors import CsrfFailed
+from autan.core.cookies import set_private_cookie
 from autan.core.errors import InvalidRequest
 
 FORM_COOKIE = "autan_form"
@@ -56,15 +57,8 @@ def form_token(request: Request) -> str:
 
 
 def set_form_cookie(request: Request, response: Response, token: str) -> None:
-    secure = request.state.settings.sessions.cookie_secure
-    response.set_cookie(
-        FORM_COOKIE,
-        _serializer(request).dumps(token),
-        max_age=_FORM_MAX_AGE,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https" if secure is None else secure,
-        path="/",
+    set_private_cookie(
+        request, response, FORM_COOKIE, _serializer(request).dumps(token), max_age=_FORM_MAX_AGE
     )
 
 
