@@ -3,5 +3,6 @@
 # Extra arguments go to `autan serve` (e.g. --port 8080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/system-packages.sh
 scripts/setup.sh --no-dev
 exec .venv/bin/autan serve "$@"

@@ -78,9 +78,11 @@ def test_every_message_of_the_templates_is_translated() -> None:
     )
     ids = {message for _file, _line, message, _comments, _context in extracted}
     assert len(ids) > 50
-    with (web / "locales" / "fr" / "LC_MESSAGES" / "messages.po").open("rb") as po:
-        french = read_po(po)
-    untranslated = [m for m in ids if m not in french or not french[m].string]
+    french: dict[str, str] = {}
+    for path in (web / "locales" / "fr" / "LC_MESSAGES").glob("*.po"):
+        with path.open("rb") as po:
+            french.update({str(m.id): str(m.string) for m in read_po(po) if m.id})
+    untranslated = sorted(str(m) for m in ids if not french.get(str(m)))
     assert untranslated == []
     assert Templates().gettext("fr", "Sign in") == "Se connecter"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -232,7 +232,7 @@ class Gateway:
         call.ttft = time.perf_counter() - call.started
         return OpenStream(call, pool, replica, response, buffer, include_usage)
 
-    async def relay(self, stream: OpenStream) -> AsyncIterator[bytes]:
+    async def relay(self, stream: OpenStream) -> AsyncGenerator[bytes, None]:
         """Yield the stream's SSE bytes, event-aligned, then account for it.
 
         If the client goes away the generator is cancelled or closed; the upstream

@@ -33,9 +33,21 @@ _CSP = (
 
 
 def load_translations(lang: str) -> Translations:
-    """The catalogue of a language, compiled in memory."""
-    with (HERE / "locales" / lang / "LC_MESSAGES" / "messages.po").open("rb") as po:
+    """The catalogue of a language, compiled in memory.
+
+    Each feature keeps its messages in its own `.po` file beside `messages.po` (`chat.po`,
+    `documents.po`, ...); they are merged into one catalogue here.
+    """
+    folder = HERE / "locales" / lang / "LC_MESSAGES"
+    with (folder / "messages.po").open("rb") as po:
         catalog = read_po(po, locale=lang)
+    for path in sorted(folder.glob("*.po")):
+        if path.name == "messages.po":
+            continue
+        with path.open("rb") as po:
+            for message in read_po(po, locale=lang):
+                if message.id:
+                    catalog[message.id] = message
     buffer = io.BytesIO()
     write_mo(buffer, catalog)
     buffer.seek(0)
