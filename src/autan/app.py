@@ -25,6 +25,7 @@ from autan.core.body import document_body_models
 from autan.core.db import create_engine, session_factory
 from autan.core.limits import AdmissionLimits
 from autan.core.metrics import Metrics
+from autan.llm.client import ModelClient
 from autan.llm.config import ModelsConfig, load_models_file
 from autan.llm.embedded.supervisor import EmbeddedModels
 from autan.llm.gateway import Gateway
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "settings": settings,
                 "session_factory": factory,
                 "gateway": gateway,
+                "models": ModelClient(gateway),
                 "quotas": quotas,
                 "login_throttle": LoginThrottle(limiter),
                 "org_policies": OrgPolicies(factory, settings.gateway.api_key_cache_ttl),

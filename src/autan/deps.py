@@ -14,6 +14,7 @@ from autan.accounts.service import ApiKeyAuthenticator
 from autan.accounts.sessions import SessionAuthenticator, SessionCodec, SessionData
 from autan.core.cookies import set_private_cookie
 from autan.core.metrics import Metrics
+from autan.llm.client import ModelClient
 from autan.llm.gateway import Gateway
 from autan.settings import Settings
 
@@ -26,6 +27,11 @@ async def get_settings(request: Request) -> Settings:
 async def get_gateway(request: Request) -> Gateway:
     gateway: Gateway = request.state.gateway
     return gateway
+
+
+async def get_models(request: Request) -> ModelClient:
+    models: ModelClient = request.state.models
+    return models
 
 
 async def get_metrics(request: Request) -> Metrics:
@@ -117,6 +123,7 @@ def set_session_cookie(request: Request, response: Response, value: str) -> None
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+ModelsDep = Annotated[ModelClient, Depends(get_models)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 ApiPrincipal = Annotated[Principal, Depends(api_principal)]
