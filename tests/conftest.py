@@ -21,6 +21,9 @@ from autan.llm.config import ModelsConfig, dump_models_file
 from autan.settings import Settings
 from tests.support.database import PostgresDatabases, SqliteDatabases
 
+# Session-wide fixtures that start real processes, shared by every module that asks for them.
+pytest_plugins = ["tests.support.embedded_fixtures"]
+
 ENGINES = ("sqlite", "postgresql")
 
 

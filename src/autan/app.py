@@ -96,24 +96,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         quotas.start()
         gateway.start_probes()
         templates = Templates()
+        state: dict[str, Any] = {
+            "settings": settings,
+            "session_factory": factory,
+            "gateway": gateway,
+            "models": ModelClient(gateway),
+            "quotas": quotas,
+            "login_throttle": LoginThrottle(limiter),
+            "org_policies": OrgPolicies(factory, settings.gateway.api_key_cache_ttl),
+            "metrics": metrics,
+            "authenticator": ApiKeyAuthenticator(factory, settings.gateway.api_key_cache_ttl),
+            "session_codec": SessionCodec(settings.resolved_secret_key(), settings.sessions),
+            "oidc": oidc,
+            "templates": templates,
+            "session_authenticator": SessionAuthenticator(
+                factory, settings.gateway.api_key_cache_ttl
+            ),
+        }
+        # The same objects, for code that holds the app rather than a request (tests, CLI).
+        _app.state.running = state
         try:
-            yield {
-                "settings": settings,
-                "session_factory": factory,
-                "gateway": gateway,
-                "models": ModelClient(gateway),
-                "quotas": quotas,
-                "login_throttle": LoginThrottle(limiter),
-                "org_policies": OrgPolicies(factory, settings.gateway.api_key_cache_ttl),
-                "metrics": metrics,
-                "authenticator": ApiKeyAuthenticator(factory, settings.gateway.api_key_cache_ttl),
-                "session_codec": SessionCodec(settings.resolved_secret_key(), settings.sessions),
-                "oidc": oidc,
-                "templates": templates,
-                "session_authenticator": SessionAuthenticator(
-                    factory, settings.gateway.api_key_cache_ttl
-                ),
-            }
+            yield state
         finally:
             await gateway.stop_probes()
             await usage.stop()
