@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from autan.accounts.oidc_settings import OidcSettings
+from autan.documents.settings import DocumentSettings
 from autan.quotas.policy import QuotaSettings
 
 
@@ -129,6 +130,7 @@ class Settings(BaseSettings):
     sessions: SessionSettings = SessionSettings()
     oidc: OidcSettings = OidcSettings()
     quotas: QuotaSettings = QuotaSettings()
+    documents: DocumentSettings = DocumentSettings()
 
     @property
     def resolved_database_url(self) -> str:
