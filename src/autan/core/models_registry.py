@@ -1,9 +1,10 @@
 """Imports every feature's tables so that the shared metadata knows them all."""
 
 from autan.accounts import models as _accounts
+from autan.chat import models as _chat
 from autan.core.db import Base
 from autan.usage import models as _usage
 
 metadata = Base.metadata
 
-__all__ = ["metadata", "_accounts", "_usage"]
+__all__ = ["metadata", "_accounts", "_chat", "_usage"]

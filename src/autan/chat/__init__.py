@@ -1,0 +1,1 @@
+"""Conversations with the assistant: messages, streaming answers, titles, feedback."""
