@@ -10,14 +10,16 @@ from sqlalchemy import Uuid, bindparam, text
 from sqlalchemy.engine import Connection
 
 from autan.core.db import create_engine
-from autan.core.migrate import upgrade
+from autan.core.migrate import include_name, upgrade
 from autan.core.models_registry import metadata
 
 ORG_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
 
 def _differences(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_name": include_name}
+    )
     return list(compare_metadata(context, metadata))
 
 

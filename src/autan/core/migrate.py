@@ -19,6 +19,19 @@ def alembic_config() -> Config:
     return config
 
 
+# The lexical and vector indexes of `chunks` differ per engine (FTS5 tables and triggers on
+# SQLite; a generated tsvector, GIN and HNSW indexes on PostgreSQL): migration 0005 makes
+# them, the models do not describe them, so comparisons with the models skip them.
+_ENGINE_SPECIFIC = {"search_vector", "ix_chunks_search_vector", "ix_chunks_embedding_hnsw"}
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Whether Alembic compares a database object with the models (not engine-specific indexes)."""
+    if name is None:
+        return True
+    return name not in _ENGINE_SPECIFIC and not (type_ == "table" and name.startswith("chunks_fts"))
+
+
 def _upgrade(connection: Connection, revision: str) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection

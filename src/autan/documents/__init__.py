@@ -1,0 +1,1 @@
+"""Documents: collections, files, their ingestion into chunks."""

@@ -1,0 +1,1 @@
+"""Search over document chunks: lexical, dense and hybrid."""
