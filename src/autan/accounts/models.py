@@ -7,7 +7,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from autan.core.db import Base, TimestampMixin, new_id, utcnow
@@ -36,6 +45,10 @@ class Organisation(TimestampMixin, Base):
     # Model ids members may use; None means every model of the deployment.
     allowed_models: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     web_search_allowed: Mapped[bool] = mapped_column(default=True)
+    # The usage charter shown at sign-in; None means the default text (accounts/charter.py).
+    charter_text: Mapped[str | None] = mapped_column(Text, default=None)
+    # Bumped when the text changes, so that everyone accepts the new text again.
+    charter_version: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class User(TimestampMixin, Base):
@@ -54,6 +67,9 @@ class User(TimestampMixin, Base):
     # Bumped by "log out of all devices": sessions signed with an older epoch are refused.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The organisation's charter version this user accepted, and when.
+    charter_accepted_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    charter_accepted_at: Mapped[datetime | None] = mapped_column(default=None)
 
     organisation: Mapped[Organisation] = relationship(lazy="raise")
 

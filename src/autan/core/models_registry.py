@@ -4,8 +4,9 @@ from autan.accounts import models as _accounts
 from autan.chat import models as _chat
 from autan.core.db import Base
 from autan.documents import models as _documents
+from autan.prompts import models as _prompts
 from autan.usage import models as _usage
 
 metadata = Base.metadata
 
-__all__ = ["metadata", "_accounts", "_chat", "_documents", "_usage"]
+__all__ = ["metadata", "_accounts", "_chat", "_documents", "_prompts", "_usage"]

@@ -1,0 +1,1 @@
+"""The prompt library: built-in templates and the ones people save or share."""
