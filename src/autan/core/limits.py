@@ -6,7 +6,7 @@ is immediate, so overload is refused fast instead of piling up until clients tim
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,12 +26,19 @@ class AdmissionLimits:
         max_body_bytes: int,
         retry_after: int,
         exempt: Iterable[str] = (),
+        body_limits: Mapping[str, tuple[int, str]] | None = None,
     ) -> None:
         self.app = app
         self.max_requests = max_requests
         self.max_body_bytes = max_body_bytes
         self.retry_after = retry_after
         self.exempt = frozenset(exempt)
+        # Paths with their own body limit and message (file uploads): path -> (bytes, message).
+        self.body_limits = dict(body_limits or {})
+        self._default_limit = (
+            max_body_bytes,
+            f"The request body is too large (limit {max_body_bytes} bytes).",
+        )
         self.active = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -47,23 +54,19 @@ class AdmissionLimits:
                 retry_after=self.retry_after,
             )
             return
+        limit, message = self.body_limits.get(scope["path"], self._default_limit)
         length = _content_length(scope)
-        if length is not None and length > self.max_body_bytes:
-            await _reject(
-                send,
-                413,
-                f"The request body is too large (limit {self.max_body_bytes} bytes).",
-                "request_too_large",
-            )
+        if length is not None and length > limit:
+            await _reject(send, 413, message, "request_too_large")
             return
         self.active += 1
         try:
-            await self.app(scope, _bounded(receive, self.max_body_bytes), send)
+            await self.app(scope, _bounded(receive, limit, message), send)
         finally:
             self.active -= 1
 
 
-def _bounded(receive: Receive, limit: int) -> Receive:
+def _bounded(receive: Receive, limit: int, too_large: str) -> Receive:
     seen = 0
 
     async def bounded_receive() -> Message:
@@ -72,10 +75,7 @@ def _bounded(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise PayloadTooLarge(
-                    f"The request body is too large (limit {limit} bytes).",
-                    code="request_too_large",
-                )
+                raise PayloadTooLarge(too_large, code="request_too_large")
         return message
 
     return bounded_receive

@@ -27,6 +27,15 @@ class DocumentSettings(BaseModel):
     max_attempts: int = Field(
         3, ge=1, description="Tries of a document whose embedding fails (model unreachable)."
     )
+    retry_delay: float = Field(
+        2.0, ge=0, description="Seconds before the first retry of a failed embedding (doubles)."
+    )
+    stale_after: float = Field(
+        120.0,
+        ge=0,
+        description="Seconds without a heartbeat after which a document being processed is "
+        "considered abandoned (its process was stopped) and queued again.",
+    )
     poll_interval: float = Field(
         5.0, gt=0, description="Seconds between checks for queued work when nothing woke us."
     )
