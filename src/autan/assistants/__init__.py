@@ -1,0 +1,1 @@
+"""Assistants: instructions, a model and collections an organisation shares with its members."""

@@ -1,0 +1,87 @@
+"""Errors of collections, documents and assistants, in words a user understands."""
+
+from __future__ import annotations
+
+from autan.core.errors import Forbidden, InvalidRequest, NotFound, PayloadTooLarge
+
+
+class CollectionNotFound(NotFound):
+    code = "collection_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("No such collection, or you do not have access to it.", param="collection")
+
+
+class DocumentNotFound(NotFound):
+    code = "document_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("No such document, or you do not have access to it.")
+
+
+class AssistantNotFound(NotFound):
+    code = "assistant_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("No such assistant, or you do not have access to it.")
+
+
+class FileTooLarge(PayloadTooLarge):
+    code = "file_too_large"
+
+    def __init__(self, megabytes: int) -> None:
+        super().__init__(f"The file is larger than the {megabytes} MB limit.", param="file")
+
+
+class MissingFile(InvalidRequest):
+    code = "missing_file"
+
+    def __init__(self) -> None:
+        super().__init__("Send the document as a multipart form field named `file`.", param="file")
+
+
+class CannotManageCollection(Forbidden):
+    code = "collection_read_only"
+
+    def __init__(self) -> None:
+        super().__init__("You can read this collection but not change it.")
+
+
+class VisibilityNotAllowed(Forbidden):
+    code = "visibility_not_allowed"
+
+    def __init__(self, visibility: str) -> None:
+        who = "administrators" if visibility == "public" else "AI referents and administrators"
+        super().__init__(f"Only {who} can create {visibility} collections.", param="visibility")
+
+
+class NoEmbeddingModel(InvalidRequest):
+    code = "no_embedding_model"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This server has no embedding model, so documents cannot be searched. "
+            "Ask the administrator to declare one."
+        )
+
+
+class NoChatModel(InvalidRequest):
+    code = "model_not_found"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"The model `{model}` does not exist.", param="model")
+
+
+# Reasons a document ends `failed`, stored in its `error` column and shown as they are.
+UNEXPECTED_FAILURE = "An unexpected error stopped the processing of this document."
+INTERRUPTED_TOO_OFTEN = (
+    "The processing of this document was interrupted too many times. Send it again."
+)
+
+
+def embedding_failure(attempts: int) -> str:
+    """Why a document failed after the embedding model failed `attempts` times."""
+    return (
+        f"The search model could not be reached ({attempts} tries). "
+        "Try again later, or ask the administrator to check the embedding model."
+    )

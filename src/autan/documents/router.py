@@ -1,0 +1,287 @@
+"""The RAG API in the shape of the State's Albert API: collections, documents, chunks, search.
+
+Callers authenticate with an API key or a browser session. A collection, document or
+chunk the caller may not see answers "not found", exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.datastructures import UploadFile
+
+from autan.core.body import json_body, parse_body
+from autan.core.errors import InvalidRequest
+from autan.deps import CurrentPrincipal, ModelsDep, SessionDep, principal
+from autan.documents import service
+from autan.documents.errors import DocumentNotFound, FileTooLarge, MissingFile
+from autan.documents.schemas import (
+    CollectionIn,
+    SearchIn,
+    collection_out,
+    document_out,
+    listing,
+)
+from autan.documents.storage import SpooledFile
+from autan.documents.worker import IngestionWorker
+from autan.retrieval.grounding import chunk_metadata, retrieve, search_result
+from autan.retrieval.search import SearchHit
+
+router = APIRouter(prefix="/v1", tags=["Documents (RAG)"], dependencies=[Depends(principal)])
+
+# What multipart framing adds around a file, at most (boundaries, part headers, fields).
+MULTIPART_SLACK = 64 * 1024
+_COPY_CHUNK = 1024 * 1024
+
+
+async def get_worker(request: Request) -> IngestionWorker:
+    worker: IngestionWorker = request.state.documents
+    return worker
+
+
+WorkerDep = Annotated[IngestionWorker, Depends(get_worker)]
+
+
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidRequest(
+            f"`{what}` must be an id such as {uuid.UUID(int=0)}.", param=what
+        ) from None
+
+
+def _document_id(value: str) -> uuid.UUID:
+    # An id that cannot exist is "not found", like any other missing document.
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise DocumentNotFound() from None
+
+
+# --- collections -------------------------------------------------------------------------
+
+
+@router.post("/collections", status_code=201, openapi_extra=json_body(CollectionIn))
+async def create_collection(
+    request: Request, principal: CurrentPrincipal, session: SessionDep
+) -> dict[str, Any]:
+    """Create a collection (private by default; organisation and public need a role)."""
+    body = await parse_body(request, CollectionIn)
+    collection = await service.create_collection(
+        session,
+        principal,
+        name=body.name,
+        description=body.description,
+        visibility=body.visibility,
+    )
+    return collection_out(collection, 0)
+
+
+@router.get("/collections")
+async def list_collections(principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
+    """The collections I can see: mine, my organisation's, and public ones."""
+    rows = await service.list_collections(session, principal)
+    return listing([collection_out(c, n) for c, n in rows])
+
+
+@router.get("/collections/{collection_id}")
+async def get_collection(
+    collection_id: str, principal: CurrentPrincipal, session: SessionDep
+) -> dict[str, Any]:
+    """One collection."""
+    collection = await service.get_collection(session, principal, _collection_id(collection_id))
+    return collection_out(collection, await service.count_documents(session, collection.id))
+
+
+@router.delete("/collections/{collection_id}", status_code=204)
+async def delete_collection(
+    collection_id: str, principal: CurrentPrincipal, session: SessionDep, worker: WorkerDep
+) -> Response:
+    """Delete a collection with its documents, passages and files."""
+    await service.delete_collection(session, worker.store, principal, _collection_id(collection_id))
+    return Response(status_code=204)
+
+
+def _collection_id(value: str) -> uuid.UUID:
+    from autan.documents.errors import CollectionNotFound
+
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise CollectionNotFound() from None
+
+
+# --- documents ---------------------------------------------------------------------------
+
+
+@router.post(
+    "/documents",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file", "collection"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "collection": {"type": "string", "format": "uuid"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def upload_document(
+    request: Request,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    worker: WorkerDep,
+) -> dict[str, Any]:
+    """Send a file into a collection; it is parsed and indexed in the background.
+
+    The answer comes at once with `status: queued`; follow it with `GET /v1/documents/{id}`.
+    The same file sent again to the same collection answers the existing document (200).
+    """
+    limit = worker.settings.max_file_bytes
+    megabytes = worker.settings.max_file_megabytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + MULTIPART_SLACK:
+        raise FileTooLarge(megabytes)  # refused before a byte is read
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise MissingFile()
+    async with request.form(max_files=1, max_fields=16) as form:
+        upload, collection = form.get("file"), form.get("collection")
+        if not isinstance(upload, UploadFile):
+            raise MissingFile()
+        if not isinstance(collection, str) or not collection.strip():
+            raise InvalidRequest("Say which collection the document goes to.", param="collection")
+        collection_id = _uuid(collection.strip(), "collection")
+        spooled = await worker.store.spool(_read(upload), limit)
+    result = await _file(session, worker, principal, collection_id, upload.filename, spooled)
+    if not result.created:
+        response.status_code = 200
+    return document_out(result.document)
+
+
+async def _file(
+    session: SessionDep,
+    worker: IngestionWorker,
+    principal: CurrentPrincipal,
+    collection_id: uuid.UUID,
+    filename: str | None,
+    spooled: SpooledFile,
+) -> service.Upload:
+    result = await service.upload(
+        session,
+        worker.store,
+        principal,
+        collection_id=collection_id,
+        filename=filename or "document",
+        spooled=spooled,
+    )
+    worker.wake()
+    return result
+
+
+async def _read(upload: UploadFile):  # type: ignore[no-untyped-def]
+    while chunk := await upload.read(_COPY_CHUNK):
+        yield chunk
+
+
+@router.get("/documents")
+async def list_documents(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    collection: Annotated[str | None, Query(description="Only this collection.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Documents of the collections I can see, newest first."""
+    collection_id = _collection_id(collection) if collection else None
+    documents = await service.list_documents(
+        session, principal, collection_id=collection_id, limit=limit, offset=offset
+    )
+    return listing([document_out(d) for d in documents])
+
+
+@router.get("/documents/{document_id}")
+async def get_document(
+    document_id: str, principal: CurrentPrincipal, session: SessionDep
+) -> dict[str, Any]:
+    """A document and its ingestion status, progress and error."""
+    return document_out(await service.get_document(session, principal, _document_id(document_id)))
+
+
+@router.delete("/documents/{document_id}", status_code=204)
+async def delete_document(
+    document_id: str, principal: CurrentPrincipal, session: SessionDep, worker: WorkerDep
+) -> Response:
+    """Delete a document, its passages, and its file."""
+    await service.delete_document(session, worker.store, principal, _document_id(document_id))
+    return Response(status_code=204)
+
+
+@router.get("/chunks/{document_id}")
+async def list_chunks(
+    document_id: str, principal: CurrentPrincipal, session: SessionDep
+) -> dict[str, Any]:
+    """The passages of a document, in order."""
+    document, chunks = await service.list_chunks(session, principal, _document_id(document_id))
+    data = []
+    for chunk in chunks:
+        hit = SearchHit(
+            chunk_id=chunk.id,
+            document_id=document.id,
+            collection_id=document.collection_id,
+            document_name=document.name,
+            content=chunk.content,
+            page=chunk.page,
+            pages=chunk.pages,
+            headings=chunk.headings,
+            position=chunk.position,
+            score=0.0,
+            method="",
+        )
+        data.append(
+            {
+                "object": "chunk",
+                "id": chunk.id,
+                "content": chunk.content,
+                "metadata": chunk_metadata(hit),
+            }
+        )
+    return listing(data)
+
+
+# --- search ------------------------------------------------------------------------------
+
+
+@router.post("/search", openapi_extra=json_body(SearchIn))
+async def search(
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    models: ModelsDep,
+    worker: WorkerDep,
+) -> dict[str, Any]:
+    """The passages of my collections closest to a prompt (hybrid, semantic or lexical)."""
+    body = await parse_body(request, SearchIn)
+    hits = await retrieve(
+        session,
+        models,
+        principal,
+        embedding_model=worker.embedding_model(),
+        prompt=body.prompt,
+        collections=body.collections,
+        k=body.k,
+        method=body.method,
+    )
+    return listing([search_result(hit) for hit in hits])

@@ -1,0 +1,89 @@
+"""Bodies and answers of the RAG API, in the shape of the State's Albert API (OpenGateLLM).
+
+Timestamps are Unix seconds, as in the OpenAI and Albert APIs. Our extensions to Albert's
+document object (`status`, `progress`, `error`, `pages`, `format`, `size`) are what a client
+needs to follow ingestion, which runs in the background here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from autan.documents.models import Collection, Document, Visibility
+
+SearchMethod = Literal["hybrid", "semantic", "lexical"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CollectionIn(_Strict):
+    """`POST /v1/collections`."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=10_000)
+    visibility: Visibility = Visibility.PRIVATE
+
+
+class SearchIn(_Strict):
+    """`POST /v1/search`."""
+
+    prompt: str = Field(min_length=1, max_length=10_000)
+    collections: list[uuid.UUID] = Field(min_length=1, max_length=100)
+    k: int = Field(5, ge=1, le=50)
+    method: SearchMethod = "hybrid"
+
+
+class SearchArgs(_Strict):
+    """`search_args` of a chat completion with `search: true`."""
+
+    collections: list[uuid.UUID] = Field(min_length=1, max_length=100)
+    k: int = Field(5, ge=1, le=50)
+    method: SearchMethod = "hybrid"
+
+
+def _ts(value: Any) -> int:
+    return int(value.timestamp())
+
+
+def collection_out(collection: Collection, documents: int) -> dict[str, Any]:
+    """A collection as the API shows it."""
+    return {
+        "object": "collection",
+        "id": str(collection.id),
+        "name": collection.name,
+        "description": collection.description,
+        "visibility": str(collection.visibility),
+        "owner": str(collection.owner_id) if collection.owner_id else None,
+        "documents": documents,
+        "created_at": _ts(collection.created_at),
+        "updated_at": _ts(collection.updated_at),
+    }
+
+
+def document_out(document: Document) -> dict[str, Any]:
+    """A document and where its ingestion stands."""
+    return {
+        "object": "document",
+        "id": str(document.id),
+        "name": document.name,
+        "collection": str(document.collection_id) if document.collection_id else None,
+        "status": str(document.status),
+        "progress": round(float(document.progress), 3),
+        "error": document.error,
+        "format": document.format,
+        "size": document.size_bytes,
+        "pages": document.pages,
+        "chunks": document.chunk_count,
+        "title": document.title,
+        "created_at": _ts(document.created_at),
+        "updated_at": _ts(document.updated_at),
+    }
+
+
+def listing(data: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"object": "list", "data": data}

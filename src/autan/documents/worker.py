@@ -1,0 +1,422 @@
+"""The ingestion job runner: parse, chunk, embed and index queued documents in the background.
+
+A job is a `documents` row. A worker claims one with a conditional UPDATE (queued ->
+parsing), so two server processes never take the same document. Parsing runs in a thread.
+Chunks are written and the status set to `ready` in one transaction, so a document is never
+searchable half-indexed; a document deleted meanwhile is simply dropped. While it works,
+the worker refreshes `updated_at` (a heartbeat): a document whose heartbeat stopped (the
+process was killed) is queued again, up to `max_attempts`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from autan.accounts.models import User
+from autan.accounts.principal import Principal
+from autan.core.db import utcnow
+from autan.core.errors import AutanError
+from autan.core.tasks import cancel_and_wait
+from autan.documents import errors
+from autan.documents.chunking import ChunkDraft, chunk
+from autan.documents.extraction import ExtractedDocument, ExtractionError, ExtractionLimits, extract
+from autan.documents.models import Document, DocumentStatus
+from autan.documents.settings import DocumentSettings
+from autan.documents.storage import FileStore
+from autan.llm.client import ModelClient
+from autan.llm.errors import ModelNotFound, WrongModelType
+from autan.retrieval.index import add_chunks, delete_document_chunks, passage_text
+
+log = structlog.get_logger(__name__)
+
+EMBED_BATCH = 32
+_PROGRESS_EVERY = 0.5  # seconds between two writes of a document's progress
+_PARSED = 0.4  # share of the progress bar given to parsing; embedding takes the rest
+
+
+class _Gone(Exception):
+    """The document was deleted while it was being processed."""
+
+
+class _Failed(Exception):
+    """The document cannot be processed; `reason` is shown to its owner."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+NO_TEXT = "No text could be found in the document."
+
+
+@dataclass
+class Timings:
+    """Seconds spent in each stage, summed over the documents processed (for benchmarks)."""
+
+    parse: float = 0.0
+    chunk: float = 0.0
+    embed: float = 0.0
+    write: float = 0.0
+    documents: int = 0
+    chunks: int = 0
+
+
+@dataclass
+class _Job:
+    document: Document
+    progress: float = 0.0
+    written: float = -1.0
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class IngestionWorker:
+    """Runs ingestion jobs in this process: `concurrency` at once, woken on each upload."""
+
+    def __init__(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        models: ModelClient,
+        store: FileStore,
+        settings: DocumentSettings,
+    ) -> None:
+        self.factory = factory
+        self.models = models
+        self.store = store
+        self.settings = settings
+        self.timings = Timings()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Requeue work that a stopped process left behind, then start the job loops."""
+        await self.recover()
+        for n in range(self.settings.worker_concurrency):
+            self._tasks.append(asyncio.create_task(self._loop(), name=f"ingestion-{n}"))
+
+    async def stop(self) -> None:
+        """Stop the loops; a document in progress stays as it is and is recovered later."""
+        for task in self._tasks:
+            await cancel_and_wait(task)
+        self._tasks.clear()
+
+    def wake(self) -> None:
+        """Tell the loops that a document was queued."""
+        self._wake.set()
+
+    def embedding_model(self) -> str | None:
+        """The model that embeds passages and queries, or None if the deployment has none."""
+        if self.settings.embedding_model:
+            return self.settings.embedding_model
+        available = self.models.embedding_models()
+        return available[0] if available else None
+
+    # --- recovery ----------------------------------------------------------------------
+
+    async def recover(self) -> int:
+        """Queue again documents whose processing stopped (no heartbeat for `stale_after`)."""
+        stale = utcnow() - timedelta(seconds=self.settings.stale_after)
+        busy = (DocumentStatus.PARSING, DocumentStatus.INDEXING)
+        async with self.factory() as session:
+            failed = await session.execute(
+                update(Document)
+                .where(
+                    Document.status.in_(busy),
+                    Document.updated_at <= stale,
+                    Document.attempts + 1 >= self.settings.max_attempts,
+                )
+                .values(
+                    status=DocumentStatus.FAILED,
+                    error=errors.INTERRUPTED_TOO_OFTEN,
+                    attempts=Document.attempts + 1,
+                    updated_at=utcnow(),
+                )
+            )
+            queued = await session.execute(
+                update(Document)
+                .where(Document.status.in_(busy), Document.updated_at <= stale)
+                .values(
+                    status=DocumentStatus.QUEUED,
+                    progress=0.0,
+                    attempts=Document.attempts + 1,
+                    updated_at=utcnow(),
+                )
+            )
+            await session.commit()
+        n_failed, n_queued = _rowcount(failed), _rowcount(queued)
+        if n_failed or n_queued:
+            log.warning("ingestion_recovered", requeued=n_queued, failed=n_failed)
+            self.wake()
+        return n_queued
+
+    # --- the loop ----------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                document = await self.claim()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("ingestion_claim_failed")
+                document = None
+            if document is not None:
+                await self.process(document)
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+            await self.recover()
+
+    async def claim(self) -> Document | None:
+        """Take the oldest queued document, unless another worker takes it first."""
+        async with self.factory() as session:
+            candidates = await session.scalars(
+                select(Document.id)
+                .where(Document.status == DocumentStatus.QUEUED)
+                .order_by(Document.created_at)
+                .limit(8)
+            )
+            for document_id in list(candidates):
+                taken = await session.execute(
+                    update(Document)
+                    .where(Document.id == document_id, Document.status == DocumentStatus.QUEUED)
+                    .values(status=DocumentStatus.PARSING, progress=0.0, updated_at=utcnow())
+                )
+                await session.commit()
+                if _rowcount(taken) == 1:
+                    return await session.get(Document, document_id, populate_existing=True)
+        return None
+
+    # --- one job -----------------------------------------------------------------------
+
+    async def process(self, document: Document) -> None:
+        """Run one claimed document to `ready` or `failed`; never raises (but cancellation)."""
+        job = _Job(document)
+        heartbeat = asyncio.create_task(self._heartbeat(job))
+        try:
+            await self._run(job)
+        except _Gone:
+            log.info("ingestion_dropped_deleted_document", document_id=str(document.id))
+        except ExtractionError as exc:
+            await self._fail(document.id, exc.message)
+        except _Failed as exc:
+            await self._fail(document.id, exc.reason)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("ingestion_failed", document_id=str(document.id))
+            await self._fail(document.id, errors.UNEXPECTED_FAILURE)
+        finally:
+            await cancel_and_wait(heartbeat)
+
+    async def _run(self, job: _Job) -> None:
+        document = job.document
+        try:
+            data = await asyncio.to_thread(self.store.read, document.sha256)
+        except FileNotFoundError:
+            raise _Gone() from None
+        limits = ExtractionLimits(
+            max_pages=self.settings.max_pages,
+            ocr=self.settings.ocr,
+            ocr_languages=self.settings.ocr_languages,
+        )
+
+        def on_pages(done: int, total: int) -> None:
+            # Called from the parsing thread: only record; the heartbeat writes it.
+            job.progress = _PARSED * done / max(total, 1)
+
+        started = time.perf_counter()
+        extracted: ExtractedDocument = await asyncio.to_thread(
+            extract, data, document.name, limits, on_pages
+        )
+        parsed = time.perf_counter()
+        drafts = chunk(extracted, self.settings.chunk_tokens, self.settings.chunk_overlap)
+        chunked = time.perf_counter()
+        if not drafts:
+            raise _Failed(NO_TEXT)
+        await self._set_status(document.id, DocumentStatus.INDEXING, _PARSED)
+        job.progress = _PARSED
+        vectors = await self._embed(job, extracted.title, drafts, lambda p: _set(job, p))
+        embedded = time.perf_counter()
+        await self._finish(document, extracted, drafts, vectors)
+        done = time.perf_counter()
+        self._count(parsed - started, chunked - parsed, embedded - chunked, done - embedded)
+        self.timings.chunks += len(drafts)
+        log.info(
+            "document_ready",
+            document_id=str(document.id),
+            pages=extracted.pages,
+            chunks=len(drafts),
+            seconds=round(done - started, 2),
+        )
+
+    def _count(self, parse: float, chunking: float, embed: float, write: float) -> None:
+        self.timings.parse += parse
+        self.timings.chunk += chunking
+        self.timings.embed += embed
+        self.timings.write += write
+        self.timings.documents += 1
+
+    async def _embed(
+        self,
+        job: _Job,
+        title: str | None,
+        drafts: Sequence[ChunkDraft],
+        report: Callable[[float], None],
+    ) -> list[list[float]]:
+        """Vectors of the passages, on behalf of the document's owner, with retries."""
+        model = self.embedding_model()
+        if model is None:
+            raise _Failed(errors.NoEmbeddingModel().message)
+        owner = await self._owner(job.document)
+        texts = [passage_text(title, draft) for draft in drafts]
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            batch = texts[start : start + EMBED_BATCH]
+            vectors.extend(await self._embed_batch(job.document.id, owner, model, batch))
+            report(_PARSED + (1 - _PARSED) * len(vectors) / len(texts))
+        return vectors
+
+    async def _embed_batch(
+        self, document_id: uuid.UUID, owner: Principal, model: str, batch: list[str]
+    ) -> list[list[float]]:
+        attempt = 0
+        while True:
+            try:
+                return await self.models.embed(owner, model, batch, input_type="passage")
+            except (ModelNotFound, WrongModelType) as exc:
+                raise _Failed(exc.message) from exc
+            except AutanError as exc:
+                attempt += 1
+                attempts = await self._add_attempt(document_id)
+                log.warning(
+                    "embedding_failed",
+                    document_id=str(document_id),
+                    attempt=attempts,
+                    error=str(exc),
+                )
+                if attempts >= self.settings.max_attempts:
+                    raise _Failed(errors.embedding_failure(attempts)) from exc
+                await asyncio.sleep(self.settings.retry_delay * 2 ** (attempt - 1))
+
+    async def _owner(self, document: Document) -> Principal:
+        async with self.factory() as session:
+            user = await session.get(User, document.owner_id)
+        if user is None:
+            raise _Gone()
+        return Principal(user_id=user.id, org_id=user.org_id, email=user.email, role=user.role)
+
+    async def _add_attempt(self, document_id: uuid.UUID) -> int:
+        async with self.factory() as session:
+            await session.execute(
+                update(Document)
+                .where(Document.id == document_id)
+                .values(attempts=Document.attempts + 1, updated_at=utcnow())
+            )
+            await session.commit()
+            attempts = await session.scalar(
+                select(Document.attempts).where(Document.id == document_id)
+            )
+        if attempts is None:
+            raise _Gone()
+        return int(attempts)
+
+    async def _finish(
+        self,
+        document: Document,
+        extracted: ExtractedDocument,
+        drafts: Sequence[ChunkDraft],
+        vectors: Sequence[Sequence[float]],
+    ) -> None:
+        """Write every chunk and mark the document ready, in one transaction."""
+        async with self.factory() as session:
+            marked = await session.execute(
+                update(Document)
+                .where(Document.id == document.id, Document.status == DocumentStatus.INDEXING)
+                .values(
+                    status=DocumentStatus.READY,
+                    progress=1.0,
+                    error=None,
+                    pages=extracted.pages,
+                    title=(extracted.title or None) and extracted.title[:500],
+                    chunk_count=len(drafts),
+                    updated_at=utcnow(),
+                )
+            )
+            if _rowcount(marked) != 1:
+                await session.rollback()
+                raise _Gone()
+            fresh = await session.get(Document, document.id, populate_existing=True)
+            assert fresh is not None
+            await delete_document_chunks(session, document.id)
+            await add_chunks(session, fresh, drafts, vectors)
+            await session.commit()
+
+    async def _set_status(
+        self, document_id: uuid.UUID, status: DocumentStatus, progress: float
+    ) -> None:
+        async with self.factory() as session:
+            changed = await session.execute(
+                update(Document)
+                .where(Document.id == document_id, Document.status != DocumentStatus.FAILED)
+                .values(status=status, progress=progress, updated_at=utcnow())
+            )
+            await session.commit()
+        if _rowcount(changed) != 1:
+            raise _Gone()
+
+    async def _fail(self, document_id: uuid.UUID, reason: str) -> None:
+        async with self.factory() as session:
+            await session.execute(
+                update(Document)
+                .where(Document.id == document_id)
+                .values(status=DocumentStatus.FAILED, error=reason, updated_at=utcnow())
+            )
+            await session.commit()
+        log.info("document_failed", document_id=str(document_id), reason=reason)
+
+    async def _heartbeat(self, job: _Job) -> None:
+        """Write the progress when it moved, and refresh `updated_at` at least every few s."""
+        beat = max(_PROGRESS_EVERY, min(10.0, self.settings.stale_after / 4))
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(_PROGRESS_EVERY)
+            moved = abs(job.progress - job.written) >= 0.01
+            if not moved and time.monotonic() - last < beat:
+                continue
+            progress = job.progress
+            try:
+                async with self.factory() as session:
+                    await session.execute(
+                        update(Document)
+                        .where(
+                            Document.id == job.document.id,
+                            Document.status.in_((DocumentStatus.PARSING, DocumentStatus.INDEXING)),
+                        )
+                        .values(progress=progress, updated_at=utcnow())
+                    )
+                    await session.commit()
+            except Exception:
+                log.exception("ingestion_progress_write_failed")
+            job.written = progress
+            last = time.monotonic()
+
+
+def _set(job: _Job, progress: float) -> None:
+    job.progress = progress
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

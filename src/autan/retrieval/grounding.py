@@ -1,0 +1,204 @@
+"""Answers grounded in retrieved passages: the prompt with numbered sources, and citations.
+
+The chat UI and `/v1/chat/completions` (`search: true`) both build the model's messages
+with `grounded_messages` and show the sources with `sources_of`; the numbers match, so
+"[2]" in an answer points at the second source.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autan.accounts.principal import Principal
+from autan.documents.permissions import readable_collection_ids
+from autan.llm.client import ChatMessage, ModelClient
+from autan.retrieval.search import SearchHit, search
+
+Lang = Literal["fr", "en"]
+EXCERPT_CHARS = 300
+
+INSTRUCTIONS: dict[str, str] = {
+    "fr": (
+        "Réponds uniquement à partir des sources numérotées ci-dessous. Cite chaque "
+        "information avec le numéro de sa source entre crochets, par exemple [1] ou [2]. "
+        "Si les sources ne contiennent pas la réponse, dis-le clairement au lieu de "
+        "l'inventer. Réponds dans la langue de la question."
+    ),
+    "en": (
+        "Answer only from the numbered sources below. Cite each piece of information "
+        "with the number of its source in square brackets, for example [1] or [2]. If the "
+        "sources do not contain the answer, say so plainly instead of making one up. "
+        "Answer in the language of the question."
+    ),
+}
+_LABELS: dict[str, tuple[str, str, str]] = {
+    "fr": ("Sources", "Question", "p."),
+    "en": ("Sources", "Question", "p."),
+}
+_NO_SOURCES: dict[str, str] = {
+    "fr": "(aucun passage trouvé dans les documents)",
+    "en": "(no passage was found in the documents)",
+}
+
+
+def _where(hit: SearchHit, page_label: str) -> str:
+    parts = [hit.document_name]
+    pages = hit.pages or (str(hit.page) if hit.page is not None else "")
+    if pages:
+        parts.append(f"{page_label} {pages}")
+    if hit.headings:
+        parts.append(hit.headings)
+    return " — ".join(parts)
+
+
+def format_sources(hits: Sequence[SearchHit], lang: Lang = "fr") -> str:
+    """The numbered sources as the model reads them."""
+    title, _, page_label = _LABELS[lang]
+    if not hits:
+        return (
+            f"{title} :\n{_NO_SOURCES[lang]}" if lang == "fr" else f"{title}:\n{_NO_SOURCES[lang]}"
+        )
+    blocks = [
+        f"[{n}] {_where(hit, page_label)}\n{hit.content.strip()}" for n, hit in enumerate(hits, 1)
+    ]
+    colon = " :" if lang == "fr" else ":"
+    return f"{title}{colon}\n\n" + "\n\n".join(blocks)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # OpenAI content parts
+        return "\n".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return ""
+
+
+def last_user_text(messages: Sequence[ChatMessage]) -> str:
+    """The text of the last user message: what retrieval searches for."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return _text(message.get("content")).strip()
+    return ""
+
+
+def grounded_messages(
+    messages: Sequence[ChatMessage], hits: Sequence[SearchHit], lang: Lang = "fr"
+) -> list[ChatMessage]:
+    """The conversation with the grounding instruction and the numbered sources added.
+
+    The instruction joins the system message (small models follow one system message
+    best); the sources go just before the last question, where they weigh most.
+    """
+    instruction = INSTRUCTIONS[lang]
+    out: list[ChatMessage] = [dict(m) for m in messages]
+    if out and out[0].get("role") in ("system", "developer"):
+        out[0]["content"] = f"{_text(out[0].get('content')).rstrip()}\n\n{instruction}".lstrip()
+    else:
+        out.insert(0, {"role": "system", "content": instruction})
+    _, question_label, _ = _LABELS[lang]
+    colon = " :" if lang == "fr" else ":"
+    for index in range(len(out) - 1, -1, -1):
+        if out[index].get("role") == "user":
+            question = _text(out[index].get("content")).strip()
+            out[index] = {
+                **out[index],
+                "content": f"{format_sources(hits, lang)}\n\n{question_label}{colon} {question}",
+            }
+            break
+    return out
+
+
+def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return f"{cut}…"
+
+
+def sources_of(hits: Sequence[SearchHit]) -> list[dict[str, Any]]:
+    """The sources as the user sees them, numbered as in the prompt."""
+    return [
+        {
+            "number": n,
+            "document_id": str(hit.document_id),
+            "document_name": hit.document_name,
+            "collection_id": str(hit.collection_id) if hit.collection_id else None,
+            "page": hit.page,
+            "pages": hit.pages,
+            "headings": hit.headings,
+            "excerpt": _excerpt(hit.content),
+            "chunk_id": hit.chunk_id,
+            "score": hit.score,
+        }
+        for n, hit in enumerate(hits, 1)
+    ]
+
+
+def chunk_metadata(hit: SearchHit) -> dict[str, Any]:
+    """The `metadata` of a chunk in the Albert API's shape."""
+    return {
+        "document_id": str(hit.document_id),
+        "document_name": hit.document_name,
+        "page": hit.page,
+        "pages": hit.pages,
+        "headings": hit.headings,
+        "position": hit.position,
+        "collection_id": str(hit.collection_id) if hit.collection_id else None,
+    }
+
+
+def search_result(hit: SearchHit) -> dict[str, Any]:
+    """One item of `/v1/search` and of a chat completion's `search_results`."""
+    return {
+        "method": hit.method,
+        "score": hit.score,
+        "chunk": {
+            "object": "chunk",
+            "id": hit.chunk_id,
+            "content": hit.content,
+            "metadata": chunk_metadata(hit),
+        },
+    }
+
+
+async def retrieve(
+    session: AsyncSession,
+    models: ModelClient,
+    principal: Principal,
+    *,
+    embedding_model: str | None,
+    prompt: str,
+    collections: Sequence[uuid.UUID],
+    k: int = 5,
+    method: Literal["hybrid", "semantic", "lexical"] = "hybrid",
+) -> list[SearchHit]:
+    """Search the collections the caller may read (others are "not found")."""
+    allowed = await readable_collection_ids(session, principal, list(collections))
+    vector: list[float] | None = None
+    if method != "lexical":
+        if embedding_model is None:
+            method = "lexical"  # no embedding model: words only, rather than nothing
+        else:
+            vectors = await models.embed(principal, embedding_model, [prompt], input_type="query")
+            vector = vectors[0]
+    return await search(
+        session,
+        query=prompt,
+        query_vector=vector,
+        collection_ids=allowed,
+        k=k,
+        method=method,
+    )
+
+
+def guess_lang(text: str) -> Lang:
+    """French unless the text reads as English (the deployment's users are mostly French)."""
+    words = set(text.lower().split())
+    english = len(words & {"the", "what", "how", "is", "are", "which", "who", "when", "of", "do"})
+    french = len(words & {"le", "la", "les", "quel", "quelle", "comment", "est", "des", "de", "un"})
+    return "en" if english > french else "fr"
