@@ -1,0 +1,98 @@
+"""Why a file could not be read, in words for the person who sent it."""
+
+from __future__ import annotations
+
+from autan.core.errors import InvalidRequest
+
+SUPPORTED = (
+    "PDF, Word (.docx), Excel (.xlsx), PowerPoint (.pptx), OpenDocument (.odt, .ods, .odp), "
+    "text (.txt, .md, .csv), web pages (.html) and images (PNG, JPEG, TIFF)"
+)
+
+
+class ExtractionError(InvalidRequest):
+    """Base class: the document's text could not be extracted."""
+
+    code = "extraction_failed"
+
+
+class UnsupportedFormat(ExtractionError):
+    code = "unsupported_format"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"This kind of file is not supported: {what}. Supported: {SUPPORTED}.")
+
+
+class LegacyOfficeFormat(UnsupportedFormat):
+    """An OLE2 compound file: .doc/.xls/.ppt, or an OOXML file encrypted with a password."""
+
+    code = "legacy_office_format"
+
+    def __init__(self) -> None:
+        ExtractionError.__init__(
+            self,
+            "The file is in an old Office format (.doc, .xls, .ppt) or protected by a password. "
+            "Open it, remove any password and save it as .docx, .xlsx or .pptx, then send it "
+            "again.",
+        )
+
+
+class BrokenFile(ExtractionError):
+    code = "broken_file"
+
+    def __init__(self, detail: str | None = None) -> None:
+        message = "The file could not be read: it seems damaged or incomplete."
+        super().__init__(f"{message} {detail}" if detail else message)
+
+
+class EncryptedFile(ExtractionError):
+    code = "encrypted_file"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The file is protected by a password. Remove the protection and send it again."
+        )
+
+
+class MislabelledFile(ExtractionError):
+    code = "mislabelled_file"
+
+    def __init__(self, extension: str, named_as: str, content: str) -> None:
+        super().__init__(
+            f"The file is named .{extension} but its content is {content}, not {named_as}. "
+            "Check that you sent the right file."
+        )
+
+
+class TooManyPages(ExtractionError):
+    code = "too_many_pages"
+
+    def __init__(self, pages: int, limit: int, unit: str = "pages") -> None:
+        super().__init__(f"The document has {pages} {unit}; the limit is {limit}.")
+
+
+class FileTooLarge(ExtractionError):
+    """The unpacked content would be far larger than any real document (a zip bomb)."""
+
+    code = "file_too_large"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"The file is too large to be read: {detail}.")
+
+
+class EmptyDocument(ExtractionError):
+    code = "empty_document"
+
+    def __init__(self, message: str = "No text could be found in the document.") -> None:
+        super().__init__(message)
+
+
+class OcrUnavailable(ExtractionError):
+    code = "ocr_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This document is a scan or an image, and text recognition (OCR) is not installed "
+            "on the server. Ask the administrator to install Tesseract, or send a document "
+            "with selectable text."
+        )

@@ -1,0 +1,123 @@
+"""HTML pages: the main content's headings, paragraphs, lists and tables; no scripts or menus."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lxml.html
+from lxml import etree
+
+from autan.documents.extraction.errors import BrokenFile
+from autan.documents.extraction.model import Block, ExtractedDocument, HeadingPath
+from autan.documents.extraction.normalise import inline, table_row
+from autan.documents.extraction.tables import table_blocks
+from autan.documents.extraction.text import decode
+
+# Never content: code, styling, navigation, page furniture and form controls.
+_DROPPED = (
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "nav",
+    "footer",
+    "aside",
+    "form",
+    "iframe",
+    "svg",
+    "button",
+    "select",
+    "textarea",
+    "head",
+)
+_DROPPED_ROLES = {"navigation", "banner", "contentinfo", "search", "menu", "menubar"}
+_HEADINGS = {f"h{level}": level for level in range(1, 7)}
+# Elements that end the paragraph in progress; everything else is inline.
+_BLOCK_TAGS = {
+    "p", "div", "section", "article", "main", "header", "li", "ul", "ol", "dl", "dt", "dd",
+    "blockquote", "pre", "figure", "figcaption", "address", "table", "hr", "br", "details",
+    "summary", "body", "center", "fieldset", "legend", *_HEADINGS,
+}  # fmt: skip
+
+
+class _HtmlWalker:
+    def __init__(self) -> None:
+        self.blocks: list[Block] = []
+        self.path = HeadingPath()
+        self.buffer: list[str] = []
+        self.first_h1: str | None = None
+
+    def flush(self) -> None:
+        text = inline("".join(self.buffer))
+        self.buffer = []
+        if text:
+            self.blocks.append(Block(text, None, self.path.current, "text"))
+
+    def element(self, node: Any) -> None:
+        tag = node.tag if isinstance(node.tag, str) else ""
+        if tag in _HEADINGS:
+            self.flush()
+            text = inline(node.text_content())
+            if text:
+                level = _HEADINGS[tag]
+                if level == 1 and self.first_h1 is None:
+                    self.first_h1 = text
+                self.blocks.append(Block(text, None, self.path.enter(level, text), "heading"))
+        elif tag == "table":
+            self.flush()
+            self.table(node)
+        elif tag in _BLOCK_TAGS:
+            self.flush()
+            if tag == "li":
+                self.buffer.append("- ")
+            self.children(node)
+            self.flush()
+        else:
+            self.children(node)
+        if node.tail:
+            self.buffer.append(node.tail)
+
+    def children(self, node: Any) -> None:
+        if node.text and isinstance(node.tag, str):
+            self.buffer.append(node.text)
+        for child in node:
+            self.element(child)
+
+    def table(self, node: Any) -> None:
+        rows = []
+        for row in node.iter("tr"):
+            cells = [cell.text_content() for cell in row if cell.tag in ("td", "th")]
+            rows.append(table_row(cells))
+        self.blocks.extend(table_blocks(rows, None, self.path.current))
+
+
+def _drop_furniture(root: Any) -> None:
+    doomed = [
+        node
+        for node in root.iter()
+        if isinstance(node.tag, str)
+        and (node.tag in _DROPPED or node.get("role", "").lower() in _DROPPED_ROLES)
+    ]
+    for node in doomed:
+        # drop_tree keeps the tail text, which belongs to the parent.
+        if node.getparent() is not None:
+            node.drop_tree()
+
+
+def extract_html(data: bytes) -> ExtractedDocument:
+    """An HTML page: the <main> (or the only <article>) if there is one, else the <body>."""
+    try:
+        root = lxml.html.document_fromstring(decode(data))
+    except (etree.ParserError, ValueError) as exc:
+        raise BrokenFile() from exc
+    titles = root.xpath("//title")
+    title = inline(titles[0].text_content()) if titles else ""
+    for comment in root.xpath("//comment()"):
+        comment.drop_tree()
+    _drop_furniture(root)
+    content = root.xpath("//main") or root.xpath("//article")
+    start = content[0] if len(content) == 1 or root.xpath("//main") else root.find("body")
+    walker = _HtmlWalker()
+    walker.element(start if start is not None else root)
+    walker.flush()
+    return ExtractedDocument("html", walker.blocks, 1, title or walker.first_h1, 0)

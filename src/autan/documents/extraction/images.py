@@ -1,0 +1,64 @@
+"""Images (PNG, JPEG, TIFF): each image, or each page of a multi-page TIFF, goes through OCR."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Callable
+
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from autan.documents.extraction.errors import (
+    BrokenFile,
+    EmptyDocument,
+    FileTooLarge,
+    TooManyPages,
+)
+from autan.documents.extraction.model import Block, ExtractedDocument, ExtractionLimits
+from autan.documents.extraction.ocr import ocr_paragraphs
+
+# 100 megapixels: a 600 dpi A3 scan is ~70 MP; beyond that decoding alone costs > 400 MB.
+MAX_PIXELS = 100_000_000
+
+
+def extract_image(
+    data: bytes,
+    fmt: str,
+    limits: ExtractionLimits,
+    progress: Callable[[int, int], None] | None = None,
+) -> ExtractedDocument:
+    """Text of an image through OCR; pages of a multi-page TIFF are pages."""
+    if not limits.ocr:
+        raise EmptyDocument("The file is an image and text recognition (OCR) is turned off.")
+    try:
+        with warnings.catch_warnings():
+            # We enforce our own pixel limit below, before anything is decoded.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        frames = getattr(image, "n_frames", 1)
+        if frames > limits.max_pages:
+            raise TooManyPages(frames, limits.max_pages)
+        blocks: list[Block] = []
+        for index, frame in enumerate(ImageSequence.Iterator(image)):
+            if frame.width * frame.height > MAX_PIXELS:
+                raise FileTooLarge(f"the image has {frame.width} × {frame.height} pixels")
+            dpi = _dpi(frame)
+            frame.load()
+            for text in ocr_paragraphs(frame, limits, dpi):
+                blocks.append(Block(text, index + 1, (), "text"))
+            if progress is not None:
+                progress(index + 1, frames)
+    except (UnidentifiedImageError, OSError, SyntaxError, EOFError, ValueError) as exc:
+        # Pillow reports truncated and corrupt images as OSError / SyntaxError.
+        raise BrokenFile() from exc
+    return ExtractedDocument(fmt, blocks, frames, None, frames)
+
+
+def _dpi(image: Image.Image) -> int | None:
+    """The resolution the image declares, when it is plausible (Tesseract guesses otherwise)."""
+    declared = image.info.get("dpi")
+    if isinstance(declared, tuple) and declared and isinstance(declared[0], int | float):
+        value = round(float(declared[0]))
+        if 70 <= value <= 1200:
+            return value
+    return None

@@ -1,0 +1,204 @@
+"""Which format a file really is, from its content; the name only tells text kinds apart."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import PurePath
+
+from autan.documents.extraction.errors import (
+    BrokenFile,
+    EmptyDocument,
+    EncryptedFile,
+    FileTooLarge,
+    LegacyOfficeFormat,
+    MislabelledFile,
+    UnsupportedFormat,
+)
+
+# Unpacked size limits for ZIP-based formats (OOXML, OpenDocument): a real 2,000-page
+# document stays far below them, a zip bomb does not.
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+MAX_MEMBER_RATIO = 200  # XML compresses ~10-20x; far more means crafted content
+RATIO_CHECK_FROM = 10 * 1024 * 1024  # small members may compress well for innocent reasons
+
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
+_IMAGES = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+)
+_UNSUPPORTED_MAGIC = (
+    (b"GIF8", "a GIF image"),
+    (b"BM", "a BMP image"),
+    (b"Rar!", "a RAR archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"MZ", "a program"),
+    (b"\x7fELF", "a program"),
+    (b"{\\rtf", "an RTF document"),
+)
+_ODF_MIMETYPES = {
+    "application/vnd.oasis.opendocument.text": "odt",
+    "application/vnd.oasis.opendocument.text-template": "odt",
+    "application/vnd.oasis.opendocument.spreadsheet": "ods",
+    "application/vnd.oasis.opendocument.spreadsheet-template": "ods",
+    "application/vnd.oasis.opendocument.presentation": "odp",
+    "application/vnd.oasis.opendocument.presentation-template": "odp",
+}
+_OOXML_PARTS = (
+    ("word/document.xml", "docx"),
+    ("xl/workbook.xml", "xlsx"),
+    ("ppt/presentation.xml", "pptx"),
+)
+# What each supported format is called, for messages about mislabelled files.
+FORMAT_NAMES = {
+    "pdf": "a PDF document",
+    "docx": "a Word document",
+    "xlsx": "an Excel workbook",
+    "pptx": "a PowerPoint presentation",
+    "odt": "an OpenDocument text",
+    "ods": "an OpenDocument spreadsheet",
+    "odp": "an OpenDocument presentation",
+    "png": "a PNG image",
+    "jpeg": "a JPEG image",
+    "tiff": "a TIFF image",
+}
+_EXTENSIONS = {
+    "pdf": "pdf",
+    "docx": "docx",
+    "docm": "docx",
+    "xlsx": "xlsx",
+    "xlsm": "xlsx",
+    "pptx": "pptx",
+    "pptm": "pptx",
+    "odt": "odt",
+    "ott": "odt",
+    "ods": "ods",
+    "ots": "ods",
+    "odp": "odp",
+    "otp": "odp",
+    "png": "png",
+    "jpg": "jpeg",
+    "jpeg": "jpeg",
+    "tif": "tiff",
+    "tiff": "tiff",
+}
+_TEXT_EXTENSIONS = {
+    "md": "md",
+    "markdown": "md",
+    "csv": "csv",
+    "tsv": "csv",
+    "htm": "html",
+    "html": "html",
+    "xhtml": "html",
+}
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml version")
+SNIFF_BYTES = 8192
+
+
+def extension(filename: str) -> str:
+    """The lower-case extension of a file name, without the dot ('' when there is none)."""
+    return PurePath(filename).suffix.lower().lstrip(".")
+
+
+def detect_format(data: bytes, filename: str) -> str:
+    """The format of `data`: magic bytes, ZIP members, else text sniffing and the extension."""
+    if not data.strip():
+        raise EmptyDocument("The file is empty.")
+    ext = extension(filename)
+    head = data[:SNIFF_BYTES]
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
+    for magic, name in _IMAGES:
+        if head.startswith(magic):
+            return name
+    if head.startswith(_OLE2):
+        # Encrypted OOXML is an OLE2 container with an EncryptionInfo stream.
+        if _ENCRYPTION_INFO in data:
+            raise EncryptedFile()
+        raise LegacyOfficeFormat()
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return _zip_format(data, ext)
+    for magic, what in _UNSUPPORTED_MAGIC:
+        if head.startswith(magic):
+            raise _unsupported(ext, what)
+    if _looks_binary(head):
+        if ext in _EXTENSIONS:
+            raise BrokenFile()
+        raise UnsupportedFormat(f".{ext} file" if ext else "a file of unknown type")
+    return _text_format(head, ext)
+
+
+def _unsupported(ext: str, what: str) -> UnsupportedFormat | MislabelledFile:
+    if ext in _EXTENSIONS:
+        return MislabelledFile(ext, FORMAT_NAMES[_EXTENSIONS[ext]], what)
+    return UnsupportedFormat(what)
+
+
+def _zip_format(data: bytes, ext: str) -> str:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = set(archive.namelist())
+            fmt = _zip_kind(archive, names)
+    except (zipfile.BadZipFile, EOFError, ValueError, KeyError) as exc:
+        raise BrokenFile() from exc
+    if fmt is None:
+        raise _unsupported(
+            ext, "a ZIP archive that is not a Word, Excel, PowerPoint or OpenDocument file"
+        )
+    return fmt
+
+
+def _zip_kind(archive: zipfile.ZipFile, names: set[str]) -> str | None:
+    if "mimetype" in names:
+        mimetype = archive.read("mimetype")[:200].decode("ascii", "replace").strip()
+        if mimetype in _ODF_MIMETYPES:
+            return _ODF_MIMETYPES[mimetype]
+    if "[Content_Types].xml" in names:
+        for part, fmt in _OOXML_PARTS:
+            if part in names:
+                return fmt
+    return None
+
+
+def check_zip(data: bytes) -> None:
+    """Refuse ZIP containers whose members would unpack to an unreasonable size."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise BrokenFile() from exc
+    total = 0
+    for info in infos:
+        total += info.file_size
+        if info.file_size > RATIO_CHECK_FROM and info.file_size > MAX_MEMBER_RATIO * max(
+            info.compress_size, 1
+        ):
+            raise FileTooLarge("its content is compressed in a suspicious way (a zip bomb)")
+    if total > MAX_UNPACKED_BYTES:
+        raise FileTooLarge(
+            f"it unpacks to {total // (1024 * 1024)} MB, more than "
+            f"{MAX_UNPACKED_BYTES // (1024 * 1024)} MB"
+        )
+
+
+def _looks_binary(head: bytes) -> bool:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False  # UTF-16 with a byte order mark
+    if b"\x00" in head:
+        return True
+    # Control bytes other than tab, newlines and form feed are rare in any text encoding.
+    controls = sum(1 for byte in head if byte < 32 and byte not in (9, 10, 12, 13))
+    return controls > len(head) // 100 + 1
+
+
+def _text_format(head: bytes, ext: str) -> str:
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if start.startswith(_HTML_STARTS) and (b"<html" in start or b"<body" in start):
+        return "html"
+    if start.startswith((b"<!doctype html", b"<html")):
+        return "html"
+    return _TEXT_EXTENSIONS.get(ext, "txt")
