@@ -1,0 +1,139 @@
+""" "Delete all my data": a person's conversations, feedback, templates, keys and documents.
+
+Everything goes in one transaction, so a failure leaves all of it in place. The account
+itself stays (the person can keep signing in), and so do the rows that hold no content
+and that the organisation must keep: the usage counters (tokens per request, for quotas
+and capacity planning) and the audit log, which records this erasure with its counts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autan.accounts import audit
+from autan.accounts.models import ApiKey
+from autan.accounts.principal import Principal
+from autan.chat.models import Conversation, Feedback, Message
+from autan.documents.models import Chunk, Document
+from autan.prompts.models import PromptTemplate
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureCounts:
+    """How many rows of each kind a person has (before) or had (after erasure)."""
+
+    conversations: int = 0
+    messages: int = 0
+    feedback: int = 0
+    prompt_templates: int = 0
+    api_keys: int = 0
+    documents: int = 0
+
+    @property
+    def total(self) -> int:
+        return (
+            self.conversations
+            + self.messages
+            + self.feedback
+            + self.prompt_templates
+            + self.api_keys
+            + self.documents
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What was deleted, and what the caller must still forget outside the database."""
+
+    counts: ErasureCounts
+    # Hashes of the deleted API keys, to drop from the key cache at once.
+    key_hashes: list[str] = field(default_factory=list)
+    # Content digests of the deleted documents, whose stored files may now be unreferenced.
+    document_digests: set[str] = field(default_factory=set)
+
+
+def _own_conversations(user_id: uuid.UUID) -> Select[uuid.UUID]:
+    return select(Conversation.id).where(Conversation.user_id == user_id)
+
+
+def _own_messages(user_id: uuid.UUID) -> Select[uuid.UUID]:
+    return select(Message.id).where(Message.conversation_id.in_(_own_conversations(user_id)))
+
+
+def _own_feedback(user_id: uuid.UUID) -> ColumnElement[bool]:
+    return or_(Feedback.user_id == user_id, Feedback.message_id.in_(_own_messages(user_id)))
+
+
+def _own_documents(user_id: uuid.UUID) -> ColumnElement[bool]:
+    return or_(
+        Document.owner_id == user_id,
+        Document.conversation_id.in_(_own_conversations(user_id)),
+    )
+
+
+async def _count(session: AsyncSession, model: type[Any], where: ColumnElement[bool]) -> int:
+    return int(await session.scalar(select(func.count()).select_from(model).where(where)) or 0)
+
+
+async def count_my_data(session: AsyncSession, user_id: uuid.UUID) -> ErasureCounts:
+    """What "delete all my data" would delete, for the confirmation page."""
+    return ErasureCounts(
+        conversations=await _count(session, Conversation, Conversation.user_id == user_id),
+        messages=await _count(
+            session, Message, Message.conversation_id.in_(_own_conversations(user_id))
+        ),
+        feedback=await _count(session, Feedback, _own_feedback(user_id)),
+        prompt_templates=await _count(session, PromptTemplate, PromptTemplate.owner_id == user_id),
+        api_keys=await _count(session, ApiKey, ApiKey.user_id == user_id),
+        documents=await _count(session, Document, _own_documents(user_id)),
+    )
+
+
+async def _delete(session: AsyncSession, model: type[Any], where: ColumnElement[bool]) -> int:
+    result = await session.execute(delete(model).where(where))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def erase_my_data(
+    session: AsyncSession, principal: Principal, ip: str | None = None
+) -> Erasure:
+    """Delete all of the person's content in one transaction; the account itself stays."""
+    user_id = principal.user_id
+    key_hashes = list(
+        await session.scalars(select(ApiKey.secret_hash).where(ApiKey.user_id == user_id))
+    )
+    digests = set(await session.scalars(select(Document.sha256).where(_own_documents(user_id))))
+    # Children before parents, explicitly: the counts are reported, and nothing depends on
+    # the database's cascades being enabled.
+    feedback = await _delete(session, Feedback, _own_feedback(user_id))
+    documents_query = select(Document.id).where(_own_documents(user_id))
+    await _delete(session, Chunk, Chunk.document_id.in_(documents_query))
+    documents = await _delete(session, Document, _own_documents(user_id))
+    messages = await _delete(
+        session, Message, Message.conversation_id.in_(_own_conversations(user_id))
+    )
+    conversations = await _delete(session, Conversation, Conversation.user_id == user_id)
+    templates = await _delete(session, PromptTemplate, PromptTemplate.owner_id == user_id)
+    keys = await _delete(session, ApiKey, ApiKey.user_id == user_id)
+    counts = ErasureCounts(conversations, messages, feedback, templates, keys, documents)
+    audit.record(
+        session,
+        audit.Action.DATA_ERASED,
+        actor_id=user_id,
+        org_id=principal.org_id,
+        target=principal.email,
+        ip=ip,
+        conversations=conversations,
+        messages=messages,
+        feedback=feedback,
+        prompt_templates=templates,
+        api_keys=keys,
+        documents=documents,
+    )
+    await session.commit()
+    return Erasure(counts, key_hashes, digests)

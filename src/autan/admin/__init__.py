@@ -1,0 +1,1 @@
+"""Dashboards for the organisations' referents: feedback and usage."""

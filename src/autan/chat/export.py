@@ -1,0 +1,158 @@
+"""A person's own copy of their conversations: one JSON document, or a zip of Markdown files.
+
+Both hold every conversation with its messages in order, the sources an answer cited, and
+the feedback the person gave. They are built from the person's rows only (`user_id`), a
+conversation at a time, so an export never reads anyone else's data.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+import uuid
+import zipfile
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autan.accounts.models import User
+from autan.chat.models import Conversation, Feedback, Message, MessageRole
+from autan.core.db import utcnow
+from autan.prompts.models import PromptTemplate
+
+EXPORT_FORMAT = "autan-export/1"
+_NAME_MAX = 60
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+async def _conversations(
+    session: AsyncSession, user_id: uuid.UUID
+) -> AsyncIterator[tuple[Conversation, list[tuple[Message, Feedback | None]]]]:
+    """Each conversation of the person, oldest first, with its messages and their feedback."""
+    conversations = await session.scalars(
+        select(Conversation)
+        .where(Conversation.user_id == user_id)
+        .order_by(Conversation.created_at, Conversation.id)
+    )
+    for conversation in conversations.all():
+        rows = await session.execute(
+            select(Message, Feedback)
+            .outerjoin(
+                Feedback, (Feedback.message_id == Message.id) & (Feedback.user_id == user_id)
+            )
+            .where(Message.conversation_id == conversation.id)
+            .order_by(Message.position)
+        )
+        yield conversation, [(message, feedback) for message, feedback in rows.tuples()]
+
+
+def _message_json(message: Message, feedback: Feedback | None) -> dict[str, Any]:
+    return {
+        "position": message.position,
+        "role": message.role,
+        "content": message.content,
+        "model": message.model,
+        "status": message.status,
+        "created_at": _iso(message.created_at),
+        "sources": message.sources or [],
+        "feedback": None
+        if feedback is None
+        else {
+            "rating": feedback.rating,
+            "comment": feedback.comment,
+            "created_at": _iso(feedback.created_at),
+        },
+    }
+
+
+async def export_json(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    """Everything the person wrote and received, as one JSON-ready document."""
+    user = await session.get(User, user_id)
+    conversations = [
+        {
+            "id": str(conversation.id),
+            "title": conversation.title,
+            "model": conversation.model,
+            "created_at": _iso(conversation.created_at),
+            "updated_at": _iso(conversation.updated_at),
+            "messages": [_message_json(message, feedback) for message, feedback in messages],
+        }
+        async for conversation, messages in _conversations(session, user_id)
+    ]
+    templates = await session.scalars(
+        select(PromptTemplate)
+        .where(PromptTemplate.owner_id == user_id)
+        .order_by(PromptTemplate.created_at)
+    )
+    return {
+        "format": EXPORT_FORMAT,
+        "exported_at": _iso(utcnow()),
+        "user": None if user is None else {"email": user.email, "display_name": user.display_name},
+        "conversations": conversations,
+        "prompt_templates": [
+            {
+                "id": str(t.id),
+                "title": t.title,
+                "category": t.category,
+                "visibility": t.visibility,
+                "body": t.body,
+                "created_at": _iso(t.created_at),
+            }
+            for t in templates
+        ],
+    }
+
+
+def safe_file_name(title: str, when: datetime, taken: set[str]) -> str:
+    """A portable, unique file name for a conversation: date, then its title in ASCII."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:_NAME_MAX].strip("-")
+    stem = f"{when.strftime('%Y-%m-%d')}-{slug or 'conversation'}"
+    name, number = f"{stem}.md", 2
+    while name in taken:
+        name, number = f"{stem}-{number}.md", number + 1
+    taken.add(name)
+    return name
+
+
+def _markdown(conversation: Conversation, messages: list[tuple[Message, Feedback | None]]) -> str:
+    lines = [
+        f"# {conversation.title or 'Conversation'}",
+        "",
+        f"- Model: {conversation.model}",
+        f"- Started: {_iso(conversation.created_at)}",
+        "",
+    ]
+    for message, feedback in messages:
+        who = "You" if message.role == MessageRole.USER else "Assistant"
+        lines += [f"## {who} ({_iso(message.created_at)})", "", message.content, ""]
+        for number, source in enumerate(message.sources or [], start=1):
+            label = source.get("title") or source.get("name") or source.get("document") or ""
+            page = source.get("page")
+            where = f", page {page}" if page else ""
+            lines.append(f"[{number}] {label}{where}")
+        if message.sources:
+            lines.append("")
+        if feedback is not None:
+            rating = "👍" if feedback.rating > 0 else "👎"
+            comment = f": {feedback.comment}" if feedback.comment else ""
+            lines += [f"> Your feedback: {rating}{comment}", ""]
+    return "\n".join(lines)
+
+
+async def export_markdown_zip(session: AsyncSession, user_id: uuid.UUID) -> bytes:
+    """A zip with one Markdown file per conversation."""
+    buffer = io.BytesIO()
+    taken: set[str] = set()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        async for conversation, messages in _conversations(session, user_id):
+            name = safe_file_name(conversation.title, conversation.created_at, taken)
+            archive.writestr(name, _markdown(conversation, messages))
+    return buffer.getvalue()

@@ -1,0 +1,146 @@
+"""The referents' pages added to the administration: feedback, usage, the usage charter.
+
+Included by `library_router.router` (session and charter dependencies). Every page goes
+through `permissions.require_org_manager`, as the other administration pages do: another
+organisation is "not found", a member is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autan.accounts import charter, repository
+from autan.accounts.auth_router import client_ip
+from autan.accounts.models import Organisation, Role
+from autan.accounts.permissions import OrganisationNotFound, require_org_manager
+from autan.accounts.principal import Principal
+from autan.admin import dashboards
+from autan.deps import CurrentPrincipal, CurrentSession, SessionDep
+from autan.web import forms
+from autan.web.charter_guard import charter_gate
+from autan.web.errors import translate
+from autan.web.router import page_context
+from autan.web.templating import Templates, request_language
+
+router = APIRouter(prefix="/admin")
+
+
+async def _managed(session: AsyncSession, slug: str, me: Principal) -> Organisation:
+    org = await repository.org_by_slug(session, slug)
+    if org is None:
+        raise OrganisationNotFound()
+    require_org_manager(me, org.id)
+    return org
+
+
+async def _render(
+    request: Request,
+    name: str,
+    me: Principal,
+    csrf: str,
+    session: AsyncSession,
+    org: Organisation,
+    context: dict[str, Any],
+    status_code: int = 200,
+) -> HTMLResponse:
+    """An administration page with its navigation, as `admin_router` renders its own."""
+    base = await page_context(request, me, csrf, session)
+    base |= {"managed": org, "section": name.split("/")[-1].removesuffix(".html")}
+    if me.role == Role.ADMIN:
+        base["all_orgs"] = list(
+            await session.scalars(select(Organisation).order_by(Organisation.name))
+        )
+    templates: Templates = request.state.templates
+    return templates.render(request, name, base | context, status_code=status_code)
+
+
+@router.get("/orgs/{slug}/feedback")
+async def feedback_page(
+    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+) -> HTMLResponse:
+    """Thumbs up and down per model and per week, and the latest comments (never content)."""
+    org = await _managed(session, slug, me)
+    summary = await dashboards.feedback_summary(session, org.id)
+    context = {"summary": summary, "weeks": dashboards.FEEDBACK_WEEKS}
+    return await _render(request, "admin/feedback.html", me, data.csrf, session, org, context)
+
+
+@router.get("/orgs/{slug}/usage")
+async def usage_page(
+    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+) -> HTMLResponse:
+    """Requests, tokens and active users per day over 30 days, and per model."""
+    org = await _managed(session, slug, me)
+    summary = await dashboards.usage_summary(session, org.id)
+    context = {"summary": summary, "days": dashboards.USAGE_DAYS}
+    return await _render(request, "admin/usage.html", me, data.csrf, session, org, context)
+
+
+async def _charter_page(
+    request: Request,
+    me: Principal,
+    csrf: str,
+    session: AsyncSession,
+    org: Organisation,
+    *,
+    text: str | None = None,
+    error: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    lang = request_language(request)
+    current = charter.charter_text(org, lang)
+    context = {
+        "text": current if text is None else text,
+        "preview": charter.render_html(current),
+        "is_default": org.charter_text is None,
+        "saved": request.query_params.get("saved") == "1",
+        "error": error,
+    }
+    return await _render(
+        request, "admin/charter.html", me, csrf, session, org, context, status_code
+    )
+
+
+@router.get("/orgs/{slug}/charter")
+async def charter_page(
+    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+) -> HTMLResponse:
+    """The organisation's usage charter, to edit."""
+    org = await _managed(session, slug, me)
+    return await _charter_page(request, me, data.csrf, session, org)
+
+
+@router.post("/orgs/{slug}/charter")
+async def update_charter(
+    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+) -> Response:
+    """Save a new text (empty: back to the default); everyone accepts it again."""
+    org = await _managed(session, slug, me)
+    form = await request.form()
+    typed = str(form.get("text", ""))[: charter.CHARTER_MAX + 100]
+    try:
+        if form.get("reset") == "1":
+            text = ""
+        else:
+            text = forms.text(form, "text", charter.CHARTER_MAX)
+            if not text:
+                raise forms.FormError("Write the text of the charter.", "text")
+        await charter.update_charter(session, org, text, me, client_ip(request))
+    except forms.FormError as exc:
+        return await _charter_page(
+            request,
+            me,
+            data.csrf,
+            session,
+            org,
+            text=typed,
+            error=translate(request, exc),
+            status_code=400,
+        )
+    charter_gate(request).forget_org(org.id)
+    return RedirectResponse(f"/admin/orgs/{org.slug}/charter?saved=1", status_code=303)

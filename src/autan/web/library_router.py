@@ -1,0 +1,261 @@
+"""Pages of the prompt library and of the usage charter.
+
+Like every signed-in router, this one needs a session (router-level dependency, deny by
+default) and waits for the charter to be accepted (`require_charter`; `/charter` itself is
+exempt). `router` also carries the settings pages and the referents' dashboards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autan.accounts import charter
+from autan.accounts.auth_router import client_ip
+from autan.accounts.models import Role
+from autan.accounts.principal import Principal
+from autan.core.error_handlers import STATUS_OF_KIND
+from autan.core.errors import AutanError
+from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
+from autan.prompts import service as prompts
+from autan.prompts.errors import InvalidPrompt, SharingNotAllowed
+from autan.prompts.library import CATEGORIES
+from autan.prompts.models import Visibility
+from autan.web import dashboards_router, forms, settings_router
+from autan.web.charter_guard import charter_gate, require_charter
+from autan.web.errors import translate
+from autan.web.router import page_context
+from autan.web.templating import Templates, request_language
+
+router = APIRouter(
+    include_in_schema=False, dependencies=[Depends(principal), Depends(require_charter)]
+)
+router.include_router(settings_router.router)
+router.include_router(dashboards_router.router)
+
+
+def _templates(request: Request) -> Templates:
+    templates: Templates = request.state.templates
+    return templates
+
+
+async def _render(
+    request: Request,
+    name: str,
+    me: Principal,
+    csrf: str,
+    session: AsyncSession,
+    context: dict[str, Any],
+    status_code: int = 200,
+) -> HTMLResponse:
+    base = await page_context(request, me, csrf, session)
+    return _templates(request).render(request, name, base | context, status_code=status_code)
+
+
+# -- Prompt library -------------------------------------------------------------------------
+
+
+@router.get("/prompts")
+async def prompts_page(
+    request: Request,
+    me: CurrentPrincipal,
+    data: CurrentSession,
+    session: SessionDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+    category: Annotated[str, Query(max_length=32)] = "",
+) -> HTMLResponse:
+    """The library: built-in, own and shared templates, with search and categories."""
+    category = category if category in CATEGORIES else ""
+    found = await prompts.list_prompts(session, me, request_language(request), q, category)
+    context = {
+        "prompts": found,
+        "q": q,
+        "category": category,
+        "categories": CATEGORIES,
+        "created": request.query_params.get("saved") == "1",
+        "deleted": request.query_params.get("deleted") == "1",
+    }
+    return await _render(request, "prompts/list.html", me, data.csrf, session, context)
+
+
+def _typed(form: Any) -> dict[str, str]:
+    return {
+        "title": str(form.get("title", ""))[: prompts.TITLE_MAX + 50],
+        "body": str(form.get("body", ""))[: prompts.BODY_MAX + 100],
+        "category": str(form.get("category", ""))[:32],
+        "visibility": str(form.get("visibility", Visibility.PRIVATE))[:16],
+    }
+
+
+async def _form_page(
+    request: Request,
+    me: Principal,
+    csrf: str,
+    session: AsyncSession,
+    *,
+    form: dict[str, str],
+    prompt_id: uuid.UUID | None = None,
+    error: AutanError | None = None,
+) -> HTMLResponse:
+    context = {
+        "form": form,
+        "prompt_id": prompt_id,
+        "categories": CATEGORIES,
+        "can_share": me.role in (Role.ADMIN, Role.REFERENT),
+        "error": translate(request, error) if error else "",
+        "error_field": error.param if error else None,
+    }
+    status = STATUS_OF_KIND[error.kind] if error else 200
+    return await _render(request, "prompts/form.html", me, csrf, session, context, status)
+
+
+@router.get("/prompts/new")
+async def new_prompt_page(
+    request: Request,
+    me: CurrentPrincipal,
+    data: CurrentSession,
+    session: SessionDep,
+    start: Annotated[str, Query(max_length=200)] = "",
+) -> HTMLResponse:
+    """An empty form, or a copy of a template to adapt (`?start=builtin:<slug>` or an id)."""
+    form = {"title": "", "body": "", "category": "other", "visibility": Visibility.PRIVATE}
+    if start:
+        source = await prompts.usable_prompt(session, me, start, request_language(request))
+        form |= {"title": source.title, "body": source.body, "category": source.category}
+    return await _form_page(request, me, data.csrf, session, form=form)
+
+
+@router.post("/prompts/new")
+async def create_prompt(
+    request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+) -> Response:
+    """Save a new template; on a mistake the form comes back with what was typed."""
+    form = _typed(await request.form())
+    try:
+        await prompts.create_prompt(session, me, **form)
+    except (InvalidPrompt, SharingNotAllowed) as exc:
+        return await _form_page(request, me, data.csrf, session, form=form, error=exc)
+    return RedirectResponse("/prompts?saved=1", status_code=303)
+
+
+@router.get("/prompts/{prompt_id}/edit")
+async def edit_prompt_page(
+    prompt_id: uuid.UUID,
+    request: Request,
+    me: CurrentPrincipal,
+    data: CurrentSession,
+    session: SessionDep,
+) -> HTMLResponse:
+    """Edit a template one may change (one's own; a referent also the shared ones)."""
+    row = await prompts.editable_prompt(session, me, prompt_id)
+    form = {
+        "title": row.title,
+        "body": row.body,
+        "category": row.category,
+        "visibility": row.visibility,
+    }
+    return await _form_page(request, me, data.csrf, session, form=form, prompt_id=row.id)
+
+
+@router.post("/prompts/{prompt_id}/edit")
+async def update_prompt(
+    prompt_id: uuid.UUID,
+    request: Request,
+    me: CurrentPrincipal,
+    data: CurrentSession,
+    session: SessionDep,
+) -> Response:
+    form = _typed(await request.form())
+    try:
+        await prompts.update_prompt(session, me, prompt_id, **form)
+    except (InvalidPrompt, SharingNotAllowed) as exc:
+        return await _form_page(
+            request, me, data.csrf, session, form=form, prompt_id=prompt_id, error=exc
+        )
+    return RedirectResponse("/prompts?saved=1", status_code=303)
+
+
+@router.get("/prompts/{prompt_id}/delete")
+async def delete_prompt_page(
+    prompt_id: uuid.UUID,
+    request: Request,
+    me: CurrentPrincipal,
+    data: CurrentSession,
+    session: SessionDep,
+) -> HTMLResponse:
+    """Ask before deleting a template."""
+    row = await prompts.editable_prompt(session, me, prompt_id)
+    context = {"prompt": row}
+    return await _render(request, "prompts/delete.html", me, data.csrf, session, context)
+
+
+@router.post("/prompts/{prompt_id}/delete")
+async def delete_prompt(
+    prompt_id: uuid.UUID, me: CurrentPrincipal, session: SessionDep
+) -> RedirectResponse:
+    await prompts.delete_prompt(session, me, prompt_id)
+    return RedirectResponse("/prompts?deleted=1", status_code=303)
+
+
+# -- Usage charter --------------------------------------------------------------------------
+
+
+def _next_path(value: str) -> str:
+    """Only a path of this site, so that the charter page cannot send anyone elsewhere."""
+    ok = value.startswith("/") and not value.startswith(("//", "/\\")) and value != "/charter"
+    return value if ok else "/"
+
+
+async def _charter_page(
+    request: Request,
+    me: Principal,
+    csrf: str,
+    session: AsyncSession,
+    next_path: str,
+    *,
+    error: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    view = await charter.charter_for(session, me, request_language(request))
+    context = {"charter": view, "next": next_path, "error": error}
+    return await _render(request, "charter.html", me, csrf, session, context, status_code)
+
+
+@router.get("/charter")
+async def charter_page(
+    request: Request,
+    me: CurrentPrincipal,
+    data: CurrentSession,
+    session: SessionDep,
+    next: Annotated[str, Query(max_length=500)] = "/",
+) -> HTMLResponse:
+    """The usage charter of one's organisation, to accept (or to read again)."""
+    return await _charter_page(request, me, data.csrf, session, _next_path(next))
+
+
+@router.post("/charter")
+async def accept_charter(
+    request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+) -> Response:
+    """Record the acceptance of the version read, then go where the person was going."""
+    form = await request.form()
+    next_path = _next_path(str(form.get("next", "/"))[:500])
+    try:
+        version = forms.whole_number(form, "version", 1, 2**31 - 1)
+        if form.get("accept") != "on":
+            raise forms.FormError("Tick the box to accept the charter.", "accept")
+        if version is None or not await charter.accept(session, me, version, client_ip(request)):
+            raise forms.FormError(
+                "The charter has just changed. Please read the new version.", "accept"
+            )
+    except forms.FormError as exc:
+        error = translate(request, exc)
+        return await _charter_page(
+            request, me, data.csrf, session, next_path, error=error, status_code=400
+        )
+    charter_gate(request).forget_user(me.user_id)
+    return RedirectResponse(next_path, status_code=303)
