@@ -20,11 +20,16 @@ from autan.accounts.router import router as accounts_router
 from autan.accounts.service import ApiKeyAuthenticator
 from autan.accounts.sessions import SessionAuthenticator, SessionCodec
 from autan.accounts.throttle import LoginThrottle
+from autan.assistants.router import router as assistants_router
 from autan.core import error_handlers
 from autan.core.body import document_body_models
 from autan.core.db import create_engine, session_factory
 from autan.core.limits import AdmissionLimits
 from autan.core.metrics import Metrics
+from autan.documents.router import router as documents_router
+from autan.documents.router import upload_body_limits
+from autan.documents.storage import FileStore
+from autan.documents.worker import IngestionWorker
 from autan.llm.client import ModelClient
 from autan.llm.config import ModelsConfig, load_models_file
 from autan.llm.embedded.supervisor import EmbeddedModels
@@ -95,11 +100,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         usage.start()
         quotas.start()
         gateway.start_probes()
+        documents = IngestionWorker(
+            factory,
+            ModelClient(gateway),
+            FileStore(settings.data_dir / "files"),
+            settings.documents,
+        )
+        await documents.start()
         templates = Templates()
         state: dict[str, Any] = {
             "settings": settings,
             "session_factory": factory,
             "gateway": gateway,
+            "documents": documents,
             "models": ModelClient(gateway),
             "quotas": quotas,
             "login_throttle": LoginThrottle(limiter),
@@ -118,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield state
         finally:
+            await documents.stop()
             await gateway.stop_probes()
             await usage.stop()
             await quotas.stop()
@@ -137,6 +151,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_body_models(app)
     app.include_router(ops_router)
     app.include_router(openai_router)
+    app.include_router(documents_router)
+    app.include_router(assistants_router)
     app.include_router(accounts_router)
     app.include_router(auth_router)
     app.include_router(oidc_router)
@@ -150,5 +166,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.gateway.max_body_bytes,
         retry_after=settings.gateway.retry_after,
         exempt=OPS_PATHS,
+        body_limits=upload_body_limits(settings.documents),
     )
     return app
