@@ -29,8 +29,17 @@ class AssistantNotFound(NotFound):
 class FileTooLarge(PayloadTooLarge):
     code = "file_too_large"
 
-    def __init__(self, megabytes: int) -> None:
-        super().__init__(f"The file is larger than the {megabytes} MB limit.", param="file")
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(
+            f"The file is larger than the {size_label(limit_bytes)} limit.", param="file"
+        )
+
+
+def size_label(size: int) -> str:
+    """A size in words for messages: "50 MB", "200 KB"."""
+    if size >= 1024 * 1024:
+        return f"{round(size / (1024 * 1024))} MB"
+    return f"{max(1, round(size / 1024))} KB"
 
 
 class MissingFile(InvalidRequest):

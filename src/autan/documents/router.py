@@ -24,6 +24,7 @@ from autan.documents.schemas import (
     document_out,
     listing,
 )
+from autan.documents.settings import DocumentSettings
 from autan.documents.storage import SpooledFile
 from autan.documents.worker import IngestionWorker
 from autan.retrieval.grounding import chunk_metadata, retrieve, search_result
@@ -34,6 +35,16 @@ router = APIRouter(prefix="/v1", tags=["Documents (RAG)"], dependencies=[Depends
 # What multipart framing adds around a file, at most (boundaries, part headers, fields).
 MULTIPART_SLACK = 64 * 1024
 _COPY_CHUNK = 1024 * 1024
+
+
+def upload_body_limits(settings: DocumentSettings) -> dict[str, tuple[int, str]]:
+    """The admission limit of upload bodies: a file of the documents' limit, with framing."""
+    return {
+        "/v1/documents": (
+            settings.max_file_bytes + MULTIPART_SLACK,
+            FileTooLarge(settings.max_file_bytes).message,
+        )
+    }
 
 
 async def get_worker(request: Request) -> IngestionWorker:
@@ -151,10 +162,9 @@ async def upload_document(
     The same file sent again to the same collection answers the existing document (200).
     """
     limit = worker.settings.max_file_bytes
-    megabytes = worker.settings.max_file_megabytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + MULTIPART_SLACK:
-        raise FileTooLarge(megabytes)  # refused before a byte is read
+        raise FileTooLarge(limit)  # refused before a byte is read
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise MissingFile()
     async with request.form(max_files=1, max_fields=16) as form:

@@ -11,23 +11,26 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autan.accounts.models import Role
 from autan.accounts.principal import Principal
 from autan.documents.errors import (
     CannotManageCollection,
     CollectionNotFound,
     DocumentNotFound,
-    VisibilityNotAllowed,
 )
 from autan.documents.extraction import detect_format
 from autan.documents.models import Chunk, Collection, Document, DocumentStatus, Visibility
-from autan.documents.permissions import can_manage_collection, visible_collections
+from autan.documents.permissions import (
+    can_manage_collection,
+    require_can_create,
+    visible_collections,
+)
 from autan.documents.storage import FileStore, SpooledFile
 from autan.retrieval.index import delete_document_chunks
+from autan.retrieval.vectors import matrix_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +53,7 @@ async def create_collection(
     visibility: Visibility = Visibility.PRIVATE,
 ) -> Collection:
     """A new collection owned by the caller, in the caller's organisation."""
-    if visibility == Visibility.PUBLIC and principal.role != Role.ADMIN:
-        raise VisibilityNotAllowed(visibility.value)
-    if visibility == Visibility.ORGANISATION and principal.role == Role.MEMBER:
-        raise VisibilityNotAllowed(visibility.value)
+    require_can_create(principal, visibility)
     collection = Collection(
         org_id=principal.org_id,
         owner_id=principal.user_id,
@@ -131,13 +131,14 @@ async def delete_collection(
     await session.execute(delete(Document).where(Document.collection_id == collection.id))
     await session.delete(collection)
     await session.commit()
+    matrix_cache.invalidate(collection.id)  # again: a search may have cached it meanwhile
     await remove_unreferenced(session, store, {d.sha256 for d in documents})
 
 
 # --- documents ---------------------------------------------------------------------------
 
 
-def _visible_documents(principal: Principal):  # type: ignore[no-untyped-def]
+def _visible_documents(principal: Principal) -> Select[tuple[Document]]:
     visible = visible_collections(principal).subquery()
     return select(Document).join(visible, visible.c.id == Document.collection_id)
 
@@ -195,6 +196,7 @@ async def delete_document(
     await delete_document_chunks(session, document.id)
     await session.execute(delete(Document).where(Document.id == document.id))
     await session.commit()
+    matrix_cache.invalidate(document.collection_id)  # again: a search may have cached it meanwhile
     await remove_unreferenced(session, store, {document.sha256})
 
 

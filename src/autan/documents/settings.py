@@ -39,8 +39,3 @@ class DocumentSettings(BaseModel):
     poll_interval: float = Field(
         5.0, gt=0, description="Seconds between checks for queued work when nothing woke us."
     )
-
-    @property
-    def max_file_megabytes(self) -> int:
-        """The size limit in whole megabytes, for messages."""
-        return max(1, round(self.max_file_bytes / (1024 * 1024)))

@@ -61,7 +61,7 @@ class FileStore:
                 async for chunk in chunks:
                     size += len(chunk)
                     if size > max_bytes:
-                        raise FileTooLarge(max(1, round(max_bytes / (1024 * 1024))))
+                        raise FileTooLarge(max_bytes)
                     digest.update(chunk)
                     out.write(chunk)
         except BaseException:

@@ -36,6 +36,7 @@ from autan.documents.storage import FileStore
 from autan.llm.client import ModelClient
 from autan.llm.errors import ModelNotFound, WrongModelType
 from autan.retrieval.index import add_chunks, delete_document_chunks, passage_text
+from autan.retrieval.vectors import matrix_cache
 
 log = structlog.get_logger(__name__)
 
@@ -94,14 +95,14 @@ class IngestionWorker:
         self.store = store
         self.settings = settings
         self.timings = Timings()
+        self.active = 0  # documents being processed right now
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Requeue work that a stopped process left behind, then start the job loops."""
-        await self.recover()
+        """Start the job loops; the first thing they do is requeue abandoned work."""
         for n in range(self.settings.worker_concurrency):
             self._tasks.append(asyncio.create_task(self._loop(), name=f"ingestion-{n}"))
 
@@ -163,6 +164,7 @@ class IngestionWorker:
     # --- the loop ----------------------------------------------------------------------
 
     async def _loop(self) -> None:
+        await self._recover_logged()
         while True:
             try:
                 document = await self.claim()
@@ -177,7 +179,16 @@ class IngestionWorker:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+            await self._recover_logged()
+
+    async def _recover_logged(self) -> None:
+        # A database briefly unreachable (or not migrated yet) must not end the loop.
+        try:
             await self.recover()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("ingestion_recovery_failed")
 
     async def claim(self) -> Document | None:
         """Take the oldest queued document, unless another worker takes it first."""
@@ -204,6 +215,7 @@ class IngestionWorker:
     async def process(self, document: Document) -> None:
         """Run one claimed document to `ready` or `failed`; never raises (but cancellation)."""
         job = _Job(document)
+        self.active += 1
         heartbeat = asyncio.create_task(self._heartbeat(job))
         try:
             await self._run(job)
@@ -219,6 +231,7 @@ class IngestionWorker:
             log.exception("ingestion_failed", document_id=str(document.id))
             await self._fail(document.id, errors.UNEXPECTED_FAILURE)
         finally:
+            self.active -= 1
             await cancel_and_wait(heartbeat)
 
     async def _run(self, job: _Job) -> None:
@@ -363,6 +376,9 @@ class IngestionWorker:
             await delete_document_chunks(session, document.id)
             await add_chunks(session, fresh, drafts, vectors)
             await session.commit()
+        # Again after the commit: a search between the write and the commit may have cached
+        # the collection's vectors without these chunks.
+        matrix_cache.invalidate(document.collection_id)
 
     async def _set_status(
         self, document_id: uuid.UUID, status: DocumentStatus, progress: float

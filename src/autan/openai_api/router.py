@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any
 
+import orjson
 import structlog
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -18,6 +20,7 @@ from autan.llm.gateway import Call, Gateway, UpstreamAnswer
 from autan.llm.pool import ModelPool
 from autan.openai_api.schemas import ChatCompletionRequest, EmbeddingRequest
 from autan.openai_api.streaming import ClientGone, EventStreamResponse, until_disconnect
+from autan.retrieval.grounding import ground_chat_payload
 
 log = structlog.get_logger(__name__)
 
@@ -104,7 +107,8 @@ async def chat_completions(
     _log_extras(body)
     pool = await _usable_pool(request, principal, gateway, body.model, ModelType.CHAT)
     await gateway.quotas.check(principal)
-    payload = body.model_dump(exclude_unset=True)
+    payload = body.model_dump(exclude_unset=True, exclude={"search", "search_args"})
+    results = await _search(request, principal, body, payload) if body.search else None
     call = Call(principal, "chat", pool.model_id, stream=bool(body.stream))
     if not body.stream:
         try:
@@ -113,11 +117,54 @@ async def chat_completions(
             )
         except ClientGone:
             return Response(status_code=499)
-        return _answer(answer)
+        return _answer(answer) if results is None else _with_results(answer, results)
     opened = await gateway.open_stream(call, pool, payload)
     if isinstance(opened, UpstreamAnswer):
         return _answer(opened)
-    return EventStreamResponse(gateway.relay(opened))
+    relay = gateway.relay(opened)
+    return EventStreamResponse(relay if results is None else _results_first(results, relay))
+
+
+async def _search(
+    request: Request, principal: Principal, body: ChatCompletionRequest, payload: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Ground the request in the caller's collections; the search results to send back."""
+    args = body.search_args
+    if args is None:
+        raise InvalidRequest(
+            "`search: true` needs `search_args` with the collections to search.",
+            param="search_args",
+        )
+    return await ground_chat_payload(
+        request.state.session_factory,
+        request.state.models,
+        principal,
+        payload,
+        embedding_model=request.state.documents.embedding_model(),
+        collections=args.collections,
+        k=args.k,
+        method=args.method,
+    )
+
+
+def _with_results(answer: UpstreamAnswer, results: list[dict[str, Any]]) -> Response:
+    if answer.status != 200:
+        return _answer(answer)
+    data = orjson.loads(answer.body)
+    data["search_results"] = results
+    return Response(orjson.dumps(data), media_type=_JSON)
+
+
+async def _results_first(
+    results: list[dict[str, Any]], relay: AsyncGenerator[bytes, None]
+) -> AsyncGenerator[bytes, None]:
+    """The search results as a first SSE event, then the model's events."""
+    try:
+        yield b"data: " + orjson.dumps({"object": "search_results", "data": results}) + b"\n\n"
+        async for events in relay:
+            yield events
+    finally:
+        await relay.aclose()
 
 
 @router.post("/embeddings", response_model=None, openapi_extra=json_body(EmbeddingRequest))

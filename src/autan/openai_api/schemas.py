@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autan.documents.schemas import SearchArgs
+
 MAX_EMBEDDING_INPUTS = 2048
 
 
@@ -53,6 +55,11 @@ class ChatCompletionRequest(_Open):
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     user: str | None = None
+    # Extension (Albert API): answer from the caller's collections. The passages found for
+    # the last user message are put in the prompt as numbered sources, and come back in
+    # `search_results` (streamed: a first SSE event `{"object": "search_results", ...}`).
+    search: bool | None = None
+    search_args: SearchArgs | None = None
 
 
 class EmbeddingRequest(_Open):

@@ -11,9 +11,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.principal import Principal
+from autan.core.errors import InvalidRequest
 from autan.documents.permissions import readable_collection_ids
 from autan.llm.client import ChatMessage, ModelClient
 from autan.retrieval.search import SearchHit, search
@@ -202,3 +203,38 @@ def guess_lang(text: str) -> Lang:
     english = len(words & {"the", "what", "how", "is", "are", "which", "who", "when", "of", "do"})
     french = len(words & {"le", "la", "les", "quel", "quelle", "comment", "est", "des", "de", "un"})
     return "en" if english > french else "fr"
+
+
+async def ground_chat_payload(
+    factory: async_sessionmaker[AsyncSession],
+    models: ModelClient,
+    principal: Principal,
+    payload: dict[str, Any],
+    *,
+    embedding_model: str | None,
+    collections: Sequence[uuid.UUID],
+    k: int,
+    method: Literal["hybrid", "semantic", "lexical"],
+) -> list[dict[str, Any]]:
+    """Retrieve for the last user message and rewrite `payload["messages"]` with the sources.
+
+    Returns the `search_results` to send beside the answer.
+    """
+    question = last_user_text(payload["messages"])
+    if not question:
+        raise InvalidRequest(
+            "A search needs a question: the last user message has no text.", param="messages"
+        )
+    async with factory() as session:
+        hits = await retrieve(
+            session,
+            models,
+            principal,
+            embedding_model=embedding_model,
+            prompt=question,
+            collections=collections,
+            k=k,
+            method=method,
+        )
+    payload["messages"] = grounded_messages(payload["messages"], hits, guess_lang(question))
+    return [search_result(hit) for hit in hits]
