@@ -50,7 +50,7 @@ async def _conversations(
             .where(Message.conversation_id == conversation.id)
             .order_by(Message.position)
         )
-        yield conversation, [(message, feedback) for message, feedback in rows.tuples()]
+        yield conversation, [(message, feedback) for message, feedback in rows]
 
 
 def _message_json(message: Message, feedback: Feedback | None) -> dict[str, Any]:
@@ -122,6 +122,17 @@ def safe_file_name(title: str, when: datetime, taken: set[str]) -> str:
     return name
 
 
+def _source_line(index: int, source: dict[str, Any]) -> str:
+    """`[n] document, pages: "excerpt"`, from the citation shape of `retrieval.grounding`."""
+    number = source.get("number") or index
+    name = source.get("document_name") or source.get("title") or source.get("url") or ""
+    pages = source.get("pages") or source.get("page")
+    where = f", p. {pages}" if pages else ""
+    excerpt = str(source.get("excerpt") or "").replace("\n", " ")
+    quoted = f' — "{excerpt}"' if excerpt else ""
+    return f"[{number}] {name}{where}{quoted}"
+
+
 def _markdown(conversation: Conversation, messages: list[tuple[Message, Feedback | None]]) -> str:
     lines = [
         f"# {conversation.title or 'Conversation'}",
@@ -133,11 +144,8 @@ def _markdown(conversation: Conversation, messages: list[tuple[Message, Feedback
     for message, feedback in messages:
         who = "You" if message.role == MessageRole.USER else "Assistant"
         lines += [f"## {who} ({_iso(message.created_at)})", "", message.content, ""]
-        for number, source in enumerate(message.sources or [], start=1):
-            label = source.get("title") or source.get("name") or source.get("document") or ""
-            page = source.get("page")
-            where = f", page {page}" if page else ""
-            lines.append(f"[{number}] {label}{where}")
+        for index, source in enumerate(message.sources or [], start=1):
+            lines.append(_source_line(index, source))
         if message.sources:
             lines.append("")
         if feedback is not None:
