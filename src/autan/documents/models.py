@@ -150,6 +150,9 @@ class Chunk(Base):
     """
 
     __tablename__ = "chunks"
+    # AUTOINCREMENT: ids are never reused, so (count, highest id) tells whether a
+    # collection's chunks changed (autan.retrieval.vectors).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     # On SQLite an INTEGER PRIMARY KEY is the rowid, which FTS5 uses as its content key.
     id: Mapped[int] = mapped_column(

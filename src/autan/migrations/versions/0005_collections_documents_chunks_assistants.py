@@ -213,6 +213,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_chunks")),
+        sqlite_autoincrement=True,
     )
     op.create_index(op.f("ix_chunks_collection_id"), "chunks", ["collection_id"], unique=False)
     op.create_index(op.f("ix_chunks_document_id"), "chunks", ["document_id"], unique=False)

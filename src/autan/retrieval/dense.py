@@ -1,0 +1,112 @@
+"""Dense search: cosine similarity between the query vector and the chunk vectors.
+
+SQLite: exact search with NumPy over the cached matrices of the searched collections (and
+the vectors of the searched documents, read directly: a conversation's few attachments).
+PostgreSQL: pgvector's `<=>` cosine distance, served by the HNSW index.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import numpy as np
+from sqlalchemy import LargeBinary, bindparam, or_, select, text, type_coerce
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autan.documents.models import Chunk, Document, DocumentStatus
+from autan.retrieval.filters import Scope
+from autan.retrieval.vectors import DTYPE, matrix_cache, normalise
+
+
+async def dense_search(
+    session: AsyncSession, query_vector: Sequence[float], scope: Scope, limit: int
+) -> list[tuple[int, float]]:
+    """The `limit` chunks of the scope closest to `query_vector`: (chunk id, cosine)."""
+    if scope.empty:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        return await _postgresql(session, query_vector, scope, limit)
+    return await _sqlite(session, query_vector, scope, limit)
+
+
+async def _ready_documents(session: AsyncSession, scope: Scope) -> set[uuid.UUID]:
+    condition = []
+    if scope.collection_ids:
+        condition.append(Document.collection_id.in_(scope.collection_ids))
+    if scope.document_ids:
+        condition.append(Document.id.in_(scope.document_ids))
+    rows = await session.scalars(
+        select(Document.id).where(Document.status == DocumentStatus.READY, or_(*condition))
+    )
+    return set(rows)
+
+
+async def _sqlite(
+    session: AsyncSession, query_vector: Sequence[float], scope: Scope, limit: int
+) -> list[tuple[int, float]]:
+    query = normalise(np.asarray(query_vector, dtype=np.float32))
+    ready = await _ready_documents(session, scope)
+    ids: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    for collection_id in scope.collection_ids:
+        matrix = await matrix_cache.get(session, collection_id)
+        if not len(matrix.chunk_ids):
+            continue
+        keep = matrix.rows_of(ready)
+        ids.append(matrix.chunk_ids[keep])
+        scores.append(matrix.vectors[keep] @ query)
+    if scope.document_ids:
+        rows = (
+            await session.execute(
+                select(Chunk.id, type_coerce(Chunk.embedding, LargeBinary)).where(
+                    Chunk.document_id.in_([d for d in scope.document_ids if d in ready]),
+                    Chunk.embedding.is_not(None),
+                )
+            )
+        ).all()
+        if rows:
+            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=DTYPE)
+            ids.append(np.asarray([r[0] for r in rows], dtype=np.int64))
+            scores.append(normalise(vectors.reshape(len(rows), -1)) @ query)
+    if not ids:
+        return []
+    all_ids, first = np.unique(np.concatenate(ids), return_index=True)
+    all_scores = np.concatenate(scores)[first]
+    if len(all_ids) > limit:
+        # argpartition finds the best `limit` in linear time; only those get sorted.
+        best = np.argpartition(-all_scores, limit - 1)[:limit]
+    else:
+        best = np.arange(len(all_ids))
+    best = best[np.argsort(-all_scores[best], kind="stable")]
+    return [(int(all_ids[i]), float(all_scores[i])) for i in best]
+
+
+# ef_search bounds how many neighbours HNSW returns, so it must exceed the results wanted.
+_POSTGRESQL = """
+SELECT c.id, 1 - (c.embedding <=> CAST(:query AS vector)) AS score
+FROM chunks AS c JOIN documents AS d ON d.id = c.document_id
+WHERE c.embedding IS NOT NULL AND d.status = 'ready' AND ({scope})
+ORDER BY c.embedding <=> CAST(:query AS vector)
+LIMIT :limit
+"""
+
+
+async def _postgresql(
+    session: AsyncSession, query_vector: Sequence[float], scope: Scope, limit: int
+) -> list[tuple[int, float]]:
+    await session.execute(text(f"SET LOCAL hnsw.ef_search = {max(100, 2 * limit)}"))
+    literal = "[" + ",".join(repr(float(x)) for x in query_vector) + "]"
+    statement = text(_POSTGRESQL.format(scope=scope.sql("c"))).bindparams(
+        *scope.bindparams(), bindparam("query"), bindparam("limit")
+    )
+    parameters = {"query": literal, "limit": limit}
+    rows = (await session.execute(statement, parameters)).all()
+    if len(rows) < limit:
+        # HNSW filters after walking the graph: a small collection among many loses most of
+        # its ef_search neighbours to the filter (pgvector 0.6 has no iterative scan). An
+        # exact scan of the filtered rows is then both correct and cheap.
+        await session.execute(text("SET LOCAL enable_indexscan = off"))
+        rows = (await session.execute(statement, parameters)).all()
+        await session.execute(text("SET LOCAL enable_indexscan = on"))
+    return [(int(chunk_id), float(score)) for chunk_id, score in rows]

@@ -1,0 +1,52 @@
+"""Which chunks a search may look at: some collections, some documents, or both."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import BindParameter, Uuid, bindparam
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Chunks of these collections plus chunks of these documents (a union).
+
+    The caller has already checked that the user may read every one of them.
+    """
+
+    collection_ids: tuple[uuid.UUID, ...]
+    document_ids: tuple[uuid.UUID, ...]
+
+    @classmethod
+    def of(cls, collection_ids: Sequence[uuid.UUID], document_ids: Sequence[uuid.UUID]) -> Scope:
+        """A scope without duplicates, in a stable order."""
+        return cls(tuple(dict.fromkeys(collection_ids)), tuple(dict.fromkeys(document_ids)))
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to search: an empty filter never means "everything"."""
+        return not self.collection_ids and not self.document_ids
+
+    def sql(self, alias: str) -> str:
+        """A boolean SQL condition on the chunks table aliased `alias`."""
+        parts = []
+        if self.collection_ids:
+            parts.append(f"{alias}.collection_id IN :collection_ids")
+        if self.document_ids:
+            parts.append(f"{alias}.document_id IN :document_ids")
+        return " OR ".join(parts) or "1 = 0"
+
+    def bindparams(self) -> list[BindParameter[uuid.UUID]]:
+        """The parameters `sql()` refers to, with their values."""
+        params = []
+        if self.collection_ids:
+            params.append(
+                bindparam("collection_ids", list(self.collection_ids), expanding=True, type_=Uuid())
+            )
+        if self.document_ids:
+            params.append(
+                bindparam("document_ids", list(self.document_ids), expanding=True, type_=Uuid())
+            )
+        return params

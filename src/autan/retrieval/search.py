@@ -1,0 +1,126 @@
+"""Search entry point: lexical, semantic or hybrid search over the chunks of a scope."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autan.core.errors import InvalidRequest
+from autan.documents.models import Chunk, Document
+from autan.retrieval.dense import dense_search
+from autan.retrieval.filters import Scope
+from autan.retrieval.hybrid import reciprocal_rank_fusion
+from autan.retrieval.lexical import lexical_search
+
+Method = Literal["hybrid", "semantic", "lexical"]
+
+
+class QueryVectorRequired(InvalidRequest):
+    code = "query_vector_required"
+
+    def __init__(self) -> None:
+        super().__init__("Semantic search needs the question's embedding, and none was given.")
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A chunk found for a question, with what a citation needs."""
+
+    chunk_id: int
+    document_id: uuid.UUID
+    collection_id: uuid.UUID | None
+    document_name: str
+    content: str
+    page: int | None
+    pages: str
+    headings: str
+    position: int
+    score: float
+    method: str
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    query: str,
+    query_vector: Sequence[float] | None,
+    collection_ids: Sequence[uuid.UUID] = (),
+    document_ids: Sequence[uuid.UUID] = (),
+    k: int = 5,
+    method: Method = "hybrid",
+    candidates: int = 50,
+    rrf_k: int = 60,
+) -> list[SearchHit]:
+    """The `k` best chunks of ready documents in these collections and documents.
+
+    The filters are a union, already checked against the user's rights by the caller; with
+    neither, nothing is searched. `score` is BM25 (lexical), cosine (semantic) or the fused
+    RRF score (hybrid), higher is better. Hybrid search without a query vector falls back to
+    lexical search, so a missing embedding model does not take search down.
+    """
+    scope = Scope.of(collection_ids, document_ids)
+    if scope.empty or k < 1:
+        return []
+    if method == "semantic" and query_vector is None:
+        raise QueryVectorRequired()
+    if method == "hybrid" and query_vector is None:
+        method = "lexical"
+    ranked: list[tuple[int, float]]
+    if method == "lexical":
+        ranked = await lexical_search(session, query, scope, k)
+    elif method == "semantic":
+        assert query_vector is not None
+        ranked = await dense_search(session, query_vector, scope, k)
+    else:
+        assert query_vector is not None
+        depth = max(candidates, k)
+        lexical = await lexical_search(session, query, scope, depth)
+        dense = await dense_search(session, query_vector, scope, depth)
+        fused = reciprocal_rank_fusion([[i for i, _ in lexical], [i for i, _ in dense]], k=rrf_k)
+        ranked = fused[:k]
+    return await _hits(session, ranked, method)
+
+
+async def _hits(
+    session: AsyncSession, ranked: list[tuple[int, float]], method: str
+) -> list[SearchHit]:
+    if not ranked:
+        return []
+    rows = await session.execute(
+        select(
+            Chunk.id,
+            Chunk.document_id,
+            Chunk.collection_id,
+            Document.name,
+            Chunk.content,
+            Chunk.page,
+            Chunk.pages,
+            Chunk.headings,
+            Chunk.position,
+        )
+        .join(Document, Document.id == Chunk.document_id)
+        .where(Chunk.id.in_([chunk_id for chunk_id, _ in ranked]))
+    )
+    by_id = {row.id: row for row in rows}
+    return [
+        SearchHit(
+            chunk_id=chunk_id,
+            document_id=row.document_id,
+            collection_id=row.collection_id,
+            document_name=row.name,
+            content=row.content,
+            page=row.page,
+            pages=row.pages,
+            headings=row.headings,
+            position=row.position,
+            score=score,
+            method=method,
+        )
+        for chunk_id, score in ranked
+        if (row := by_id.get(chunk_id)) is not None
+    ]

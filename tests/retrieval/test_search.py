@@ -1,0 +1,232 @@
+"""Search over real chunks with real e5 vectors, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from autan.documents.models import Chunk, Document, DocumentStatus
+from autan.retrieval.hybrid import reciprocal_rank_fusion
+from autan.retrieval.search import QueryVectorRequired, SearchHit, search
+from tests.retrieval.corpus import Corpus, build, query_vector
+
+Maker = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture
+async def corpus(session_maker: Maker) -> Corpus:
+    async with session_maker() as session:
+        return await build(session)
+
+
+def names(hits: list[SearchHit]) -> list[str]:
+    return [hit.document_name for hit in hits]
+
+
+async def run(session_maker: Maker, query: str, **kwargs: Any) -> list[SearchHit]:
+    vector = query_vector(query) if kwargs.get("method", "hybrid") != "lexical" else None
+    async with session_maker() as session:
+        return await search(session, query=query, query_vector=vector, **kwargs)
+
+
+async def test_lexical_search_ignores_accents_and_case(
+    session_maker: Maker, corpus: Corpus
+) -> None:
+    hits = await run(
+        session_maker,
+        "SECURITE sociale",
+        collection_ids=[corpus.collections["A"]],
+        method="lexical",
+    )
+    assert names(hits) == ["sante.txt"]
+    hit = hits[0]
+    assert hit.content.startswith("La Sécurité sociale")
+    assert (hit.page, hit.pages, hit.position, hit.method) == (1, "1", 0, "lexical")
+    assert hit.collection_id == corpus.collections["A"] and hit.score > 0
+
+
+async def test_lexical_search_matches_headings(session_maker: Maker, corpus: Corpus) -> None:
+    hits = await run(
+        session_maker, "transports", collection_ids=[corpus.collections["A"]], method="lexical"
+    )
+    assert [(h.document_name, h.headings) for h in hits] == [("permis.txt", "Transports")]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"',
+        "*",
+        "NEAR(",
+        "-",
+        'sécurité" OR "x',
+        "soins*",
+        "NEAR(soins médicaux, 2)",
+        "-permis AND",
+        "col:soins",
+        "^soins",
+        "l'été (à) {x} [y] & | !",
+        "le la les de",
+    ],
+)
+async def test_query_syntax_is_never_interpreted(
+    session_maker: Maker, corpus: Corpus, query: str
+) -> None:
+    hits = await run(
+        session_maker, query, collection_ids=[corpus.collections["A"]], method="lexical"
+    )
+    assert all(hit.document_name in {"sante.txt", "permis.txt"} for hit in hits)
+    if query.startswith("NEAR(soins"):
+        assert names(hits) == ["sante.txt"]
+
+
+async def test_semantic_search_finds_the_meaning(session_maker: Maker, corpus: Corpus) -> None:
+    hits = await run(
+        session_maker,
+        "Combien de temps peut-on s'arrêter après la naissance d'un bébé ?",
+        collection_ids=[corpus.collections["A"]],
+        method="semantic",
+        k=3,
+    )
+    assert hits[0].content == "Le congé de maternité dure seize semaines."
+    assert hits[0].headings == "Congés > Maternité"
+    assert sorted(names(hits)) == ["permis.txt", "sante.txt", "sante.txt"]  # never the unready
+    assert hits[0].score > hits[1].score > hits[2].score
+
+
+async def test_semantic_search_needs_a_vector(session_maker: Maker, corpus: Corpus) -> None:
+    async with session_maker() as session:
+        with pytest.raises(QueryVectorRequired):
+            await search(
+                session,
+                query="x",
+                query_vector=None,
+                collection_ids=[corpus.collections["A"]],
+                method="semantic",
+            )
+        # Hybrid without a vector degrades to lexical rather than failing.
+        hits = await search(
+            session, query="permis", query_vector=None, collection_ids=[corpus.collections["A"]]
+        )
+    assert [(h.document_name, h.method) for h in hits] == [("permis.txt", "lexical")]
+
+
+async def test_hybrid_fuses_both_rankings(session_maker: Maker, corpus: Corpus) -> None:
+    query = "Quels soins la sécurité sociale rembourse-t-elle ?"
+    scope = {"collection_ids": [corpus.collections["A"]], "k": 10}
+    lexical = await run(session_maker, query, method="lexical", **scope)
+    semantic = await run(session_maker, query, method="semantic", **scope)
+    hybrid = await run(session_maker, query, method="hybrid", **scope)
+    expected = reciprocal_rank_fusion(
+        [[h.chunk_id for h in lexical], [h.chunk_id for h in semantic]], k=60
+    )
+    assert [h.chunk_id for h in hybrid] == [chunk_id for chunk_id, _ in expected]
+    assert [h.score for h in hybrid] == pytest.approx([score for _, score in expected])
+    assert hybrid[0].content.startswith("La Sécurité sociale rembourse")
+    assert hybrid[0].score == pytest.approx(2 / 61)  # first in both rankings
+    assert {h.method for h in hybrid} == {"hybrid"}
+
+
+def test_reciprocal_rank_fusion_order_and_weights() -> None:
+    fused = reciprocal_rank_fusion([[1, 2, 3], [3, 2]], k=60)
+    # A top rank and a low one beat two middle ones.
+    assert [chunk_id for chunk_id, _ in fused] == [3, 2, 1]
+    assert [score for _, score in fused] == pytest.approx([1 / 63 + 1 / 61, 2 / 62, 1 / 61])
+    weighted = reciprocal_rank_fusion([[1, 2], [2, 1]], k=1, weights=[3.0, 1.0])
+    assert [chunk_id for chunk_id, _ in weighted] == [1, 2]
+    with pytest.raises(ValueError):
+        reciprocal_rank_fusion([[1]], weights=[1.0, 2.0])
+
+
+@pytest.mark.parametrize("method", ["lexical", "semantic", "hybrid"])
+async def test_filters_are_strict(session_maker: Maker, corpus: Corpus, method: str) -> None:
+    query = "sécurité sociale des indépendants"
+    only_b = await run(
+        session_maker, query, collection_ids=[corpus.collections["B"]], method=method
+    )
+    assert names(only_b) == ["independants.txt"]
+    only_a = await run(
+        session_maker, query, collection_ids=[corpus.collections["A"]], method=method, k=10
+    )
+    assert "independants.txt" not in names(only_a) and "en-cours.txt" not in names(only_a)
+    assert await run(session_maker, query, method=method) == []
+    attached = corpus.documents["piece-jointe.txt"]
+    both = await run(
+        session_maker,
+        "carte grise déménagement sécurité sociale",
+        collection_ids=[corpus.collections["B"]],
+        document_ids=[attached],
+        method=method,
+        k=10,
+    )
+    assert sorted(names(both)) == ["independants.txt", "piece-jointe.txt"]
+
+
+@pytest.mark.parametrize("method", ["lexical", "semantic"])
+async def test_only_ready_documents_are_searched(
+    session_maker: Maker, corpus: Corpus, method: str
+) -> None:
+    query = "sécurité sociale des étudiants"
+    scope = {"collection_ids": [corpus.collections["A"]], "k": 10, "method": method}
+    assert "en-cours.txt" not in names(await run(session_maker, query, **scope))
+    async with session_maker() as session:
+        await session.execute(
+            update(Document)
+            .where(Document.id == corpus.documents["en-cours.txt"])
+            .values(status=DocumentStatus.READY)
+        )
+        await session.commit()
+    assert names(await run(session_maker, query, **scope))[0] == "en-cours.txt"
+    # A document also named directly is still searched only once it is ready.
+    async with session_maker() as session:
+        await session.execute(
+            update(Document)
+            .where(Document.id == corpus.documents["en-cours.txt"])
+            .values(status=DocumentStatus.FAILED)
+        )
+        await session.commit()
+    hits = await run(
+        session_maker, query, document_ids=[corpus.documents["en-cours.txt"]], method=method
+    )
+    assert hits == []
+
+
+async def lexical_rows(session: AsyncSession, word: str) -> int:
+    """Rows of the lexical index matching a word, read from the index itself."""
+    if session.get_bind().dialect.name == "sqlite":
+        sql = "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH :word"
+    else:
+        sql = "SELECT count(*) FROM chunks WHERE search_vector @@ to_tsquery('french', :word)"
+    return int((await session.execute(text(sql), {"word": word})).scalar_one())
+
+
+async def test_deleting_a_document_removes_chunks_index_rows_and_vectors(
+    session_maker: Maker, corpus: Corpus
+) -> None:
+    from autan.retrieval.index import delete_document_chunks
+
+    sante = corpus.documents["sante.txt"]
+    scope = {"collection_ids": [corpus.collections["A"]], "k": 10}
+    before = await run(session_maker, "congé maternité", method="semantic", **scope)
+    assert "sante.txt" in names(before)
+    async with session_maker() as session:
+        assert await lexical_rows(session, "maternite") == 1
+        await delete_document_chunks(session, sante)
+        await session.commit()
+    async with session_maker() as session:
+        count = select(func.count()).select_from(Chunk).where(Chunk.document_id == sante)
+        assert await session.scalar(count) == 0
+        assert await lexical_rows(session, "maternite") == 0
+    for method in ("lexical", "semantic", "hybrid"):
+        hits = await run(session_maker, "congé maternité", method=method, **scope)
+        assert "sante.txt" not in names(hits)
+    # Deleting the document row cascades to its chunks and their index entries too.
+    async with session_maker() as session:
+        assert await lexical_rows(session, "permis") == 1
+        await session.execute(delete(Document).where(Document.id == corpus.documents["permis.txt"]))
+        await session.commit()
+        assert await lexical_rows(session, "permis") == 0
+    assert await run(session_maker, "permis de conduire", method="semantic", **scope) == []
