@@ -1,11 +1,13 @@
 """Real test documents, written by the libraries people's software uses (no fixtures on disk).
 
 Every generator writes French text with accents, headings and a table, so that a test can
-check the text, the heading path and the page of what comes back.
+check the text, the heading path and the page of what comes back. Generators are cached:
+they return immutable bytes, and several tests read the same file.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import zipfile
@@ -76,6 +78,7 @@ def _pdf_paragraph(pdf: FPDF, text: str) -> None:
     pdf.ln(3)
 
 
+@functools.cache
 def make_pdf(*, bookmarks: bool = True, password: str | None = None) -> bytes:
     """Three pages: introduction (p. 1), procedure and delays (p. 2), costs and a table (p. 3)."""
     pdf = _pdf()
@@ -110,6 +113,7 @@ def _plain_heading(pdf: FPDF, text: str, level: int) -> None:
     pdf.set_font("DejaVu", "", 11)
 
 
+@functools.cache
 def make_long_pdf(pages: int, paragraphs: list[str]) -> bytes:
     """A text PDF of at least `pages` pages cycling through `paragraphs`, a bookmark per page."""
     pdf = _pdf()
@@ -149,6 +153,7 @@ def text_image(lines: list[str], *, size: int = 34, width: int = 1400) -> Image.
     return image
 
 
+@functools.cache
 def make_scanned_pdf(pages: int = 1) -> bytes:
     """An image-only PDF (no text layer), as a scanner writes it."""
     images = [text_image(SCAN_LINES).convert("RGB") for _ in range(pages)]
@@ -157,6 +162,7 @@ def make_scanned_pdf(pages: int = 1) -> bytes:
     return buffer.getvalue()
 
 
+@functools.cache
 def make_photo(fmt: str = "PNG", *, angle: float = 2.5, seed: int = 7) -> bytes:
     """A phone "photo" of a page: greyish paper, slightly turned, blurred, noisy."""
     image = text_image(SCAN_LINES, size=38).point(lambda v: 40 + v * 0.75)
@@ -173,6 +179,7 @@ def make_photo(fmt: str = "PNG", *, angle: float = 2.5, seed: int = 7) -> bytes:
     return buffer.getvalue()
 
 
+@functools.cache
 def make_tiff(pages: int = 2) -> bytes:
     """A multi-page TIFF, each page a different letter."""
     frames = [text_image([f"Page {n} : courrier de la préfecture"]) for n in range(1, pages + 1)]
@@ -184,6 +191,7 @@ def make_tiff(pages: int = 2) -> bytes:
 # --- Office Open XML -------------------------------------------------------------------
 
 
+@functools.cache
 def make_docx() -> bytes:
     """Title, two levels of headings (styles "Heading N"), paragraphs and a table."""
     document = docx.Document()
@@ -204,6 +212,7 @@ def make_docx() -> bytes:
     return buffer.getvalue()
 
 
+@functools.cache
 def make_pptx() -> bytes:
     """Three slides: title slide, a bulleted slide with notes, a slide with a table."""
     presentation = pptx.Presentation()
@@ -229,6 +238,7 @@ def make_pptx() -> bytes:
     return buffer.getvalue()
 
 
+@functools.cache
 def make_xlsx(rows: int = 3) -> bytes:
     """Two sheets: "Délais" (the table) and "Agents" (`rows` data rows)."""
     workbook = openpyxl.Workbook()
@@ -269,6 +279,7 @@ def _odf_table(name: str) -> Table:
     return table
 
 
+@functools.cache
 def make_odt() -> bytes:
     """Headings with outline levels, paragraphs, a list and a table."""
     document = OpenDocumentText()
@@ -290,6 +301,7 @@ def make_odt() -> bytes:
     return _save(document)
 
 
+@functools.cache
 def make_ods() -> bytes:
     """Two sheets, the second with empty repeated rows as LibreOffice writes them."""
     document = OpenDocumentSpreadsheet()
@@ -309,6 +321,7 @@ def make_ods() -> bytes:
     return _save(document)
 
 
+@functools.cache
 def make_odp() -> bytes:
     """Two slides with title frames, body text and speaker notes on the second."""
     document = OpenDocumentPresentation()
@@ -360,7 +373,8 @@ def plain_zip() -> bytes:
     return buffer.getvalue()
 
 
-def zip_bomb(member_mb: int = 300) -> bytes:
+@functools.cache
+def zip_bomb(member_mb: int = 50) -> bytes:
     """An OOXML-looking archive whose document.xml unpacks to `member_mb` MB of zeros."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

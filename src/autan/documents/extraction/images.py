@@ -15,8 +15,10 @@ from autan.documents.extraction.errors import (
     TooManyPages,
 )
 from autan.documents.extraction.model import Block, ExtractedDocument, ExtractionLimits
-from autan.documents.extraction.ocr import ocr_paragraphs
+from autan.documents.extraction.ocr import OCR_BATCH, ocr_pages, to_png
 
+# Pillow reports truncated and corrupt images with any of these.
+_BROKEN = (UnidentifiedImageError, OSError, SyntaxError, EOFError, ValueError, KeyError, TypeError)
 # 100 megapixels: a 600 dpi A3 scan is ~70 MP; beyond that decoding alone costs > 400 MB.
 MAX_PIXELS = 100_000_000
 
@@ -39,17 +41,19 @@ def extract_image(
         if frames > limits.max_pages:
             raise TooManyPages(frames, limits.max_pages)
         blocks: list[Block] = []
+        batch: list[bytes] = []
         for index, frame in enumerate(ImageSequence.Iterator(image)):
             if frame.width * frame.height > MAX_PIXELS:
                 raise FileTooLarge(f"the image has {frame.width} × {frame.height} pixels")
-            dpi = _dpi(frame)
-            frame.load()
-            for text in ocr_paragraphs(frame, limits, dpi):
-                blocks.append(Block(text, index + 1, (), "text"))
-            if progress is not None:
-                progress(index + 1, frames)
-    except (UnidentifiedImageError, OSError, SyntaxError, EOFError, ValueError) as exc:
-        # Pillow reports truncated and corrupt images as OSError / SyntaxError.
+            batch.append(to_png(frame, _dpi(frame)))
+            if len(batch) == OCR_BATCH or index + 1 == frames:
+                first = index + 2 - len(batch)
+                for page, paragraphs in enumerate(ocr_pages(batch, limits), start=first):
+                    blocks.extend(Block(text, page, (), "text") for text in paragraphs)
+                batch = []
+                if progress is not None:
+                    progress(index + 1, frames)
+    except _BROKEN as exc:
         raise BrokenFile() from exc
     return ExtractedDocument(fmt, blocks, frames, None, frames)
 

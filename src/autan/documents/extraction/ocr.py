@@ -7,6 +7,9 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
 
 from PIL import Image, ImageOps
 
@@ -20,6 +23,9 @@ logger = logging.getLogger(__name__)
 # page is ~5000 px); below the lower bound small photos are enlarged, as Tesseract reads
 # letters best when they are 20-40 px tall.
 MAX_SIDE = 5000
+# Pages per Tesseract process: the models load once per batch, and a batch's rendered
+# pages (~4 MB each at 200 dpi in grey) are held in memory meanwhile.
+OCR_BATCH = 8
 MIN_SIDE = 1200
 # One OCR process at a time is enough per page: extraction already runs in a worker
 # thread, and OpenMP threads fighting over two cores made Tesseract slower.
@@ -54,41 +60,70 @@ def prepare(image: Image.Image) -> tuple[Image.Image, float]:
     return image.resize(size, Image.Resampling.LANCZOS), scale
 
 
-def ocr_image(image: Image.Image, limits: ExtractionLimits, dpi: int | None = None) -> str:
-    """The normalised text Tesseract reads in `image` ('' if it finds none or times out)."""
-    program = tesseract()
-    if program is None:
-        raise OcrUnavailable()
+def to_png(image: Image.Image, dpi: int | None) -> bytes:
+    """The image as Tesseract gets it (see prepare); the resolution travels in the PNG.
+
+    Pages wait for their OCR batch in this form: a few hundred KB instead of megabytes.
+    """
     prepared, scale = prepare(image)
     buffer = io.BytesIO()
-    prepared.save(buffer, format="PNG", compress_level=1)
-    command = [program, "stdin", "stdout", "-l", limits.ocr_languages, "--psm", "3"]
+    options: dict[str, object] = {"compress_level": 1}
     if dpi:
-        command += ["--dpi", str(round(dpi * scale))]
+        options["dpi"] = (round(dpi * scale), round(dpi * scale))
+    prepared.save(buffer, format="PNG", **options)
+    return buffer.getvalue()
+
+
+def _run(command: list[str], stdin: bytes | None, timeout: float) -> str | None:
+    """Tesseract's output, or None when it timed out or failed on the input."""
     try:
         result = subprocess.run(
-            command,
-            input=buffer.getvalue(),
-            capture_output=True,
-            timeout=limits.ocr_timeout,
-            env=_ENV,
-            check=False,
+            command, input=stdin, capture_output=True, timeout=timeout, env=_ENV, check=False
         )
     except subprocess.TimeoutExpired:
-        logger.warning("OCR of one page gave up after %.0f s", limits.ocr_timeout)
-        return ""
+        logger.warning("OCR gave up after %.0f s", timeout)
+        return None
     if result.returncode != 0:
         message = result.stderr.decode("utf-8", "replace").strip()
         if "Failed loading language" in message or "Could not initialize" in message:
-            logger.error("Tesseract cannot load languages %s: %s", limits.ocr_languages, message)
+            logger.error("Tesseract cannot load its languages: %s", message)
             raise OcrUnavailable()
-        logger.warning("Tesseract failed on one page: %s", message[-500:])
-        return ""
-    return normalise(join_hyphenated(result.stdout.decode("utf-8", "replace")))
+        logger.warning("Tesseract failed: %s", message[-500:])
+        return None
+    return result.stdout.decode("utf-8", "replace")
 
 
-def ocr_paragraphs(
-    image: Image.Image, limits: ExtractionLimits, dpi: int | None = None
-) -> list[str]:
-    """The paragraphs Tesseract finds in `image` (it separates them by blank lines)."""
-    return paragraphs(ocr_image(image, limits, dpi))
+def _text(raw: str) -> list[str]:
+    return paragraphs(normalise(join_hyphenated(raw)))
+
+
+def ocr_pages(pngs: Sequence[bytes], limits: ExtractionLimits) -> list[list[str]]:
+    """The paragraphs Tesseract reads in each page image (from to_png), in order.
+
+    Several images go to one Tesseract process (a list file), which loads its language
+    models once instead of once per page: that load is most of the time of a short page.
+    A page that times out or fails gives no text; it never fails the whole document.
+    """
+    program = tesseract()
+    if program is None:
+        raise OcrUnavailable()
+    options = ["-l", limits.ocr_languages, "--psm", "3"]
+    if len(pngs) == 1:
+        raw = _run([program, "stdin", "stdout", *options], pngs[0], limits.ocr_timeout)
+        return [_text(raw or "")]
+    with tempfile.TemporaryDirectory(prefix="autan-ocr-") as folder:
+        paths = []
+        for index, png in enumerate(pngs):
+            path = Path(folder, f"page-{index:04d}.png")
+            path.write_bytes(png)
+            paths.append(str(path))
+        listing = Path(folder, "pages.txt")
+        listing.write_text("\n".join(paths) + "\n", encoding="utf-8")
+        command = [program, str(listing), "stdout", *options]
+        raw = _run(command, None, limits.ocr_timeout * len(pngs))
+    # Tesseract separates pages with a form feed.
+    pages = raw.split("\f") if raw is not None else []
+    if len(pages) != len(pngs):
+        # Timed out or failed as a batch: page by page, each with its own time limit.
+        return [ocr_pages([png], limits)[0] for png in pngs]
+    return [_text(page) for page in pages]

@@ -106,12 +106,17 @@ def extract_docx(data: bytes, limits: ExtractionLimits, progress: Progress) -> E
         title = inline(document.core_properties.title or "") or None
         first_heading: str | None = None
         for item in document.iter_inner_content():
-            where = page if paged else None
             if isinstance(item, WordTable):
-                blocks.extend(table_blocks(_word_rows(item), where, path.current))
+                blocks.extend(table_blocks(_word_rows(item), page if paged else None, path.current))
                 page += _rendered_breaks(item._tbl)
                 continue
-            page += len(item.rendered_page_breaks) if paged else 0
+            breaks = item.rendered_page_breaks if paged else []
+            if breaks and breaks[0].preceding_paragraph_fragment is None:
+                # The page broke just before this paragraph: it starts on the next page.
+                page += 1
+                breaks = breaks[1:]
+            where = page if paged else None
+            page += len(breaks)
             text = normalise(item.text)
             if not text:
                 continue

@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
-from PIL import Image
 
 from autan.documents.extraction.errors import (
     BrokenFile,
@@ -23,8 +22,8 @@ from autan.documents.extraction.model import (
     ExtractionLimits,
     HeadingPath,
 )
-from autan.documents.extraction.normalise import inline, join_hyphenated, normalise
-from autan.documents.extraction.ocr import ocr_paragraphs
+from autan.documents.extraction.normalise import inline, is_blank, join_hyphenated, normalise
+from autan.documents.extraction.ocr import OCR_BATCH, ocr_pages, to_png
 
 # PDFium is not thread-safe and extraction runs in worker threads: every call into it
 # holds this lock. OCR (a subprocess) runs outside it.
@@ -39,6 +38,7 @@ _BULLET = re.compile(r"^(?:[-–—•▪◦●*·]|\(?[a-z0-9]{1,3}[.)])\s")
 _KEY = re.compile(r"[\W_]+")
 
 Bookmarks = dict[int, list[tuple[int, str]]]
+Progress = Callable[[int, int], None] | None
 
 
 def _key(text: str) -> str:
@@ -151,8 +151,8 @@ def _needs_ocr(page: pdfium.PdfPage, text: str) -> bool:
 
 def _read_page(
     pdf: pdfium.PdfDocument, index: int, limits: ExtractionLimits
-) -> tuple[str, Image.Image | None]:
-    """The page's text layer, and its rendering when it must go through OCR instead."""
+) -> tuple[str, bytes | None]:
+    """The page's text layer, and its rendering (PNG) when it must go through OCR instead."""
     with PDFIUM_LOCK:
         page = pdf[index]
         try:
@@ -163,16 +163,60 @@ def _read_page(
                 textpage.close()
             if not limits.ocr or not _needs_ocr(page, text):
                 return text, None
-            bitmap = page.render(scale=limits.ocr_dpi / 72, grayscale=True)
-            return text, bitmap.to_pil()
+            image = page.render(scale=limits.ocr_dpi / 72, grayscale=True).to_pil()
         finally:
             page.close()
+    return text, to_png(image, limits.ocr_dpi)
+
+
+class _Pages:
+    """Pages turned into blocks in order, while scanned pages wait for OCR in batches."""
+
+    def __init__(
+        self, total: int, marks: Bookmarks, limits: ExtractionLimits, progress: Progress
+    ) -> None:
+        self.total = total
+        self.marks = marks
+        self.limits = limits
+        self.progress = progress
+        self.lines: dict[int, list[str]] = {}
+        self.scans: list[tuple[int, bytes]] = []
+        self.done = 0
+        self.path = HeadingPath()
+        self.blocks: list[Block] = []
+
+    def text(self, index: int, text: str) -> None:
+        self.lines[index] = _lines(text)
+        self._advance()
+
+    def scan(self, index: int, png: bytes) -> None:
+        self.scans.append((index, png))
+        if len(self.scans) >= OCR_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """OCR the waiting scans, then turn every page ready in order into blocks."""
+        if self.scans:
+            texts = ocr_pages([png for _, png in self.scans], self.limits)
+            for (index, _), paragraphs in zip(self.scans, texts, strict=True):
+                self.lines[index] = "\n\n".join(paragraphs).split("\n")
+            self.scans = []
+        self._advance()
+
+    def _advance(self) -> None:
+        while self.done in self.lines:
+            lines = self.lines.pop(self.done)
+            marks = self.marks.get(self.done, [])
+            self.blocks.extend(page_blocks(lines, self.done + 1, marks, self.path))
+            self.done += 1
+            if self.progress is not None:
+                self.progress(self.done, self.total)
 
 
 def extract_pdf(
     data: bytes,
     limits: ExtractionLimits,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress = None,
 ) -> ExtractedDocument:
     """Text of a PDF page by page; scanned pages through OCR when `limits.ocr` allows."""
     with PDFIUM_LOCK:
@@ -184,27 +228,24 @@ def extract_pdf(
                 raise TooManyPages(total, limits.max_pages)
             title = inline(pdf.get_metadata_value("Title")) or None
             marks = _bookmarks(pdf)
-        path = HeadingPath()
-        blocks: list[Block] = []
-        ocr_pages = 0
+        pages = _Pages(total, marks, limits, progress)
+        scanned = 0
         for index in range(total):
-            text, image = _read_page(pdf, index, limits)
-            if image is not None:
-                ocr_pages += 1
-                lines = "\n\n".join(ocr_paragraphs(image, limits, limits.ocr_dpi)).split("\n")
+            text, png = _read_page(pdf, index, limits)
+            if png is None:
+                pages.text(index, text)
             else:
-                lines = _lines(text)
-            blocks.extend(page_blocks(lines, index + 1, marks.get(index, []), path))
-            if progress is not None:
-                progress(index + 1, total)
+                scanned += 1
+                pages.scan(index, png)
+        pages.flush()
     except pdfium.PdfiumError as exc:
         raise BrokenFile() from exc
     finally:
         with PDFIUM_LOCK:
             pdf.close()
-    if not any(block.kind != "heading" for block in blocks) and not limits.ocr and total:
+    if not limits.ocr and all(is_blank(block.text) for block in pages.blocks):
         raise EmptyDocument(
-            "No text could be found in the document: it seems to be a scan, and text "
-            "recognition (OCR) is turned off."
+            "No text could be found in the document: if it is a scan, text recognition "
+            "(OCR) is turned off."
         )
-    return ExtractedDocument("pdf", blocks, total, title, ocr_pages)
+    return ExtractedDocument("pdf", pages.blocks, total, title, scanned)

@@ -126,9 +126,9 @@ def detect_format(data: bytes, filename: str) -> str:
         if head.startswith(magic):
             raise _unsupported(ext, what)
     if _looks_binary(head):
-        if ext in _EXTENSIONS:
+        if ext in _EXTENSIONS or ext in _TEXT_EXTENSIONS or ext == "txt":
             raise BrokenFile()
-        raise UnsupportedFormat(f".{ext} file" if ext else "a file of unknown type")
+        raise UnsupportedFormat(f"a .{ext} file" if ext else "a file of unknown type")
     return _text_format(head, ext)
 
 
@@ -146,8 +146,10 @@ def _zip_format(data: bytes, ext: str) -> str:
     except (zipfile.BadZipFile, EOFError, ValueError, KeyError) as exc:
         raise BrokenFile() from exc
     if fmt is None:
-        raise _unsupported(
-            ext, "a ZIP archive that is not a Word, Excel, PowerPoint or OpenDocument file"
+        if ext in _EXTENSIONS:
+            raise MislabelledFile(ext, FORMAT_NAMES[_EXTENSIONS[ext]], "a ZIP archive")
+        raise UnsupportedFormat(
+            "a ZIP archive that is not a Word, Excel, PowerPoint or OpenDocument file"
         )
     return fmt
 
@@ -171,28 +173,26 @@ def check_zip(data: bytes) -> None:
             infos = archive.infolist()
     except (zipfile.BadZipFile, EOFError, ValueError) as exc:
         raise BrokenFile() from exc
-    total = 0
-    for info in infos:
-        total += info.file_size
-        if info.file_size > RATIO_CHECK_FROM and info.file_size > MAX_MEMBER_RATIO * max(
-            info.compress_size, 1
-        ):
-            raise FileTooLarge("its content is compressed in a suspicious way (a zip bomb)")
+    total = sum(info.file_size for info in infos)
     if total > MAX_UNPACKED_BYTES:
         raise FileTooLarge(
             f"it unpacks to {total // (1024 * 1024)} MB, more than "
             f"{MAX_UNPACKED_BYTES // (1024 * 1024)} MB"
         )
+    for info in infos:
+        if info.file_size > RATIO_CHECK_FROM and info.file_size > MAX_MEMBER_RATIO * max(
+            info.compress_size, 1
+        ):
+            raise FileTooLarge("its content is compressed in a suspicious way (a zip bomb)")
 
 
 def _looks_binary(head: bytes) -> bool:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return False  # UTF-16 with a byte order mark
-    if b"\x00" in head:
-        return True
-    # Control bytes other than tab, newlines and form feed are rare in any text encoding.
+    # Control bytes other than tab, newlines and form feed are rare in any text encoding;
+    # a few (a stray NUL) are dropped by normalisation, many mean binary content.
     controls = sum(1 for byte in head if byte < 32 and byte not in (9, 10, 12, 13))
-    return controls > len(head) // 100 + 1
+    return controls > len(head) // 20
 
 
 def _text_format(head: bytes, ext: str) -> str:

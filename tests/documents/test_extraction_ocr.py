@@ -1,0 +1,99 @@
+"""Scans and photos read through Debian's Tesseract, in French."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from autan.documents.extraction import (
+    EmptyDocument,
+    ExtractedDocument,
+    ExtractionLimits,
+    OcrUnavailable,
+    extract,
+)
+from tests.documents import files
+
+# Words of files.SCAN_LINES that must come back, accents included.
+EXPECTED = ["Préfecture", "récépissé", "séjour", "délivré", "après", "dépôt", "dossier", "complet"]
+
+
+def words(document: ExtractedDocument) -> set[str]:
+    text = " ".join(block.text for block in document.blocks)
+    return {word.strip(".,;:'’\"“”«»()|") for word in text.split()}
+
+
+def test_scanned_pdf_is_read_in_french() -> None:
+    progress: list[tuple[int, int]] = []
+    document = extract(
+        files.make_scanned_pdf(), "scan.pdf", progress=lambda d, t: progress.append((d, t))
+    )
+
+    assert (document.format, document.pages, document.ocr_pages) == ("pdf", 1, 1)
+    assert set(EXPECTED) <= words(document)
+    assert "Haute-Garonne" in words(document)
+    assert all(block.page == 1 for block in document.blocks)
+    assert progress == [(1, 1)]
+
+
+def test_scanned_pdf_without_ocr_has_no_text() -> None:
+    with pytest.raises(
+        EmptyDocument, match="if it is a scan, text recognition \\(OCR\\) is turned off"
+    ):
+        extract(files.make_scanned_pdf(), "scan.pdf", ExtractionLimits(ocr=False))
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("PNG", "photo.png"), ("JPEG", "photo.jpg")])
+def test_photo_of_a_page(fmt: str, name: str) -> None:
+    """Greyish, slightly turned, blurred and noisy, as a phone takes it."""
+    document = extract(files.make_photo(fmt), name)
+
+    assert (document.format, document.pages, document.ocr_pages) == (fmt.lower(), 1, 1)
+    found = words(document)
+    # OCR of a noisy photo is not perfect: most words, accents included, come back.
+    assert len(found & set(EXPECTED)) >= len(EXPECTED) - 1, found
+
+
+def test_pdf_named_file_that_is_an_image() -> None:
+    document = extract(files.make_photo("PNG"), "courrier.pdf")
+
+    assert document.format == "png"
+    assert "Préfecture" in words(document)
+
+
+def test_exif_orientation_is_applied() -> None:
+    """A camera stores the picture sideways and says so in EXIF; the text must read upright."""
+    upright = files.text_image(files.SCAN_LINES[:2])
+    sideways = upright.rotate(90, expand=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    buffer = io.BytesIO()
+    sideways.save(buffer, "JPEG", exif=exif.tobytes())
+
+    document = extract(buffer.getvalue(), "photo.jpg")
+
+    assert {"Préfecture", "Haute-Garonne", "migrations"} <= words(document)
+
+
+def test_multipage_tiff_pages() -> None:
+    document = extract(files.make_tiff(2), "courriers.tiff")
+
+    assert (document.format, document.pages, document.ocr_pages) == ("tiff", 2, 2)
+    assert [block.page for block in document.blocks] == [1, 2]
+    assert "Page 2" in document.blocks[1].text and "préfecture" in document.blocks[1].text
+
+
+def test_ocr_not_installed(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    with pytest.raises(OcrUnavailable, match="OCR\\) is not installed on the server"):
+        extract(files.make_scanned_pdf(), "scan.pdf")
+    # A PDF with a text layer needs no OCR.
+    assert extract(files.make_pdf(), "guide.pdf").pages == 3
+
+
+def test_images_without_ocr() -> None:
+    with pytest.raises(EmptyDocument, match="image and text recognition"):
+        extract(files.make_photo(), "photo.png", ExtractionLimits(ocr=False))
