@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -144,7 +144,7 @@ async def _submit(
 
 
 async def ingest_paths(
-    state: dict[str, Any],
+    state: Mapping[str, Any],
     paths: list[Path],
     collection_name: str,
     owner_email: str | None,
@@ -221,6 +221,7 @@ def ingest(
     async def work() -> Report:
         app = create_app(settings)
         async with app.router.lifespan_context(app) as state:
+            assert state is not None
             columns = (
                 TextColumn("{task.description}"),
                 BarColumn(),

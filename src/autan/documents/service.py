@@ -138,7 +138,7 @@ async def delete_collection(
 # --- documents ---------------------------------------------------------------------------
 
 
-def _visible_documents(principal: Principal) -> Select[tuple[Document]]:
+def _visible_documents(principal: Principal) -> Select[Document]:
     visible = visible_collections(principal).subquery()
     return select(Document).join(visible, visible.c.id == Document.collection_id)
 

@@ -21,6 +21,9 @@ class DocumentSettings(BaseModel):
     embedding_model: str | None = Field(
         None, description="Embedding model id (default: the deployment's first embedding model)."
     )
+    embed_batch: int = Field(
+        32, ge=1, le=512, description="Passages sent to the embedding model per request."
+    )
     worker_concurrency: int = Field(
         1, ge=1, description="Documents processed at once by each server process."
     )

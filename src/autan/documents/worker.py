@@ -40,7 +40,6 @@ from autan.retrieval.vectors import matrix_cache
 
 log = structlog.get_logger(__name__)
 
-EMBED_BATCH = 32
 _PROGRESS_EVERY = 0.5  # seconds between two writes of a document's progress
 _PARSED = 0.4  # share of the progress bar given to parsing; embedding takes the rest
 
@@ -296,11 +295,19 @@ class IngestionWorker:
         owner = await self._owner(job.document)
         texts = [passage_text(title, draft) for draft in drafts]
         vectors: list[list[float]] = []
-        for start in range(0, len(texts), EMBED_BATCH):
-            batch = texts[start : start + EMBED_BATCH]
+        size = self.settings.embed_batch
+        for start in range(0, len(texts), size):
+            if start and not await self._still_there(job.document.id):
+                raise _Gone()  # deleted meanwhile: spare the embedding model the rest
+            batch = texts[start : start + size]
             vectors.extend(await self._embed_batch(job.document.id, owner, model, batch))
             report(_PARSED + (1 - _PARSED) * len(vectors) / len(texts))
         return vectors
+
+    async def _still_there(self, document_id: uuid.UUID) -> bool:
+        async with self.factory() as session:
+            status = await session.scalar(select(Document.status).where(Document.id == document_id))
+        return status == DocumentStatus.INDEXING
 
     async def _embed_batch(
         self, document_id: uuid.UUID, owner: Principal, model: str, batch: list[str]
