@@ -24,6 +24,7 @@ from autan.core.db import create_engine, session_factory
 from autan.core.errors import AutanError
 from autan.core.logging import configure as configure_logging
 from autan.core.migrate import upgrade
+from autan.documents.cli import ingest
 from autan.settings import Settings
 
 T = TypeVar("T")
@@ -308,6 +309,9 @@ def orgs_list() -> None:
 
     for slug, name, members in _run(work):
         typer.echo(f"{slug}\t{members}\t{name}")
+
+
+app.command("ingest")(ingest)
 
 
 def main() -> None:
