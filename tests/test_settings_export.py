@@ -20,7 +20,7 @@ from autan.accounts.models import ApiKey, AuditEvent, User
 from autan.chat import export
 from autan.chat.models import Conversation, Feedback, Message
 from autan.core.db import utcnow
-from autan.documents.models import Document
+from autan.documents.models import Document, DocumentStatus
 from autan.prompts import service as prompts
 from autan.usage.models import UsageRecord
 from tests.support.library import add_conversation, database, principal_of, user_by_email
@@ -166,6 +166,21 @@ async def test_export_then_delete_everything(site: Site) -> None:
         await add_conversation(session, me, "Budget 2027", [("Le budget ?", "Voici.")], rating=-1)
         await add_conversation(session, other, "Pas à moi", [("Question", "Réponse")])
         key = (await accounts.create_api_key(session, me.email)).secret
+        session.add(
+            Document(
+                owner_id=me.id,
+                org_id=me.org_id,
+                name="note.txt",
+                format="txt",
+                size_bytes=5,
+                sha256="b" * 64,
+                status=DocumentStatus.READY,
+            )
+        )
+        await session.commit()
+    stored = site.autan.settings.data_dir / "files" / "bb" / ("b" * 64)
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    stored.write_bytes(b"hello")
     async with site.signed_in("member_a") as browser:
         as_json = await browser.get("/settings/export.json")
         assert as_json.status_code == 200
@@ -203,6 +218,8 @@ async def test_export_then_delete_everything(site: Site) -> None:
         assert '<th scope="row">Clés d&#39;API</th><td data-label="Nombre">1</td>' in done.text or (
             '<th scope="row">Clés d\'API</th><td data-label="Nombre">1</td>' in done.text
         )
+        assert '<th scope="row">Documents</th><td data-label="Nombre">1</td>' in done.text
+        assert not stored.exists()  # the document's file is gone too
         # The account stays usable; the deleted key stops working at once.
         assert (await browser.get("/settings")).status_code == 200
         async with httpx_client(site, key) as api:

@@ -19,8 +19,9 @@ from autan.accounts import audit
 from autan.accounts.models import ApiKey
 from autan.accounts.principal import Principal
 from autan.chat.models import Conversation, Feedback, Message
-from autan.documents.models import Chunk, Document
+from autan.documents.models import Document
 from autan.prompts.models import PromptTemplate
+from autan.retrieval.index import delete_document_chunks
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +112,11 @@ async def erase_my_data(
     # Children before parents, explicitly: the counts are reported, and nothing depends on
     # the database's cascades being enabled.
     feedback = await _delete(session, Feedback, _own_feedback(user_id))
-    documents_query = select(Document.id).where(_own_documents(user_id))
-    await _delete(session, Chunk, Chunk.document_id.in_(documents_query))
+    # Through the index's own function: it also drops the cached vectors of the collections.
+    for document_id in list(
+        await session.scalars(select(Document.id).where(_own_documents(user_id)))
+    ):
+        await delete_document_chunks(session, document_id)
     documents = await _delete(session, Document, _own_documents(user_id))
     messages = await _delete(
         session, Message, Message.conversation_id.in_(_own_conversations(user_id))

@@ -19,6 +19,8 @@ from autan.accounts.principal import Principal
 from autan.accounts.service import ApiKeyAuthenticator
 from autan.chat import export
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep
+from autan.documents import service as documents
+from autan.documents.worker import IngestionWorker
 from autan.web import forms
 from autan.web.errors import translate
 from autan.web.router import page_context
@@ -188,4 +190,7 @@ async def delete_my_data(
     authenticator: ApiKeyAuthenticator = request.state.authenticator
     for secret_hash in result.key_hashes:
         authenticator.forget(secret_hash)
+    # The files are stored by content: remove those no other document still uses.
+    worker: IngestionWorker = request.state.documents
+    await documents.remove_unreferenced(session, worker.store, result.document_digests)
     return await _delete_page(request, me, data.csrf, session, done=result.counts)
