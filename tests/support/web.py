@@ -12,7 +12,7 @@ import httpx
 
 from autan.accounts import service
 from autan.accounts.models import Role
-from autan.core.db import create_engine, session_factory
+from autan.core.db import create_engine, session_factory, utcnow
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from tests.conftest import RunningAutan, make_settings, serve_autan
 
@@ -44,13 +44,27 @@ class Site:
 
 
 @contextlib.asynccontextmanager
-async def run_site(tmp_path: Path, database_url: str) -> AsyncIterator[Site]:
+async def run_site(
+    tmp_path: Path,
+    database_url: str,
+    models: ModelsConfig | None = None,
+    quotas: dict[str, object] | None = None,
+    *,
+    accept_charter: bool = True,
+) -> AsyncIterator[Site]:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
         for email, role, org in PEOPLE.values():
-            await service.create_user(session, email, role=role, org_slug=org, password=PASSWORD)
+            user = await service.create_user(
+                session, email, role=role, org_slug=org, password=PASSWORD
+            )
+            if accept_charter:
+                # Pages wait for the usage charter; most tests are about something else.
+                user.charter_accepted_version = 1
+                user.charter_accepted_at = utcnow()
+        await session.commit()
     await engine.dispose()
-    models = ModelsConfig(
+    models = models or ModelsConfig(
         models=[
             ModelConfig(
                 id="petit",
@@ -60,7 +74,7 @@ async def run_site(tmp_path: Path, database_url: str) -> AsyncIterator[Site]:
             ModelConfig(id="grand", replicas=[ReplicaConfig(url="http://127.0.0.1:9/v1")]),
         ]
     )
-    async with serve_autan(make_settings(tmp_path, database_url, models)) as autan:
+    async with serve_autan(make_settings(tmp_path, database_url, models, quotas)) as autan:
         yield Site(autan)
 
 
