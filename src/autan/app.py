@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import httpx
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from autan.accounts.auth_router import router as auth_router
@@ -43,7 +43,9 @@ from autan.quotas.service import Quotas
 from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
 from autan.web import admin_router as web_admin
+from autan.web import library_router as web_library
 from autan.web import router as web
+from autan.web.charter_guard import CharterGate, require_charter
 from autan.web.errors import html_page
 from autan.web.templating import STATIC_DIR, Templates
 
@@ -125,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "session_authenticator": SessionAuthenticator(
                 factory, settings.gateway.api_key_cache_ttl
             ),
+            "charter_gate": CharterGate(factory, settings.gateway.api_key_cache_ttl),
         }
         # The same objects, for code that holds the app rather than a request (tests, CLI).
         _app.state.running = state
@@ -157,8 +160,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(oidc_router)
     app.include_router(web.public)
-    app.include_router(web.pages)
-    app.include_router(web_admin.router)
+    # Signed-in pages wait for the usage charter to be accepted (API keys are not affected).
+    charter = [Depends(require_charter)]
+    app.include_router(web.pages, dependencies=charter)
+    app.include_router(web_admin.router, dependencies=charter)
+    app.include_router(web_library.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         AdmissionLimits,
