@@ -1,0 +1,1 @@
+"""Benchmarks of Autan (run as modules: python -m benchmarks.<name>.run)."""
