@@ -193,6 +193,20 @@ def test_tables_kept_whole_or_cut_by_rows_with_their_header() -> None:
     assert body[-120:] == rows
 
 
+def test_heading_stays_with_the_start_of_a_long_table() -> None:
+    header = "Nom | Service | Heures"
+    rows = "\n".join(f"Agent {n} | Accueil des étrangers | 35" for n in range(100))
+    blocks = [
+        Block("Agents", 2, ("Agents",), "heading"),
+        Block(f"{header}\n{rows}", 2, ("Agents",), "table"),
+    ]
+    drafts = chunk(document(blocks, 2), max_tokens=100)
+
+    check_invariants(drafts, 100)
+    assert drafts[0].text.startswith(f"Agents\n\n{header}\nAgent 0 |")
+    assert all(draft.text.startswith(header) for draft in drafts[1:])
+
+
 def test_real_documents_chunk_with_their_pages_and_headings() -> None:
     drafts = chunk(extract(files.make_pdf(), "guide.pdf"))
 

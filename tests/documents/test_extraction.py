@@ -6,7 +6,9 @@ import io
 
 import docx
 import pytest
+from docx.enum.style import WD_STYLE_TYPE
 from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
 
 from autan.documents.extraction import (
     Block,
@@ -107,6 +109,25 @@ def test_docx_pages_from_word_layout_marks() -> None:
     assert block_with(extracted, "première page").page == 1
     assert block_with(extracted, "deuxième page").page == 2
     assert extracted.title == "Première partie"  # no metadata title: the first H1
+
+
+def test_docx_french_heading_styles_and_outline_levels() -> None:
+    document = docx.Document()
+    titre = document.styles.add_style("Titre 1", WD_STYLE_TYPE.PARAGRAPH)
+    document.add_paragraph("Objet de la note", style=titre)
+    document.add_paragraph("Le service est ouvert le lundi.")
+    outlined = document.add_paragraph("Horaires d'été")
+    outline = OxmlElement("w:outlineLvl")
+    outline.set(qn("w:val"), "1")  # 0-based: a level-2 heading
+    outlined._p.get_or_add_pPr().append(outline)
+    document.add_paragraph("Fermeture à 16 h en août.")
+    buffer = io.BytesIO()
+    document.save(buffer)
+
+    extracted = extract(buffer.getvalue(), "note.docx")
+
+    assert block_with(extracted, "lundi").headings == ("Objet de la note",)
+    assert block_with(extracted, "août").headings == ("Objet de la note", "Horaires d'été")
 
 
 def test_pptx_slides_titles_notes_and_table() -> None:
@@ -254,6 +275,23 @@ def test_text_is_normalised() -> None:
         "Fin.",
     ]
     assert all(block.page is None and block.headings == () for block in document.blocks)
+
+
+def test_markdown_raw_html_and_html_article() -> None:
+    source = '# Note\n\n<div class="alerte">Dossier <b>incomplet</b></div>\n\nSuite.\n'
+    document = extract(source.encode(), "note.md")
+    assert block_with(document, "incomplet").text == "Dossier incomplet"
+
+    page = (
+        "<html><body><div class='menu'><a>Accueil</a></div><article><h2>Actualité</h2>"
+        "<p>Nouveaux horaires d'ouverture.</p></article></body></html>"
+    )
+    extracted = extract(page.encode(), "actualite.htm")
+    assert [block.text for block in extracted.blocks] == [
+        "Actualité",
+        "Nouveaux horaires d'ouverture.",
+    ]
+    assert extracted.title is None
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from fpdf import FPDF
 from PIL import Image
 
 from autan.documents.extraction import (
@@ -14,6 +15,7 @@ from autan.documents.extraction import (
     OcrUnavailable,
     extract,
 )
+from autan.documents.extraction.ocr import prepare
 from tests.documents import files
 
 # Words of files.SCAN_LINES that must come back, accents included.
@@ -97,3 +99,24 @@ def test_ocr_not_installed(monkeypatch: pytest.MonkeyPatch, tmp_path: object) ->
 def test_images_without_ocr() -> None:
     with pytest.raises(EmptyDocument, match="image and text recognition"):
         extract(files.make_photo(), "photo.png", ExtractionLimits(ocr=False))
+
+
+def test_scan_with_a_few_words_of_text_layer_is_still_read() -> None:
+    """Scanning software often stamps a page number as text over the page image."""
+    pdf = FPDF(format="A4")
+    pdf.add_page()
+    pdf.image(files.text_image(files.SCAN_LINES), x=0, y=0, w=210)
+    pdf.set_font("helvetica", size=8)
+    pdf.text(190, 290, "Page 1/1")
+    document = extract(bytes(pdf.output()), "scan.pdf")
+
+    assert document.ocr_pages == 1
+    assert {"récépissé", "Préfecture"} <= words(document)
+
+
+def test_images_are_prepared_for_tesseract() -> None:
+    huge, scale = prepare(Image.new("RGB", (8000, 400), "white"))
+    assert (huge.mode, huge.size, scale) == ("L", (5000, 250), 0.625)
+    small, scale = prepare(Image.new("RGBA", (400, 300), (0, 0, 0, 0)))
+    assert small.size == (1200, 900) and scale == 3.0
+    assert small.getpixel((10, 10)) == 255  # transparency laid on white, not black

@@ -249,11 +249,15 @@ class _Packer:
 
     def section(self, blocks: list[Block]) -> None:
         headings = blocks[0].headings
+        # Room is kept for the section's heading in every cut of an oversized block, so
+        # that the first cut fits beside the heading instead of leaving it alone in a chunk.
+        lead = sum(count_tokens(b.text) for b in blocks if b.kind == "heading")
+        budget = self.max_tokens - lead if lead <= self.max_tokens // 4 else self.max_tokens
         current: list[_Piece] = []
         used = 0
-        fresh = False  # whether `current` holds more than the overlap it started with
         for block in blocks:
-            for piece in _pieces(block, self.max_tokens):
+            limit = self.max_tokens if block.kind == "heading" else budget
+            for piece in _pieces(block, limit):
                 if current and used + piece.tokens > self.max_tokens:
                     self.emit(current, headings)
                     room = min(self.overlap_tokens, self.max_tokens - piece.tokens)
@@ -261,8 +265,7 @@ class _Packer:
                     used = sum(part.tokens for part in current)
                 current.append(piece)
                 used += piece.tokens
-                fresh = True
-        if current and fresh:
+        if current:
             self.emit(current, headings)
 
     def emit(self, pieces: list[_Piece], headings: tuple[str, ...]) -> None:

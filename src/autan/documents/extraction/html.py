@@ -104,6 +104,18 @@ def _drop_furniture(root: Any) -> None:
             node.drop_tree()
 
 
+def _content_root(root: Any) -> Any:
+    """The page's main content: <main>, else its only <article>, else the whole <body>."""
+    mains = root.xpath("//main")
+    if mains:
+        return mains[0]
+    articles = root.xpath("//article")
+    if len(articles) == 1:
+        return articles[0]
+    body = root.find("body")
+    return body if body is not None else root
+
+
 def extract_html(data: bytes) -> ExtractedDocument:
     """An HTML page: the <main> (or the only <article>) if there is one, else the <body>."""
     try:
@@ -115,9 +127,7 @@ def extract_html(data: bytes) -> ExtractedDocument:
     for comment in root.xpath("//comment()"):
         comment.drop_tree()
     _drop_furniture(root)
-    content = root.xpath("//main") or root.xpath("//article")
-    start = content[0] if len(content) == 1 or root.xpath("//main") else root.find("body")
     walker = _HtmlWalker()
-    walker.element(start if start is not None else root)
+    walker.element(_content_root(root))
     walker.flush()
     return ExtractedDocument("html", walker.blocks, 1, title or walker.first_h1, 0)

@@ -31,6 +31,10 @@ PDFIUM_LOCK = threading.Lock()
 # A page with fewer letters and digits than this in its text layer, and an image on it,
 # is a scan (a page number or a stamp alone does not make a text layer).
 OCR_MIN_CHARS = 20
+# Fewer letters than this on a page that one image mostly covers (SCAN_COVERAGE) is a scan
+# with a few words of text layer on top (a stamp, a page number).
+SCAN_MAX_CHARS = 200
+SCAN_COVERAGE = 0.5
 MAX_BOOKMARK_DEPTH = 6
 _SENTENCE_END = re.compile(r"[.!?:;»\"”)]$")
 _STARTS_PARAGRAPH = re.compile(r"^(?:[A-ZÀ-ÖØ-ÞŒ0-9«\"“]|[-–—•▪◦●*·] |\(?[a-z0-9]{1,3}[.)] )")
@@ -143,10 +147,37 @@ def page_blocks(
     return blocks
 
 
+def _unreadable(text: str) -> bool:
+    """A text layer of mostly private-use or replacement characters (fonts without a
+    Unicode map): the page shows text that copying would not give back."""
+    visible = [char for char in text if not char.isspace()]
+    bad = sum(1 for char in visible if char == "\ufffd" or "\ue000" <= char <= "\uf8ff")
+    return len(visible) >= OCR_MIN_CHARS and bad > len(visible) * 0.3
+
+
+def _image_coverage(page: pdfium.PdfPage) -> float:
+    """The share of the page covered by its largest image."""
+    width, height = page.get_size()
+    largest = 0.0
+    for image in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=4):
+        left, bottom, right, top = image.get_bounds()
+        largest = max(largest, (right - left) * (top - bottom))
+    return largest / (width * height) if width and height else 0.0
+
+
 def _needs_ocr(page: pdfium.PdfPage, text: str) -> bool:
-    if sum(char.isalnum() for char in text) >= OCR_MIN_CHARS:
+    """A scan: (almost) no usable text layer, and an image where the text should be.
+
+    A scanned page with a few words of text layer (a stamp, a page number added by
+    software) is still a scan when one image covers most of it.
+    """
+    letters = sum(char.isalnum() for char in text)
+    if letters >= SCAN_MAX_CHARS and not _unreadable(text):
         return False
-    return any(True for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=4))
+    coverage = _image_coverage(page)
+    if letters < OCR_MIN_CHARS or _unreadable(text):
+        return coverage > 0
+    return coverage >= SCAN_COVERAGE
 
 
 def _read_page(

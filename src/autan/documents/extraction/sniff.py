@@ -156,7 +156,8 @@ def _zip_format(data: bytes, ext: str) -> str:
 
 def _zip_kind(archive: zipfile.ZipFile, names: set[str]) -> str | None:
     if "mimetype" in names:
-        mimetype = archive.read("mimetype")[:200].decode("ascii", "replace").strip()
+        with archive.open("mimetype") as member:
+            mimetype = member.read(200).decode("ascii", "replace").strip()
         if mimetype in _ODF_MIMETYPES:
             return _ODF_MIMETYPES[mimetype]
     if "[Content_Types].xml" in names:

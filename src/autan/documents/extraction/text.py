@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -18,6 +19,8 @@ _BOMS = (
     (b"\xfe\xff", "utf-16"),
 )
 CSV_DELIMITERS = ",;\t|"
+# Raw HTML inside Markdown: its text is content, its tags are not.
+_TAG = re.compile(r"<[^>]*>")
 CSV_SNIFF_CHARS = 64 * 1024
 
 
@@ -120,8 +123,10 @@ class _MarkdownWalker:
             self.rows = []
         elif kind == "inline":
             self._inline(token)
-        elif kind in ("fence", "code_block", "html_block"):
+        elif kind in ("fence", "code_block"):
             self._text(normalise(token.content))
+        elif kind == "html_block":
+            self._text(normalise(_TAG.sub(" ", token.content)))
 
     def _inline(self, token: Token) -> None:
         text = _inline_text(token)
