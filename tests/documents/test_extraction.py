@@ -9,6 +9,7 @@ import pytest
 from docx.enum.style import WD_STYLE_TYPE
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
+from fpdf import FPDF
 
 from autan.documents.extraction import (
     Block,
@@ -58,11 +59,47 @@ def test_pdf_pages_headings_title_and_hyphenation() -> None:
     assert "Carte de séjour" in full_text(document)
 
 
-def test_pdf_without_bookmarks_has_pages_but_no_headings() -> None:
+def test_pdf_without_bookmarks_gets_headings_from_type() -> None:
     document = extract(files.make_pdf(bookmarks=False), "guide.pdf")
 
-    assert block_with(document, "timbre fiscal").page == 3
-    assert all(block.headings == () for block in document.blocks)
+    delays = block_with(document, "silence vaut décision implicite")
+    assert (delays.page, delays.headings) == (2, (files.PROCEDURE, files.DELAYS))
+    assert block_with(document, "timbre fiscal").headings == (files.COSTS,)
+    # The table's bold header row is not a heading: it is neither larger nor numbered.
+    assert block_with(document, "Pièce Délai Coût").kind == "text"
+
+
+class _Letterhead(FPDF):
+    """Every page repeats the prefecture's header and a page number."""
+
+    def header(self) -> None:
+        self.set_font("DejaVu", size=9)
+        self.cell(0, 8, "Préfecture du Rhône — Guide de l'usager 2024")
+        self.ln(14)
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("DejaVu", size=9)
+        self.cell(0, 8, f"Page {self.page_no()} / {{nb}}", align="C")
+
+
+def test_pdf_running_headers_and_page_numbers_are_dropped() -> None:
+    pdf = _Letterhead(format="A4")
+    pdf.add_font("DejaVu", "", files.FONT)
+    texts = [files.INTRO, files.DELAYS_TEXT, files.COSTS_TEXT, files.NOTES]
+    for n, text in enumerate(texts, start=1):
+        pdf.add_page()
+        pdf.set_font("DejaVu", size=18)
+        pdf.cell(0, 10, f"Chapitre {n}", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("DejaVu", size=11)
+        pdf.multi_cell(0, 6, f"Contenu du chapitre {n} : {text}")
+    document = extract(bytes(pdf.output()), "guide.pdf")
+
+    text = full_text(document)
+    assert "Guide de l'usager 2024" not in text and "/ 4" not in text
+    assert document.title == "Chapitre 1"  # no metadata: the first heading of page 1
+    assert block_with(document, "Contenu du chapitre 3").headings == ("Chapitre 3",)
+    assert block_with(document, "Contenu du chapitre 3").page == 3
 
 
 def test_page_limit() -> None:

@@ -1,8 +1,10 @@
-"""PDF: the text layer of each page (pypdfium2), OCR for scanned pages, bookmarks as headings."""
+"""PDF: the text layer of each page (pypdfium2), OCR for scanned pages.
+
+Pages are read here; pdf_layout turns their lines into paragraphs and headings.
+"""
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -16,14 +18,10 @@ from autan.documents.extraction.errors import (
     EncryptedFile,
     TooManyPages,
 )
-from autan.documents.extraction.model import (
-    Block,
-    ExtractedDocument,
-    ExtractionLimits,
-    HeadingPath,
-)
+from autan.documents.extraction.model import ExtractedDocument, ExtractionLimits
 from autan.documents.extraction.normalise import inline, is_blank, join_hyphenated, normalise
 from autan.documents.extraction.ocr import OCR_BATCH, ocr_pages, to_png
+from autan.documents.extraction.pdf_layout import Bookmarks, Line, document_blocks
 
 # PDFium is not thread-safe and extraction runs in worker threads: every call into it
 # holds this lock. OCR (a subprocess) runs outside it.
@@ -36,17 +34,8 @@ OCR_MIN_CHARS = 20
 SCAN_MAX_CHARS = 200
 SCAN_COVERAGE = 0.5
 MAX_BOOKMARK_DEPTH = 6
-_SENTENCE_END = re.compile(r"[.!?:;»\"”)]$")
-_STARTS_PARAGRAPH = re.compile(r"^(?:[A-ZÀ-ÖØ-ÞŒ0-9«\"“]|[-–—•▪◦●*·] |\(?[a-z0-9]{1,3}[.)] )")
-_BULLET = re.compile(r"^(?:[-–—•▪◦●*·]|\(?[a-z0-9]{1,3}[.)])\s")
-_KEY = re.compile(r"[\W_]+")
-
-Bookmarks = dict[int, list[tuple[int, str]]]
+BOLD_WEIGHT = 600
 Progress = Callable[[int, int], None] | None
-
-
-def _key(text: str) -> str:
-    return _KEY.sub("", text.casefold())
 
 
 def _open(data: bytes) -> pdfium.PdfDocument:
@@ -70,81 +59,37 @@ def _bookmarks(pdf: pdfium.PdfDocument) -> Bookmarks:
     return marks
 
 
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in normalise(join_hyphenated(text)).split("\n")]
+def _page_lines(textpage: pdfium.PdfTextPage, text: str) -> list[Line]:
+    """The page's lines, each with the height and weight of its type at both ends.
+
+    Type is read at a line's first and last character only: enough to tell headings
+    from body text (a bold word opening a paragraph is not a bold line), and cheap.
+    """
+    count = textpage.count_chars()
+    aligned = count == len(text)  # else character indices do not match the text
+    lines: list[Line] = []
+    offset = 0
+    for raw in text.split("\n"):
+        clean = normalise(join_hyphenated(raw))
+        size, bold = 0.0, False
+        stripped = raw.rstrip()
+        if aligned and clean and stripped:
+            first = offset + len(raw) - len(raw.lstrip())
+            last = offset + len(stripped) - 1
+            size = min(_height(textpage, first), _height(textpage, last))
+            bold = all(
+                pdfium_c.FPDFText_GetFontWeight(textpage, index) >= BOLD_WEIGHT
+                for index in (first, last)
+            )
+        lines.append(Line(clean, size, bold))
+        offset += len(raw) + 1
+    return lines
 
 
-def _is_break(line: str, following: str) -> bool:
-    """Whether a paragraph ends between two lines of a page's text layer."""
-    if not line or not following:
-        return True
-    if _BULLET.match(following):
-        return True
-    return bool(_SENTENCE_END.search(line) and _STARTS_PARAGRAPH.match(following))
-
-
-def _find(lines: list[str], start: int, title: str) -> tuple[int, int] | None:
-    """Lines [first, end) holding a bookmark's title at or after `start`, if it is there."""
-    key = _key(title)
-    if not key:
-        return None
-    for first in range(start, len(lines)):
-        line_key = _key(lines[first])
-        if not line_key:
-            continue
-        if line_key == key:
-            return first, first + 1
-        if len(line_key) >= 6 and key.startswith(line_key):
-            # A long title wrapped over several lines.
-            seen, end = line_key, first + 1
-            while end < len(lines) and key.startswith(seen + _key(lines[end])) and seen != key:
-                seen += _key(lines[end])
-                end += 1
-            if seen == key:
-                return first, end
-    return None
-
-
-def page_blocks(
-    lines: list[str], page: int, marks: list[tuple[int, str]], path: HeadingPath
-) -> list[Block]:
-    """Blocks of one page: paragraphs rebuilt from lines, headings where bookmarks point."""
-    # Which bookmarks open before which line, and which lines are the headings' own text.
-    opens: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    heading_lines: set[int] = set()
-    cursor = 0
-    for level, title in marks:
-        found = _find(lines, cursor, title)
-        if found is None:
-            opens[cursor].append((level, title))  # not in the text: it starts at this point
-            continue
-        opens[found[0]].append((level, title))
-        heading_lines.update(range(*found))
-        cursor = found[1]
-    blocks: list[Block] = []
-    paragraph: list[str] = []
-
-    def flush() -> None:
-        if paragraph:
-            blocks.append(Block(" ".join(paragraph), page, path.current, "text"))
-            paragraph.clear()
-
-    for index, line in enumerate(lines):
-        if index in opens:
-            flush()
-            for level, title in opens[index]:
-                blocks.append(Block(title, page, path.enter(level, title), "heading"))
-        if index in heading_lines:
-            continue
-        if line:
-            paragraph.append(line)
-        following = lines[index + 1] if index + 1 < len(lines) else ""
-        if _is_break(line, following):
-            flush()
-    flush()
-    for level, title in opens.get(len(lines), []):
-        blocks.append(Block(title, page, path.enter(level, title), "heading"))
-    return blocks
+def _height(textpage: pdfium.PdfTextPage, index: int) -> float:
+    """The height of the font's box at one character: its size, whatever the text matrix."""
+    _, bottom, _, top = textpage.get_charbox(index, loose=True)
+    return round(float(top - bottom), 1)
 
 
 def _unreadable(text: str) -> bool:
@@ -182,65 +127,58 @@ def _needs_ocr(page: pdfium.PdfPage, text: str) -> bool:
 
 def _read_page(
     pdf: pdfium.PdfDocument, index: int, limits: ExtractionLimits
-) -> tuple[str, bytes | None]:
-    """The page's text layer, and its rendering (PNG) when it must go through OCR instead."""
+) -> tuple[list[Line], bytes | None]:
+    """The page's lines, or its rendering (PNG) when it must go through OCR instead."""
     with PDFIUM_LOCK:
         page = pdf[index]
         try:
             textpage = page.get_textpage()
             try:
                 text = textpage.get_text_range()
+                if not limits.ocr or not _needs_ocr(page, text):
+                    return _page_lines(textpage, text), None
             finally:
                 textpage.close()
-            if not limits.ocr or not _needs_ocr(page, text):
-                return text, None
             image = page.render(scale=limits.ocr_dpi / 72, grayscale=True).to_pil()
         finally:
             page.close()
-    return text, to_png(image, limits.ocr_dpi)
+    return [], to_png(image, limits.ocr_dpi)
 
 
 class _Pages:
-    """Pages turned into blocks in order, while scanned pages wait for OCR in batches."""
+    """The lines of every page, scanned pages going through OCR in batches."""
 
-    def __init__(
-        self, total: int, marks: Bookmarks, limits: ExtractionLimits, progress: Progress
-    ) -> None:
+    def __init__(self, total: int, limits: ExtractionLimits, progress: Progress) -> None:
         self.total = total
-        self.marks = marks
         self.limits = limits
         self.progress = progress
-        self.lines: dict[int, list[str]] = {}
+        self.lines: list[list[Line]] = [[] for _ in range(total)]
         self.scans: list[tuple[int, bytes]] = []
-        self.done = 0
-        self.path = HeadingPath()
-        self.blocks: list[Block] = []
+        self.ocr_pages = 0
+        self.done = 0  # pages read (and OCRed) in order, for progress
 
-    def text(self, index: int, text: str) -> None:
-        self.lines[index] = _lines(text)
-        self._advance()
+    def read(self, pdf: pdfium.PdfDocument, index: int) -> None:
+        lines, png = _read_page(pdf, index, self.limits)
+        if png is None:
+            self.lines[index] = lines
+        else:
+            self.ocr_pages += 1
+            self.scans.append((index, png))
+        if len(self.scans) >= OCR_BATCH or (not self.scans and png is None):
+            self.flush(index)
 
-    def scan(self, index: int, png: bytes) -> None:
-        self.scans.append((index, png))
-        if len(self.scans) >= OCR_BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        """OCR the waiting scans, then turn every page ready in order into blocks."""
+    def flush(self, upto: int) -> None:
+        """OCR the waiting scans; report progress up to page `upto` (0-based)."""
         if self.scans:
             texts = ocr_pages([png for _, png in self.scans], self.limits)
             for (index, _), paragraphs in zip(self.scans, texts, strict=True):
-                self.lines[index] = "\n\n".join(paragraphs).split("\n")
+                # Tesseract's paragraphs are lines with a blank line between them.
+                text = "\n\n".join(paragraphs)
+                self.lines[index] = [Line(line) for line in text.split("\n")]
             self.scans = []
-        self._advance()
-
-    def _advance(self) -> None:
-        while self.done in self.lines:
-            lines = self.lines.pop(self.done)
-            marks = self.marks.get(self.done, [])
-            self.blocks.extend(page_blocks(lines, self.done + 1, marks, self.path))
-            self.done += 1
-            if self.progress is not None:
+        if self.progress is not None:
+            while self.done <= upto:
+                self.done += 1
                 self.progress(self.done, self.total)
 
 
@@ -259,24 +197,22 @@ def extract_pdf(
                 raise TooManyPages(total, limits.max_pages)
             title = inline(pdf.get_metadata_value("Title")) or None
             marks = _bookmarks(pdf)
-        pages = _Pages(total, marks, limits, progress)
-        scanned = 0
+        pages = _Pages(total, limits, progress)
         for index in range(total):
-            text, png = _read_page(pdf, index, limits)
-            if png is None:
-                pages.text(index, text)
-            else:
-                scanned += 1
-                pages.scan(index, png)
-        pages.flush()
+            pages.read(pdf, index)
+        pages.flush(total - 1)
     except pdfium.PdfiumError as exc:
         raise BrokenFile() from exc
     finally:
         with PDFIUM_LOCK:
             pdf.close()
-    if not limits.ocr and all(is_blank(block.text) for block in pages.blocks):
+    blocks = document_blocks(pages.lines, marks)
+    if not limits.ocr and all(is_blank(block.text) for block in blocks):
         raise EmptyDocument(
             "No text could be found in the document: if it is a scan, text recognition "
             "(OCR) is turned off."
         )
-    return ExtractedDocument("pdf", pages.blocks, total, title, scanned)
+    if title is None and not marks:
+        # No metadata: a title set in the largest type on the first page.
+        title = next((b.text for b in blocks if b.kind == "heading" and b.page == 1), None)
+    return ExtractedDocument("pdf", blocks, total, title, pages.ocr_pages)
