@@ -7,6 +7,7 @@ chunk the caller may not see answers "not found", exactly like one that does not
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -16,7 +17,12 @@ from autan.core.body import json_body, parse_body
 from autan.core.errors import InvalidRequest
 from autan.deps import CurrentPrincipal, ModelsDep, SessionDep, principal
 from autan.documents import service
-from autan.documents.errors import DocumentNotFound, FileTooLarge, MissingFile
+from autan.documents.errors import (
+    CollectionNotFound,
+    DocumentNotFound,
+    FileTooLarge,
+    MissingFile,
+)
 from autan.documents.schemas import (
     CollectionIn,
     SearchIn,
@@ -117,8 +123,6 @@ async def delete_collection(
 
 
 def _collection_id(value: str) -> uuid.UUID:
-    from autan.documents.errors import CollectionNotFound
-
     try:
         return uuid.UUID(value)
     except ValueError:
@@ -201,7 +205,7 @@ async def _file(
     return result
 
 
-async def _read(upload: UploadFile):  # type: ignore[no-untyped-def]
+async def _read(upload: UploadFile) -> AsyncIterator[bytes]:
     while chunk := await upload.read(_COPY_CHUNK):
         yield chunk
 

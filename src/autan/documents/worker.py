@@ -16,7 +16,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import structlog
 from sqlalchemy import select, update
@@ -31,6 +30,7 @@ from autan.documents import errors
 from autan.documents.chunking import ChunkDraft, chunk
 from autan.documents.extraction import ExtractedDocument, ExtractionError, ExtractionLimits, extract
 from autan.documents.models import Document, DocumentStatus
+from autan.documents.recovery import recover_abandoned, rowcount
 from autan.documents.settings import DocumentSettings
 from autan.documents.storage import FileStore
 from autan.llm.client import ModelClient
@@ -126,39 +126,11 @@ class IngestionWorker:
 
     async def recover(self) -> int:
         """Queue again documents whose processing stopped (no heartbeat for `stale_after`)."""
-        stale = utcnow() - timedelta(seconds=self.settings.stale_after)
-        busy = (DocumentStatus.PARSING, DocumentStatus.INDEXING)
-        async with self.factory() as session:
-            failed = await session.execute(
-                update(Document)
-                .where(
-                    Document.status.in_(busy),
-                    Document.updated_at <= stale,
-                    Document.attempts + 1 >= self.settings.max_attempts,
-                )
-                .values(
-                    status=DocumentStatus.FAILED,
-                    error=errors.INTERRUPTED_TOO_OFTEN,
-                    attempts=Document.attempts + 1,
-                    updated_at=utcnow(),
-                )
-            )
-            queued = await session.execute(
-                update(Document)
-                .where(Document.status.in_(busy), Document.updated_at <= stale)
-                .values(
-                    status=DocumentStatus.QUEUED,
-                    progress=0.0,
-                    attempts=Document.attempts + 1,
-                    updated_at=utcnow(),
-                )
-            )
-            await session.commit()
-        n_failed, n_queued = _rowcount(failed), _rowcount(queued)
-        if n_failed or n_queued:
-            log.warning("ingestion_recovered", requeued=n_queued, failed=n_failed)
+        queued, failed = await recover_abandoned(self.factory, self.settings)
+        if queued or failed:
+            log.warning("ingestion_recovered", requeued=queued, failed=failed)
             self.wake()
-        return n_queued
+        return queued
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -205,7 +177,7 @@ class IngestionWorker:
                     .values(status=DocumentStatus.PARSING, progress=0.0, updated_at=utcnow())
                 )
                 await session.commit()
-                if _rowcount(taken) == 1:
+                if rowcount(taken) == 1:
                     return await session.get(Document, document_id, populate_existing=True)
         return None
 
@@ -375,7 +347,7 @@ class IngestionWorker:
                     updated_at=utcnow(),
                 )
             )
-            if _rowcount(marked) != 1:
+            if rowcount(marked) != 1:
                 await session.rollback()
                 raise _Gone()
             fresh = await session.get(Document, document.id, populate_existing=True)
@@ -397,7 +369,7 @@ class IngestionWorker:
                 .values(status=status, progress=progress, updated_at=utcnow())
             )
             await session.commit()
-        if _rowcount(changed) != 1:
+        if rowcount(changed) != 1:
             raise _Gone()
 
     async def _fail(self, document_id: uuid.UUID, reason: str) -> None:
@@ -439,7 +411,3 @@ class IngestionWorker:
 
 def _set(job: _Job, progress: float) -> None:
     job.progress = progress
-
-
-def _rowcount(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
