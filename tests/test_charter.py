@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts import charter
 from autan.accounts import service as accounts
 from autan.accounts.models import AuditEvent, Organisation, Role, User
+from autan.web.charter_guard import CharterGate
 from tests.support.library import database, principal_of, user_by_email
 from tests.support.web import PEOPLE, Site, hidden, run_site
 
@@ -81,6 +82,30 @@ async def test_accepting_and_changing_the_charter(session_maker: Factory) -> Non
         assert events[-3].actor_id == user.id and events[-3].ip == "192.0.2.1"
         with pytest.raises(charter.CharterTooLong):
             await charter.update_charter(session, org, "x" * 20_001, principal_of(referent))
+
+
+async def test_the_gate_reads_the_database_once_per_ttl_not_per_request(
+    session_maker: Factory,
+) -> None:
+    async with session_maker() as session:
+        user = await accounts.create_user(session, "a@agri.fr", org_slug="agri")
+    me = principal_of(user)
+    engine = session_maker.kw["bind"]
+    statements: list[str] = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine.sync_engine, "before_cursor_execute", listener)
+    try:
+        gate = CharterGate(session_maker, ttl=60)
+        assert [await gate.accepted(me) for _ in range(50)] == [False] * 50
+        assert len(statements) == 2  # the user's accepted version, the organisation's version
+        async with session_maker() as session:
+            assert await charter.accept(session, me, 1)
+        gate.forget_user(me.user_id)
+        before = len(statements)
+        assert [await gate.accepted(me) for _ in range(50)] == [True] * 50
+        assert len(statements) == before + 1  # only the forgotten entry is read again
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", listener)
 
 
 # -- Pages ----------------------------------------------------------------------------------
