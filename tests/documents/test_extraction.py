@@ -10,6 +10,7 @@ from docx.enum.style import WD_STYLE_TYPE
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from fpdf import FPDF
+from lxml import etree
 
 from autan.documents.extraction import (
     Block,
@@ -165,6 +166,47 @@ def test_docx_french_heading_styles_and_outline_levels() -> None:
 
     assert block_with(extracted, "lundi").headings == ("Objet de la note",)
     assert block_with(extracted, "août").headings == ("Objet de la note", "Horaires d'été")
+
+
+W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+
+def test_docx_text_in_content_controls_revisions_and_text_boxes() -> None:
+    """Templates put text in content controls; python-docx's .text misses it."""
+    document = docx.Document()
+    before = document.add_paragraph("Avant le formulaire.")
+    control = etree.Element(f"{{{W}}}sdt")
+    content = etree.SubElement(control, f"{{{W}}}sdtContent")
+    content.append(_paragraph("Nom du demandeur : Jeanne Martin"))
+    before._p.addnext(control)
+    inserted = document.add_paragraph("Le dossier est ")
+    revision = etree.SubElement(inserted._p, f"{{{W}}}ins")
+    revision.append(_run("complet"))
+    deleted = etree.SubElement(inserted._p, f"{{{W}}}del")
+    deleted.append(_run("incomplet", tag="delText"))
+    buffer = io.BytesIO()
+    document.save(buffer)
+
+    extracted = extract(buffer.getvalue(), "formulaire.docx")
+
+    texts = [block.text for block in extracted.blocks]
+    assert texts == [
+        "Avant le formulaire.",
+        "Nom du demandeur : Jeanne Martin",
+        "Le dossier est complet",
+    ]
+
+
+def _run(text: str, tag: str = "t") -> etree._Element:
+    run = etree.Element(f"{{{W}}}r")
+    etree.SubElement(run, f"{{{W}}}{tag}").text = text
+    return run
+
+
+def _paragraph(text: str) -> etree._Element:
+    paragraph = etree.Element(f"{{{W}}}p")
+    paragraph.append(_run(text))
+    return paragraph
 
 
 def test_pptx_slides_titles_notes_and_table() -> None:

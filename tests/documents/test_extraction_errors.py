@@ -70,6 +70,13 @@ def test_encrypted_pdf() -> None:
         extract(files.make_pdf(password="secret"), "guide.pdf")
 
 
+def test_pdf_with_only_usage_restrictions_is_read() -> None:
+    """An owner password (no printing, no copying) does not stop reading the text."""
+    document = extract(files.make_pdf(password=""), "guide.pdf")
+    assert document.pages == 3
+    assert any("timbre fiscal" in block.text for block in document.blocks)
+
+
 def test_encrypted_office_file() -> None:
     # Office encrypts .docx/.xlsx/.pptx as an OLE2 file with an EncryptionInfo stream.
     data = OLE2 + b"\0" * 512 + "EncryptionInfo".encode("utf-16-le") + b"\0" * 512

@@ -61,14 +61,56 @@ def _style_levels(document: WordDocument) -> dict[str, int]:
     return levels
 
 
-def _paragraph_level(paragraph: Paragraph, levels: dict[str, int]) -> int | None:
-    element = paragraph._p
+def _paragraph_level(element: Any, levels: dict[str, int]) -> int | None:
     outline = element.find(f"{qn('w:pPr')}/{qn('w:outlineLvl')}")
     if outline is not None and outline.get(qn("w:val"), "9").isdigit():
         value = int(outline.get(qn("w:val"), "9"))
         return value + 1 if value < 9 else None
     style_id = element.style
     return levels.get(style_id) if style_id else None
+
+
+_T, _P, _TBL, _SDT = qn("w:t"), qn("w:p"), qn("w:tbl"), qn("w:sdt")
+_CONTAINERS = {qn("w:sdtContent"), qn("w:customXml"), qn("w:ins"), qn("w:moveTo")}
+_MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
+_CHARACTERS = {qn("w:tab"): " ", qn("w:br"): "\n", qn("w:cr"): "\n", qn("w:noBreakHyphen"): "-"}
+# Deleted revisions, field codes, and the old-format copy Word keeps of each text box.
+_SKIPPED = {qn("w:del"), qn("w:delText"), qn("w:moveFrom"), _MC_FALLBACK, qn("w:instrText")}
+
+
+def xml_text(element: Any) -> str:
+    """All the text of a paragraph or cell, in order.
+
+    Unlike python-docx's ``.text``, it includes runs inside content controls, fields,
+    smart tags and tracked insertions, and the text of text boxes (each on its own line).
+    """
+    parts: list[str] = []
+
+    def walk(node: Any) -> None:
+        for child in node:
+            tag = child.tag
+            if tag == _T:
+                parts.append(child.text or "")
+            elif tag in _CHARACTERS:
+                parts.append(_CHARACTERS[tag])
+            elif tag == _P:
+                parts.append("\n")  # a paragraph of a text box or a cell
+                walk(child)
+                parts.append("\n")
+            elif tag not in _SKIPPED:
+                walk(child)
+
+    walk(element)
+    return "".join(parts)
+
+
+def body_items(element: Any) -> Iterator[Any]:
+    """Paragraph and table elements of a body in order, also inside content controls."""
+    for child in element:
+        if child.tag in (_P, _TBL):
+            yield child
+        elif child.tag == _SDT or child.tag in _CONTAINERS:
+            yield from body_items(child)
 
 
 def _word_rows(table: WordTable) -> Iterator[str]:
@@ -80,7 +122,7 @@ def _word_rows(table: WordTable) -> Iterator[str]:
             if cell._tc is last:
                 continue
             last = cell._tc
-            cells.append(cell.text)
+            cells.append(xml_text(cell._tc))
         yield table_row(cells)
 
 
@@ -105,22 +147,28 @@ def extract_docx(data: bytes, limits: ExtractionLimits, progress: Progress) -> E
         blocks: list[Block] = []
         title = inline(document.core_properties.title or "") or None
         first_heading: str | None = None
-        for item in document.iter_inner_content():
-            if isinstance(item, WordTable):
-                blocks.extend(table_blocks(_word_rows(item), page if paged else None, path.current))
-                page += _rendered_breaks(item._tbl)
+        body = document._body
+        for element in body_items(document.element.body):
+            where = page if paged else None
+            if element.tag == _TBL:
+                table = WordTable(element, body)
+                blocks.extend(table_blocks(_word_rows(table), where, path.current))
+                page += _rendered_breaks(element)
                 continue
-            breaks = item.rendered_page_breaks if paged else []
-            if breaks and breaks[0].preceding_paragraph_fragment is None:
+            item = Paragraph(element, body)
+            # Breaks anywhere in the paragraph (content controls, text boxes) count.
+            count = _rendered_breaks(element) if paged else 0
+            first = item.rendered_page_breaks[:1] if count else []
+            if first and first[0].preceding_paragraph_fragment is None:
                 # The page broke just before this paragraph: it starts on the next page.
                 page += 1
-                breaks = breaks[1:]
+                count -= 1
             where = page if paged else None
-            page += len(breaks)
-            text = normalise(item.text)
+            page += count
+            text = normalise(xml_text(element))
             if not text:
                 continue
-            level = _paragraph_level(item, levels)
+            level = _paragraph_level(element, levels)
             if level is None:
                 blocks.append(Block(text, where, path.current, "text"))
                 continue
