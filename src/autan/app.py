@@ -21,6 +21,7 @@ from autan.accounts.service import ApiKeyAuthenticator
 from autan.accounts.sessions import SessionAuthenticator, SessionCodec
 from autan.accounts.throttle import LoginThrottle
 from autan.assistants.router import router as assistants_router
+from autan.chat.turns import Turns
 from autan.core import error_handlers
 from autan.core.body import document_body_models
 from autan.core.db import create_engine, session_factory
@@ -43,6 +44,7 @@ from autan.quotas.service import Quotas
 from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
 from autan.web import admin_router as web_admin
+from autan.web import chat_router as web_chat
 from autan.web import library_router as web_library
 from autan.web import router as web
 from autan.web.charter_guard import CharterGate, require_charter
@@ -110,12 +112,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await documents.start()
         templates = Templates()
+        models_client = ModelClient(gateway)
         state: dict[str, Any] = {
             "settings": settings,
             "session_factory": factory,
             "gateway": gateway,
             "documents": documents,
-            "models": ModelClient(gateway),
+            "models": models_client,
+            "turns": Turns(factory, models_client, quotas),
             "quotas": quotas,
             "login_throttle": LoginThrottle(limiter),
             "org_policies": OrgPolicies(factory, settings.gateway.api_key_cache_ttl),
@@ -164,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     charter = [Depends(require_charter)]
     app.include_router(web.pages, dependencies=charter)
     app.include_router(web_admin.router, dependencies=charter)
+    app.include_router(web_chat.router, dependencies=charter)
     app.include_router(web_library.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(

@@ -183,15 +183,6 @@ async def welcome_form(request: Request, session: SessionDep) -> Response:
 # -- Signed-in pages ------------------------------------------------------------------------
 
 
-@pages.get("/")
-async def home(
-    request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
-) -> HTMLResponse:
-    """The signed-in home page (until the chat exists)."""
-    context = await page_context(request, me, data.csrf, session)
-    return _templates(request).render(request, "home.html", context)
-
-
 @pages.post("/logout")
 async def logout(request: Request, _me: CurrentPrincipal) -> RedirectResponse:
     """End this session; through the identity provider's logout when it is enabled."""

@@ -1,0 +1,238 @@
+"""One turn of a conversation: store the question, stream the answer, store what came.
+
+`run_turn` is an async generator of events for the page. Every way a turn can end is
+written down: a whole answer, an answer stopped by its reader (the page closed the stream),
+or a failure, whose message is stored with the answer so a reload shows it with a retry.
+A temporary turn stores nothing: the page sends the conversation so far with each question.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from autan.accounts.principal import Principal
+from autan.chat import service
+from autan.chat.errors import (
+    ConversationNotFound,
+    EmptyMessage,
+    InvalidHistory,
+    MessageTooLong,
+    NothingToRegenerate,
+    readable_message,
+)
+from autan.chat.models import Conversation, MessageRole, MessageStatus, TitleSource
+from autan.chat.prompting import fit, system_prompt
+from autan.chat.titles import propose_title
+from autan.core.errors import AutanError
+from autan.llm.client import ChatMessage, ModelClient
+from autan.quotas.service import Quotas
+
+log = structlog.get_logger(__name__)
+
+MAX_MESSAGE_CHARS = 100_000
+MAX_TEMPORARY_TURNS = 200
+
+Action = Literal["send", "edit", "regenerate"]
+
+
+@dataclass(slots=True)
+class TurnRequest:
+    """What the page asks for: a new question, an edited one, or another answer."""
+
+    action: Action
+    content: str = ""
+    model: str | None = None
+    conversation_id: uuid.UUID | None = None
+    position: int | None = None  # the question edited
+    temporary: bool = False
+    history: list[ChatMessage] = field(default_factory=list)  # temporary turns only
+    lang: str = "fr"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEvent:
+    """One event of the stream sent to the page."""
+
+    name: Literal["conversation", "question", "delta", "done", "title", "error"]
+    data: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Answer:
+    text: str = ""
+    status: MessageStatus = MessageStatus.COMPLETE
+    error: AutanError | None = None
+
+
+def check_content(content: str) -> str:
+    """A question worth sending, or a clear error."""
+    if not content.strip():
+        raise EmptyMessage()
+    if len(content) > MAX_MESSAGE_CHARS:
+        raise MessageTooLong()
+    return content
+
+
+def check_history(history: Sequence[Any]) -> list[ChatMessage]:
+    """The temporary conversation the page holds, checked item by item."""
+    if not isinstance(history, list) or len(history) > MAX_TEMPORARY_TURNS:
+        raise InvalidHistory()
+    turns: list[ChatMessage] = []
+    for item in history:
+        if not isinstance(item, dict):
+            raise InvalidHistory()
+        role, content = item.get("role"), item.get("content")
+        if role not in ("user", "assistant") or not isinstance(content, str):
+            raise InvalidHistory()
+        if len(content) > MAX_MESSAGE_CHARS:
+            raise MessageTooLong()
+        turns.append({"role": role, "content": content})
+    return turns
+
+
+class Turns:
+    """Runs turns against the models, with the database and quotas of the application."""
+
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], models: ModelClient, quotas: Quotas
+    ) -> None:
+        self._factory = factory
+        self._models = models
+        self._quotas = quotas
+
+    async def prepare(
+        self, principal: Principal, request: TurnRequest, model: str
+    ) -> tuple[Conversation | None, list[ChatMessage]]:
+        """Check the request and the quota, and store the question: before any streaming,
+        so that a refusal is an ordinary error and nothing of the question is lost."""
+        if request.action != "regenerate":
+            check_content(request.content)
+        await self._quotas.check(principal)
+        if request.temporary:
+            turns = check_history(request.history)
+            if request.action == "regenerate":
+                while turns and turns[-1]["role"] == "assistant":
+                    turns.pop()
+                if not turns:
+                    raise NothingToRegenerate()
+            else:
+                turns.append({"role": "user", "content": request.content})
+            return None, turns
+        async with self._factory() as session:
+            conversation = await self._store_question(session, principal, request, model)
+            turns = [
+                {"role": str(m.role), "content": m.content}
+                for m in await service.history(session, conversation)
+                if m.status != MessageStatus.FAILED or m.content
+            ]
+            await session.commit()
+            session.expunge(conversation)
+        return conversation, turns
+
+    async def _store_question(
+        self, session: AsyncSession, principal: Principal, request: TurnRequest, model: str
+    ) -> Conversation:
+        if request.conversation_id is None:
+            if request.action != "send":
+                raise NothingToRegenerate()
+            conversation = await service.create(session, principal, model)
+        else:
+            conversation = await service.owned(session, principal, request.conversation_id)
+            conversation.model = model
+        if request.action == "regenerate":
+            position = await service.last_user_position(session, conversation)
+            if position is None:
+                raise NothingToRegenerate()
+            await service.truncate(session, conversation, position + 1)
+            return conversation
+        if request.action == "edit":
+            position = request.position
+            if position is None or not 0 <= position < conversation.message_count:
+                raise NothingToRegenerate()
+            await service.truncate(session, conversation, position)
+        await service.append(session, conversation, MessageRole.USER, request.content)
+        return conversation
+
+    async def run(
+        self,
+        principal: Principal,
+        request: TurnRequest,
+        model: str,
+        context_length: int | None,
+        conversation: Conversation | None,
+        turns: list[ChatMessage],
+    ) -> AsyncIterator[TurnEvent]:
+        """Stream the answer; always store how it ended (unless the turn is temporary)."""
+        if conversation is not None:
+            yield TurnEvent(
+                "conversation",
+                {"id": str(conversation.id), "title": conversation.title},
+            )
+        messages = fit(system_prompt(request.lang), turns, context_length)
+        answer = _Answer()
+        started = time.perf_counter()
+        try:
+            async for text in self._models.stream_chat(principal, model, messages):
+                answer.text += text
+                yield TurnEvent("delta", {"text": text})
+        except AutanError as exc:
+            answer.status, answer.error = MessageStatus.FAILED, exc
+        except BaseException:
+            # The reader stopped the answer or left: keep what was written.
+            answer.status = MessageStatus.STOPPED
+            with anyio.CancelScope(shield=True):
+                await self._finish(principal, conversation, model, answer)
+            raise
+        message_id = await self._finish(principal, conversation, model, answer)
+        log.debug("chat_turn", status=answer.status, seconds=time.perf_counter() - started)
+        if answer.error is not None:
+            yield TurnEvent("error", {"error": answer.error, "message_id": _text(message_id)})
+            return
+        yield TurnEvent("done", {"message_id": _text(message_id), "status": str(answer.status)})
+        if conversation is not None and conversation.title_source == TitleSource.PENDING:
+            first = next((t["content"] for t in turns if t["role"] == "user"), "")
+            title, by_model = await propose_title(
+                self._models, principal, model, str(first), request.lang
+            )
+            source = TitleSource.MODEL if by_model else TitleSource.FALLBACK
+            async with self._factory() as session:
+                if await service.set_title(session, conversation.id, title, source):
+                    yield TurnEvent("title", {"id": str(conversation.id), "title": title})
+
+    async def _finish(
+        self,
+        principal: Principal,
+        conversation: Conversation | None,
+        model: str,
+        answer: _Answer,
+    ) -> uuid.UUID | None:
+        if conversation is None:
+            return None
+        async with self._factory() as session:
+            try:
+                stored = await service.owned(session, principal, conversation.id)
+            except ConversationNotFound:  # deleted while the answer was being written
+                return None
+            message = await service.append(
+                session,
+                stored,
+                MessageRole.ASSISTANT,
+                answer.text,
+                model=model,
+                status=answer.status,
+                error=readable_message(answer.error) if answer.error is not None else None,
+            )
+            await session.commit()
+            return message.id
+
+
+def _text(value: uuid.UUID | None) -> str | None:
+    return str(value) if value is not None else None

@@ -1,0 +1,392 @@
+"""The chat pages: conversations in a sidebar, a streamed answer, rename, delete, feedback.
+
+Every route needs a signed-in session (router-level dependency) and reads only the
+caller's own conversations (`chat.service` scopes every query to its owner).
+The answer streams as Server-Sent Events read by `static/chat.js` through `fetch`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+
+from autan.accounts.org_policy import OrgPolicies
+from autan.accounts.principal import Principal
+from autan.chat import service
+from autan.chat.errors import readable_message
+from autan.chat.markdown import to_html
+from autan.chat.models import Conversation, Message
+from autan.chat.turns import TurnEvent, TurnRequest, Turns
+from autan.core.error_handlers import STATUS_OF_KIND
+from autan.core.errors import AutanError, InvalidRequest
+from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, principal
+from autan.llm.config import ModelType
+from autan.llm.errors import ModelNotFound
+from autan.openai_api.streaming import EventStreamResponse
+from autan.quotas.errors import QuotaExceeded, describe_wait
+from autan.web import forms
+from autan.web.router import page_context
+from autan.web.templating import Templates, request_language
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(principal)])
+
+# Dates in the sidebar are grouped as the people using Autan see their calendar.
+TIMEZONE = ZoneInfo("Europe/Paris")
+MAX_TURN_BODY = 4 * 1024 * 1024
+
+
+def _templates(request: Request) -> Templates:
+    templates: Templates = request.state.templates
+    return templates
+
+
+def _turns(request: Request) -> Turns:
+    turns: Turns = request.state.turns
+    return turns
+
+
+# -- models the caller may use -------------------------------------------------------------
+
+
+async def usable_models(request: Request, me: Principal) -> list[dict[str, Any]]:
+    """The chat models of the deployment that the caller's organisation allows."""
+    policies: OrgPolicies = request.state.org_policies
+    policy = await policies.of(me.org_id)
+    return [
+        {
+            "id": pool.model_id,
+            "name": pool.config.display_name or pool.model_id,
+            "description": pool.config.description,
+            "context_length": pool.config.context_length,
+        }
+        for pool in request.state.gateway.pools.values()
+        if pool.config.type is ModelType.CHAT and policy.allows_model(pool.model_id)
+    ]
+
+
+def _pick_model(models: list[dict[str, Any]], wanted: str | None) -> dict[str, Any]:
+    for model in models:
+        if model["id"] == wanted:
+            return model
+    if wanted:
+        raise ModelNotFound(wanted)
+    if not models:
+        raise ModelNotFound("")
+    return models[0]
+
+
+# -- sidebar ---------------------------------------------------------------------------------
+
+
+def group_by_day(
+    conversations: list[Conversation], now: datetime
+) -> list[tuple[str, list[Conversation]]]:
+    """Today, yesterday, the last 7 days, older: the sidebar's sections, in order."""
+    today = now.astimezone(TIMEZONE).date()
+    labels = ("Today", "Yesterday", "Previous 7 days", "Older")
+    groups: dict[str, list[Conversation]] = {label: [] for label in labels}
+    for conversation in conversations:
+        day = conversation.updated_at.astimezone(TIMEZONE).date()
+        if day >= today:
+            groups["Today"].append(conversation)
+        elif day == today - timedelta(days=1):
+            groups["Yesterday"].append(conversation)
+        elif day > today - timedelta(days=7):
+            groups["Previous 7 days"].append(conversation)
+        else:
+            groups["Older"].append(conversation)
+    return [(label, items) for label, items in groups.items() if items]
+
+
+async def _sidebar(
+    session: SessionDep, me: Principal, before: datetime | None = None
+) -> dict[str, Any]:
+    page = await service.list_conversations(session, me, before=before)
+    return {
+        "groups": group_by_day(page.conversations, datetime.now(TIMEZONE)),
+        "next_before": page.next_before.isoformat() if page.next_before else None,
+    }
+
+
+@router.get("/chat/sidebar")
+async def sidebar_page(
+    request: Request, me: CurrentPrincipal, session: SessionDep, before: datetime | None = None
+) -> HTMLResponse:
+    """More of the sidebar (its "show more" button), as a fragment."""
+    context = await _sidebar(session, me, before)
+    return _templates(request).render(request, "chat/_conversation_list.html", context)
+
+
+@router.get("/chat/search")
+async def search(
+    request: Request, me: CurrentPrincipal, session: SessionDep, q: str = ""
+) -> HTMLResponse:
+    """Conversations whose title or messages contain the words typed, as a fragment."""
+    found = await service.search_conversations(session, me, q)
+    return _templates(request).render(
+        request, "chat/_search_results.html", {"found": found, "q": q.strip()}
+    )
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+
+async def _chat_page(
+    request: Request,
+    me: Principal,
+    csrf: str,
+    session: SessionDep,
+    conversation: Conversation | None,
+    *,
+    prefill: str = "",
+) -> HTMLResponse:
+    context = await page_context(request, me, csrf, session)
+    models = await usable_models(request, me)
+    messages: list[Message] = []
+    has_earlier = False
+    feedback = {}
+    if conversation is not None:
+        window = await service.window(session, conversation)
+        messages, has_earlier = window.messages, window.has_earlier
+        feedback = await service.feedback_of(session, messages)
+    current = conversation.model if conversation is not None else None
+    context |= await _sidebar(session, me)
+    context |= {
+        "conversation": conversation,
+        "messages": messages,
+        "has_earlier": has_earlier,
+        "feedback": feedback,
+        "render": to_html,
+        "models": models,
+        "current_model": current if any(m["id"] == current for m in models) else None,
+        "prefill": prefill,
+        "wide": True,
+    }
+    return _templates(request).render(request, "chat/page.html", context)
+
+
+@router.get("/")
+async def new_chat(
+    request: Request,
+    me: CurrentPrincipal,
+    data: CurrentSession,
+    session: SessionDep,
+    prompt: str | None = None,
+) -> HTMLResponse:
+    """A new conversation; `?prompt=` fills the message box with a template."""
+    prefill = ""
+    if prompt:
+        prefill = await _prompt_text(request, me, session, prompt)
+    return await _chat_page(request, me, data.csrf, session, None, prefill=prefill)
+
+
+async def _prompt_text(request: Request, me: Principal, session: SessionDep, ref: str) -> str:
+    try:
+        from autan.prompts.service import usable_prompt
+    except ImportError:  # the prompt library is an optional module of the deployment
+        return ""
+    view = await usable_prompt(session, me, ref, request_language(request))
+    return str(view.body)
+
+
+@router.get("/c/{conversation_id}")
+async def conversation_page(
+    conversation_id: uuid.UUID,
+    request: Request,
+    me: CurrentPrincipal,
+    data: CurrentSession,
+    session: SessionDep,
+) -> HTMLResponse:
+    """One of my conversations, its latest messages first in view."""
+    conversation = await service.owned(session, me, conversation_id)
+    return await _chat_page(request, me, data.csrf, session, conversation)
+
+
+@router.get("/c/{conversation_id}/messages")
+async def earlier_messages(
+    conversation_id: uuid.UUID,
+    before: int,
+    request: Request,
+    me: CurrentPrincipal,
+    session: SessionDep,
+) -> HTMLResponse:
+    """The messages before a position, as a fragment (long conversations load by windows)."""
+    conversation = await service.owned(session, me, conversation_id)
+    window = await service.window(session, conversation, before=before)
+    feedback = await service.feedback_of(session, window.messages)
+    return _templates(request).render(
+        request,
+        "chat/_messages.html",
+        {
+            "conversation": conversation,
+            "messages": window.messages,
+            "has_earlier": window.has_earlier,
+            "feedback": feedback,
+            "render": to_html,
+        },
+    )
+
+
+@router.post("/c/{conversation_id}/rename")
+async def rename(
+    conversation_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
+) -> Response:
+    """Rename a conversation (form field `title`)."""
+    form = await request.form()
+    await service.rename(session, me, conversation_id, forms.text(form, "title", 400))
+    return RedirectResponse(f"/c/{conversation_id}", status_code=303)
+
+
+@router.post("/c/{conversation_id}/delete")
+async def delete(
+    conversation_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
+) -> Response:
+    """Delete a conversation and everything in it."""
+    await service.remove(session, me, conversation_id)
+    return RedirectResponse("/", status_code=303)
+
+
+@router.post("/messages/{message_id}/feedback")
+async def feedback(
+    message_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
+) -> HTMLResponse:
+    """Thumb up or down (`rating` = 1 or -1) and an optional comment on an answer."""
+    form = await request.form()
+    rating = forms.whole_number(form, "rating", -1, 1)
+    given = await service.give_feedback(
+        session, me, message_id, rating or 0, forms.text(form, "comment", 4000)
+    )
+    return _templates(request).render(
+        request, "chat/_feedback.html", {"message_id": message_id, "given": given, "saved": True}
+    )
+
+
+# -- a turn: the streamed answer -------------------------------------------------------------
+
+
+def _error_text(request: Request, exc: AutanError) -> str:
+    """The error as its reader should see it, in their language, with its numbers."""
+    if isinstance(exc, QuotaExceeded):
+        templates = _templates(request)
+        lang = request_language(request)
+        wait = describe_wait(int(exc.retry_after or 60))
+        if exc.code == "quota_tokens_per_day":
+            text = (
+                "You have used your daily allowance of {limit} tokens. "
+                "You can write again in {wait}."
+            )
+        else:
+            text = (
+                "You have reached your limit of {limit} requests per minute. "
+                "You can send a new request in {wait}."
+            )
+        return templates.gettext(lang, text).format(
+            limit=exc.limit, wait=_translate_wait(templates, lang, wait)
+        )
+    return _templates(request).gettext(request_language(request), readable_message(exc))
+
+
+def _translate_wait(templates: Templates, lang: str, wait: str) -> str:
+    if lang == "en":
+        return wait
+    for unit in ("seconds", "second", "minutes", "minute", "hours", "hour"):
+        wait = wait.replace(unit, templates.gettext(lang, unit))
+    return wait
+
+
+def _error_json(request: Request, exc: AutanError) -> JSONResponse:
+    headers = {"Retry-After": str(int(exc.retry_after))} if exc.retry_after else None
+    return JSONResponse(
+        {"error": {"message": _error_text(request, exc), "code": exc.code, "param": exc.param}},
+        status_code=STATUS_OF_KIND[exc.kind],
+        headers=headers,
+    )
+
+
+def _parse_turn(body: Any, lang: str) -> TurnRequest:
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request could not be read. Reload the page.")
+    action = body.get("action", "send")
+    if action not in ("send", "edit", "regenerate"):
+        raise InvalidRequest("The request could not be read. Reload the page.")
+    try:
+        conversation_id = (
+            uuid.UUID(body["conversation_id"]) if body.get("conversation_id") else None
+        )
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidRequest("The request could not be read. Reload the page.") from None
+    position = body.get("position")
+    content, model, history = body.get("content", ""), body.get("model"), body.get("history", [])
+    if (
+        not isinstance(content, str)
+        or (model is not None and not isinstance(model, str))
+        or (position is not None and not isinstance(position, int))
+    ):
+        raise InvalidRequest("The request could not be read. Reload the page.")
+    return TurnRequest(
+        action=action,
+        content=content,
+        model=model,
+        conversation_id=conversation_id,
+        position=position,
+        temporary=bool(body.get("temporary", False)),
+        history=history,
+        lang=lang,
+    )
+
+
+def _sse(name: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+async def _events(request: Request, source: AsyncIterator[TurnEvent]) -> AsyncIterator[bytes]:
+    # A comment first, so proxies and the page see the stream open at once.
+    yield b": stream open\n\n"
+    try:
+        async for event in source:
+            data = event.data
+            if event.name == "error":
+                exc: AutanError = data["error"]
+                data = {
+                    "message": _error_text(request, exc),
+                    "code": exc.code,
+                    "message_id": data.get("message_id"),
+                }
+            yield _sse(event.name, data)
+    finally:
+        await source.aclose()  # type: ignore[attr-defined]
+
+
+@router.post("/chat/turn")
+async def turn(request: Request, me: CurrentPrincipal, models: ModelsDep) -> Response:
+    """Ask a question (or edit one, or ask for another answer) and stream the answer.
+
+    Refusals (quota, unknown model, empty message) come back as JSON before anything is
+    stored or streamed, so the page keeps the question where its author wrote it.
+    """
+    lang = request_language(request)
+    try:
+        raw = await request.body()
+        if len(raw) > MAX_TURN_BODY:
+            raise InvalidRequest(
+                "The message is too long. Shorten it, or attach the text as a document."
+            )
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest("The request could not be read. Reload the page.") from None
+        wanted = _parse_turn(body, lang)
+        chosen = _pick_model(await usable_models(request, me), wanted.model)
+        turns = _turns(request)
+        conversation, history = await turns.prepare(me, wanted, chosen["id"])
+    except AutanError as exc:
+        return _error_json(request, exc)
+    source = turns.run(me, wanted, chosen["id"], chosen["context_length"], conversation, history)
+    return EventStreamResponse(_events(request, source))

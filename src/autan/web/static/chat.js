@@ -1,0 +1,522 @@
+// The chat page: sends a question, reads the streamed answer (Server-Sent Events over fetch),
+// renders Markdown safely (marked + DOMPurify), and never loses what the person typed.
+(() => {
+  "use strict";
+
+  const root = document.getElementById("chat");
+  if (!root) return;
+  const strings = JSON.parse(document.getElementById("chat-strings").textContent);
+  const csrf = root.dataset.csrf;
+  const messages = document.getElementById("messages");
+  const composer = document.getElementById("composer");
+  const textarea = document.getElementById("content");
+  const sendButton = document.getElementById("send");
+  const stopButton = document.getElementById("stop");
+  const live = document.getElementById("live");
+  const errorBox = document.getElementById("chat-error");
+  const errorText = document.getElementById("chat-error-text");
+  const retryButton = document.getElementById("chat-retry");
+  const modelSelect = document.getElementById("model");
+  const modelDescription = document.getElementById("model-description");
+  const temporaryBox = document.getElementById("temporary");
+  const temporaryBanner = document.getElementById("temporary-banner");
+  const title = document.getElementById("chat-title");
+
+  let conversationId = root.dataset.conversationId || null;
+  let temporary = false;
+  let history = []; // temporary conversations only: held in this page, nowhere else
+  let controller = null;
+  let lastRequest = null;
+
+  // -- Markdown -------------------------------------------------------------------------
+
+  function renderMarkdown(element, text) {
+    const html = window.marked ? window.marked.parse(text, { gfm: true, breaks: false }) : null;
+    if (html !== null && window.DOMPurify) {
+      element.innerHTML = window.DOMPurify.sanitize(html, { FORBID_TAGS: ["style", "img"], FORBID_ATTR: ["style"] });
+    } else {
+      element.textContent = text;
+    }
+    decorate(element);
+  }
+
+  function decorate(element) {
+    element.querySelectorAll("a[href]").forEach((link) => {
+      link.setAttribute("rel", "noopener noreferrer nofollow");
+      link.setAttribute("target", "_blank");
+    });
+    element.querySelectorAll("pre > code").forEach((code) => {
+      if (window.hljs && !code.dataset.highlighted) window.hljs.highlightElement(code);
+      const pre = code.parentElement;
+      if (pre.querySelector(".copy-code")) return;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "copy-code";
+      button.textContent = strings.copyCode;
+      button.addEventListener("click", () => copyText(code.textContent, button));
+      pre.appendChild(button);
+    });
+  }
+
+  async function copyText(text, button) {
+    const original = button.textContent;
+    try {
+      await navigator.clipboard.writeText(text);
+      button.textContent = strings.copied;
+    } catch {
+      button.textContent = original;
+    }
+    setTimeout(() => { button.textContent = original; }, 2000);
+  }
+
+  // -- Building messages ------------------------------------------------------------------
+
+  function nextPosition() {
+    const all = messages.querySelectorAll("article.message");
+    if (!all.length) return 0;
+    return Number(all[all.length - 1].dataset.position) + 1;
+  }
+
+  function article(role, position) {
+    const node = document.createElement("article");
+    node.className = `message message-${role}`;
+    node.dataset.role = role;
+    node.dataset.position = String(position);
+    const heading = document.createElement("h2");
+    heading.className = "message-author";
+    heading.textContent = role === "user" ? strings.you : strings.assistant;
+    const body = document.createElement("div");
+    body.className = role === "user" ? "message-body user-text" : "message-body markdown";
+    node.append(heading, body);
+    return node;
+  }
+
+  function actions(node) {
+    const bar = document.createElement("div");
+    bar.className = "message-actions";
+    const buttons = node.dataset.role === "user" ? [["edit", strings.edit]] : [["copy", strings.copy], ["regenerate", strings.regenerate]];
+    for (const [action, label] of buttons) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "link-button";
+      button.dataset.action = action;
+      button.textContent = label;
+      bar.appendChild(button);
+    }
+    node.appendChild(bar);
+  }
+
+  function removeFrom(node) {
+    while (node) {
+      const next = node.nextElementSibling;
+      if (node.matches("article.message")) node.remove();
+      node = next;
+    }
+  }
+
+  function clearEmptyState() {
+    document.getElementById("empty-chat")?.remove();
+  }
+
+  // -- Errors -----------------------------------------------------------------------------
+
+  function showError(message, retry) {
+    errorText.textContent = message;
+    errorBox.hidden = false;
+    retryButton.hidden = !retry;
+    retryButton.onclick = retry || null;
+  }
+
+  function hideError() {
+    errorBox.hidden = true;
+  }
+
+  // -- Sending ------------------------------------------------------------------------------
+
+  function setBusy(busy) {
+    sendButton.disabled = busy;
+    stopButton.hidden = !busy;
+    if (temporaryBox) temporaryBox.disabled = busy || Boolean(conversationId) || history.length > 0;
+    if (busy) stopButton.focus();
+  }
+
+  function draftKey() {
+    return `autan-draft:${conversationId || "new"}`;
+  }
+
+  function saveDraft() {
+    if (temporary) return;
+    try { sessionStorage.setItem(draftKey(), textarea.value); } catch { /* private mode */ }
+  }
+
+  function restoreDraft() {
+    try {
+      const saved = sessionStorage.getItem(draftKey());
+      if (saved && !textarea.value) textarea.value = saved;
+    } catch { /* private mode */ }
+  }
+
+  function forgetDraft() {
+    try { sessionStorage.removeItem(draftKey()); } catch { /* private mode */ }
+  }
+
+  async function send(request, { userNode = null, typed = "" } = {}) {
+    hideError();
+    lastRequest = request;
+    const body = {
+      ...request,
+      model: modelSelect ? modelSelect.value : null,
+      conversation_id: conversationId,
+      temporary,
+      history: temporary ? history : [],
+    };
+    controller = new AbortController();
+    setBusy(true);
+    let response;
+    try {
+      response = await fetch("/chat/turn", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, Accept: "text/event-stream" },
+        body: JSON.stringify(body),
+        signal: controller.signal,
+      });
+    } catch (error) {
+      setBusy(false);
+      refused(userNode, typed, error.name === "AbortError" ? null : strings.networkLost, request);
+      return;
+    }
+    const type = response.headers.get("content-type") || "";
+    if (!response.ok || !type.startsWith("text/event-stream")) {
+      let message = strings.serverError;
+      try { message = (await response.json()).error.message || message; } catch { /* not JSON */ }
+      if (response.status === 401) message = strings.serverError;
+      setBusy(false);
+      refused(userNode, typed, message, request);
+      return;
+    }
+    forgetDraft();
+    // Accepted: a temporary question now belongs to the conversation this page holds.
+    if (temporary && request.action === "send") history.push({ role: "user", content: request.content });
+    await readAnswer(response, request);
+  }
+
+  // The question was not taken: put it back where it was written.
+  function refused(userNode, typed, message, request) {
+    if (userNode) userNode.remove();
+    if (typed && !textarea.value) textarea.value = typed;
+    if (message) showError(message, () => resend(request));
+    textarea.focus();
+  }
+
+  function resend(request) {
+    if (request.action === "send") {
+      submitQuestion();
+    } else {
+      send(request);
+    }
+  }
+
+  async function readAnswer(response, request) {
+    clearEmptyState();
+    const node = article("assistant", nextPosition());
+    const body = node.querySelector(".message-body");
+    node.setAttribute("aria-busy", "true");
+    messages.appendChild(node);
+    live.textContent = strings.writing;
+    let text = "";
+    let pending = false;
+    let ended = false;
+    const paint = () => {
+      pending = false;
+      renderMarkdown(body, text);
+    };
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    const handle = (name, data) => {
+      if (name === "conversation") {
+        const isNew = conversationId !== data.id;
+        conversationId = data.id;
+        root.dataset.conversationId = data.id;
+        if (isNew) {
+          window.history.replaceState({}, "", `/c/${data.id}`);
+          addToSidebar(data.id, data.title || strings.newConversation);
+        }
+      } else if (name === "delta") {
+        text += data.text;
+        if (!pending) { pending = true; requestAnimationFrame(paint); }
+      } else if (name === "done") {
+        ended = true;
+        node.dataset.id = data.message_id || "";
+        finishAnswer(node, body, text, request);
+      } else if (name === "title") {
+        setTitle(data.id, data.title);
+      } else if (name === "error") {
+        ended = true;
+        node.dataset.id = data.message_id || "";
+        paint();
+        failAnswer(node, data.message);
+      }
+    };
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          let name = "message";
+          const data = [];
+          for (const line of block.split("\n")) {
+            if (line.startsWith("event:")) name = line.slice(6).trim();
+            else if (line.startsWith("data:")) data.push(line.slice(5).trim());
+          }
+          if (data.length) handle(name, JSON.parse(data.join("\n")));
+        }
+      }
+      if (!ended) {
+        paint();
+        failAnswer(node, strings.networkLost);
+      }
+    } catch (error) {
+      paint();
+      if (error.name === "AbortError") {
+        stoppedAnswer(node, text, request);
+      } else {
+        failAnswer(node, strings.networkLost);
+      }
+    } finally {
+      node.removeAttribute("aria-busy");
+      setBusy(false);
+      controller = null;
+    }
+  }
+
+  function finishAnswer(node, body, text, request) {
+    renderMarkdown(body, text);
+    actions(node);
+    if (temporary) {
+      history.push({ role: "assistant", content: text });
+    } else if (node.dataset.id) {
+      addFeedback(node);
+    }
+    live.textContent = `${strings.answered} ${text.slice(0, 600)}`;
+    textarea.focus();
+  }
+
+  function stoppedAnswer(node, text, request) {
+    const note = document.createElement("p");
+    note.className = "hint status-note";
+    note.textContent = strings.stopped;
+    node.appendChild(note);
+    actions(node);
+    if (temporary && text) history.push({ role: "assistant", content: text });
+    live.textContent = strings.stopped;
+    textarea.focus();
+  }
+
+  function failAnswer(node, message) {
+    node.classList.add("message-failed");
+    const box = document.createElement("div");
+    box.className = "alert alert-error inline-error";
+    box.setAttribute("role", "alert");
+    const p = document.createElement("p");
+    p.textContent = message;
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "button";
+    retry.dataset.action = "regenerate";
+    retry.textContent = strings.retry;
+    box.append(p, retry);
+    node.appendChild(box);
+  }
+
+  function addFeedback(node) {
+    const id = node.dataset.id;
+    const form = document.createElement("form");
+    form.className = "feedback";
+    form.method = "post";
+    form.action = `/messages/${id}/feedback`;
+    form.setAttribute("hx-post", form.action);
+    form.setAttribute("hx-swap", "outerHTML");
+    form.innerHTML = `<input type="hidden" name="csrf_token"><fieldset><legend class="visually-hidden"></legend>
+      <button type="submit" name="rating" value="1" class="thumb" aria-pressed="false"><span aria-hidden="true">👍</span> <span></span></button>
+      <button type="submit" name="rating" value="-1" class="thumb" aria-pressed="false"><span aria-hidden="true">👎</span> <span></span></button></fieldset>`;
+    form.querySelector("input").value = csrf;
+    form.querySelector("legend").textContent = strings.helpful;
+    const labels = form.querySelectorAll(".thumb > span:last-child");
+    labels[0].textContent = strings.helpful;
+    labels[1].textContent = strings.notHelpful;
+    node.appendChild(form);
+    if (window.htmx) window.htmx.process(form);
+  }
+
+  function addToSidebar(id, label) {
+    const list = document.getElementById("conversation-list");
+    if (!list) return;
+    list.querySelectorAll("[aria-current]").forEach((a) => a.removeAttribute("aria-current"));
+    let first = list.querySelector("ul.conversation-list");
+    const heading = list.querySelector("h3.group-title");
+    if (!first || !heading || heading.dataset.today !== "1") {
+      const h = document.createElement("h3");
+      h.className = "group-title";
+      h.dataset.today = "1";
+      h.textContent = strings.today;
+      first = document.createElement("ul");
+      first.className = "conversation-list";
+      list.prepend(h, first);
+      h.after(first);
+    }
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = `/c/${id}`;
+    a.dataset.id = id;
+    a.setAttribute("aria-current", "page");
+    a.textContent = label;
+    li.appendChild(a);
+    first.prepend(li);
+  }
+
+  function setTitle(id, text) {
+    if (id === conversationId) {
+      title.textContent = text;
+      document.title = `${text} · Autan`;
+    }
+    document.querySelectorAll(`#conversation-list a[data-id="${id}"]`).forEach((a) => { a.textContent = text; });
+  }
+
+  // -- Actions ------------------------------------------------------------------------------
+
+  function submitQuestion() {
+    const content = textarea.value;
+    if (!content.trim()) {
+      showError(strings.empty, null);
+      textarea.focus();
+      return;
+    }
+    clearEmptyState();
+    const node = article("user", nextPosition());
+    node.querySelector(".message-body").textContent = content;
+    actions(node);
+    messages.appendChild(node);
+    textarea.value = "";
+    send({ action: "send", content }, { userNode: node, typed: content });
+  }
+
+  composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!controller) submitQuestion();
+  });
+
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      if (!controller) submitQuestion();
+    }
+  });
+  textarea.addEventListener("input", saveDraft);
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && controller) controller.abort();
+  });
+  stopButton.addEventListener("click", () => controller && controller.abort());
+
+  messages.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action]");
+    if (!button || controller) return;
+    const node = button.closest("article.message");
+    const action = button.dataset.action;
+    if (action === "copy") {
+      copyText(node.querySelector(".message-body").innerText, button);
+    } else if (action === "regenerate") {
+      regenerate(node);
+    } else if (action === "edit") {
+      startEdit(node);
+    }
+  });
+
+  function regenerate(node) {
+    hideError();
+    if (temporary) {
+      const index = Number(node.dataset.position);
+      history = history.slice(0, index);
+    }
+    removeFrom(node);
+    send({ action: "regenerate" });
+  }
+
+  function startEdit(node) {
+    const body = node.querySelector(".message-body");
+    if (node.querySelector(".edit-form")) return;
+    const original = body.textContent;
+    const form = document.createElement("form");
+    form.className = "edit-form";
+    const id = `edit-${node.dataset.position}`;
+    form.innerHTML = `<label></label><textarea rows="3"></textarea>
+      <div class="composer-buttons"><button type="submit" class="button button-primary"></button>
+      <button type="button" class="button"></button></div>`;
+    const label = form.querySelector("label");
+    const area = form.querySelector("textarea");
+    label.textContent = strings.editLabel;
+    label.htmlFor = id;
+    area.id = id;
+    area.value = original;
+    const [save, cancel] = form.querySelectorAll("button");
+    save.textContent = strings.save;
+    cancel.textContent = strings.cancel;
+    body.hidden = true;
+    node.querySelector(".message-actions").hidden = true;
+    body.after(form);
+    area.focus();
+    cancel.addEventListener("click", () => {
+      form.remove();
+      body.hidden = false;
+      node.querySelector(".message-actions").hidden = false;
+    });
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const content = area.value;
+      if (!content.trim() || controller) return;
+      const position = Number(node.dataset.position);
+      form.remove();
+      body.hidden = false;
+      node.querySelector(".message-actions").hidden = false;
+      body.textContent = content;
+      const next = node.nextElementSibling;
+      if (next) removeFrom(next);
+      if (temporary) history = history.slice(0, position);
+      send({ action: temporary ? "send" : "edit", content, position });
+    });
+  }
+
+  // -- Settings of the conversation -------------------------------------------------------
+
+  if (modelSelect && modelDescription) {
+    modelSelect.addEventListener("change", () => {
+      const option = modelSelect.selectedOptions[0];
+      modelDescription.textContent = option ? option.dataset.description || "" : "";
+    });
+  }
+
+  if (temporaryBox) {
+    temporaryBox.addEventListener("change", () => {
+      temporary = temporaryBox.checked;
+      temporaryBanner.hidden = !temporary;
+      title.textContent = temporary ? strings.temporaryTitle : strings.newConversation;
+      root.classList.toggle("is-temporary", temporary);
+      if (temporary) forgetDraft();
+    });
+  }
+
+  window.addEventListener("beforeunload", (event) => {
+    if (temporary && history.length) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
+
+  document.querySelectorAll("[data-markdown]").forEach(decorate);
+  restoreDraft();
+  if (messages.lastElementChild) messages.lastElementChild.scrollIntoView({ block: "end" });
+})();
