@@ -261,5 +261,8 @@ async def test_a_referent_shares_with_the_organisation(site: Site) -> None:
         page = await member.get("/prompts")
         assert "Note du service" in page.text
         assert "Partagé avec l'organisation" in page.text
+        member.cookies.set("lang", "en")
+        english = await member.get("/prompts", params={"category": "languages"})
+        assert "Translate a text" in english.text and "Rewrite an email" not in english.text
     async with site.signed_in("ref_b") as stranger:
         assert "Note du service" not in (await stranger.get("/prompts")).text
