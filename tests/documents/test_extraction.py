@@ -345,13 +345,16 @@ def test_csv_semicolons_in_windows_1252() -> None:
 
 def test_text_is_normalised() -> None:
     # Decomposed accents (macOS), no-break spaces, NUL and control characters, CRLF.
-    raw = "Le de\u0301lai\u00a0: deux   mois.\x00\r\nSuite\x07 du paragraphe.\r\n\r\n\r\n\r\nFin."
+    raw = (
+        "Le de\u0301lai\u00a0: deux   mois.\x00\r\nSuite\x07 du paragraphe.\r\n\r\n\r\n\r\n"
+        "La dé\ufb01nition de l\u2019œuvre."
+    )
     document = extract(raw.encode("utf-8-sig"), "note.txt")
 
     assert document.format == "txt"
     assert [block.text for block in document.blocks] == [
         "Le délai : deux mois. Suite du paragraphe.",
-        "Fin.",
+        "La définition de l\u2019œuvre.",
     ]
     assert all(block.page is None and block.headings == () for block in document.blocks)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable
 
 import pytest
@@ -133,6 +135,20 @@ def test_misnamed_files_are_read_as_what_they_are() -> None:
 def test_zip_bomb_is_refused_before_unpacking() -> None:
     with pytest.raises(FileTooLarge, match="compressed in a suspicious way"):
         extract(files.zip_bomb(), "rapport.docx")
+
+
+def test_image_with_too_many_pixels_is_refused_before_decoding() -> None:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    # A few hundred bytes that claim 20,000 × 20,000 pixels (400 megapixels).
+    header = struct.pack(">IIBBBBB", 20_000, 20_000, 1, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+    png += chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b"")
+    with pytest.raises(FileTooLarge, match="too many pixels"):
+        extract(png, "plan.png")
 
 
 def test_too_much_content_is_refused() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 from collections.abc import Callable
 
 from PIL import Image, ImageSequence, UnidentifiedImageError
@@ -19,8 +18,9 @@ from autan.documents.extraction.ocr import OCR_BATCH, ocr_pages, to_png
 
 # Pillow reports truncated and corrupt images with any of these.
 _BROKEN = (UnidentifiedImageError, OSError, SyntaxError, EOFError, ValueError, KeyError, TypeError)
-# 100 megapixels: a 600 dpi A3 scan is ~70 MP; beyond that decoding alone costs > 400 MB.
-MAX_PIXELS = 100_000_000
+# Pillow's own bound (~89 megapixels; it warns above, refuses at twice as many): a 600 dpi
+# A3 scan is ~70 MP; beyond that, decoding alone costs hundreds of megabytes.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
 
 def extract_image(
@@ -33,10 +33,7 @@ def extract_image(
     if not limits.ocr:
         raise EmptyDocument("The file is an image and text recognition (OCR) is turned off.")
     try:
-        with warnings.catch_warnings():
-            # We enforce our own pixel limit below, before anything is decoded.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data))
         frames = getattr(image, "n_frames", 1)
         if frames > limits.max_pages:
             raise TooManyPages(frames, limits.max_pages)
@@ -53,6 +50,8 @@ def extract_image(
                 batch = []
                 if progress is not None:
                     progress(index + 1, frames)
+    except Image.DecompressionBombError as exc:
+        raise FileTooLarge("the image has too many pixels") from exc
     except _BROKEN as exc:
         raise BrokenFile() from exc
     return ExtractedDocument(fmt, blocks, frames, None, frames)

@@ -20,9 +20,17 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 _HYPHENATED = re.compile(r"(\w)[-\u2010\u2011]\r?\n(?=[a-zà-öø-ÿœ])")
 
 
+# Typographic ligatures PDFs carry as single characters ("déﬁnition"): spelled out, or
+# search would not find the word. "œ" and "æ" are letters of French, not ligatures here.
+_LIGATURES = str.maketrans(
+    {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
+     "\ufb05": "st", "\ufb06": "st"}
+)  # fmt: skip
+
+
 def normalise(text: str) -> str:
     """NFC, plain spaces, no control characters, paragraph breaks kept (at most one blank line)."""
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", text).translate(_LIGATURES)
     text = _LINE_ENDS.sub("\n", text)
     text = _CONTROL.sub("", text)
     text = _SPACES.sub(" ", text)
