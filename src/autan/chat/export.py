@@ -35,22 +35,32 @@ def _iso(value: datetime | None) -> str | None:
 async def _conversations(
     session: AsyncSession, user_id: uuid.UUID
 ) -> AsyncIterator[tuple[Conversation, list[tuple[Message, Feedback | None]]]]:
-    """Each conversation of the person, oldest first, with its messages and their feedback."""
-    conversations = await session.scalars(
-        select(Conversation)
-        .where(Conversation.user_id == user_id)
-        .order_by(Conversation.created_at, Conversation.id)
-    )
-    for conversation in conversations.all():
-        rows = await session.execute(
-            select(Message, Feedback)
-            .outerjoin(
-                Feedback, (Feedback.message_id == Message.id) & (Feedback.user_id == user_id)
-            )
-            .where(Message.conversation_id == conversation.id)
-            .order_by(Message.position)
+    """Each conversation of the person, oldest first, with its messages and their feedback.
+
+    Two queries in all (conversations, then every message with its feedback in order), not
+    one per conversation: a long history exports in one pass.
+    """
+    conversations = (
+        await session.scalars(
+            select(Conversation)
+            .where(Conversation.user_id == user_id)
+            .order_by(Conversation.created_at, Conversation.id)
         )
-        yield conversation, [(message, feedback) for message, feedback in rows]
+    ).all()
+    messages: dict[uuid.UUID, list[tuple[Message, Feedback | None]]] = {
+        c.id: [] for c in conversations
+    }
+    rows = await session.stream(
+        select(Message, Feedback)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .outerjoin(Feedback, (Feedback.message_id == Message.id) & (Feedback.user_id == user_id))
+        .where(Conversation.user_id == user_id)
+        .order_by(Message.conversation_id, Message.position)
+    )
+    async for message, feedback in rows:
+        messages.setdefault(message.conversation_id, []).append((message, feedback))
+    for conversation in conversations:
+        yield conversation, messages.pop(conversation.id, [])
 
 
 def _message_json(message: Message, feedback: Feedback | None) -> dict[str, Any]:
