@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import docx
 import pytest
@@ -11,6 +12,8 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from fpdf import FPDF
 from lxml import etree
+from odf.opendocument import OpenDocumentText
+from odf.text import H, P, SoftPageBreak
 
 from autan.documents.extraction import (
     Block,
@@ -259,6 +262,42 @@ def test_odt_outline_levels_lists_and_tables() -> None:
     table = block_with(document, "Carte de séjour")
     assert table.kind == "table" and table.text.split("\n") == ROWS
     assert block_with(document, "timbre fiscal").headings == (files.COSTS,)
+
+
+def test_odt_pages_from_libreoffice_layout_marks() -> None:
+    document = OpenDocumentText()
+    body = document.text
+    body.addElement(H(outlinelevel=1, text="Première partie"))
+    body.addElement(P(text="Texte de la première page."))
+    second = P()
+    second.addElement(SoftPageBreak())  # LibreOffice marks a page starting here
+    second.addText("Texte de la deuxième page.")
+    body.addElement(second)
+    body.addElement(SoftPageBreak())
+    body.addElement(H(outlinelevel=1, text="Seconde partie"))
+    body.addElement(P(text="Texte de la troisième page."))
+    buffer = io.BytesIO()
+    document.write(buffer)
+
+    extracted = extract(buffer.getvalue(), "rapport.odt")
+
+    assert extracted.pages == 3
+    assert [(block.page, block.text) for block in extracted.blocks] == [
+        (1, "Première partie"),
+        (1, "Texte de la première page."),
+        (2, "Texte de la deuxième page."),
+        (3, "Seconde partie"),
+        (3, "Texte de la troisième page."),
+    ]
+
+
+def test_extraction_from_concurrent_threads() -> None:
+    """The ingestion worker parses in threads; PDFium is not thread-safe on its own."""
+    inputs = [(files.make_pdf(), "guide.pdf"), (files.make_docx(), "guide.docx")] * 4
+    expected = [extract(data, name) for data, name in inputs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda item: extract(*item), inputs))
+    assert results == expected
 
 
 def test_ods_sheets_without_expanding_empty_rows() -> None:

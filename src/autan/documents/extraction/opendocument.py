@@ -81,31 +81,70 @@ def _table_rows(table: Element) -> Iterator[str]:
             yield from _table_rows(child)
 
 
-class _TextWalker:
-    """The body of an .odt (or a slide's text box) in reading order."""
+_SOFT_BREAK = (TEXTNS, "soft-page-break")
 
-    def __init__(self, page: int | None, path: HeadingPath) -> None:
+
+def _breaks(element: Element) -> int:
+    """Soft page breaks inside an element (LibreOffice records its last layout's breaks)."""
+    return sum(1 if child.qname == _SOFT_BREAK else _breaks(child) for child in _elements(element))
+
+
+def _starts_with_break(element: Element) -> bool:
+    for child in element.childNodes:
+        if child.nodeType == Node.TEXT_NODE and child.data.strip():
+            return False
+        if child.nodeType == Node.ELEMENT_NODE:
+            return bool(child.qname == _SOFT_BREAK)
+    return False
+
+
+class _TextWalker:
+    """The body of an .odt (or a slide's text box) in reading order.
+
+    With `count_pages`, soft page breaks move the page on, as Word's layout marks do.
+    """
+
+    def __init__(self, page: int | None, path: HeadingPath, count_pages: bool = False) -> None:
         self.page = page
         self.path = path
+        self.count_pages = count_pages and page is not None
         self.blocks: list[Block] = []
         self.first_h1: str | None = None
 
     def walk(self, element: Element, bullet: str = "") -> None:
         for child in _elements(element):
             name = child.qname
-            if name == (TEXTNS, "h"):
-                self._heading(child)
-            elif name == (TEXTNS, "p"):
-                text = normalise(text_of(child))
-                if text:
-                    self.blocks.append(Block(bullet + text, self.page, self.path.current, "text"))
+            page = self.page
+            if name == _SOFT_BREAK:
+                self._turn(1)
+            elif name in ((TEXTNS, "h"), (TEXTNS, "p")):
+                breaks = _breaks(child) if self.count_pages else 0
+                if breaks and _starts_with_break(child):
+                    # The page broke just before this paragraph: it starts on the next page.
+                    self._turn(1)
+                    breaks -= 1
+                if name == (TEXTNS, "h"):
+                    self._heading(child)
+                else:
+                    self._paragraph(child, bullet)
+                self._turn(breaks)
             elif name == (TEXTNS, "list"):
                 for item in _elements(child):
                     self.walk(item, "- ")
             elif name == (TABLENS, "table"):
-                self.blocks.extend(table_blocks(_table_rows(child), self.page, self.path.current))
+                self.blocks.extend(table_blocks(_table_rows(child), page, self.path.current))
+                self._turn(_breaks(child))
             elif name not in _SKIPPED_BODY:
                 self.walk(child, bullet)  # sections, frames, text boxes, shapes
+
+    def _turn(self, pages: int) -> None:
+        if self.count_pages and pages and self.page is not None:
+            self.page += pages
+
+    def _paragraph(self, element: Element, bullet: str) -> None:
+        text = normalise(text_of(element))
+        if text:
+            self.blocks.append(Block(bullet + text, self.page, self.path.current, "text"))
 
     def _heading(self, element: Element) -> None:
         text = inline(text_of(element))
@@ -138,13 +177,22 @@ def _load(data: bytes) -> OpenDocument:
 
 
 def extract_odt(data: bytes, limits: ExtractionLimits, progress: Progress) -> ExtractedDocument:
-    """An OpenDocument text: text:h outline levels drive the heading path."""
+    """An OpenDocument text: text:h outline levels drive the heading path.
+
+    LibreOffice records where pages broke when it last laid the document out; when those
+    marks are there, blocks get page numbers, else pages are unknown (None).
+    """
     document = _load(data)
-    walker = _TextWalker(None, HeadingPath())
+    paged = _breaks(document.text) > 0
+    walker = _TextWalker(1 if paged else None, HeadingPath(), count_pages=paged)
     walker.walk(document.text)
+    pages = walker.page or 1
+    if pages > limits.max_pages:
+        raise TooManyPages(pages, limits.max_pages)
     if progress is not None:
-        progress(1, 1)
-    return ExtractedDocument("odt", walker.blocks, 1, _title(document) or walker.first_h1, 0)
+        progress(pages, pages)
+    title = _title(document) or walker.first_h1
+    return ExtractedDocument("odt", walker.blocks, pages, title, 0)
 
 
 def extract_ods(data: bytes, limits: ExtractionLimits, progress: Progress) -> ExtractedDocument:
