@@ -13,6 +13,7 @@ from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from tests.conftest import ENGINES, RunningAutan, make_settings, serve_autan
 from tests.support.rag import FICHE_MD, add_user, client_for, new_collection, upload
 
+PASSWORD = "correct horse battery staple"
 # No model needs to answer: these tests are about who may do what.
 MODELS = ModelsConfig(
     models=[ModelConfig(id="m", replicas=[ReplicaConfig(url="http://127.0.0.1:9/v1")])]
@@ -46,7 +47,9 @@ async def world(
     database_url = world_database
     tmp_path = tmp_path_factory.mktemp("rag-api")
     keys = {
-        "alice": await add_user(database_url, "alice@culture.gouv.fr", Role.MEMBER, "culture"),
+        "alice": await add_user(
+            database_url, "alice@culture.gouv.fr", Role.MEMBER, "culture", PASSWORD
+        ),
         "bob": await add_user(database_url, "bob@culture.gouv.fr", Role.MEMBER, "culture"),
         "rita": await add_user(database_url, "rita@culture.gouv.fr", Role.REFERENT, "culture"),
         "carol": await add_user(database_url, "carol@agri.gouv.fr", Role.REFERENT, "agri"),
@@ -179,6 +182,28 @@ async def test_owner_sees_the_document_and_its_state(world: World) -> None:
         listed = (
             await alice.get("/v1/documents", params={"collection": world.alice_private})
         ).json()
-        assert [d["id"] for d in listed["data"]] == [world.alice_document]
+        assert world.alice_document in [d["id"] for d in listed["data"]]
         collection = (await alice.get(f"/v1/collections/{world.alice_private}")).json()
-        assert collection["documents"] == 1 and collection["visibility"] == "private"
+        assert (
+            collection["documents"] == len(listed["data"]) and collection["visibility"] == "private"
+        )
+
+
+async def test_a_browser_session_uploads_with_its_csrf_token(world: World) -> None:
+    async with httpx.AsyncClient(base_url=world.autan.base_url, timeout=20) as browser:
+        body = {"email": "alice@culture.gouv.fr", "password": PASSWORD}
+        signed_in = await browser.post("/auth/login", json=body)
+        assert signed_in.status_code == 200, signed_in.text
+        csrf = signed_in.json()["csrf_token"]
+        form = {"collection": world.alice_private}
+        forged = await upload(browser, world.alice_private, "note.md", b"# Note\n\nTexte.")
+        assert forged.status_code == 403 and forged.json()["error"]["code"] == "csrf_failed"
+        sent = await browser.post(  # the token as a form field, as an HTML form sends it
+            "/v1/documents",
+            data={**form, "csrf_token": csrf},
+            files={"file": ("note.md", b"# Note\n\nTexte.")},
+        )
+        assert sent.status_code == 201, sent.text
+        assert sent.json()["name"] == "note.md" and sent.json()["collection"] == world.alice_private
+        listed = await browser.get("/v1/documents", params={"collection": world.alice_private})
+        assert sent.json()["id"] in [d["id"] for d in listed.json()["data"]]

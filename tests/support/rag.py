@@ -33,12 +33,14 @@ français, sous conditions de résidence, dans l'année qui suit l'installation 
 """
 
 
-async def add_user(database_url: str, email: str, role: Role, org: str = "default") -> str:
+async def add_user(
+    database_url: str, email: str, role: Role, org: str = "default", password: str | None = None
+) -> str:
     """Create a user in an organisation and return a new API key of theirs."""
     engine = create_engine(database_url)
     try:
         async with session_factory(engine)() as session:
-            await accounts.create_user(session, email, role=role, org_slug=org)
+            await accounts.create_user(session, email, role=role, org_slug=org, password=password)
             return (await accounts.create_api_key(session, email)).secret
     finally:
         await engine.dispose()
