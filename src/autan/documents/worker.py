@@ -226,7 +226,9 @@ class IngestionWorker:
             extract, data, document.name, limits, on_pages
         )
         parsed = time.perf_counter()
-        drafts = chunk(extracted, self.settings.chunk_tokens, self.settings.chunk_overlap)
+        drafts = await asyncio.to_thread(  # a long document takes a while: not on the loop
+            chunk, extracted, self.settings.chunk_tokens, self.settings.chunk_overlap
+        )
         chunked = time.perf_counter()
         if not drafts:
             raise _Failed(NO_TEXT)
