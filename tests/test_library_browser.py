@@ -123,6 +123,11 @@ async def test_charter_prompts_export_and_erasure(
     use = card.get_by_role("link", name="Utiliser")
     href = await use.get_attribute("href")
     assert href is not None and href.startswith("/?prompt=")
+    # "Use" opens the chat with the template in the message box.
+    await use.click()
+    await page.wait_for_url("**/?prompt=*")
+    message = await page.locator("textarea#content").input_value()
+    assert message.startswith("Rôle : tu es secrétaire de séance.")
 
     # Settings, export in both formats.
     await page.get_by_role("link", name="Paramètres").click()
