@@ -23,6 +23,7 @@ from autan.documents.extraction import (
     detect_format,
     extract,
 )
+from autan.documents.extraction.normalise import metadata_title
 from tests.documents import files
 
 ROWS = [
@@ -436,3 +437,19 @@ def test_markdown_raw_html_and_html_article() -> None:
 def test_detect_format(maker: object, name: str, expected: str) -> None:
     assert callable(maker)
     assert detect_format(maker(), name) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Guide de l'usager", "Guide de l'usager"),
+        ("Microsoft Word - Guide de l'usager", "Guide de l'usager"),
+        ("Microsoft Word - rapport_final_v3.docx", None),
+        ("Présentation PowerPoint", None),
+        ("Document1", None),
+        ("  ", None),
+        (None, None),
+    ],
+)
+def test_placeholder_metadata_titles_are_ignored(value: str | None, expected: str | None) -> None:
+    assert metadata_title(value) == expected

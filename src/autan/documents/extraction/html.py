@@ -9,7 +9,7 @@ from lxml import etree
 
 from autan.documents.extraction.errors import BrokenFile
 from autan.documents.extraction.model import Block, ExtractedDocument, HeadingPath
-from autan.documents.extraction.normalise import inline, table_row
+from autan.documents.extraction.normalise import inline, metadata_title, table_row
 from autan.documents.extraction.tables import table_blocks
 from autan.documents.extraction.text import decode
 
@@ -123,7 +123,7 @@ def extract_html(data: bytes) -> ExtractedDocument:
     except (etree.ParserError, ValueError) as exc:
         raise BrokenFile() from exc
     titles = root.xpath("//title")
-    title = inline(titles[0].text_content()) if titles else ""
+    title = metadata_title(titles[0].text_content()) if titles else None
     for comment in root.xpath("//comment()"):
         comment.drop_tree()
     _drop_furniture(root)

@@ -77,3 +77,21 @@ def table_row(cells: list[str]) -> str:
 def is_blank(text: str) -> bool:
     """True when the text holds no letter or digit (only spaces and punctuation)."""
     return not any(char.isalnum() for char in text)
+
+
+# Titles that office software fills in by itself: placeholders, and file names.
+_APP_PREFIX = re.compile(r"^Microsoft (?:Word|PowerPoint|Excel) - ", re.IGNORECASE)
+_FILE_NAME = re.compile(r"\.(?:docx?|pdf|odt|ods|odp|pptx?|xlsx?|rtf|txt|indd|tmp)$", re.IGNORECASE)
+_PLACEHOLDER = re.compile(
+    r"^(?:untitled|sans titre|titre|title|document|doc|diapositive|slide|"
+    r"présentation powerpoint|powerpoint presentation|presentation|présentation)\s*\d*$",
+    re.IGNORECASE,
+)
+
+
+def metadata_title(value: str | None) -> str | None:
+    """A title from a file's metadata, unless it is a placeholder or a file name."""
+    title = _APP_PREFIX.sub("", inline(value or ""))
+    if not title or _FILE_NAME.search(title) or _PLACEHOLDER.match(title) or is_blank(title):
+        return None
+    return title

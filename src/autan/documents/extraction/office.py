@@ -24,7 +24,7 @@ from pptx.slide import Slide
 
 from autan.documents.extraction.errors import BrokenFile, TooManyPages
 from autan.documents.extraction.model import Block, ExtractedDocument, ExtractionLimits, HeadingPath
-from autan.documents.extraction.normalise import inline, normalise, table_row
+from autan.documents.extraction.normalise import inline, metadata_title, normalise, table_row
 from autan.documents.extraction.sniff import check_zip
 from autan.documents.extraction.tables import table_blocks
 
@@ -145,7 +145,7 @@ def extract_docx(data: bytes, limits: ExtractionLimits, progress: Progress) -> E
         page = 1
         path = HeadingPath()
         blocks: list[Block] = []
-        title = inline(document.core_properties.title or "") or None
+        title = metadata_title(document.core_properties.title)
         first_heading: str | None = None
         body = document._body
         for element in body_items(document.element.body):
@@ -246,7 +246,7 @@ def extract_pptx(data: bytes, limits: ExtractionLimits, progress: Progress) -> E
             blocks.extend(_slide_blocks(slide, index, path))
             if progress is not None:
                 progress(index, len(slides))
-        title = inline(presentation.core_properties.title or "") or None
+        title = metadata_title(presentation.core_properties.title)
     except _BROKEN as exc:
         raise BrokenFile() from exc
     first_title = next((block.text for block in blocks if block.kind == "heading"), None)
@@ -297,7 +297,7 @@ def extract_xlsx(data: bytes, limits: ExtractionLimits, progress: Progress) -> E
                 blocks.extend(tables)
             if progress is not None:
                 progress(page, len(names))
-        title = inline(workbook.properties.title or "") or None
+        title = metadata_title(workbook.properties.title)
     except _BROKEN as exc:
         raise BrokenFile() from exc
     finally:

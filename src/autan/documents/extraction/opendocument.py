@@ -13,7 +13,7 @@ from odf.opendocument import OpenDocument, load
 
 from autan.documents.extraction.errors import BrokenFile, EncryptedFile, TooManyPages
 from autan.documents.extraction.model import Block, ExtractedDocument, ExtractionLimits, HeadingPath
-from autan.documents.extraction.normalise import inline, normalise, table_row
+from autan.documents.extraction.normalise import inline, metadata_title, normalise, table_row
 from autan.documents.extraction.sniff import check_zip
 from autan.documents.extraction.tables import table_blocks
 
@@ -160,7 +160,7 @@ class _TextWalker:
 def _title(document: OpenDocument) -> str | None:
     for element in _elements(document.meta):
         if element.qname == (DCNS, "title"):
-            return inline(text_of(element)) or None
+            return metadata_title(text_of(element))
     return None
 
 

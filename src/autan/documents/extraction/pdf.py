@@ -19,7 +19,13 @@ from autan.documents.extraction.errors import (
     TooManyPages,
 )
 from autan.documents.extraction.model import ExtractedDocument, ExtractionLimits
-from autan.documents.extraction.normalise import inline, is_blank, join_hyphenated, normalise
+from autan.documents.extraction.normalise import (
+    inline,
+    is_blank,
+    join_hyphenated,
+    metadata_title,
+    normalise,
+)
 from autan.documents.extraction.ocr import OCR_BATCH, ocr_pages, to_png
 from autan.documents.extraction.pdf_layout import Bookmarks, Line, document_blocks
 
@@ -195,7 +201,7 @@ def extract_pdf(
             total = len(pdf)
             if total > limits.max_pages:
                 raise TooManyPages(total, limits.max_pages)
-            title = inline(pdf.get_metadata_value("Title")) or None
+            title = metadata_title(pdf.get_metadata_value("Title"))
             marks = _bookmarks(pdf)
         pages = _Pages(total, limits, progress)
         for index in range(total):
