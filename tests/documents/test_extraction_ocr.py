@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from fpdf import FPDF
@@ -120,3 +121,15 @@ def test_images_are_prepared_for_tesseract() -> None:
     small, scale = prepare(Image.new("RGBA", (400, 300), (0, 0, 0, 0)))
     assert small.size == (1200, 900) and scale == 3.0
     assert small.getpixel((10, 10)) == 255  # transparency laid on white, not black
+
+
+def test_missing_ocr_language_is_reported_as_ocr_unavailable() -> None:
+    with pytest.raises(OcrUnavailable):
+        extract(files.make_scanned_pdf(), "scan.pdf", ExtractionLimits(ocr_languages="xyz"))
+
+
+def test_page_over_the_ocr_time_limit_gives_no_text_instead_of_hanging() -> None:
+    started = time.monotonic()
+    with pytest.raises(EmptyDocument):
+        extract(files.make_scanned_pdf(), "scan.pdf", ExtractionLimits(ocr_timeout=0.05))
+    assert time.monotonic() - started < 5

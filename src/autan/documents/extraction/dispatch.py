@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
+
+import structlog
 
 from autan.documents.extraction.errors import BrokenFile, EmptyDocument
 from autan.documents.extraction.html import extract_html
@@ -16,7 +17,7 @@ from autan.documents.extraction.pdf import extract_pdf
 from autan.documents.extraction.sniff import detect_format
 from autan.documents.extraction.text import extract_csv, extract_markdown, extract_txt
 
-logger = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 Progress = Callable[[int, int], None] | None
 Extractor = Callable[[bytes, ExtractionLimits, Progress], ExtractedDocument]
@@ -70,11 +71,11 @@ def extract(
         raise BrokenFile() from exc
     if all(is_blank(block.text) for block in document.blocks):
         raise EmptyDocument()
-    logger.debug(
-        "extracted %s: %d pages, %d blocks, %d OCR pages",
-        fmt,
-        document.pages,
-        len(document.blocks),
-        document.ocr_pages,
+    log.debug(
+        "document_extracted",
+        format=fmt,
+        pages=document.pages,
+        blocks=len(document.blocks),
+        ocr_pages=document.ocr_pages,
     )
     return document

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import logging
 import os
 import shutil
 import subprocess
@@ -11,13 +10,14 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import structlog
 from PIL import Image, ImageOps
 
 from autan.documents.extraction.errors import OcrUnavailable
 from autan.documents.extraction.model import ExtractionLimits
 from autan.documents.extraction.normalise import join_hyphenated, normalise, paragraphs
 
-logger = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 # Past this many pixels on the long side Tesseract gets slower, not better (a 300 dpi A3
 # page is ~5000 px); below the lower bound small photos are enlarged, as Tesseract reads
@@ -81,14 +81,14 @@ def _run(command: list[str], stdin: bytes | None, timeout: float) -> str | None:
             command, input=stdin, capture_output=True, timeout=timeout, env=_ENV, check=False
         )
     except subprocess.TimeoutExpired:
-        logger.warning("OCR gave up after %.0f s", timeout)
+        log.warning("ocr_timeout", seconds=timeout)
         return None
     if result.returncode != 0:
         message = result.stderr.decode("utf-8", "replace").strip()
         if "Failed loading language" in message or "Could not initialize" in message:
-            logger.error("Tesseract cannot load its languages: %s", message)
+            log.error("ocr_languages_missing", error=message[-500:])
             raise OcrUnavailable()
-        logger.warning("Tesseract failed: %s", message[-500:])
+        log.warning("ocr_failed", error=message[-500:])
         return None
     return result.stdout.decode("utf-8", "replace")
 
