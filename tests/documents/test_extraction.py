@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from concurrent.futures import ThreadPoolExecutor
 
 import docx
+import openpyxl
 import pytest
 from docx.enum.style import WD_STYLE_TYPE
 from docx.oxml import OxmlElement
@@ -242,6 +244,23 @@ def test_xlsx_sheets_are_pages_and_headings() -> None:
     assert (agents.page, agents.headings) == (2, ("Agents",))
     # Floats that are whole numbers read as integers, as the spreadsheet shows them.
     assert "Agent 1 | Accueil des étrangers | 36" in agents.text.split("\n")
+
+
+def test_xlsx_values_read_as_shown() -> None:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["Indicateur", "Taux", "Date", "Montant"])
+    sheet.append(["Dossiers complets", 0.25, dt.datetime(2024, 3, 15), 1250.0])
+    sheet["B2"].number_format = "0%"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+
+    document = extract(buffer.getvalue(), "indicateurs.xlsx")
+
+    assert block_with(document, "Dossiers").text.split("\n")[1] == (
+        "Dossiers complets | 25 % | 2024-03-15 | 1250"
+    )
 
 
 def test_xlsx_long_sheet_repeats_its_header() -> None:

@@ -256,10 +256,16 @@ def extract_pptx(data: bytes, limits: ExtractionLimits, progress: Progress) -> E
 # --- Excel --------------------------------------------------------------------------
 
 
-def cell_text(value: object) -> str:
-    """A cell's value as a person reads it: 12 not 12.0, dates without midnight."""
+def cell_text(value: object, number_format: str | None = None) -> str:
+    """A cell's value as a person reads it: 12 not 12.0, 25 % not 0.25, dates without midnight."""
     if value is None:
         return ""
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and "%" in (number_format or "")
+    ):
+        return f"{value * 100:.10g} %"
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
     if isinstance(value, dt.datetime):
@@ -289,7 +295,10 @@ def extract_xlsx(data: bytes, limits: ExtractionLimits, progress: Progress) -> E
             sheet.reset_dimensions()
             name = inline(sheet.title)
             rows = (
-                table_row([cell_text(v) for v in row]) for row in sheet.iter_rows(values_only=True)
+                table_row(
+                    [cell_text(cell.value, getattr(cell, "number_format", None)) for cell in row]
+                )
+                for row in sheet.iter_rows()
             )
             tables = table_blocks(rows, page, (name,))
             if tables:
