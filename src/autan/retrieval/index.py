@@ -62,9 +62,12 @@ async def add_chunks(
     session: AsyncSession,
     document: Document,
     drafts: Sequence[ChunkDraftLike],
-    vectors: Sequence[Sequence[float]],
+    vectors: Sequence[Sequence[float] | None],
 ) -> int:
-    """Insert a document's chunks with their vectors; returns how many. Does not commit."""
+    """Insert a document's chunks with their vectors; returns how many. Does not commit.
+
+    A chunk without a vector (None) is found by lexical search only.
+    """
     if len(drafts) != len(vectors):
         raise ValueError(f"{len(drafts)} chunks but {len(vectors)} vectors")
     if not drafts:

@@ -54,8 +54,11 @@ class CollectionMatrix:
 
     def rows_of(self, document_ids: set[uuid.UUID]) -> np.ndarray:
         """A boolean mask of the rows belonging to these documents."""
-        codes = [code for code, document in enumerate(self.documents) if document in document_ids]
-        return np.isin(self.document_codes, np.asarray(codes, dtype=np.int32))
+        wanted = np.fromiter(
+            (document in document_ids for document in self.documents), bool, len(self.documents)
+        )
+        mask: np.ndarray = wanted[self.document_codes]
+        return mask
 
 
 class MatrixCache:

@@ -1,0 +1,1 @@
+"""Retrieval benchmarks: service-public fiches and PIAF paragraphs through Autan's search."""
