@@ -112,6 +112,7 @@ def make_settings(
     database_url: str,
     models: ModelsConfig,
     quotas: dict[str, object] | None = None,
+    chat: dict[str, object] | None = None,
     **gateway: object,
 ) -> Settings:
     """Settings for a test: its own data dir, database and models file.
@@ -126,4 +127,6 @@ def make_settings(
         models_file=models_file,
         gateway={"health_interval": 0.2, "usage_flush_interval": 0.05, **gateway},
         quotas=quotas if quotas is not None else {"enabled": False},
+        # Short answers: the tests check how answers flow, not how long the model can write.
+        chat=chat if chat is not None else {"max_answer_tokens": 48},
     )

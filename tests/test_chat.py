@@ -3,6 +3,7 @@ rename, search, feedback, and that nobody reaches another person's conversations
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from markupsafe import escape
 from sqlalchemy import func, select, text
 
 from autan.chat.models import Conversation, Feedback, Message
@@ -89,7 +91,7 @@ async def test_a_conversation_from_question_to_feedback(site: Site) -> None:
         page = await browser.get(f"/c/{conversation_id}")
         assert page.status_code == 200
         assert "Bonjour, qui es-tu ?" in page.text
-        assert titled[0]["title"] in page.text  # in the sidebar and the heading
+        assert str(escape(titled[0]["title"])) in page.text  # in the sidebar and the heading
 
         # Another question in the same conversation, then another answer to it.
         _response, events = await turn(
@@ -145,7 +147,7 @@ async def test_a_conversation_from_question_to_feedback(site: Site) -> None:
 async def test_refusals_keep_nothing_and_say_why(site: Site) -> None:
     async with site.signed_in("member_a") as browser:
         csrf = await csrf_of(browser)
-        for body, status in [
+        cases: list[tuple[dict[str, Any], int]] = [
             ({"content": "   "}, 400),
             ({"content": "x", "model": "nope"}, 404),
             ({"content": 12}, 400),
@@ -153,7 +155,8 @@ async def test_refusals_keep_nothing_and_say_why(site: Site) -> None:
             ({"content": "x", "conversation_id": str(uuid.uuid4())}, 404),
             ({"action": "regenerate"}, 400),
             ({"content": "x", "temporary": True, "history": [{"role": "system"}]}, 400),
-        ]:
+        ]
+        for body, status in cases:
             response, _ = await turn(browser, csrf, **body)
             assert response.status_code == status, (body, response.text)
             assert response.json()["error"]["message"]
@@ -219,15 +222,11 @@ async def test_stopping_an_answer_keeps_what_was_written(site: Site) -> None:
         for _ in range(100):
             engine = create_engine(site.autan.settings.resolved_database_url)
             async with session_factory(engine)() as session:
-                stopped = await session.scalar(
-                    select(Message).where(Message.role == "assistant")
-                )
+                stopped = await session.scalar(select(Message).where(Message.role == "assistant"))
                 conversation_id = await session.scalar(select(Conversation.id))
             await engine.dispose()
             if stopped is not None:
                 break
-            import asyncio
-
             await asyncio.sleep(0.1)
         assert stopped is not None and stopped.status == "stopped" and stopped.content
         page = await browser.get(f"/c/{conversation_id}")

@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "gateway": gateway,
             "documents": documents,
             "models": models_client,
-            "turns": Turns(factory, models_client, quotas),
+            "turns": Turns(factory, models_client, quotas, settings.chat),
             "quotas": quotas,
             "login_throttle": LoginThrottle(limiter),
             "org_policies": OrgPolicies(factory, settings.gateway.api_key_cache_ttl),

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from autan.accounts.oidc_settings import OidcSettings
+from autan.chat.settings import ChatSettings
 from autan.documents.settings import DocumentSettings
 from autan.quotas.policy import QuotaSettings
 
@@ -131,6 +132,7 @@ class Settings(BaseSettings):
     oidc: OidcSettings = OidcSettings()
     quotas: QuotaSettings = QuotaSettings()
     documents: DocumentSettings = DocumentSettings()
+    chat: ChatSettings = ChatSettings()
 
     @property
     def resolved_database_url(self) -> str:

@@ -46,7 +46,13 @@ def clean_title(raw: str) -> str | None:
 
 
 async def propose_title(
-    models: ModelClient, principal: Principal, model: str, first_message: str, lang: str
+    models: ModelClient,
+    principal: Principal,
+    model: str,
+    first_message: str,
+    lang: str,
+    *,
+    max_tokens: int = 24,
 ) -> tuple[str, bool]:
     """A title and whether the model wrote it (False: derived from the question)."""
     prompt = [
@@ -55,7 +61,7 @@ async def propose_title(
     ]
     try:
         raw = await models.complete_chat(
-            principal, model, prompt, endpoint="chat.title", max_tokens=24, temperature=0.2
+            principal, model, prompt, endpoint="chat.title", max_tokens=max_tokens, temperature=0.2
         )
     except AutanError:
         return fallback_title(first_message), False

@@ -30,6 +30,7 @@ from autan.chat.errors import (
 )
 from autan.chat.models import Conversation, MessageRole, MessageStatus, TitleSource
 from autan.chat.prompting import fit, system_prompt
+from autan.chat.settings import ChatSettings
 from autan.chat.titles import propose_title
 from autan.core.errors import AutanError
 from autan.llm.client import ChatMessage, ModelClient
@@ -102,11 +103,16 @@ class Turns:
     """Runs turns against the models, with the database and quotas of the application."""
 
     def __init__(
-        self, factory: async_sessionmaker[AsyncSession], models: ModelClient, quotas: Quotas
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        models: ModelClient,
+        quotas: Quotas,
+        settings: ChatSettings,
     ) -> None:
         self._factory = factory
         self._models = models
         self._quotas = quotas
+        self._settings = settings
 
     async def prepare(
         self, principal: Principal, request: TurnRequest, model: str
@@ -180,7 +186,10 @@ class Turns:
         answer = _Answer()
         started = time.perf_counter()
         try:
-            async for text in self._models.stream_chat(principal, model, messages):
+            stream = self._models.stream_chat(
+                principal, model, messages, max_tokens=self._settings.max_answer_tokens
+            )
+            async for text in stream:
                 answer.text += text
                 yield TurnEvent("delta", {"text": text})
         except AutanError as exc:
@@ -200,7 +209,12 @@ class Turns:
         if conversation is not None and conversation.title_source == TitleSource.PENDING:
             first = next((t["content"] for t in turns if t["role"] == "user"), "")
             title, by_model = await propose_title(
-                self._models, principal, model, str(first), request.lang
+                self._models,
+                principal,
+                model,
+                str(first),
+                request.lang,
+                max_tokens=self._settings.title_tokens,
             )
             source = TitleSource.MODEL if by_model else TitleSource.FALLBACK
             async with self._factory() as session:

@@ -30,6 +30,7 @@ from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, 
 from autan.llm.config import ModelType
 from autan.llm.errors import ModelNotFound
 from autan.openai_api.streaming import EventStreamResponse
+from autan.prompts.service import usable_prompt
 from autan.quotas.errors import QuotaExceeded, describe_wait
 from autan.web import forms
 from autan.web.router import page_context
@@ -188,10 +189,6 @@ async def new_chat(
 
 
 async def _prompt_text(request: Request, me: Principal, session: SessionDep, ref: str) -> str:
-    try:
-        from autan.prompts.service import usable_prompt
-    except ImportError:  # the prompt library is an optional module of the deployment
-        return ""
     view = await usable_prompt(session, me, ref, request_language(request))
     return str(view.body)
 

@@ -3,8 +3,10 @@
 (() => {
   "use strict";
 
+function start() {
   const root = document.getElementById("chat");
-  if (!root) return;
+  if (!root || root.dataset.started) return;
+  root.dataset.started = "1";
   const strings = JSON.parse(document.getElementById("chat-strings").textContent);
   const csrf = root.dataset.csrf;
   const messages = document.getElementById("messages");
@@ -417,7 +419,7 @@
     }
   });
   textarea.addEventListener("input", saveDraft);
-  document.addEventListener("keydown", (event) => {
+  root.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && controller) controller.abort();
   });
   stopButton.addEventListener("click", () => controller && controller.abort());
@@ -510,7 +512,7 @@
   }
 
   window.addEventListener("beforeunload", (event) => {
-    if (temporary && history.length) {
+    if (root.isConnected && temporary && history.length) {
       event.preventDefault();
       event.returnValue = "";
     }
@@ -519,4 +521,13 @@
   document.querySelectorAll("[data-markdown]").forEach(decorate);
   restoreDraft();
   if (messages.lastElementChild) messages.lastElementChild.scrollIntoView({ block: "end" });
+}
+
+  // A chat page may arrive by a full load or in a body swapped by htmx (hx-boost).
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+  document.addEventListener("htmx:afterSettle", start);
 })();

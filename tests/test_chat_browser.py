@@ -1,0 +1,212 @@
+"""The chat in a real browser (Debian's Chromium) with the real embedded model, and axe-core."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+from sqlalchemy import func, select
+
+from autan.chat.models import Conversation, Feedback, Message
+from autan.core.db import create_engine, session_factory
+from autan.llm.config import ModelsConfig
+from tests.support.web import PASSWORD, PEOPLE, Site, run_site
+from tests.test_web_browser import ARGS, CHROMIUM, DESKTOP, PHONE, SCREENSHOTS, serious_violations
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def site(
+    tmp_path: Path, sqlite_databases: object, embedded_models: ModelsConfig
+) -> AsyncIterator[Site]:
+    database_url: str = sqlite_databases.new()  # type: ignore[attr-defined]
+    async with run_site(tmp_path, database_url, embedded_models, accept_charter=False) as running:
+        yield running
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium package is not installed (scripts/test.sh installs it)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def rows(site: Site, table: type[object]) -> int:
+    engine = create_engine(site.autan.settings.resolved_database_url)
+    try:
+        async with session_factory(engine)() as session:
+            return int(await session.scalar(select(func.count()).select_from(table)) or 0)
+    finally:
+        await engine.dispose()
+
+
+async def check(page: Page, name: str, folder: Path) -> None:
+    """No serious axe-core violation and no sideways scrolling, desktop and phone."""
+    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        await page.set_viewport_size(size)
+        assert await serious_violations(page) == [], f"{name} at {label}"
+        overflow = await page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{name} scrolls sideways at {size['width']} px"
+        if folder == SCREENSHOTS:
+            await page.screenshot(path=str(folder / f"{name}-{label}.png"), full_page=True)
+    await page.set_viewport_size(DESKTOP)
+
+
+async def answer_done(page: Page, count: int) -> None:
+    """Wait until `count` answers are on the page and none is still being written."""
+    await page.locator("article.message-assistant").nth(count - 1).wait_for()
+    await page.wait_for_function("() => !document.querySelector('[aria-busy=true]')")
+
+
+async def test_a_day_with_the_assistant(site: Site, browser: Browser, tmp_path: Path) -> None:
+    folder = SCREENSHOTS if os.environ.get("AUTAN_SCREENSHOTS") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    base = site.autan.base_url
+    context = await browser.new_context(viewport=DESKTOP, locale="fr-FR", bypass_csp=True)
+    await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+
+    # Sign in, accept the charter, land on a new conversation.
+    await page.goto(f"{base}/login")
+    await page.get_by_label("Adresse électronique").fill(PEOPLE["member_a"][0])
+    await page.get_by_label("Mot de passe").fill(PASSWORD)
+    await page.get_by_role("button", name="Se connecter").click()
+    await page.wait_for_url(f"{base}/charter")
+    await page.get_by_role("checkbox").first.check()
+    await page.get_by_role("button", name="Accepter et continuer").click()
+    await page.wait_for_url(f"{base}/")
+    await page.get_by_role("heading", name="Nouvelle conversation").wait_for()
+    await check(page, "chat-new", folder)
+
+    # A first question; the answer streams in, the URL and the sidebar follow.
+    box = page.get_by_label("Votre message")
+    await box.fill("Bonjour ! Donne trois conseils pour écrire un courriel clair.")
+    await page.get_by_role("button", name="Envoyer").click()
+    await answer_done(page, 1)
+    await page.wait_for_url(f"{base}/c/**")
+    first_answer = await page.locator("article.message-assistant .message-body").inner_text()
+    assert first_answer.strip()
+    assert await page.locator("#live").inner_text() != ""
+    await page.wait_for_function(
+        "() => document.querySelector('#chat-title').textContent !== 'Nouvelle conversation'"
+    )
+    conversation_url = page.url
+
+    # Stop an answer midway: what was written stays, marked as stopped.
+    await box.fill("Écris un long poème sur la mer, strophe par strophe.")
+    await box.press("Enter")
+    await page.get_by_role("button", name="Arrêter").wait_for()
+    await (
+        page.locator("article.message-assistant")
+        .nth(1)
+        .locator(".message-body")
+        .filter(has_text=".")
+        .or_(page.locator("article.message-assistant").nth(1).locator("p.status-note"))
+        .first.wait_for()
+    )
+    await page.get_by_role("button", name="Arrêter").click()
+    await page.get_by_text("Réponse interrompue.").first.wait_for()
+
+    # Another answer to the same question.
+    await (
+        page.locator("article.message-assistant")
+        .nth(1)
+        .get_by_role("button", name="Générer une autre réponse")
+        .click()
+    )
+    await answer_done(page, 2)
+    assert await page.locator("article.message").count() == 4
+
+    # Edit the first question: everything after it is replaced by a new answer.
+    await page.locator("article.message-user").first.get_by_role("button", name="Modifier").click()
+    edit = page.get_by_label("Modifier votre message")
+    await edit.fill("Quelle est la capitale de la France ?")
+    await page.get_by_role("button", name="Envoyer le message modifié").click()
+    await answer_done(page, 1)
+    await page.wait_for_function("() => document.querySelectorAll('article.message').length === 2")
+
+    # Feedback on the answer, with a comment.
+    await page.get_by_role("button", name="Pas utile").click()
+    await page.get_by_label("Commentaire (facultatif)").fill("Réponse trop vague")
+    await page.get_by_role("button", name="Envoyer le commentaire").click()
+    await page.get_by_text("Merci, votre avis est enregistré.").wait_for()
+    assert await rows(site, Feedback) == 1
+
+    # Rename, then find it by its title and by the words of a message.
+    await page.goto(conversation_url)
+    await page.get_by_text("Renommer").click()
+    await page.get_by_label("Nouveau titre").fill("Capitale de la France")
+    await page.get_by_role("button", name="Enregistrer le titre").click()
+    await page.get_by_role("heading", name="Capitale de la France").wait_for()
+    await page.get_by_label("Rechercher dans mes conversations").fill("capitale")
+    await page.locator("#search-results a").first.wait_for()
+    assert "Capitale de la France" in await page.locator("#search-results").inner_text()
+    await check(page, "chat-conversation", folder)
+
+    # A temporary conversation: answered, then nothing of it in the database.
+    before = (await rows(site, Conversation), await rows(site, Message))
+    await page.get_by_role("link", name="Nouvelle conversation").first.click()
+    await page.get_by_label("Conversation temporaire").check()
+    await page.get_by_text("rien n'est enregistré sur le serveur").wait_for()
+    await box.fill("Ceci est un secret temporaire : 7781.")
+    await page.get_by_role("button", name="Envoyer").click()
+    await answer_done(page, 1)
+    assert page.url == f"{base}/"
+    await check(page, "chat-temporary", folder)
+    assert (await rows(site, Conversation), await rows(site, Message)) == before
+
+    # A prompt template fills the message box.
+    await page.goto(f"{base}/prompts")
+    await page.get_by_role("link", name="Utiliser").first.click()
+    await page.wait_for_url(f"{base}/?prompt=*")
+    assert "[[" in await box.input_value()
+
+    # Delete the conversation.
+    await page.goto(conversation_url)
+    await page.get_by_text("Supprimer", exact=True).click()
+    await page.get_by_role("button", name="Supprimer la conversation").click()
+    await page.wait_for_url(f"{base}/")
+    assert await rows(site, Conversation) == 0 and await rows(site, Message) == 0
+    await context.close()
+    assert problems == []
+
+
+async def test_what_was_typed_survives_a_refusal(site: Site, browser: Browser) -> None:
+    """A question refused before any answer (the model is unknown) stays in the box."""
+    base = site.autan.base_url
+    context = await browser.new_context(viewport=PHONE, locale="fr-FR")
+    page = await context.new_page()
+    await page.goto(f"{base}/login")
+    await page.get_by_label("Adresse électronique").fill(PEOPLE["ref_a"][0])
+    await page.get_by_label("Mot de passe").fill(PASSWORD)
+    await page.get_by_role("button", name="Se connecter").click()
+    await page.wait_for_url(f"{base}/charter")
+    await page.get_by_role("checkbox").first.check()
+    await page.get_by_role("button", name="Accepter et continuer").click()
+    await page.wait_for_url(f"{base}/")
+    # The model disappears from the list the page offers (as if removed from the deployment).
+    await page.evaluate(
+        "() => { const s = document.querySelector('#model'); s.options[0].value = 'gone'; }"
+    )
+    question = "Une question très importante que je ne veux pas retaper."
+    await page.get_by_label("Votre message").fill(question)
+    await page.get_by_role("button", name="Envoyer").click()
+    alert = page.locator("#chat-error")
+    await alert.wait_for()
+    assert "modèle" in (await alert.inner_text()).lower()
+    assert await page.get_by_label("Votre message").input_value() == question
+    assert await page.locator("article.message").count() == 0
+    await context.close()
