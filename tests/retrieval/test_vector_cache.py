@@ -77,9 +77,12 @@ async def test_writes_through_the_index_refresh_the_matrix(
     assert matrix_cache.loads == loads + 3
 
 
-async def test_writes_by_another_process_are_seen(sqlite_corpus: tuple[Maker, Corpus]) -> None:
+async def test_writes_by_another_process_are_seen(
+    sqlite_corpus: tuple[Maker, Corpus], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A write that bypasses this process's cache (another server process) is still seen."""
     session_maker, corpus = sqlite_corpus
+    monkeypatch.setattr(matrix_cache, "revalidate_after", 0.0)
     async with session_maker() as session:
         document = await add_document(
             session,

@@ -30,14 +30,15 @@ async def dense_search(
     return await _sqlite(session, query_vector, scope, limit)
 
 
-async def _ready_documents(session: AsyncSession, scope: Scope) -> set[uuid.UUID]:
+async def _unready_documents(session: AsyncSession, scope: Scope) -> set[uuid.UUID]:
+    """Documents of the scope not searchable yet: usually none, so cheaper than the ready ones."""
     condition = []
     if scope.collection_ids:
         condition.append(Document.collection_id.in_(scope.collection_ids))
     if scope.document_ids:
         condition.append(Document.id.in_(scope.document_ids))
     rows = await session.scalars(
-        select(Document.id).where(Document.status == DocumentStatus.READY, or_(*condition))
+        select(Document.id).where(Document.status != DocumentStatus.READY, or_(*condition))
     )
     return set(rows)
 
@@ -46,7 +47,7 @@ async def _sqlite(
     session: AsyncSession, query_vector: Sequence[float], scope: Scope, limit: int
 ) -> list[tuple[int, float]]:
     query = normalise(np.asarray(query_vector, dtype=np.float32))
-    ready = await _ready_documents(session, scope)
+    unready = await _unready_documents(session, scope)
     ids: list[np.ndarray] = []
     scores: list[np.ndarray] = []
     for collection_id in scope.collection_ids:
@@ -55,19 +56,19 @@ async def _sqlite(
             continue
         # Score every row, then drop the rows of unready documents: selecting rows of the
         # matrix first would copy it (150 MB at 100,000 chunks) on every search.
-        keep = matrix.rows_of(ready)
         similarities = matrix.vectors @ query
-        if keep.all():
-            ids.append(matrix.chunk_ids)
-            scores.append(similarities)
-        else:
+        if unready:
+            keep = ~matrix.rows_of(unready)
             ids.append(matrix.chunk_ids[keep])
             scores.append(similarities[keep])
+        else:
+            ids.append(matrix.chunk_ids)
+            scores.append(similarities)
     if scope.document_ids:
         rows = (
             await session.execute(
                 select(Chunk.id, type_coerce(Chunk.embedding, LargeBinary)).where(
-                    Chunk.document_id.in_([d for d in scope.document_ids if d in ready]),
+                    Chunk.document_id.in_([d for d in scope.document_ids if d not in unready]),
                     Chunk.embedding.is_not(None),
                 )
             )
