@@ -71,7 +71,7 @@ FROM chunks_fts
 JOIN chunks AS c ON c.id = chunks_fts.rowid
 JOIN documents AS d ON d.id = c.document_id
 WHERE chunks_fts MATCH :match AND d.status = 'ready' AND ({scope})
-ORDER BY score DESC
+ORDER BY score DESC, c.id
 LIMIT :limit
 """
 
@@ -83,7 +83,7 @@ FROM chunks AS c
 JOIN documents AS d ON d.id = c.document_id,
      to_tsquery('french', :match) AS q(query)
 WHERE c.search_vector @@ q.query AND d.status = 'ready' AND ({scope})
-ORDER BY score DESC
+ORDER BY score DESC, c.id
 LIMIT :limit
 """
 
