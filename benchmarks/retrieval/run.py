@@ -101,7 +101,8 @@ async def run_engine(
                 if args.embedded_only:
                     # Lexical search over every document (no vectors needed) stays comparable
                     # with the baseline; the three methods run on the embedded subset.
-                    full = dataset
+                    every = args.piaf_every if dataset.name == "piaf" else 1
+                    full = subset(dataset, every)
                     dataset = embedded_subset(dataset, prefix)
                     loaded = await load(
                         maker, f"{full.name}-all", full.documents, cached_vectors(full, prefix)
@@ -177,7 +178,12 @@ def main() -> None:
         help="embed nothing: all three methods on the documents already embedded, and "
         "lexical search on every document",
     )
-    parser.add_argument("--piaf-every", type=int, default=1, help="every n-th PIAF question")
+    parser.add_argument(
+        "--piaf-every",
+        type=int,
+        default=1,
+        help="with --embedded-only: every n-th PIAF question for lexical search on all documents",
+    )
     parser.add_argument("--output", default=None, help="results name (default: retrieval)")
     parser.add_argument(
         "--merge", nargs="*", default=None, help="combine the engines of these result files"
@@ -198,7 +204,7 @@ def main() -> None:
     if "service-public" in chosen:
         datasets.append((data.service_public(), ""))
     if "piaf" in chosen:
-        datasets.append((subset(data.piaf(), args.piaf_every), "piaf-"))
+        datasets.append((data.piaf(), "piaf-"))
     if args.documents:
         datasets = [(first_documents(d, args.documents), p) for d, p in datasets]
     if args.quick:
