@@ -76,6 +76,7 @@ async def test_a_day_with_the_assistant(site: Site, browser: Browser, tmp_path: 
     context = await browser.new_context(viewport=DESKTOP, locale="fr-FR", bypass_csp=True)
     await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
     page = await context.new_page()
+    page.set_default_timeout(120_000)  # a small model on two shared cores: answers take time
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(str(e)))
 
@@ -189,6 +190,7 @@ async def test_what_was_typed_survives_a_refusal(site: Site, browser: Browser) -
     base = site.autan.base_url
     context = await browser.new_context(viewport=PHONE, locale="fr-FR")
     page = await context.new_page()
+    page.set_default_timeout(60_000)
     await page.goto(f"{base}/login")
     await page.get_by_label("Adresse électronique").fill(PEOPLE["ref_a"][0])
     await page.get_by_label("Mot de passe").fill(PASSWORD)

@@ -21,6 +21,7 @@ from autan.accounts.service import ApiKeyAuthenticator
 from autan.accounts.sessions import SessionAuthenticator, SessionCodec
 from autan.accounts.throttle import LoginThrottle
 from autan.assistants.router import router as assistants_router
+from autan.chat.grounding import ChatGrounding
 from autan.chat.turns import Turns
 from autan.core import error_handlers
 from autan.core.body import document_body_models
@@ -119,7 +120,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "gateway": gateway,
             "documents": documents,
             "models": models_client,
-            "turns": Turns(factory, models_client, quotas, settings.chat),
+            "turns": Turns(
+                factory,
+                models_client,
+                quotas,
+                settings.chat,
+                ChatGrounding(factory, models_client, settings.documents.embedding_model),
+            ),
             "quotas": quotas,
             "login_throttle": LoginThrottle(limiter),
             "org_policies": OrgPolicies(factory, settings.gateway.api_key_cache_ttl),

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts.principal import Principal
+from autan.chat.attachments import forget_attachments
 from autan.chat.errors import (
     ConversationNotFound,
     InvalidFeedback,
@@ -30,6 +31,8 @@ from autan.chat.models import (
     TitleSource,
 )
 from autan.core.db import utcnow
+from autan.documents.service import remove_unreferenced
+from autan.documents.storage import FileStore
 
 PAGE_SIZE = 50
 WINDOW = 40
@@ -164,9 +167,15 @@ async def rename(
     return conversation
 
 
-async def remove(session: AsyncSession, principal: Principal, conversation_id: uuid.UUID) -> None:
-    """Delete a conversation with its messages and their feedback."""
+async def remove(
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: uuid.UUID,
+    store: FileStore | None = None,
+) -> None:
+    """Delete a conversation with its messages, their feedback and its attached files."""
     conversation = await owned(session, principal, conversation_id)
+    digests = await forget_attachments(session, conversation.id)
     # Explicit deletes: SQLite enforces ON DELETE CASCADE only with its pragma, and the
     # messages of a long conversation should not be loaded one by one.
     message_ids = select(Message.id).where(Message.conversation_id == conversation.id)
@@ -174,6 +183,8 @@ async def remove(session: AsyncSession, principal: Principal, conversation_id: u
     await session.execute(delete(Message).where(Message.conversation_id == conversation.id))
     await session.delete(conversation)
     await session.commit()
+    if store is not None and digests:
+        await remove_unreferenced(session, store, digests)
 
 
 async def truncate(session: AsyncSession, conversation: Conversation, position: int) -> None:

@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.principal import Principal
+from autan.assistants.service import get_assistant
 from autan.chat import service
 from autan.chat.errors import (
     ConversationNotFound,
@@ -28,6 +29,7 @@ from autan.chat.errors import (
     NothingToRegenerate,
     readable_message,
 )
+from autan.chat.grounding import ChatGrounding
 from autan.chat.models import Conversation, MessageRole, MessageStatus, TitleSource
 from autan.chat.prompting import fit, system_prompt
 from autan.chat.settings import ChatSettings
@@ -55,6 +57,7 @@ class TurnRequest:
     position: int | None = None  # the question edited
     temporary: bool = False
     history: list[ChatMessage] = field(default_factory=list)  # temporary turns only
+    assistant_id: uuid.UUID | None = None  # a new conversation with an assistant
     lang: str = "fr"
 
 
@@ -62,7 +65,7 @@ class TurnRequest:
 class TurnEvent:
     """One event of the stream sent to the page."""
 
-    name: Literal["conversation", "question", "delta", "done", "title", "error"]
+    name: Literal["conversation", "sources", "delta", "done", "title", "error"]
     data: dict[str, Any]
 
 
@@ -71,6 +74,7 @@ class _Answer:
     text: str = ""
     status: MessageStatus = MessageStatus.COMPLETE
     error: AutanError | None = None
+    sources: list[dict[str, Any]] = field(default_factory=list)
 
 
 def check_content(content: str) -> str:
@@ -108,7 +112,9 @@ class Turns:
         models: ModelClient,
         quotas: Quotas,
         settings: ChatSettings,
+        grounding: ChatGrounding,
     ) -> None:
+        self._grounding = grounding
         self._factory = factory
         self._models = models
         self._quotas = quotas
@@ -149,7 +155,12 @@ class Turns:
         if request.conversation_id is None:
             if request.action != "send":
                 raise NothingToRegenerate()
-            conversation = await service.create(session, principal, model)
+            assistant_id = None
+            if request.assistant_id is not None:
+                assistant_id = (
+                    await get_assistant(session, principal.org_id, request.assistant_id)
+                ).id
+            conversation = await service.create(session, principal, model, assistant_id)
         else:
             conversation = await service.owned(session, principal, request.conversation_id)
             conversation.model = model
@@ -184,6 +195,18 @@ class Turns:
             )
         messages = fit(system_prompt(request.lang), turns, context_length)
         answer = _Answer()
+        try:
+            grounded = await self._grounding.ground(
+                principal, conversation, messages, request.lang, context_length
+            )
+        except AutanError as exc:
+            answer.status, answer.error = MessageStatus.FAILED, exc
+            message_id = await self._finish(principal, conversation, model, answer)
+            yield TurnEvent("error", {"error": exc, "message_id": _text(message_id)})
+            return
+        messages, answer.sources = grounded.messages, grounded.sources
+        if answer.sources:
+            yield TurnEvent("sources", {"sources": answer.sources})
         started = time.perf_counter()
         try:
             stream = self._models.stream_chat(
@@ -243,6 +266,7 @@ class Turns:
                 model=model,
                 status=answer.status,
                 error=readable_message(answer.error) if answer.error is not None else None,
+                sources=answer.sources or None,
             )
             await session.commit()
             return message.id

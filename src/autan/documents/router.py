@@ -62,12 +62,12 @@ _COPY_CHUNK = 1024 * 1024
 
 def upload_body_limits(settings: DocumentSettings) -> dict[str, tuple[int, str]]:
     """The admission limit of upload bodies: a file of the documents' limit, with framing."""
-    return {
-        "/v1/documents": (
-            settings.max_file_bytes + MULTIPART_SLACK,
-            FileTooLarge(settings.max_file_bytes).message,
-        )
-    }
+    limit = (
+        settings.max_file_bytes + MULTIPART_SLACK,
+        FileTooLarge(settings.max_file_bytes).message,
+    )
+    # The chat's attachments are the same files, sent from the conversation page.
+    return {"/v1/documents": limit, "/chat/attachments": limit}
 
 
 async def get_worker(request: Request) -> IngestionWorker:

@@ -14,19 +14,26 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.principal import Principal
+from autan.assistants.service import list_assistants
 from autan.chat import service
-from autan.chat.errors import readable_message
+from autan.chat.attachments import attach, owned_attachment
+from autan.chat.errors import ConversationNotFound, MessageNotFound, readable_message
+from autan.chat.grounding import attached_documents
 from autan.chat.markdown import to_html
 from autan.chat.models import Conversation, Message
 from autan.chat.turns import TurnEvent, TurnRequest, Turns
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
 from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, principal
+from autan.documents.errors import FileTooLarge, MissingFile
+from autan.documents.models import Document
+from autan.documents.router import MULTIPART_SLACK
+from autan.documents.worker import IngestionWorker
 from autan.llm.config import ModelType
 from autan.llm.errors import ModelNotFound
 from autan.openai_api.streaming import EventStreamResponse
@@ -158,7 +165,20 @@ async def _chat_page(
         messages, has_earlier = window.messages, window.has_earlier
         feedback = await service.feedback_of(session, messages)
     current = conversation.model if conversation is not None else None
+    assistants = await list_assistants(session, me.org_id)
+    attachments = []
+    if conversation is not None:
+        attachments = [
+            _attachment(request, d) for d in await attached_documents(session, me, conversation.id)
+        ]
     context |= await _sidebar(session, me)
+    context |= {
+        "assistants": assistants,
+        "current_assistant": next(
+            (a for a in assistants if conversation and a.id == conversation.assistant_id), None
+        ),
+        "attachments": attachments,
+    }
     context |= {
         "conversation": conversation,
         "messages": messages,
@@ -246,13 +266,107 @@ async def delete(
     conversation_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
 ) -> Response:
     """Delete a conversation and everything in it."""
-    await service.remove(session, me, conversation_id)
+    worker: IngestionWorker = request.state.documents
+    await service.remove(session, me, conversation_id, worker.store)
     return RedirectResponse("/", status_code=303)
+
+
+# -- files attached to a conversation --------------------------------------------------------
+
+
+@router.post("/chat/attachments")
+async def attach_file(request: Request, me: CurrentPrincipal, session: SessionDep) -> Response:
+    """Attach a file (multipart `file`) to a conversation, created if `conversation_id` is
+    empty; the answer says where its ingestion stands, to follow with the GET below."""
+    worker: IngestionWorker = request.state.documents
+    limit = worker.settings.max_file_bytes
+    try:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit + MULTIPART_SLACK:
+            raise FileTooLarge(limit)
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise MissingFile()
+        async with request.form(max_files=1, max_fields=8) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise MissingFile()
+            conversation_field = form.get("conversation_id")
+            model_field = form.get("model")
+            spooled = await worker.store.spool(_read(upload), limit)
+            filename = upload.filename or "document"
+        try:
+            if isinstance(conversation_field, str) and conversation_field.strip():
+                conversation = await service.owned(session, me, _uuid(conversation_field.strip()))
+            else:
+                chosen = _pick_model(
+                    await usable_models(request, me),
+                    model_field if isinstance(model_field, str) and model_field else None,
+                )
+                conversation = await service.create(session, me, chosen["id"])
+                await session.commit()
+        except BaseException:
+            spooled.discard()
+            raise
+        document = await attach(session, worker.store, me, conversation, filename, spooled)
+    except AutanError as exc:
+        return _error_json(request, exc)
+    worker.wake()
+    return JSONResponse(
+        {"conversation_id": str(conversation.id), "document": _attachment(request, document)},
+        status_code=201,
+    )
+
+
+@router.get("/chat/attachments/{document_id}")
+async def attachment_status(
+    document_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
+) -> Response:
+    """Where the ingestion of one of my attached files stands."""
+    document = await owned_attachment(session, me, document_id)
+    if document is None:
+        return _error_json(request, MessageNotFound())
+    return JSONResponse(_attachment(request, document))
+
+
+def _attachment(request: Request, document: Document) -> dict[str, Any]:
+    lang = request_language(request)
+    templates = _templates(request)
+    states = {
+        "queued": "Waiting to be read",
+        "parsing": "Reading",
+        "indexing": "Indexing",
+        "ready": "Ready",
+        "failed": "Could not be read",
+    }
+    return {
+        "id": str(document.id),
+        "name": document.name,
+        "status": str(document.status),
+        "label": templates.gettext(lang, states.get(str(document.status), "Reading")),
+        "progress": round(float(document.progress), 3),
+        "error": templates.gettext(lang, document.error) if document.error else None,
+    }
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ConversationNotFound() from None
+
+
+async def _read(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(1024 * 1024):
+        yield chunk
 
 
 @router.post("/messages/{message_id}/feedback")
 async def feedback(
-    message_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
+    message_id: uuid.UUID,
+    request: Request,
+    me: CurrentPrincipal,
+    data: CurrentSession,
+    session: SessionDep,
 ) -> HTMLResponse:
     """Thumb up or down (`rating` = 1 or -1) and an optional comment on an answer."""
     form = await request.form()
@@ -261,7 +375,9 @@ async def feedback(
         session, me, message_id, rating or 0, forms.text(form, "comment", 4000)
     )
     return _templates(request).render(
-        request, "chat/_feedback.html", {"message_id": message_id, "given": given, "saved": True}
+        request,
+        "chat/_feedback.html",
+        {"message_id": message_id, "given": given, "saved": True, "csrf_token": data.csrf},
     )
 
 
@@ -320,6 +436,10 @@ def _parse_turn(body: Any, lang: str) -> TurnRequest:
     except (ValueError, TypeError, AttributeError):
         raise InvalidRequest("The request could not be read. Reload the page.") from None
     position = body.get("position")
+    try:
+        assistant_id = uuid.UUID(body["assistant_id"]) if body.get("assistant_id") else None
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidRequest("The request could not be read. Reload the page.") from None
     content, model, history = body.get("content", ""), body.get("model"), body.get("history", [])
     if (
         not isinstance(content, str)
@@ -334,6 +454,7 @@ def _parse_turn(body: Any, lang: str) -> TurnRequest:
         conversation_id=conversation_id,
         position=position,
         temporary=bool(body.get("temporary", False)),
+        assistant_id=assistant_id,
         history=history,
         lang=lang,
     )

@@ -169,6 +169,7 @@ function start() {
       ...request,
       model: modelSelect ? modelSelect.value : null,
       conversation_id: conversationId,
+      assistant_id: !conversationId && document.getElementById("assistant") ? document.getElementById("assistant").value || null : null,
       temporary,
       history: temporary ? history : [],
     };
@@ -232,6 +233,7 @@ function start() {
       pending = false;
       renderMarkdown(body, text);
     };
+    const ownController = controller;
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
     let buffer = "";
@@ -251,6 +253,12 @@ function start() {
         ended = true;
         node.dataset.id = data.message_id || "";
         finishAnswer(node, body, text, request);
+        // The answer is whole: the person may write again while the title is being found.
+        node.removeAttribute("aria-busy");
+        setBusy(false);
+        controller = null;
+      } else if (name === "sources") {
+        showSources(node, data.sources);
       } else if (name === "title") {
         setTitle(data.id, data.title);
       } else if (name === "error") {
@@ -284,16 +292,54 @@ function start() {
       }
     } catch (error) {
       paint();
-      if (error.name === "AbortError") {
+      if (ended) {
+        // Only the title was still to come: nothing is lost.
+      } else if (error.name === "AbortError") {
         stoppedAnswer(node, text, request);
       } else {
         failAnswer(node, strings.networkLost);
       }
     } finally {
-      node.removeAttribute("aria-busy");
-      setBusy(false);
-      controller = null;
+      if (!ended || controller === ownController) {
+        node.removeAttribute("aria-busy");
+        setBusy(false);
+        controller = null;
+      }
     }
+  }
+
+  // The numbered sources of a grounded answer: document, page, and the passage itself.
+  function showSources(node, sources) {
+    if (!sources || !sources.length) return;
+    const box = document.createElement("section");
+    box.className = "sources";
+    const heading = document.createElement("h3");
+    heading.textContent = strings.sources;
+    const list = document.createElement("ol");
+    for (const source of sources) {
+      const item = document.createElement("li");
+      item.value = source.number;
+      item.id = `source-${node.dataset.position}-${source.number}`;
+      const details = document.createElement("details");
+      const summary = document.createElement("summary");
+      const where = source.pages ? ` — ${strings.page} ${source.pages}` : "";
+      summary.textContent = `[${source.number}] ${source.document_name}${where}`;
+      const passage = document.createElement("blockquote");
+      if (source.headings) {
+        const path = document.createElement("p");
+        path.className = "hint";
+        path.textContent = source.headings;
+        passage.appendChild(path);
+      }
+      const excerpt = document.createElement("p");
+      excerpt.textContent = source.excerpt;
+      passage.appendChild(excerpt);
+      details.append(summary, passage);
+      item.appendChild(details);
+      list.appendChild(item);
+    }
+    box.append(heading, list);
+    node.querySelector(".message-body").after(box);
   }
 
   function finishAnswer(node, body, text, request) {
@@ -492,7 +538,124 @@ function start() {
     });
   }
 
+  // -- Attached files ---------------------------------------------------------------------
+
+  const attachInput = document.getElementById("attach");
+  const attachmentList = document.getElementById("attachments");
+
+  function attachmentRow(name) {
+    const item = document.createElement("li");
+    const label = document.createElement("span");
+    label.className = "attachment-name";
+    label.textContent = name;
+    const progress = document.createElement("progress");
+    progress.max = 100;
+    progress.value = 0;
+    progress.setAttribute("aria-label", name);
+    const state = document.createElement("span");
+    state.className = "attachment-state";
+    state.textContent = strings.uploading;
+    item.append(label, progress, state);
+    attachmentList.appendChild(item);
+    return item;
+  }
+
+  function showAttachment(item, info) {
+    item.dataset.id = info.id;
+    item.dataset.status = info.status;
+    const state = item.querySelector(".attachment-state");
+    state.textContent = info.error ? `${info.label} : ${info.error}` : info.label;
+    state.classList.toggle("attachment-failed", info.status === "failed");
+    const progress = item.querySelector("progress");
+    if (progress) {
+      if (info.status === "ready" || info.status === "failed") progress.remove();
+      else progress.value = Math.round(100 * (info.progress || 0));
+    }
+  }
+
+  function follow(item) {
+    const id = item.dataset.id;
+    const poll = async () => {
+      if (!item.isConnected) return;
+      try {
+        const response = await fetch(`/chat/attachments/${id}`, { headers: { Accept: "application/json" } });
+        if (response.ok) showAttachment(item, await response.json());
+      } catch { /* the next poll will tell */ }
+      if (item.dataset.status !== "ready" && item.dataset.status !== "failed") setTimeout(poll, 1500);
+    };
+    setTimeout(poll, 800);
+  }
+
+  function upload(file) {
+    if (temporary) {
+      showError(strings.noTemporaryFiles, null);
+      return;
+    }
+    const item = attachmentRow(file.name);
+    const form = new FormData();
+    form.append("file", file);
+    form.append("conversation_id", conversationId || "");
+    form.append("model", modelSelect ? modelSelect.value : "");
+    const request = new XMLHttpRequest();
+    request.open("POST", "/chat/attachments");
+    request.setRequestHeader("X-CSRF-Token", csrf);
+    request.setRequestHeader("Accept", "application/json");
+    request.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) item.querySelector("progress").value = Math.round((100 * event.loaded) / event.total);
+    });
+    request.addEventListener("load", () => {
+      let answer = null;
+      try { answer = JSON.parse(request.responseText); } catch { /* not JSON */ }
+      if (request.status === 201 && answer) {
+        if (!conversationId) {
+          conversationId = answer.conversation_id;
+          root.dataset.conversationId = conversationId;
+          window.history.replaceState({}, "", `/c/${conversationId}`);
+          addToSidebar(conversationId, strings.newConversation);
+          if (temporaryBox) temporaryBox.disabled = true;
+        }
+        showAttachment(item, answer.document);
+        follow(item);
+      } else {
+        const message = answer && answer.error ? answer.error.message : strings.uploadFailed;
+        showAttachment(item, { id: "", status: "failed", label: strings.uploadFailed, error: message });
+      }
+    });
+    request.addEventListener("error", () => {
+      showAttachment(item, { id: "", status: "failed", label: strings.uploadFailed, error: strings.networkLost });
+    });
+    request.send(form);
+  }
+
+  if (attachInput) {
+    attachInput.addEventListener("change", () => {
+      for (const file of attachInput.files) upload(file);
+      attachInput.value = "";
+    });
+    composer.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      composer.classList.add("dragging");
+    });
+    composer.addEventListener("dragleave", () => composer.classList.remove("dragging"));
+    composer.addEventListener("drop", (event) => {
+      event.preventDefault();
+      composer.classList.remove("dragging");
+      for (const file of event.dataTransfer.files) upload(file);
+    });
+    attachmentList.querySelectorAll("li[data-id]").forEach((item) => {
+      if (item.dataset.status !== "ready" && item.dataset.status !== "failed") follow(item);
+    });
+  }
+
   // -- Settings of the conversation -------------------------------------------------------
+
+  const assistantSelect = document.getElementById("assistant");
+  if (assistantSelect) {
+    assistantSelect.addEventListener("change", () => {
+      const option = assistantSelect.selectedOptions[0];
+      document.getElementById("assistant-description").textContent = option ? option.dataset.description || "" : "";
+    });
+  }
 
   if (modelSelect && modelDescription) {
     modelSelect.addEventListener("change", () => {

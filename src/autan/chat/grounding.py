@@ -1,0 +1,180 @@
+"""Grounding a chat turn: the assistant's instructions and collections, the files attached.
+
+Short attachments go whole into the prompt; longer ones, and an assistant's collections,
+go through hybrid retrieval. Either way the model sees numbered sources and the page gets
+the same numbers with document, page and passage, so every citation can be checked.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from autan.accounts.principal import Principal
+from autan.assistants.service import collections_of
+from autan.chat.models import Conversation
+from autan.documents.models import Assistant, Chunk, Collection, Document, DocumentStatus
+from autan.documents.permissions import visible_collections
+from autan.llm.client import ChatMessage, ModelClient
+from autan.retrieval.grounding import Lang, grounded_messages, last_user_text, sources_of
+from autan.retrieval.search import SearchHit, search
+
+log = structlog.get_logger(__name__)
+
+TOP_K = 6
+# Attachments whose text takes at most this share of the context go in whole.
+WHOLE_SHARE = 0.45
+
+
+@dataclass(slots=True)
+class Grounded:
+    """The messages to send and the sources to show beside the answer."""
+
+    messages: list[ChatMessage]
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def attached_documents(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID
+) -> list[Document]:
+    """The files attached to one of the caller's conversations, oldest first."""
+    rows = await session.scalars(
+        select(Document)
+        .where(
+            Document.conversation_id == conversation_id,
+            Document.owner_id == principal.user_id,
+        )
+        .order_by(Document.created_at)
+    )
+    return list(rows)
+
+
+async def _assistant(
+    session: AsyncSession, principal: Principal, assistant_id: uuid.UUID | None
+) -> tuple[Assistant | None, list[uuid.UUID]]:
+    if assistant_id is None:
+        return None, []
+    assistant = await session.get(Assistant, assistant_id)
+    if assistant is None or assistant.org_id != principal.org_id:
+        return None, []  # deleted since, or never this organisation's: answer without it
+    linked = (await collections_of(session, [assistant.id]))[assistant.id]
+    if not linked:
+        return assistant, []
+    # Only the collections this person may read, whatever the assistant was given.
+    readable = visible_collections(principal).where(Collection.id.in_(linked))
+    ids = list(await session.scalars(readable.with_only_columns(Collection.id)))
+    return assistant, ids
+
+
+async def _whole(session: AsyncSession, documents: list[uuid.UUID]) -> list[SearchHit]:
+    rows = await session.execute(
+        select(Chunk, Document.name)
+        .join(Document, Document.id == Chunk.document_id)
+        .where(Chunk.document_id.in_(documents))
+        .order_by(Document.created_at, Chunk.position)
+    )
+    return [
+        SearchHit(
+            chunk_id=chunk.id,
+            document_id=chunk.document_id,
+            collection_id=chunk.collection_id,
+            document_name=name,
+            content=chunk.content,
+            page=chunk.page,
+            pages=chunk.pages,
+            headings=chunk.headings,
+            position=chunk.position,
+            score=1.0,
+            method="whole",
+        )
+        for chunk, name in rows.all()
+    ]
+
+
+class ChatGrounding:
+    """Adds sources to a turn's messages when its conversation has any to offer."""
+
+    def __init__(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        models: ModelClient,
+        embedding_model: str | None,
+    ) -> None:
+        self._factory = factory
+        self._models = models
+        self._embedding_model = embedding_model
+
+    def embedding_model(self) -> str | None:
+        if self._embedding_model:
+            return self._embedding_model
+        available = self._models.embedding_models()
+        return available[0] if available else None
+
+    async def ground(
+        self,
+        principal: Principal,
+        conversation: Conversation | None,
+        messages: list[ChatMessage],
+        lang: str,
+        context_length: int | None,
+    ) -> Grounded:
+        """The messages with instructions and numbered sources, and those sources."""
+        if conversation is None:
+            return Grounded(messages)
+        async with self._factory() as session:
+            assistant, collections = await _assistant(session, principal, conversation.assistant_id)
+            documents = [
+                d.id
+                for d in await attached_documents(session, principal, conversation.id)
+                if d.status == DocumentStatus.READY
+            ]
+            if assistant is not None and assistant.instructions.strip():
+                messages = [dict(m) for m in messages]
+                messages[0]["content"] = (
+                    f"{messages[0]['content']}\n\n{assistant.instructions.strip()}"
+                )
+            if not collections and not documents:
+                return Grounded(messages)
+            question = last_user_text(messages)
+            hits = await self._hits(
+                session, principal, question, collections, documents, context_length
+            )
+        if not hits:
+            return Grounded(messages)
+        language: Lang = "en" if lang == "en" else "fr"
+        return Grounded(grounded_messages(messages, hits, language), sources_of(hits))
+
+    async def _hits(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        question: str,
+        collections: list[uuid.UUID],
+        documents: list[uuid.UUID],
+        context_length: int | None,
+    ) -> list[SearchHit]:
+        if documents and not collections:
+            total = await session.scalar(
+                select(func.sum(Chunk.tokens)).where(Chunk.document_id.in_(documents))
+            )
+            if (total or 0) <= WHOLE_SHARE * (context_length or 4096):
+                return await _whole(session, documents)
+        vector = None
+        model = self.embedding_model()
+        if model is not None and question:
+            # Retrieval is the owner's own request: the same principal pays for it.
+            vector = (await self._models.embed(principal, model, [question], input_type="query"))[0]
+        return await search(
+            session,
+            query=question,
+            query_vector=vector,
+            collection_ids=collections,
+            document_ids=documents,
+            k=TOP_K,
+            method="hybrid",
+        )

@@ -1,0 +1,190 @@
+"""Grounded chat: files attached to a conversation and an organisation's assistant, with the
+real embedded models; numbered sources point at the retrieved passages; nobody else's."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from autan.chat.models import Message
+from autan.core.db import create_engine, session_factory
+from autan.documents.models import Chunk, Document
+from autan.llm.config import ModelsConfig
+from tests.support.web import Site, run_site
+from tests.test_chat import csrf_of, turn
+
+pytestmark = pytest.mark.slow
+
+NOTE = (
+    "# Note de service\n\n"
+    "## Prime de fin d'année\n\n"
+    "La prime de fin d'année des agents est versée le 15 décembre, avec le traitement du "
+    "mois. Son montant est de 450 euros pour un agent à temps plein.\n\n"
+    "## Télétravail\n\n"
+    "Le télétravail est possible deux jours par semaine, sur demande au chef de service.\n"
+)
+GUIDE = (
+    "Guide de l'archivage. Les dossiers de marchés publics sont conservés dix ans après la "
+    "fin du marché, puis versés aux archives départementales.\n"
+)
+
+
+@pytest.fixture
+async def site(
+    tmp_path: Path, database_url: str, embedded_models: ModelsConfig
+) -> AsyncIterator[Site]:
+    async with run_site(tmp_path, database_url, embedded_models) as running:
+        yield running
+
+
+async def wait_ready(browser: httpx.AsyncClient, url: str) -> dict[str, Any]:
+    for _ in range(300):
+        info: dict[str, Any] = (
+            await browser.get(url, headers={"Accept": "application/json"})
+        ).json()
+        if info["status"] in ("ready", "failed"):
+            return info
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{url} never finished")
+
+
+async def count(site: Site, table: type[Any]) -> int:
+    engine = create_engine(site.autan.settings.resolved_database_url)
+    try:
+        async with session_factory(engine)() as session:
+            return int(await session.scalar(select(func.count()).select_from(table)) or 0)
+    finally:
+        await engine.dispose()
+
+
+async def test_an_attached_file_grounds_the_answer(site: Site) -> None:
+    async with site.signed_in("member_a") as browser:
+        csrf = await csrf_of(browser)
+        sent = await browser.post(
+            "/chat/attachments",
+            files={"file": ("note-de-service.md", NOTE.encode(), "text/markdown")},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert sent.status_code == 201, sent.text
+        conversation_id = sent.json()["conversation_id"]
+        document = sent.json()["document"]
+        info = await wait_ready(browser, f"/chat/attachments/{document['id']}")
+        assert info["status"] == "ready" and info["label"] == "Prêt"
+
+        _response, events = await turn(
+            browser,
+            csrf,
+            content="Quand la prime de fin d'année est-elle versée ?",
+            conversation_id=conversation_id,
+        )
+        sources = next(d for n, d in events if n == "sources")["sources"]
+        assert sources and sources[0]["number"] == 1
+        assert {s["document_name"] for s in sources} == {"note-de-service.md"}
+        assert any("15 décembre" in s["excerpt"] for s in sources)
+        assert any(n == "done" for n, _ in events)
+        page = await browser.get(f"/c/{conversation_id}")
+        assert "Sources" in page.text and "15 décembre" in page.text
+        assert "note-de-service.md" in page.text  # the attachment list
+
+        # Broken and unsupported files are refused with a reason; nothing is kept.
+        refused = await browser.post(
+            "/chat/attachments",
+            files={"file": ("scan.pdf", b"%PDF-1.7 truncated", "application/pdf")},
+            data={"conversation_id": conversation_id},
+            headers={"X-CSRF-Token": csrf},
+        )
+        if refused.status_code == 201:
+            failed = await wait_ready(
+                browser, f"/chat/attachments/{refused.json()['document']['id']}"
+            )
+            assert failed["status"] == "failed" and failed["error"]
+        else:
+            assert refused.json()["error"]["message"]
+        no_csrf = await browser.post(
+            "/chat/attachments", files={"file": ("a.txt", b"texte", "text/plain")}
+        )
+        assert no_csrf.status_code == 403
+
+    async with site.signed_in("ref_a") as other:
+        assert (await other.get(f"/chat/attachments/{document['id']}")).status_code == 404
+        csrf = await csrf_of(other)
+        stolen = await other.post(
+            "/chat/attachments",
+            files={"file": ("x.txt", b"x", "text/plain")},
+            data={"conversation_id": conversation_id},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert stolen.status_code == 404
+
+    async with site.signed_in("member_a") as browser:
+        csrf = await csrf_of(browser)
+        deleted = await browser.post(f"/c/{conversation_id}/delete", data={"csrf_token": csrf})
+        assert deleted.status_code == 303
+    assert await count(site, Document) == 0 and await count(site, Chunk) == 0
+    files = site.autan.settings.data_dir / "files"
+    assert not [p for p in files.rglob("*") if p.is_file() and "incoming" not in p.parts]
+
+
+async def test_an_assistant_answers_from_its_collection(site: Site) -> None:
+    async with site.signed_in("ref_a") as referent:
+        csrf = await csrf_of(referent)
+        headers = {"X-CSRF-Token": csrf, "Accept": "application/json"}
+        collection = await referent.post(
+            "/v1/collections",
+            json={"name": "Archives", "description": "", "visibility": "organisation"},
+            headers=headers,
+        )
+        assert collection.status_code == 201, collection.text
+        collection_id = collection.json()["id"]
+        uploaded = await referent.post(
+            "/v1/documents",
+            files={"file": ("guide-archivage.txt", GUIDE.encode(), "text/plain")},
+            data={"collection": collection_id},
+            headers=headers,
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        await wait_ready(referent, f"/v1/documents/{uploaded.json()['id']}")
+        created = await referent.post(
+            "/api/orgs/agri/assistants",
+            json={
+                "name": "Archiviste",
+                "description": "Répond à partir du guide de l'archivage.",
+                "instructions": "Réponds en une phrase.",
+                "collections": [collection_id],
+            },
+            headers=headers,
+        )
+        assert created.status_code == 201, created.text
+        assistant_id = created.json()["id"]
+
+    async with site.signed_in("member_a") as member:
+        csrf = await csrf_of(member)
+        home = await member.get("/")
+        assert "Archiviste" in home.text
+        _response, events = await turn(
+            member,
+            csrf,
+            content="Combien de temps garde-t-on les dossiers de marchés publics ?",
+            assistant_id=assistant_id,
+        )
+        sources = next(d for n, d in events if n == "sources")["sources"]
+        assert sources[0]["document_name"] == "guide-archivage.txt"
+        assert "dix ans" in sources[0]["excerpt"]
+        assert any(n == "done" for n, _ in events)
+    engine = create_engine(site.autan.settings.resolved_database_url)
+    async with session_factory(engine)() as session:
+        stored = await session.scalar(select(Message).where(Message.role == "assistant"))
+        assert stored is not None and stored.sources and stored.sources[0]["number"] == 1
+    await engine.dispose()
+
+    async with site.signed_in("ref_b") as outsider:  # another organisation
+        csrf = await csrf_of(outsider)
+        assert "Archiviste" not in (await outsider.get("/")).text
+        response, _ = await turn(outsider, csrf, content="Les marchés ?", assistant_id=assistant_id)
+        assert response.status_code == 404
