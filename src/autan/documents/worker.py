@@ -137,6 +137,8 @@ class IngestionWorker:
     async def _loop(self) -> None:
         await self._recover_logged()
         while True:
+            # Cleared before looking, so that a wake-up during the claim is not lost.
+            self._wake.clear()
             try:
                 document = await self.claim()
             except asyncio.CancelledError:
@@ -147,7 +149,6 @@ class IngestionWorker:
             if document is not None:
                 await self.process(document)
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
             await self._recover_logged()
