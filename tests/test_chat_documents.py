@@ -188,3 +188,54 @@ async def test_an_assistant_answers_from_its_collection(site: Site) -> None:
         assert "Archiviste" not in (await outsider.get("/")).text
         response, _ = await turn(outsider, csrf, content="Les marchés ?", assistant_id=assistant_id)
         assert response.status_code == 404
+
+
+@pytest.fixture
+async def sqlite_site(
+    tmp_path: Path, sqlite_databases: object, embedded_models: ModelsConfig
+) -> AsyncIterator[Site]:
+    url: str = sqlite_databases.new()  # type: ignore[attr-defined]
+    async with run_site(tmp_path, url, embedded_models) as running:
+        yield running
+
+
+def long_report() -> str:
+    """About 3,000 tokens of real French public-service text, in sections."""
+    import json
+
+    data = Path(__file__).parents[2] / "shared" / "data" / "service-public" / "fiches.jsonl"
+    sections, size = [], 0
+    with data.open() as lines:
+        for number, line in enumerate(lines, 1):
+            text = json.loads(line)["text"]
+            sections.append(f"## Partie {number}\n\n{text[:2500]}")
+            size += min(len(text), 2500)
+            if size > 12_000:
+                break
+    return "# Rapport\n\n" + "\n\n".join(sections)
+
+
+async def test_summarising_a_document_longer_than_the_context(sqlite_site: Site) -> None:
+    site = sqlite_site
+    async with site.signed_in("member_a") as browser:
+        csrf = await csrf_of(browser)
+        sent = await browser.post(
+            "/chat/attachments",
+            files={"file": ("rapport.md", long_report().encode(), "text/markdown")},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert sent.status_code == 201, sent.text
+        info = await wait_ready(browser, f"/chat/attachments/{sent.json()['document']['id']}")
+        assert info["status"] == "ready"
+        _response, events = await turn(
+            browser,
+            csrf,
+            content="Résume ce document.",
+            conversation_id=sent.json()["conversation_id"],
+        )
+        sources = next(d for n, d in events if n == "sources")["sources"]
+        assert len(sources) >= 3  # one partial summary per part that fits the context
+        answer = "".join(d["text"] for n, d in events if n == "delta")
+        assert answer.startswith("*Ce document est plus long que ce que le modèle peut lire")
+        assert f"résumé en {len(sources)} parties" in answer
+        assert any(n == "done" for n, _ in events)

@@ -100,6 +100,8 @@ async def principal(request: Request, response: Response) -> Principal:
     data = await session_data(request)
     codec: SessionCodec = request.state.session_codec
     if request.method in _UNSAFE_METHODS and not codec.csrf_ok(data, await _csrf_token(request)):
+        # A refused form's uploads are closed here: the route that would close them never runs.
+        await request.close()
         raise CsrfFailed()
     authenticator: SessionAuthenticator = request.state.session_authenticator
     found = await authenticator.principal(data)

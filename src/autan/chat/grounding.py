@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from autan.accounts.principal import Principal
 from autan.assistants.service import collections_of
 from autan.chat.models import Conversation
+from autan.chat.prompting import estimate_tokens
+from autan.chat.summaries import summarise_parts, wants_summary
 from autan.documents.models import Assistant, Chunk, Collection, Document, DocumentStatus
 from autan.documents.permissions import visible_collections
 from autan.llm.client import ChatMessage, ModelClient
@@ -37,6 +39,8 @@ class Grounded:
 
     messages: list[ChatMessage]
     sources: list[dict[str, Any]] = field(default_factory=list)
+    # Said before the answer, when the way the documents were read matters (summaries).
+    preface: str = ""
 
 
 async def attached_documents(
@@ -122,6 +126,7 @@ class ChatGrounding:
         messages: list[ChatMessage],
         lang: str,
         context_length: int | None,
+        model: str,
     ) -> Grounded:
         """The messages with instructions and numbered sources, and those sources."""
         if conversation is None:
@@ -141,13 +146,23 @@ class ChatGrounding:
             if not collections and not documents:
                 return Grounded(messages)
             question = last_user_text(messages)
-            hits = await self._hits(
-                session, principal, question, collections, documents, context_length
+            context = context_length or 4096
+            preface, too_long = "", False
+            if documents and not collections and wants_summary(question):
+                hits = await _whole(session, documents)
+                too_long = sum(estimate_tokens(h.content) for h in hits) > WHOLE_SHARE * context
+            else:
+                hits = await self._hits(
+                    session, principal, question, collections, documents, context_length
+                )
+        if too_long:  # the model calls of a long summary hold no database connection
+            hits, preface = await summarise_parts(
+                self._models, principal, model, hits, context, lang
             )
         if not hits:
             return Grounded(messages)
         language: Lang = "en" if lang == "en" else "fr"
-        return Grounded(grounded_messages(messages, hits, language), sources_of(hits))
+        return Grounded(grounded_messages(messages, hits, language), sources_of(hits), preface)
 
     async def _hits(
         self,

@@ -197,7 +197,7 @@ class Turns:
         answer = _Answer()
         try:
             grounded = await self._grounding.ground(
-                principal, conversation, messages, request.lang, context_length
+                principal, conversation, messages, request.lang, context_length, model
             )
         except AutanError as exc:
             answer.status, answer.error = MessageStatus.FAILED, exc
@@ -207,6 +207,9 @@ class Turns:
         messages, answer.sources = grounded.messages, grounded.sources
         if answer.sources:
             yield TurnEvent("sources", {"sources": answer.sources})
+        if grounded.preface:
+            answer.text = grounded.preface
+            yield TurnEvent("delta", {"text": grounded.preface})
         started = time.perf_counter()
         try:
             stream = self._models.stream_chat(

@@ -36,23 +36,10 @@ from autan.documents.worker import IngestionWorker
 from autan.retrieval.grounding import chunk_metadata, retrieve, search_result
 from autan.retrieval.search import SearchHit
 
-
-async def _release_form(request: Request) -> AsyncIterator[None]:
-    """Close the uploaded files of a parsed form, whatever happens to the request.
-
-    The session check parses a multipart form to read its CSRF field; when it then refuses
-    the request, nothing else would close the form's temporary files.
-    """
-    try:
-        yield
-    finally:
-        await request.close()
-
-
 router = APIRouter(
     prefix="/v1",
     tags=["Documents (RAG)"],
-    dependencies=[Depends(_release_form), Depends(principal)],
+    dependencies=[Depends(principal)],
 )
 
 # What multipart framing adds around a file, at most (boundaries, part headers, fields).

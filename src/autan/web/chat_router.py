@@ -14,8 +14,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from starlette.datastructures import UploadFile
 
 from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.principal import Principal
