@@ -51,6 +51,7 @@ async def run_site(
     quotas: dict[str, object] | None = None,
     *,
     accept_charter: bool = True,
+    chat: dict[str, object] | None = None,
 ) -> AsyncIterator[Site]:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
@@ -74,7 +75,9 @@ async def run_site(
             ModelConfig(id="grand", replicas=[ReplicaConfig(url="http://127.0.0.1:9/v1")]),
         ]
     )
-    async with serve_autan(make_settings(tmp_path, database_url, models, quotas)) as autan:
+    async with serve_autan(
+        make_settings(tmp_path, database_url, models, quotas, chat=chat)
+    ) as autan:
         yield Site(autan)
 
 
