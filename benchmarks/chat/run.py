@@ -165,11 +165,15 @@ async def measure(url: str, folder: Path, args: argparse.Namespace) -> dict[str,
     app = create_app(settings)
     results: dict[str, Any] = {}
     async with app.router.lifespan_context(app) as state:
-        transport = httpx.ASGITransport(app=app)
+
+        async def with_state(scope: Any, receive: Any, send: Any) -> None:
+            # What a server does with the lifespan's state; httpx's transport does not.
+            await app({**scope, "state": dict(state or {})}, receive, send)
+
+        transport = httpx.ASGITransport(app=with_state)
         client = httpx.AsyncClient(
             transport=transport, base_url="http://autan", headers={"Accept": "text/html"}
         )
-        del state
         async with client:
             login = await client.get("/login")
             token = re.search(r'name="form_token" value="([^"]*)"', login.text)

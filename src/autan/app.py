@@ -125,7 +125,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 models_client,
                 quotas,
                 settings.chat,
-                ChatGrounding(factory, models_client, settings.documents.embedding_model),
+                ChatGrounding(
+                    factory,
+                    models_client,
+                    settings.documents.embedding_model,
+                    settings.retrieval,
+                ),
             ),
             "quotas": quotas,
             "login_throttle": LoginThrottle(limiter),

@@ -17,6 +17,7 @@ from autan.accounts.oidc_settings import OidcSettings
 from autan.chat.settings import ChatSettings
 from autan.documents.settings import DocumentSettings
 from autan.quotas.policy import QuotaSettings
+from autan.retrieval.settings import RetrievalSettings
 
 
 class GatewaySettings(BaseModel):
@@ -133,6 +134,7 @@ class Settings(BaseSettings):
     quotas: QuotaSettings = QuotaSettings()
     documents: DocumentSettings = DocumentSettings()
     chat: ChatSettings = ChatSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
 
     @property
     def resolved_database_url(self) -> str:

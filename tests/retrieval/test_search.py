@@ -8,10 +8,12 @@ import pytest
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from autan.documents.models import Chunk, Document, DocumentStatus
+from autan.documents.models import Chunk, Collection, Document, DocumentStatus, Visibility
 from autan.retrieval.hybrid import reciprocal_rank_fusion
+from autan.retrieval.index import add_chunks
 from autan.retrieval.search import QueryVectorRequired, SearchHit, search
-from tests.retrieval.corpus import Corpus, build, query_vector
+from autan.settings import Settings
+from tests.retrieval.corpus import Corpus, Draft, build, query_vector
 
 Maker = async_sessionmaker[AsyncSession]
 
@@ -121,13 +123,21 @@ async def test_hybrid_fuses_both_rankings(session_maker: Maker, corpus: Corpus) 
     semantic = await run(session_maker, query, method="semantic", **scope)
     hybrid = await run(session_maker, query, method="hybrid", **scope)
     expected = reciprocal_rank_fusion(
-        [[h.chunk_id for h in lexical], [h.chunk_id for h in semantic]], k=60
+        [[h.chunk_id for h in lexical], [h.chunk_id for h in semantic]], k=60, weights=[1, 1.5]
     )
     assert [h.chunk_id for h in hybrid] == [chunk_id for chunk_id, _ in expected]
     assert [h.score for h in hybrid] == pytest.approx([score for _, score in expected])
     assert hybrid[0].content.startswith("La Sécurité sociale rembourse")
-    assert hybrid[0].score == pytest.approx(2 / 61)  # first in both rankings
+    assert hybrid[0].score == pytest.approx(2.5 / 61)  # first in both rankings
     assert {h.method for h in hybrid} == {"hybrid"}
+
+    # The fusion follows the deployment's settings (AUTAN_RETRIEVAL__*).
+    tuning = Settings(retrieval={"semantic_weight": 0, "rrf_k": 10}).retrieval  # type: ignore[arg-type]
+    words_only = await run(session_maker, query, method="hybrid", tuning=tuning, **scope)
+    # Weight 0: the lexical order, then what only the semantic ranking found, at score 0.
+    assert [h.chunk_id for h in words_only][: len(lexical)] == [h.chunk_id for h in lexical]
+    assert {h.score for h in words_only[len(lexical) :]} <= {0.0}
+    assert words_only[0].score == pytest.approx(1 / 11)
 
 
 def test_reciprocal_rank_fusion_order_and_weights() -> None:
@@ -230,3 +240,56 @@ async def test_deleting_a_document_removes_chunks_index_rows_and_vectors(
         await session.commit()
         assert await lexical_rows(session, "permis") == 0
     assert await run(session_maker, "permis de conduire", method="semantic", **scope) == []
+
+
+async def test_lexical_ranking_is_exact_for_a_scope_crowded_out_of_the_index(
+    session_maker: Maker, corpus: Corpus
+) -> None:
+    """A collection whose best match ranks below hundreds of others' still gets its own best.
+
+    Lexical search ranks the whole index's best rows first and falls back to ranking the
+    scope alone when those hold too few of the scope's rows; both must give the same order.
+    """
+    async with session_maker() as session:
+        crowd = Collection(
+            org_id=corpus.org_id, owner_id=corpus.user_id, name="C", visibility=Visibility.PRIVATE
+        )
+        session.add(crowd)
+        await session.flush()
+        corpus.collections["C"] = crowd.id
+        drafts = [
+            Draft(f"Sécurité sociale, sécurité sociale : fiche numéro {i}.", i) for i in range(260)
+        ]
+        document = Document(
+            collection_id=crowd.id,
+            owner_id=corpus.user_id,
+            org_id=corpus.org_id,
+            name="foule.txt",
+            format="txt",
+            size_bytes=100,
+            sha256="f" * 64,
+            status=DocumentStatus.READY,
+        )
+        session.add(document)
+        await session.flush()
+        await add_chunks(session, document, drafts, [None] * len(drafts))
+        await session.commit()
+
+    query = "sécurité sociale"
+    crowded = await run(session_maker, query, collection_ids=[crowd.id], k=3, method="lexical")
+    assert names(crowded) == ["foule.txt"] * 3
+    assert [h.position for h in crowded] == [0, 1, 2]  # equal scores: index order
+    # Collection A's match ranks below the 260 repetitive rows of C.
+    alone = await run(
+        session_maker, query, collection_ids=[corpus.collections["A"]], k=3, method="lexical"
+    )
+    assert names(alone) == ["sante.txt"]
+    both = await run(
+        session_maker,
+        query,
+        collection_ids=[corpus.collections["B"]],
+        document_ids=[corpus.documents["sante.txt"]],
+        k=5,
+        method="lexical",
+    )
+    assert sorted(names(both)) == ["independants.txt", "sante.txt"]

@@ -25,10 +25,10 @@ from autan.documents.permissions import visible_collections
 from autan.llm.client import ChatMessage, ModelClient
 from autan.retrieval.grounding import Lang, grounded_messages, last_user_text, sources_of
 from autan.retrieval.search import SearchHit, search
+from autan.retrieval.settings import RetrievalSettings
 
 log = structlog.get_logger(__name__)
 
-TOP_K = 6
 # Attachments whose text takes at most this share of the context go in whole.
 WHOLE_SHARE = 0.45
 
@@ -108,10 +108,12 @@ class ChatGrounding:
         factory: async_sessionmaker[AsyncSession],
         models: ModelClient,
         embedding_model: str | None,
+        tuning: RetrievalSettings | None = None,
     ) -> None:
         self._factory = factory
         self._models = models
         self._embedding_model = embedding_model
+        self._tuning = tuning or RetrievalSettings()
 
     def embedding_model(self) -> str | None:
         if self._embedding_model:
@@ -190,6 +192,7 @@ class ChatGrounding:
             query_vector=vector,
             collection_ids=collections,
             document_ids=documents,
-            k=TOP_K,
-            method="hybrid",
+            k=self._tuning.k,
+            method=self._tuning.method,
+            tuning=self._tuning,
         )

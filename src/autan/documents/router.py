@@ -301,5 +301,6 @@ async def search(
         collections=body.collections,
         k=body.k,
         method=body.method,
+        tuning=request.state.settings.retrieval,
     )
     return listing([search_result(hit) for hit in hits])

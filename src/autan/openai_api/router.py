@@ -144,6 +144,7 @@ async def _search(
         collections=args.collections,
         k=args.k,
         method=args.method,
+        tuning=request.state.settings.retrieval,
     )
 
 

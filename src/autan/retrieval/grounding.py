@@ -18,6 +18,7 @@ from autan.core.errors import InvalidRequest
 from autan.documents.permissions import readable_collection_ids
 from autan.llm.client import ChatMessage, ModelClient
 from autan.retrieval.search import SearchHit, search
+from autan.retrieval.settings import RetrievalSettings
 
 Lang = Literal["fr", "en"]
 EXCERPT_CHARS = 300
@@ -177,6 +178,7 @@ async def retrieve(
     collections: Sequence[uuid.UUID],
     k: int = 5,
     method: Literal["hybrid", "semantic", "lexical"] = "hybrid",
+    tuning: RetrievalSettings | None = None,
 ) -> list[SearchHit]:
     """Search the collections the caller may read (others are "not found")."""
     allowed = await readable_collection_ids(session, principal, list(collections))
@@ -194,6 +196,7 @@ async def retrieve(
         collection_ids=allowed,
         k=k,
         method=method,
+        tuning=tuning,
     )
 
 
@@ -215,6 +218,7 @@ async def ground_chat_payload(
     collections: Sequence[uuid.UUID],
     k: int,
     method: Literal["hybrid", "semantic", "lexical"],
+    tuning: RetrievalSettings | None = None,
 ) -> list[dict[str, Any]]:
     """Retrieve for the last user message and rewrite `payload["messages"]` with the sources.
 
@@ -235,6 +239,7 @@ async def ground_chat_payload(
             collections=collections,
             k=k,
             method=method,
+            tuning=tuning,
         )
     payload["messages"] = grounded_messages(payload["messages"], hits, guess_lang(question))
     return [search_result(hit) for hit in hits]

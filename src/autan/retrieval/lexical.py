@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import BindParameter, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.retrieval.filters import Scope
@@ -64,14 +65,38 @@ def tsquery(terms: Sequence[str]) -> str:
 
 
 # On SQLite, bm25() is lower for better matches; headings count double (a passage under
-# "Conditions d'attribution" is about those conditions).
-_SQLITE = """
-SELECT c.id, -bm25(chunks_fts, 1.0, 2.0) AS score
-FROM chunks_fts
-JOIN chunks AS c ON c.id = chunks_fts.rowid
+# "Conditions d'attribution" is about those conditions). Joining every match to its chunk
+# row costs more than ranking it (chunk rows are large), so the index is ranked alone first
+# and only its best rows are joined and filtered by scope. The inner order is total (score,
+# then rowid), so the filtered prefix is exactly the scope's own ranking.
+_SQLITE_TOP = """
+SELECT c.id, f.score
+FROM (
+    SELECT rowid, -bm25(chunks_fts, 1.0, 2.0) AS score
+    FROM chunks_fts
+    WHERE chunks_fts MATCH :match
+    ORDER BY score DESC, rowid
+    LIMIT :depth
+) AS f
+JOIN chunks AS c ON c.id = f.rowid
 JOIN documents AS d ON d.id = c.document_id
-WHERE chunks_fts MATCH :match AND d.status = 'ready' AND ({scope})
-ORDER BY score DESC, c.id
+WHERE d.status = 'ready' AND ({scope})
+ORDER BY f.score DESC, c.id
+LIMIT :limit
+"""
+
+# When the scope is a small part of the index (a conversation's attachments, one team's
+# collection among many), its rows are picked first and only those are ranked. `+rowid`
+# keeps FTS5 from probing the index once per picked row.
+_SQLITE_SCOPED = """
+SELECT rowid, -bm25(chunks_fts, 1.0, 2.0) AS score
+FROM chunks_fts
+WHERE chunks_fts MATCH :match AND +rowid IN (
+    SELECT c.id FROM chunks AS c
+    WHERE ({scope})
+      AND c.document_id NOT IN (SELECT id FROM documents WHERE status != 'ready')
+)
+ORDER BY score DESC, rowid
 LIMIT :limit
 """
 
@@ -88,6 +113,10 @@ LIMIT :limit
 """
 
 
+# How many of the whole index's best matches are looked at before ranking the scope alone.
+TOP_DEPTH = 200
+
+
 async def lexical_search(
     session: AsyncSession, query: str, scope: Scope, limit: int
 ) -> list[tuple[int, float]]:
@@ -95,9 +124,37 @@ async def lexical_search(
     terms = query_terms(query)
     if not terms or scope.empty:
         return []
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    sql = (_POSTGRESQL if postgresql else _SQLITE).format(scope=scope.sql("c"))
-    match = tsquery(terms) if postgresql else fts5_query(terms)
-    statement = text(sql).bindparams(*scope.bindparams(), bindparam("match"), bindparam("limit"))
-    rows = await session.execute(statement, {"match": match, "limit": limit})
+    if session.get_bind().dialect.name == "postgresql":
+        sql = _POSTGRESQL.format(scope=scope.sql("c"))
+        return await _ranked(session, sql, scope, {"match": tsquery(terms), "limit": limit})
+    match = fts5_query(terms)
+    depth = max(4 * limit, TOP_DEPTH)
+    found = await _ranked(
+        session,
+        _SQLITE_TOP.format(scope=scope.sql("c")),
+        scope,
+        {"match": match, "limit": limit, "depth": depth},
+    )
+    if len(found) < limit and await _matches_beyond(session, match, depth):
+        # The scope's rows are too rare among the index's best: rank the scope alone.
+        sql = _SQLITE_SCOPED.format(scope=scope.sql("c"))
+        found = await _ranked(session, sql, scope, {"match": match, "limit": limit})
+    return found
+
+
+async def _matches_beyond(session: AsyncSession, match: str, depth: int) -> bool:
+    """Whether the index holds more than `depth` matches (the first pass saw them all if not)."""
+    statement = text(
+        "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH :match LIMIT :n)"
+    )
+    count = await session.scalar(statement, {"match": match, "n": depth + 1})
+    return int(count or 0) > depth
+
+
+async def _ranked(
+    session: AsyncSession, sql: str, scope: Scope, parameters: dict[str, object]
+) -> list[tuple[int, float]]:
+    names: list[BindParameter[Any]] = [bindparam(name) for name in parameters]
+    statement = text(sql).bindparams(*scope.bindparams(), *names)
+    rows = await session.execute(statement, parameters)
     return [(int(chunk_id), float(score)) for chunk_id, score in rows]

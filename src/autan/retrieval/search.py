@@ -16,6 +16,7 @@ from autan.retrieval.dense import dense_search
 from autan.retrieval.filters import Scope
 from autan.retrieval.hybrid import reciprocal_rank_fusion
 from autan.retrieval.lexical import lexical_search
+from autan.retrieval.settings import RetrievalSettings
 
 Method = Literal["hybrid", "semantic", "lexical"]
 
@@ -53,14 +54,14 @@ async def search(
     document_ids: Sequence[uuid.UUID] = (),
     k: int = 5,
     method: Method = "hybrid",
-    candidates: int = 50,
-    rrf_k: int = 60,
+    tuning: RetrievalSettings | None = None,
 ) -> list[SearchHit]:
     """The `k` best chunks of ready documents in these collections and documents.
 
     The filters are a union, already checked against the user's rights by the caller; with
     neither, nothing is searched. `score` is BM25 (lexical), cosine (semantic) or the fused
-    RRF score (hybrid), higher is better. Hybrid search without a query vector falls back to
+    RRF score (hybrid), higher is better; `tuning` sets the fusion (depth, RRF constant,
+    semantic weight). Hybrid search without a query vector falls back to
     lexical search, so a missing embedding model does not take search down.
     """
     scope = Scope.of(collection_ids, document_ids)
@@ -78,10 +79,15 @@ async def search(
         ranked = await dense_search(session, query_vector, scope, k)
     else:
         assert query_vector is not None
-        depth = max(candidates, k)
+        tuning = tuning or RetrievalSettings()
+        depth = max(tuning.candidates, k)
         lexical = await lexical_search(session, query, scope, depth)
         dense = await dense_search(session, query_vector, scope, depth)
-        fused = reciprocal_rank_fusion([[i for i, _ in lexical], [i for i, _ in dense]], k=rrf_k)
+        fused = reciprocal_rank_fusion(
+            [[i for i, _ in lexical], [i for i, _ in dense]],
+            k=tuning.rrf_k,
+            weights=[1.0, tuning.semantic_weight],
+        )
         ranked = fused[:k]
     return await _hits(session, ranked, method)
 
