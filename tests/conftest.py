@@ -22,7 +22,7 @@ from autan.settings import Settings
 from tests.support.database import PostgresDatabases, SqliteDatabases
 
 # Session-wide fixtures that start real processes, shared by every module that asks for them.
-pytest_plugins = ["tests.support.embedded_fixtures"]
+pytest_plugins = ["tests.support.embedded_fixtures", "tests.support.browser"]
 
 ENGINES = ("sqlite", "postgresql")
 

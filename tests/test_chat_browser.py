@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 from sqlalchemy import func, select
 
 from autan.chat.models import Conversation, Feedback, Message
 from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelsConfig
+from tests.support.browser import DESKTOP, PHONE, check_page, screenshot_folder
 from tests.support.web import PASSWORD, PEOPLE, Site, run_site
-from tests.test_web_browser import ARGS, CHROMIUM, DESKTOP, PHONE, SCREENSHOTS, serious_violations
 
 pytestmark = pytest.mark.slow
 
@@ -36,18 +35,6 @@ async def site(
         yield running
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium package is not installed (scripts/test.sh installs it)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
 async def rows(site: Site, table: type[object]) -> int:
     engine = create_engine(site.autan.settings.resolved_database_url)
     try:
@@ -57,21 +44,6 @@ async def rows(site: Site, table: type[object]) -> int:
         await engine.dispose()
 
 
-async def check(page: Page, name: str, folder: Path) -> None:
-    """No serious axe-core violation and no sideways scrolling, desktop and phone."""
-    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        await page.set_viewport_size(size)
-        assert await serious_violations(page) == [], f"{name} at {label}"
-        overflow = await page.evaluate(
-            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
-        )
-        assert overflow <= 0, f"{name} scrolls sideways at {size['width']} px"
-        if folder == SCREENSHOTS:
-            # What a user sees: the composer stays at the bottom of the window.
-            await page.screenshot(path=str(folder / f"{name}-{label}.png"))
-    await page.set_viewport_size(DESKTOP)
-
-
 async def answer_done(page: Page, count: int) -> None:
     """Wait until `count` answers are on the page and none is still being written."""
     await page.locator("article.message-assistant").nth(count - 1).wait_for()
@@ -79,8 +51,7 @@ async def answer_done(page: Page, count: int) -> None:
 
 
 async def test_a_day_with_the_assistant(site: Site, browser: Browser, tmp_path: Path) -> None:
-    folder = SCREENSHOTS if os.environ.get("AUTAN_SCREENSHOTS") == "1" else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = screenshot_folder(tmp_path)
     base = site.autan.base_url
     context = await browser.new_context(viewport=DESKTOP, locale="fr-FR", bypass_csp=True)
     await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
@@ -99,7 +70,7 @@ async def test_a_day_with_the_assistant(site: Site, browser: Browser, tmp_path: 
     await page.get_by_role("button", name="Accepter et continuer").click()
     await page.wait_for_url(f"{base}/")
     await page.get_by_role("heading", name="Nouvelle conversation").wait_for()
-    await check(page, "chat-new", folder)
+    await check_page(page, "chat-new", folder, full_page=False)
 
     # A first question; the answer streams in, the URL and the sidebar follow.
     box = page.get_by_label("Votre message")
@@ -164,7 +135,7 @@ async def test_a_day_with_the_assistant(site: Site, browser: Browser, tmp_path: 
     await page.get_by_label("Rechercher dans mes conversations").fill("capitale")
     await page.locator("#search-results a").first.wait_for()
     assert "Capitale de la France" in await page.locator("#search-results").inner_text()
-    await check(page, "chat-conversation", folder)
+    await check_page(page, "chat-conversation", folder, full_page=False)
 
     # A temporary conversation: answered, then nothing of it in the database.
     before = (await rows(site, Conversation), await rows(site, Message))
@@ -175,7 +146,7 @@ async def test_a_day_with_the_assistant(site: Site, browser: Browser, tmp_path: 
     await page.get_by_role("button", name="Envoyer").click()
     await answer_done(page, 1)
     assert page.url == f"{base}/"
-    await check(page, "chat-temporary", folder)
+    await check_page(page, "chat-temporary", folder, full_page=False)
     assert (await rows(site, Conversation), await rows(site, Message)) == before
 
     # A prompt template fills the message box.

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser
 
+from tests.support.browser import DESKTOP, check_page, screenshot_folder
 from tests.support.library import add_conversation, database, user_by_email
 from tests.support.web import PASSWORD, PEOPLE, Site, run_site
-from tests.test_web_browser import ARGS, CHROMIUM, DESKTOP, PHONE, SCREENSHOTS, serious_violations
 
 pytestmark = pytest.mark.slow
 
@@ -25,37 +24,10 @@ async def site(tmp_path: Path, sqlite_databases: object) -> AsyncIterator[Site]:
         yield running
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium package is not installed (scripts/test.sh installs it)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-async def check(page: Page, name: str, folder: Path) -> None:
-    """No serious axe-core violation and no sideways scrolling, at desktop and phone widths."""
-    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        await page.set_viewport_size(size)
-        assert await serious_violations(page) == [], f"{name} at {label}"
-        overflow = await page.evaluate(
-            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
-        )
-        assert overflow <= 0, f"{name} scrolls sideways at {size['width']} px"
-        if folder == SCREENSHOTS:
-            await page.screenshot(path=str(folder / f"{name}-{label}.png"), full_page=True)
-    await page.set_viewport_size(DESKTOP)
-
-
 async def test_charter_prompts_export_and_erasure(
     site: Site, browser: Browser, tmp_path: Path
 ) -> None:
-    folder = SCREENSHOTS if os.environ.get("AUTAN_SCREENSHOTS") == "1" else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = screenshot_folder(tmp_path)
     async with database(site) as session:
         member = await user_by_email(session, PEOPLE["ref_a"][0])
         await add_conversation(
@@ -79,7 +51,7 @@ async def test_charter_prompts_export_and_erasure(
     await page.get_by_role("button", name="Se connecter").click()
     await page.wait_for_url(f"{base}/charter")
     await page.get_by_role("heading", name="Charte d'utilisation", exact=True).wait_for()
-    await check(page, "charter", folder)
+    await check_page(page, "charter", folder)
     await page.get_by_role("button", name="Accepter et continuer").click()
     # The box is required: the browser keeps the person on the page.
     assert page.url == f"{base}/charter"
@@ -89,13 +61,13 @@ async def test_charter_prompts_export_and_erasure(
 
     # The library: search, then save a template of one's own from a built-in one.
     await page.goto(f"{base}/prompts")
-    await check(page, "prompts", folder)
+    await check_page(page, "prompts", folder)
     await page.get_by_label("Rechercher dans les modèles").fill("compte rendu")
     await page.wait_for_url("**/prompts?q=compte*")
     assert await page.locator(".prompt-card").count() == 1
     await page.get_by_role("link", name="Copier et adapter").click()
     await page.wait_for_url("**/prompts/new?start=builtin*")
-    await check(page, "prompt-form", folder)
+    await check_page(page, "prompt-form", folder)
     title = page.get_by_label("Titre")
     await title.fill("")
     await page.evaluate("() => document.querySelector('form.card').noValidate = true")
@@ -105,7 +77,7 @@ async def test_charter_prompts_export_and_erasure(
     assert await page.get_by_label("Titre").get_attribute("aria-invalid") == "true"
     body = await page.get_by_label("Texte du modèle").input_value()
     assert body.startswith("Rôle : tu es secrétaire de séance.")  # what was typed is kept
-    await check(page, "prompt-form-error", folder)
+    await check_page(page, "prompt-form-error", folder)
     await page.get_by_label("Titre").fill("CR du comité de direction")
     await page.get_by_label("Toute mon organisation").check()
     await page.get_by_role("button", name="Enregistrer le modèle").click()
@@ -114,11 +86,11 @@ async def test_charter_prompts_export_and_erasure(
     assert "Partagé avec l'organisation" in (await card.text_content() or "")
     await card.get_by_role("link", name="Modifier").click()
     await page.wait_for_url("**/edit")
-    await check(page, "prompt-edit", folder)
+    await check_page(page, "prompt-edit", folder)
     await page.go_back()
     await card.get_by_role("link", name="Supprimer").click()
     await page.wait_for_url("**/delete")
-    await check(page, "prompt-delete", folder)
+    await check_page(page, "prompt-delete", folder)
     await page.go_back()
     use = card.get_by_role("link", name="Utiliser")
     href = await use.get_attribute("href")
@@ -132,7 +104,7 @@ async def test_charter_prompts_export_and_erasure(
     # Settings, export in both formats.
     await page.get_by_role("link", name="Paramètres").click()
     await page.wait_for_url(f"{base}/settings")
-    await check(page, "settings", folder)
+    await check_page(page, "settings", folder)
     async with page.expect_download() as json_download:
         await page.get_by_role("link", name="Télécharger en JSON").click()
     exported = json.loads(Path(await (await json_download.value).path()).read_text())
@@ -145,13 +117,13 @@ async def test_charter_prompts_export_and_erasure(
     # The referent's dashboards and charter editor.
     for section in ("feedback", "usage", "charter"):
         await page.goto(f"{base}/admin/orgs/agri/{section}")
-        await check(page, f"admin-{section}", folder)
+        await check_page(page, f"admin-{section}", folder)
     await page.goto(f"{base}/admin/orgs/agri/feedback")
     assert "Parfait" in await page.locator("main").inner_text()
 
     # Delete all my data: a wrong word is refused, the right one deletes and says what.
     await page.goto(f"{base}/settings/delete")
-    await check(page, "delete", folder)
+    await check_page(page, "delete", folder)
     await page.get_by_label("Pour confirmer, saisissez le mot SUPPRIMER").fill("oui")
     await page.get_by_role("button", name="Supprimer toutes mes données").click()
     await page.get_by_role("alert").wait_for()
@@ -161,5 +133,5 @@ async def test_charter_prompts_export_and_erasure(
     await page.get_by_text("Vos données ont été supprimées.").wait_for()
     table = await page.locator("table.counts").inner_text()
     assert "Conversations\t1" in table and "Modèles de prompts\t1" in table
-    await check(page, "delete-done", folder)
+    await check_page(page, "delete-done", folder)
     await context.close()

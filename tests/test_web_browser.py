@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, ViewportSize, async_playwright
+from playwright.async_api import Browser
 
+from tests.support.browser import DESKTOP, PHONE, check_page, screenshot_folder, serious_violations
 from tests.support.web import PASSWORD, PEOPLE, Site, run_site
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-AXE = Path(__file__).parent / "support" / "vendor" / "axe-4.14.1.min.js"
-DESKTOP = ViewportSize(width=1280, height=800)
-PHONE = ViewportSize(width=375, height=812)
-# Screenshots go to docs/screenshots/ when AUTAN_SCREENSHOTS=1, else to the test's folder.
-SCREENSHOTS = Path(__file__).parents[1] / "docs" / "screenshots"
 
 
 @pytest.fixture
@@ -37,49 +21,10 @@ async def site(tmp_path: Path, sqlite_databases: object) -> AsyncIterator[Site]:
         yield running
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium package is not installed (scripts/test.sh installs it)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-async def serious_violations(page: Page) -> list[str]:
-    """axe-core's serious and critical WCAG 2.1 A/AA violations on the page."""
-    await page.add_script_tag(path=str(AXE))
-    result = await page.evaluate(
-        """() => axe.run(document, {runOnly: {type: "tag",
-             values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})"""
-    )
-    return [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
-async def shoot(page: Page, name: str, folder: Path) -> None:
-    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        await page.set_viewport_size(size)
-        await page.screenshot(path=str(folder / f"{name}-{label}.png"), full_page=True)
-        # Nothing sticks out sideways at phone width (WCAG 1.4.10, reflow).
-        overflow = await page.evaluate(
-            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
-        )
-        assert overflow <= 0, f"{name} scrolls sideways at {size['width']} px"
-    await page.set_viewport_size(DESKTOP)
-
-
 async def test_sign_in_create_a_key_and_a_code(
     site: Site, browser: Browser, tmp_path: Path
 ) -> None:
-    folder = SCREENSHOTS if os.environ.get("AUTAN_SCREENSHOTS") == "1" else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = screenshot_folder(tmp_path)
     base = site.autan.base_url
     # axe-core is injected as an inline script, which the pages' CSP would refuse.
     context = await browser.new_context(viewport=DESKTOP, locale="fr-FR", bypass_csp=True)
@@ -88,8 +33,7 @@ async def test_sign_in_create_a_key_and_a_code(
     page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
 
     await page.goto(f"{base}/login")
-    assert await serious_violations(page) == []
-    await shoot(page, "login", folder)
+    await check_page(page, "login", folder)
     await page.get_by_label("Adresse électronique").fill(PEOPLE["ref_a"][0])
     await page.get_by_label("Mot de passe").fill(PASSWORD)
     await page.get_by_role("button", name="Se connecter").click()
@@ -107,8 +51,7 @@ async def test_sign_in_create_a_key_and_a_code(
     assert await serious_violations(page) == []
 
     await page.goto(f"{base}/admin/orgs/agri/users")
-    assert await serious_violations(page) == []
-    await shoot(page, "admin-users", folder)
+    await check_page(page, "admin-users", folder)
     # Search as you type (htmx) narrows the table without a reload.
     await page.get_by_label("Rechercher par courriel ou par nom").fill("agent")
     await page.wait_for_url("**/users?q=agent")

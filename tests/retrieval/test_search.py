@@ -132,7 +132,7 @@ async def test_hybrid_fuses_both_rankings(session_maker: Maker, corpus: Corpus) 
     assert {h.method for h in hybrid} == {"hybrid"}
 
     # The fusion follows the deployment's settings (AUTAN_RETRIEVAL__*).
-    tuning = Settings(retrieval={"semantic_weight": 0, "rrf_k": 10}).retrieval  # type: ignore[arg-type]
+    tuning = Settings(retrieval={"semantic_weight": 0, "rrf_k": 10}).retrieval
     words_only = await run(session_maker, query, method="hybrid", tuning=tuning, **scope)
     # Weight 0: the lexical order, then what only the semantic ranking found, at score 0.
     assert [h.chunk_id for h in words_only][: len(lexical)] == [h.chunk_id for h in lexical]

@@ -46,7 +46,8 @@ def _templates(request: Request) -> Templates:
     return templates
 
 
-async def _managed(session: AsyncSession, slug: str, me: Principal) -> Organisation:
+async def managed_org(session: AsyncSession, slug: str, me: Principal) -> Organisation:
+    """The organisation of `slug`, if `me` manages it (else not found / forbidden)."""
     org = await repository.org_by_slug(session, slug)
     if org is None:
         raise OrganisationNotFound()
@@ -54,7 +55,7 @@ async def _managed(session: AsyncSession, slug: str, me: Principal) -> Organisat
     return org
 
 
-async def _render(
+async def render_admin_page(
     request: Request,
     name: str,
     me: Principal,
@@ -64,6 +65,7 @@ async def _render(
     context: dict[str, Any],
     status_code: int = 200,
 ) -> HTMLResponse:
+    """An administration page of `org`, with the administration navigation."""
     base = await page_context(request, me, csrf, session)
     base |= {"managed": org, "section": name.split("/")[-1].removesuffix(".html")}
     if me.role == Role.ADMIN:
@@ -82,7 +84,7 @@ async def admin_home(
         own = await session.get(Organisation, me.org_id)
         assert own is not None
         org = own.slug
-    managed = await _managed(session, org, me)
+    managed = await managed_org(session, org, me)
     return RedirectResponse(f"/admin/orgs/{managed.slug}/users", status_code=303)
 
 
@@ -110,7 +112,9 @@ async def _users_page(
         "roles": _ROLES,
         "error": error,
     }
-    return await _render(request, "admin/users.html", me, csrf, session, org, context, status_code)
+    return await render_admin_page(
+        request, "admin/users.html", me, csrf, session, org, context, status_code
+    )
 
 
 @router.get("/orgs/{slug}/users")
@@ -124,7 +128,7 @@ async def users_page(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> HTMLResponse:
     """Search the organisation's users; change their role, disable or enable them."""
-    org = await _managed(session, slug, me)
+    org = await managed_org(session, slug, me)
     return await _users_page(request, me, data.csrf, session, org, q, offset)
 
 
@@ -137,7 +141,7 @@ async def update_user(
     data: CurrentSession,
     session: SessionDep,
 ) -> Response:
-    org = await _managed(session, slug, me)
+    org = await managed_org(session, slug, me)
     form = await request.form()
     q = str(form.get("q", ""))[:200]
     try:
@@ -185,7 +189,9 @@ async def _codes_page(
         "form": form or {"uses": "1", "days": "30"},
         "error": error,
     }
-    return await _render(request, "admin/codes.html", me, csrf, session, org, context, status_code)
+    return await render_admin_page(
+        request, "admin/codes.html", me, csrf, session, org, context, status_code
+    )
 
 
 @router.get("/orgs/{slug}/codes")
@@ -193,7 +199,7 @@ async def codes_page(
     slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> HTMLResponse:
     """The organisation's access codes."""
-    org = await _managed(session, slug, me)
+    org = await managed_org(session, slug, me)
     return await _codes_page(request, me, data.csrf, session, org)
 
 
@@ -205,7 +211,7 @@ def _typed(form: FormData, *names: str) -> dict[str, str]:
 async def create_code(
     slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> Response:
-    org = await _managed(session, slug, me)
+    org = await managed_org(session, slug, me)
     form = await request.form()
     try:
         label = forms.text(form, "label", 200)
@@ -238,7 +244,7 @@ async def create_code(
 async def revoke_code(
     slug: str, code_id: uuid.UUID, me: CurrentPrincipal, session: SessionDep
 ) -> RedirectResponse:
-    org = await _managed(session, slug, me)
+    org = await managed_org(session, slug, me)
     await codes.revoke_code(session, org.id, code_id, me)
     return RedirectResponse(f"/admin/orgs/{org.slug}/codes", status_code=303)
 
@@ -266,7 +272,7 @@ async def _settings_page(
         "saved": request.query_params.get("saved") == "1",
         "error": error,
     }
-    return await _render(
+    return await render_admin_page(
         request, "admin/settings.html", me, csrf, session, org, context, status_code
     )
 
@@ -276,7 +282,7 @@ async def settings_page(
     slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> HTMLResponse:
     """The organisation's settings: email domains, models, web search, quotas."""
-    org = await _managed(session, slug, me)
+    org = await managed_org(session, slug, me)
     return await _settings_page(request, me, data.csrf, session, org)
 
 
@@ -303,7 +309,7 @@ def _org_changes(form: FormData) -> dict[str, Any]:
 async def update_settings(
     slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> Response:
-    org = await _managed(session, slug, me)
+    org = await managed_org(session, slug, me)
     form = await request.form()
     try:
         changes = _org_changes(form)
@@ -323,7 +329,7 @@ async def update_settings(
 async def update_quota(
     slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> Response:
-    org = await _managed(session, slug, me)
+    org = await managed_org(session, slug, me)
     form = await request.form()
     try:
         role_text = forms.text(form, "role", 16)
@@ -356,7 +362,7 @@ async def audit_page(
     before_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> HTMLResponse:
     """The organisation's audit log, newest first, a page at a time."""
-    org = await _managed(session, slug, me)
+    org = await managed_org(session, slug, me)
     events = await admin.audit_events(session, org.id, _PAGE_SIZE + 1, before_id)
     shown = events[:_PAGE_SIZE]
     context = {
@@ -364,4 +370,6 @@ async def audit_page(
         "older": shown[-1].id if len(events) > _PAGE_SIZE else None,
         "newest": before_id is None,
     }
-    return await _render(request, "admin/audit.html", me, data.csrf, session, org, context)
+    return await render_admin_page(
+        request, "admin/audit.html", me, data.csrf, session, org, context
+    )

@@ -7,56 +7,23 @@ organisation is "not found", a member is refused.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autan.accounts import charter, repository
+from autan.accounts import charter
 from autan.accounts.auth_router import client_ip
-from autan.accounts.models import Organisation, Role
-from autan.accounts.permissions import OrganisationNotFound, require_org_manager
+from autan.accounts.models import Organisation
 from autan.accounts.principal import Principal
 from autan.admin import dashboards
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep
 from autan.web import forms
+from autan.web.admin_router import managed_org, render_admin_page
 from autan.web.charter_guard import charter_gate
 from autan.web.errors import translate
-from autan.web.router import page_context
-from autan.web.templating import Templates, request_language
+from autan.web.templating import request_language
 
 router = APIRouter(prefix="/admin")
-
-
-async def _managed(session: AsyncSession, slug: str, me: Principal) -> Organisation:
-    org = await repository.org_by_slug(session, slug)
-    if org is None:
-        raise OrganisationNotFound()
-    require_org_manager(me, org.id)
-    return org
-
-
-async def _render(
-    request: Request,
-    name: str,
-    me: Principal,
-    csrf: str,
-    session: AsyncSession,
-    org: Organisation,
-    context: dict[str, Any],
-    status_code: int = 200,
-) -> HTMLResponse:
-    """An administration page with its navigation, as `admin_router` renders its own."""
-    base = await page_context(request, me, csrf, session)
-    base |= {"managed": org, "section": name.split("/")[-1].removesuffix(".html")}
-    if me.role == Role.ADMIN:
-        base["all_orgs"] = list(
-            await session.scalars(select(Organisation).order_by(Organisation.name))
-        )
-    templates: Templates = request.state.templates
-    return templates.render(request, name, base | context, status_code=status_code)
 
 
 @router.get("/orgs/{slug}/feedback")
@@ -64,10 +31,12 @@ async def feedback_page(
     slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> HTMLResponse:
     """Thumbs up and down per model and per week, and the latest comments (never content)."""
-    org = await _managed(session, slug, me)
+    org = await managed_org(session, slug, me)
     summary = await dashboards.feedback_summary(session, org.id)
     context = {"summary": summary, "weeks": dashboards.FEEDBACK_WEEKS}
-    return await _render(request, "admin/feedback.html", me, data.csrf, session, org, context)
+    return await render_admin_page(
+        request, "admin/feedback.html", me, data.csrf, session, org, context
+    )
 
 
 @router.get("/orgs/{slug}/usage")
@@ -75,10 +44,12 @@ async def usage_page(
     slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> HTMLResponse:
     """Requests, tokens and active users per day over 30 days, and per model."""
-    org = await _managed(session, slug, me)
+    org = await managed_org(session, slug, me)
     summary = await dashboards.usage_summary(session, org.id)
     context = {"summary": summary, "days": dashboards.USAGE_DAYS}
-    return await _render(request, "admin/usage.html", me, data.csrf, session, org, context)
+    return await render_admin_page(
+        request, "admin/usage.html", me, data.csrf, session, org, context
+    )
 
 
 async def _charter_page(
@@ -101,7 +72,7 @@ async def _charter_page(
         "saved": request.query_params.get("saved") == "1",
         "error": error,
     }
-    return await _render(
+    return await render_admin_page(
         request, "admin/charter.html", me, csrf, session, org, context, status_code
     )
 
@@ -111,7 +82,7 @@ async def charter_page(
     slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> HTMLResponse:
     """The organisation's usage charter, to edit."""
-    org = await _managed(session, slug, me)
+    org = await managed_org(session, slug, me)
     return await _charter_page(request, me, data.csrf, session, org)
 
 
@@ -120,7 +91,7 @@ async def update_charter(
     slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> Response:
     """Save a new text (empty: back to the default); everyone accepts it again."""
-    org = await _managed(session, slug, me)
+    org = await managed_org(session, slug, me)
     form = await request.form()
     typed = str(form.get("text", ""))[: charter.CHARTER_MAX + 100]
     try:
