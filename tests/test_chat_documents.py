@@ -4,6 +4,8 @@ real embedded models; numbered sources point at the retrieved passages; nobody e
 from __future__ import annotations
 
 import asyncio
+import io
+import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -106,6 +108,21 @@ async def test_an_attached_file_grounds_the_answer(site: Site) -> None:
             assert failed["status"] == "failed" and failed["error"]
         else:
             assert refused.json()["error"]["message"]
+        # A mislabelled file is refused at once, in the reader's language, values filled in.
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as packed:
+            packed.writestr("notes.txt", "Bonjour")
+        mislabelled = await browser.post(
+            "/chat/attachments",
+            files={"file": ("rapport.docx", archive.getvalue(), "application/octet-stream")},
+            data={"conversation_id": conversation_id},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert mislabelled.status_code == 400
+        assert mislabelled.json()["error"]["message"] == (
+            "Le fichier porte l'extension .docx mais son contenu est une archive ZIP, et non "
+            "un document Word. Vérifiez que vous avez envoyé le bon fichier."
+        )
         no_csrf = await browser.post(
             "/chat/attachments", files={"file": ("a.txt", b"texte", "text/plain")}
         )

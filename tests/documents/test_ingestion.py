@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from fpdf import FPDF
 from sqlalchemy import func, select
 
 from autan.core.db import create_engine, session_factory
-from autan.documents.models import Chunk
+from autan.documents.models import Chunk, Document
 from autan.documents.settings import DocumentSettings
 from autan.llm.config import ModelsConfig
 from autan.settings import Settings
@@ -34,8 +35,6 @@ async def chunk_count(database_url: str, document_id: str | None = None) -> int:
         async with session_factory(engine)() as session:
             query = select(func.count()).select_from(Chunk)
             if document_id is not None:
-                import uuid
-
                 query = query.where(Chunk.document_id == uuid.UUID(document_id))
             return int(await session.scalar(query) or 0)
     finally:
@@ -192,6 +191,16 @@ async def test_embedding_model_down_fails_after_retries(tmp_path: Path, database
         done = await wait_done(client, sent.json()["id"])
         assert done["status"] == "failed"
         assert done["error"].startswith("The search model could not be reached (2 tries)")
+    # The reason is also kept as a template and its values, for the UI to translate.
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            failed = await session.get(Document, uuid.UUID(done["id"]))
+            assert failed is not None
+            assert failed.error_template is not None and "{attempts}" in failed.error_template
+            assert failed.error_values == {"attempts": 2}
+    finally:
+        await engine.dispose()
 
 
 async def test_deleted_while_processing_does_not_come_back(

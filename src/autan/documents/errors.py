@@ -88,9 +88,8 @@ INTERRUPTED_TOO_OFTEN = (
 )
 
 
-def embedding_failure(attempts: int) -> str:
-    """Why a document failed after the embedding model failed `attempts` times."""
-    return (
-        f"The search model could not be reached ({attempts} tries). "
-        "Try again later, or ask the administrator to check the embedding model."
-    )
+# Why a document failed after the embedding model failed `attempts` times.
+EMBEDDING_FAILURE = (
+    "The search model could not be reached ({attempts} tries). "
+    "Try again later, or ask the administrator to check the embedding model."
+)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     Dialect,
@@ -132,8 +133,12 @@ class Document(TimestampMixin, UpdatedMixin, Base):
     status: Mapped[DocumentStatus] = mapped_column(
         String(16), index=True, default=DocumentStatus.QUEUED
     )
-    # Why ingestion failed, in plain words for the user.
+    # Why ingestion failed, in plain words for the user (English, as the API shows it).
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    # The same reason as a message template and its values, when it has values, so that the
+    # UI can show it in the reader's language.
+    error_template: Mapped[str | None] = mapped_column(Text, default=None)
+    error_values: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     pages: Mapped[int] = mapped_column(Integer, default=0)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)

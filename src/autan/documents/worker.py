@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from sqlalchemy import select, update
@@ -49,11 +50,13 @@ class _Gone(Exception):
 
 
 class _Failed(Exception):
-    """The document cannot be processed; `reason` is shown to its owner."""
+    """The document cannot be processed; `reason` (a template of `values`) is shown to its
+    owner."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, **values: Any) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.values = values
 
 
 NO_TEXT = "No text could be found in the document."
@@ -194,9 +197,9 @@ class IngestionWorker:
         except _Gone:
             log.info("ingestion_dropped_deleted_document", document_id=str(document.id))
         except ExtractionError as exc:
-            await self._fail(document.id, exc.message)
+            await self._fail(document.id, exc.template, exc.values)
         except _Failed as exc:
-            await self._fail(document.id, exc.reason)
+            await self._fail(document.id, exc.reason, exc.values)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -303,7 +306,7 @@ class IngestionWorker:
                     error=str(exc),
                 )
                 if attempts >= self.settings.max_attempts:
-                    raise _Failed(errors.embedding_failure(attempts)) from exc
+                    raise _Failed(errors.EMBEDDING_FAILURE, attempts=attempts) from exc
                 await asyncio.sleep(self.settings.retry_delay * 2 ** (attempt - 1))
 
     async def _owner(self, document: Document) -> Principal:
@@ -375,15 +378,25 @@ class IngestionWorker:
         if rowcount(changed) != 1:
             raise _Gone()
 
-    async def _fail(self, document_id: uuid.UUID, reason: str) -> None:
+    async def _fail(
+        self, document_id: uuid.UUID, reason: str, values: dict[str, Any] | None = None
+    ) -> None:
+        """Mark a document failed; `reason` is a message template when `values` are given."""
+        text = reason.format(**values) if values else reason
         async with self.factory() as session:
             await session.execute(
                 update(Document)
                 .where(Document.id == document_id)
-                .values(status=DocumentStatus.FAILED, error=reason, updated_at=utcnow())
+                .values(
+                    status=DocumentStatus.FAILED,
+                    error=text,
+                    error_template=reason if values else None,
+                    error_values=values or None,
+                    updated_at=utcnow(),
+                )
             )
             await session.commit()
-        log.info("document_failed", document_id=str(document_id), reason=reason)
+        log.info("document_failed", document_id=str(document_id), reason=text)
 
     async def _heartbeat(self, job: _Job) -> None:
         """Write the progress when it moved, and refresh `updated_at` at least every few s."""

@@ -32,6 +32,7 @@ from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
 from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, principal
 from autan.documents.errors import FileTooLarge, MissingFile
+from autan.documents.extraction.errors import ExtractionError
 from autan.documents.models import Document
 from autan.documents.router import MULTIPART_SLACK
 from autan.documents.worker import IngestionWorker
@@ -41,6 +42,7 @@ from autan.openai_api.streaming import EventStreamResponse
 from autan.prompts.service import usable_prompt
 from autan.quotas.errors import QuotaExceeded, describe_wait
 from autan.web import forms
+from autan.web.errors import fill_in
 from autan.web.router import page_context
 from autan.web.templating import Templates, request_language
 
@@ -345,8 +347,15 @@ def _attachment(request: Request, document: Document) -> dict[str, Any]:
         "status": str(document.status),
         "label": templates.gettext(lang, states.get(str(document.status), "Reading")),
         "progress": round(float(document.progress), 3),
-        "error": templates.gettext(lang, document.error) if document.error else None,
+        "error": _failure(templates, lang, document),
     }
+
+
+def _failure(templates: Templates, lang: str, document: Document) -> str | None:
+    """Why a document could not be read, in the reader's language, values filled in."""
+    if document.error_template and document.error_values:
+        return fill_in(templates, lang, document.error_template, document.error_values)
+    return templates.gettext(lang, document.error) if document.error else None
 
 
 def _uuid(value: str) -> uuid.UUID:
@@ -404,6 +413,8 @@ def _error_text(request: Request, exc: AutanError) -> str:
         return templates.gettext(lang, text).format(
             limit=exc.limit, wait=_translate_wait(templates, lang, wait)
         )
+    if isinstance(exc, ExtractionError):
+        return fill_in(_templates(request), request_language(request), exc.template, exc.values)
     return _templates(request).gettext(request_language(request), readable_message(exc))
 
 

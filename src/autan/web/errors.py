@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autan.core.errors import AutanError
+from autan.documents.extraction.errors import ExtractionError
 from autan.web.forms import FormError
 from autan.web.templating import Templates, request_language
 
@@ -48,9 +51,23 @@ def translate(request: Request, exc: Exception) -> str:
     lang = request_language(request)
     if isinstance(exc, FormError):
         return templates.gettext(lang, exc.message).format(**exc.values)
+    if isinstance(exc, ExtractionError):
+        return fill_in(templates, lang, exc.template, exc.values)
     if isinstance(exc, AutanError):
         return templates.gettext(lang, exc.message)
     return ""
+
+
+def fill_in(templates: Templates, lang: str, template: str, values: dict[str, Any]) -> str:
+    """A message template in the reader's language, its values filled in (and translated,
+    for the words among them: "slides", "a Word document")."""
+    if not values:
+        return templates.gettext(lang, template)
+    translated = {
+        name: templates.gettext(lang, value) if isinstance(value, str) else value
+        for name, value in values.items()
+    }
+    return templates.gettext(lang, template).format(**translated)
 
 
 def html_page(request: Request, exc: Exception, status: int) -> Response | None:

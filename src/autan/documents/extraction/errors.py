@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from autan.core.errors import InvalidRequest
 
 SUPPORTED = (
@@ -11,16 +13,28 @@ SUPPORTED = (
 
 
 class ExtractionError(InvalidRequest):
-    """Base class: the document's text could not be extracted."""
+    """Base class: the document's text could not be extracted.
+
+    `template` and `values` are kept beside the English message so that the reason can be
+    shown later (the document's status page) in the reader's language, values filled in.
+    """
 
     code = "extraction_failed"
+
+    def __init__(self, template: str, **values: Any) -> None:
+        super().__init__(template.format(**values) if values else template)
+        self.template = template
+        self.values = values
 
 
 class UnsupportedFormat(ExtractionError):
     code = "unsupported_format"
 
     def __init__(self, what: str) -> None:
-        super().__init__(f"This kind of file is not supported: {what}. Supported: {SUPPORTED}.")
+        super().__init__(
+            "This kind of file is not supported: {what}. Supported: " + SUPPORTED + ".",
+            what=what,
+        )
 
 
 class LegacyOfficeFormat(UnsupportedFormat):
@@ -42,7 +56,10 @@ class BrokenFile(ExtractionError):
 
     def __init__(self, detail: str | None = None) -> None:
         message = "The file could not be read: it seems damaged or incomplete."
-        super().__init__(f"{message} {detail}" if detail else message)
+        if detail:
+            super().__init__(message + " {detail}", detail=detail)
+        else:
+            super().__init__(message)
 
 
 class EncryptedFile(ExtractionError):
@@ -59,8 +76,11 @@ class MislabelledFile(ExtractionError):
 
     def __init__(self, extension: str, named_as: str, content: str) -> None:
         super().__init__(
-            f"The file is named .{extension} but its content is {content}, not {named_as}. "
-            "Check that you sent the right file."
+            "The file is named .{extension} but its content is {content}, not {named_as}. "
+            "Check that you sent the right file.",
+            extension=extension,
+            content=content,
+            named_as=named_as,
         )
 
 
@@ -68,7 +88,12 @@ class TooManyPages(ExtractionError):
     code = "too_many_pages"
 
     def __init__(self, pages: int, limit: int, unit: str = "pages") -> None:
-        super().__init__(f"The document has {pages} {unit}; the limit is {limit}.")
+        super().__init__(
+            "The document has {pages} {unit}; the limit is {limit}.",
+            pages=pages,
+            unit=unit,
+            limit=limit,
+        )
 
 
 class FileTooLarge(ExtractionError):
@@ -77,7 +102,7 @@ class FileTooLarge(ExtractionError):
     code = "file_too_large"
 
     def __init__(self, detail: str) -> None:
-        super().__init__(f"The file is too large to be read: {detail}.")
+        super().__init__("The file is too large to be read: {detail}.", detail=detail)
 
 
 class EmptyDocument(ExtractionError):
