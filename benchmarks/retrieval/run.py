@@ -232,10 +232,16 @@ def write(results: dict[str, Any], name: str) -> None:
 
 
 def merge(paths: list[Path], name: str) -> None:
-    """One report from runs of one engine each (run side by side to save time)."""
+    """One report from several runs (engines, datasets or the latency run apart, to save
+    time); a later run's figures replace an earlier one's for the same engine and dataset."""
     runs = [json.loads(path.read_text()) for path in paths]
     results = dict(runs[0])
-    results["engines"] = {e: r for run in runs for e, r in run["engines"].items()}
+    results["date"] = " / ".join(dict.fromkeys(run["date"] for run in runs))
+    engines: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        for engine, figures in run["engines"].items():
+            engines.setdefault(engine, {}).update(figures)
+    results["engines"] = engines
     write(results, name)
 
 
