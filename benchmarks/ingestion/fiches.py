@@ -131,7 +131,7 @@ def markdown(result: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
         f"{meta['date']}, {meta['machine']}, {meta['cpus']} CPUs, Python {meta['python']}; "
         f"load average at the start {meta['load_start']}, at the end {meta['load_end']} "
-        "(other jobs shared the machine).",
+        "(the benchmark's own worker and embedding server keep both cores busy).",
         "",
         f"{result['files']} fiches ({result['characters']:,} characters) written as .txt/.md "
         "files and ingested end to end (`autan ingest` code path): the real worker "
