@@ -14,6 +14,7 @@ from dataclasses import replace
 from autan.accounts.principal import Principal
 from autan.chat.prompting import estimate_tokens
 from autan.llm.client import ModelClient
+from autan.retrieval.index import pages_label
 from autan.retrieval.search import SearchHit
 
 # A part takes at most this share of the context, leaving room for its summary.
@@ -68,14 +69,6 @@ def parts_of(chunks: Sequence[SearchHit], context_length: int) -> list[list[Sear
     return parts
 
 
-def _pages(part: Sequence[SearchHit]) -> str:
-    pages = [p for c in part for p in (c.page,) if p is not None]
-    if not pages:
-        return ""
-    low, high = min(pages), max(pages)
-    return str(low) if low == high else f"{low}-{high}"
-
-
 async def summarise_parts(
     models: ModelClient,
     principal: Principal,
@@ -105,7 +98,7 @@ async def summarise_parts(
             replace(
                 part[0],
                 content=summary.strip() or text[:400],
-                pages=_pages(part),
+                pages=pages_label([c.page for c in part if c.page is not None]),
                 method="summary",
             )
         )

@@ -42,7 +42,7 @@ from autan.openai_api.streaming import EventStreamResponse
 from autan.prompts.service import usable_prompt
 from autan.quotas.errors import QuotaExceeded, describe_wait
 from autan.web import forms
-from autan.web.errors import fill_in
+from autan.web.errors import fill_in, translate
 from autan.web.router import page_context
 from autan.web.templating import Templates, request_language
 
@@ -414,7 +414,7 @@ def _error_text(request: Request, exc: AutanError) -> str:
             limit=exc.limit, wait=_translate_wait(templates, lang, wait)
         )
     if isinstance(exc, ExtractionError):
-        return fill_in(_templates(request), request_language(request), exc.template, exc.values)
+        return translate(request, exc)
     return _templates(request).gettext(request_language(request), readable_message(exc))
 
 
