@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts import service as accounts
 from autan.documents.models import Collection, Document, DocumentStatus, Visibility
-from autan.retrieval.hybrid import reciprocal_rank_fusion
+from autan.retrieval.hybrid import reciprocal_rank_fusion, score_fusion
 from autan.retrieval.index import add_chunks
 from autan.retrieval.search import SearchHit, search
+from autan.retrieval.settings import RetrievalSettings
 from benchmarks.retrieval.data import BenchDocument, Dataset
 
 Maker = async_sessionmaker[AsyncSession]
@@ -101,7 +102,9 @@ class Evaluation:
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     fusion_grid: list[dict[str, Any]] = field(default_factory=list)
-    hybrid_matches_offline_fusion: bool = True
+    # Questions whose hybrid ranking equals the offline fusion of the two single rankings
+    # (exact ties at the candidates' cut can order a few differently).
+    hybrid_matches_offline_fusion: int = 0
 
 
 def percentiles(samples: Sequence[float]) -> dict[str, float]:
@@ -146,9 +149,16 @@ async def evaluate(
         if "hybrid" not in found:
             continue
         single.append((found["lexical"], found["semantic"], wanted))
-        offline = fuse(found["lexical"], found["semantic"], 50, 1.0, 60)[:hybrid_k]
-        if offline != [h.chunk_id for h in found["hybrid"]]:
-            result.hybrid_matches_offline_fusion = False
+        tuning = RetrievalSettings()
+        offline = fuse(
+            found["lexical"],
+            found["semantic"],
+            tuning.candidates,
+            tuning.fusion,
+            tuning.semantic_weight,
+        )[:hybrid_k]
+        if offline == [h.chunk_id for h in found["hybrid"]]:
+            result.hybrid_matches_offline_fusion += 1
     result.scores = {m: metrics(ranks[m]) for m in methods}
     result.latency_ms = {m: percentiles(times[m]) for m in methods}
     result.fusion_grid = fusion_grid(single, hybrid_k) if single else []
@@ -159,15 +169,30 @@ def fuse(
     lexical: Sequence[SearchHit],
     semantic: Sequence[SearchHit],
     candidates: int,
+    fusion: str,
     semantic_weight: float,
-    rrf_k: int,
+    rrf_k: int = 60,
 ) -> list[int]:
-    fused = reciprocal_rank_fusion(
-        [[h.chunk_id for h in lexical[:candidates]], [h.chunk_id for h in semantic[:candidates]]],
-        k=rrf_k,
-        weights=[1.0, semantic_weight],
-    )
+    """The hybrid ranking search() would return for these two rankings and settings."""
+    lexical, semantic = lexical[:candidates], semantic[:candidates]
+    if fusion == "rank":
+        fused = reciprocal_rank_fusion(
+            [[h.chunk_id for h in lexical], [h.chunk_id for h in semantic]],
+            k=rrf_k,
+            weights=[1.0, semantic_weight],
+        )
+    else:
+        fused = score_fusion(
+            [[(h.chunk_id, h.score) for h in lexical], [(h.chunk_id, h.score) for h in semantic]],
+            weights=[1.0, semantic_weight],
+        )
     return [chunk_id for chunk_id, _ in fused]
+
+
+GRID = {
+    "score": (0.6, 0.8, 1.0, 1.2, 1.5),
+    "rank": (1.0, 1.5, 2.0),
+}
 
 
 def fusion_grid(
@@ -176,19 +201,19 @@ def fusion_grid(
     """Hybrid scores for other fusion settings, from the same two rankings (no new search)."""
     rows = []
     for candidates in (20, 50, 100):
-        for semantic_weight in (0.5, 1.0, 1.5, 2.0):
-            for rrf_k in (20, 60):
+        for fusion, weights in GRID.items():
+            for semantic_weight in weights:
                 ranks = []
                 for lexical, semantic, wanted in single:
                     names = {h.chunk_id: h.document_name for h in (*lexical, *semantic)}
-                    fused = fuse(lexical, semantic, candidates, semantic_weight, rrf_k)[:hybrid_k]
-                    ranking = list(dict.fromkeys(names[c] for c in fused))
+                    fused = fuse(lexical, semantic, candidates, fusion, semantic_weight)
+                    ranking = list(dict.fromkeys(names[c] for c in fused[:hybrid_k]))
                     ranks.append(rank_of(ranking, wanted))
                 rows.append(
                     {
                         "candidates": candidates,
+                        "fusion": fusion,
                         "semantic_weight": semantic_weight,
-                        "rrf_k": rrf_k,
                         **metrics(ranks),
                     }
                 )

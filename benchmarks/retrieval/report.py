@@ -45,17 +45,25 @@ def grid(results: dict[str, Any]) -> list[str]:
             lines += [
                 "",
                 f"Fusion settings, {name} on {engine} (same two rankings fused offline; "
-                f"hybrid search matched it: {run['hybrid_matches_offline_fusion']})",
+                f"hybrid search gave the same ranking for {_matched(run)} of the questions)",
                 "",
-                "| candidates | semantic weight | rrf k | hit@1 | hit@5 | MRR@10 |",
+                "| candidates | fusion | semantic weight | hit@1 | hit@5 | MRR@10 |",
                 "|---:|---:|---:|---:|---:|---:|",
             ]
             for row in best:
                 lines.append(
-                    f"| {row['candidates']} | {row['semantic_weight']} | {row['rrf_k']} | "
+                    f"| {row['candidates']} | {row.get('fusion', 'rank')} | "
+                    f"{row['semantic_weight']} | "
                     f"{_f(row['hit@1'])} | {_f(row['hit@5'])} | {_f(row['mrr@10'])} |"
                 )
     return lines
+
+
+def _matched(run: dict[str, Any]) -> str:
+    matched = run["hybrid_matches_offline_fusion"]
+    if isinstance(matched, bool):  # older results recorded only whether all matched
+        return "all" if matched else "not all"
+    return f"{matched}"
 
 
 def latency(results: dict[str, Any], methods: Sequence[str]) -> list[str]:

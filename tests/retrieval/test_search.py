@@ -9,7 +9,8 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.documents.models import Chunk, Collection, Document, DocumentStatus, Visibility
-from autan.retrieval.hybrid import reciprocal_rank_fusion
+from autan.retrieval.analysis import fts5_query, query_terms, tsquery
+from autan.retrieval.hybrid import reciprocal_rank_fusion, score_fusion
 from autan.retrieval.index import add_chunks
 from autan.retrieval.search import QueryVectorRequired, SearchHit, search
 from autan.settings import Settings
@@ -116,28 +117,70 @@ async def test_semantic_search_needs_a_vector(session_maker: Maker, corpus: Corp
     assert [(h.document_name, h.method) for h in hits] == [("permis.txt", "lexical")]
 
 
+async def test_lexical_search_stems_french_words(session_maker: Maker, corpus: Corpus) -> None:
+    scope = {"collection_ids": [corpus.collections["A"]], "method": "lexical"}
+    # "remboursements" / "rembourse", "médical" / "médicaux": the same stems.
+    hits = await run(session_maker, "Remboursements MEDICAL", **scope)
+    assert [h.content for h in hits] == [
+        "La Sécurité sociale rembourse une partie des soins médicaux."
+    ]
+    hits = await run(session_maker, "renouvellement", **scope)
+    assert names(hits) == ["permis.txt"]
+
+
+async def test_lexical_search_matches_document_titles(session_maker: Maker, corpus: Corpus) -> None:
+    # Neither passage of sante.txt holds the word: its title does.
+    hits = await run(
+        session_maker, "santé", collection_ids=[corpus.collections["A"]], method="lexical"
+    )
+    assert names(hits) == ["sante.txt", "sante.txt"]
+
+
 async def test_hybrid_fuses_both_rankings(session_maker: Maker, corpus: Corpus) -> None:
     query = "Quels soins la sécurité sociale rembourse-t-elle ?"
     scope = {"collection_ids": [corpus.collections["A"]], "k": 10}
     lexical = await run(session_maker, query, method="lexical", **scope)
     semantic = await run(session_maker, query, method="semantic", **scope)
     hybrid = await run(session_maker, query, method="hybrid", **scope)
-    expected = reciprocal_rank_fusion(
-        [[h.chunk_id for h in lexical], [h.chunk_id for h in semantic]], k=60, weights=[1, 1.5]
+    expected = score_fusion(
+        [[(h.chunk_id, h.score) for h in lexical], [(h.chunk_id, h.score) for h in semantic]],
+        weights=[1, 1.2],
     )
     assert [h.chunk_id for h in hybrid] == [chunk_id for chunk_id, _ in expected]
     assert [h.score for h in hybrid] == pytest.approx([score for _, score in expected])
     assert hybrid[0].content.startswith("La Sécurité sociale rembourse")
-    assert hybrid[0].score == pytest.approx(2.5 / 61)  # first in both rankings
     assert {h.method for h in hybrid} == {"hybrid"}
 
     # The fusion follows the deployment's settings (AUTAN_RETRIEVAL__*).
-    tuning = Settings(retrieval={"semantic_weight": 0, "rrf_k": 10}).retrieval
+    tuning = Settings(retrieval={"fusion": "rank", "semantic_weight": 0, "rrf_k": 10}).retrieval
     words_only = await run(session_maker, query, method="hybrid", tuning=tuning, **scope)
     # Weight 0: the lexical order, then what only the semantic ranking found, at score 0.
     assert [h.chunk_id for h in words_only][: len(lexical)] == [h.chunk_id for h in lexical]
     assert {h.score for h in words_only[len(lexical) :]} <= {0.0}
     assert words_only[0].score == pytest.approx(1 / 11)
+
+
+def test_score_fusion_standardises_each_ranking() -> None:
+    # Lexical scores far apart, cosines close: each counts by its distance from its own mean.
+    lexical = [(1, 30.0), (2, 10.0), (3, 8.0)]
+    semantic = [(3, 0.86), (2, 0.85), (4, 0.80)]
+    fused = score_fusion([lexical, semantic])
+    z_lexical = {1: 1.4094, 2: -0.6040, 3: -0.8054}
+    z_semantic = {3: 0.8890, 2: 0.5080, 4: -1.3970}
+    expected = {
+        1: z_lexical[1] + z_semantic[4],  # absent from a ranking: that ranking's lowest
+        2: z_lexical[2] + z_semantic[2],
+        3: z_lexical[3] + z_semantic[3],
+        4: z_lexical[3] + z_semantic[4],
+    }
+    assert [c for c, _ in fused] == sorted(expected, key=lambda c: -expected[c])
+    assert dict(fused) == pytest.approx(expected, abs=1e-3)
+    # Weights scale each ranking; an empty ranking leaves the other alone.
+    assert [c for c, _ in score_fusion([lexical, semantic], weights=[0.0, 1.0])][:2] == [3, 2]
+    assert score_fusion([lexical, []]) == score_fusion([lexical])
+    assert score_fusion([[(7, 0.5)]]) == [(7, 0.0)]
+    with pytest.raises(ValueError):
+        score_fusion([lexical], weights=[1.0, 2.0])
 
 
 def test_reciprocal_rank_fusion_order_and_weights() -> None:
@@ -208,9 +251,11 @@ async def lexical_rows(session: AsyncSession, word: str) -> int:
     """Rows of the lexical index matching a word, read from the index itself."""
     if session.get_bind().dialect.name == "sqlite":
         sql = "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH :word"
+        match = fts5_query(query_terms(word))
     else:
-        sql = "SELECT count(*) FROM chunks WHERE search_vector @@ to_tsquery('french', :word)"
-    return int((await session.execute(text(sql), {"word": word})).scalar_one())
+        sql = "SELECT count(*) FROM chunks WHERE search_vector @@ to_tsquery('simple', :word)"
+        match = tsquery(query_terms(word))
+    return int((await session.execute(text(sql), {"word": match})).scalar_one())
 
 
 async def test_deleting_a_document_removes_chunks_index_rows_and_vectors(

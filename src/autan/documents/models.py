@@ -149,9 +149,11 @@ class Document(TimestampMixin, UpdatedMixin, Base):
 class Chunk(Base):
     """A passage of a document, the unit of search and citation.
 
-    The lexical index lives beside it and is engine-specific (created by the migration, not
-    described here): an FTS5 external-content table `chunks_fts` kept in sync by triggers on
-    SQLite; a generated `search_vector` tsvector column with a GIN index on PostgreSQL.
+    `lexical_content` and `lexical_headings` hold the words the lexical index sees
+    (autan.retrieval.analysis); the index itself is engine-specific (created by the
+    migrations, not described here): an FTS5 external-content table `chunks_fts` over those
+    columns, kept in sync by triggers, on SQLite; a generated `search_vector` tsvector column
+    with a GIN index on PostgreSQL.
     """
 
     __tablename__ = "chunks"
@@ -173,6 +175,9 @@ class Chunk(Base):
     page: Mapped[int | None] = mapped_column(Integer, default=None)
     pages: Mapped[str] = mapped_column(String(64), default="")
     headings: Mapped[str] = mapped_column(Text, default="")
+    # The document title and the headings, then the content, as analysed for the index.
+    lexical_headings: Mapped[str] = mapped_column(Text, default="")
+    lexical_content: Mapped[str] = mapped_column(Text, default="")
     tokens: Mapped[int] = mapped_column(Integer, default=0)
     embedding: Mapped[np.ndarray | None] = mapped_column(Embedding(), default=None)
 

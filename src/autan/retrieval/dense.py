@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import LargeBinary, bindparam, or_, select, text, type_coerce
@@ -27,7 +28,46 @@ async def dense_search(
         return []
     if session.get_bind().dialect.name == "postgresql":
         return await _postgresql(session, query_vector, scope, limit)
-    return await _sqlite(session, query_vector, scope, limit)
+    candidates = await sqlite_candidates(session, scope)
+    return candidates.closest(query_vector, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """The vectors a SQLite dense search scores, read from the database beforehand.
+
+    Scoring needs no session, so hybrid search runs it in a thread while the same session
+    runs the lexical query (NumPy's matrix product releases the GIL).
+    """
+
+    # (chunk ids, unit vectors, rows to keep or None for all) per collection or document set
+    parts: tuple[tuple[np.ndarray, np.ndarray, np.ndarray | None], ...]
+
+    def closest(self, query_vector: Sequence[float], limit: int) -> list[tuple[int, float]]:
+        """The `limit` closest chunks: (chunk id, cosine), best first."""
+        if not self.parts:
+            return []
+        query = normalise(np.asarray(query_vector, dtype=np.float32))
+        ids: list[np.ndarray] = []
+        scores: list[np.ndarray] = []
+        for chunk_ids, vectors, keep in self.parts:
+            # Score every row, then drop the rows of unready documents: selecting rows of the
+            # matrix first would copy it (150 MB at 100,000 chunks) on every search.
+            similarities = vectors @ query
+            ids.append(chunk_ids if keep is None else chunk_ids[keep])
+            scores.append(similarities if keep is None else similarities[keep])
+        if len(ids) == 1:
+            all_ids, all_scores = ids[0], scores[0]
+        else:  # a chunk can be reached twice (its collection and its document both named)
+            all_ids, first = np.unique(np.concatenate(ids), return_index=True)
+            all_scores = np.concatenate(scores)[first]
+        if len(all_ids) > limit:
+            # argpartition finds the best `limit` in linear time; only those get sorted.
+            best = np.argpartition(-all_scores, limit - 1)[:limit]
+        else:
+            best = np.arange(len(all_ids))
+        best = best[np.argsort(-all_scores[best], kind="stable")]
+        return [(int(all_ids[i]), float(all_scores[i])) for i in best]
 
 
 async def _unready_documents(session: AsyncSession, scope: Scope) -> set[uuid.UUID]:
@@ -43,27 +83,15 @@ async def _unready_documents(session: AsyncSession, scope: Scope) -> set[uuid.UU
     return set(rows)
 
 
-async def _sqlite(
-    session: AsyncSession, query_vector: Sequence[float], scope: Scope, limit: int
-) -> list[tuple[int, float]]:
-    query = normalise(np.asarray(query_vector, dtype=np.float32))
+async def sqlite_candidates(session: AsyncSession, scope: Scope) -> Candidates:
+    """The vectors of the scope's ready documents (cached matrices, attachments read)."""
     unready = await _unready_documents(session, scope)
-    ids: list[np.ndarray] = []
-    scores: list[np.ndarray] = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
     for collection_id in scope.collection_ids:
         matrix = await matrix_cache.get(session, collection_id)
-        if not len(matrix.chunk_ids):
-            continue
-        # Score every row, then drop the rows of unready documents: selecting rows of the
-        # matrix first would copy it (150 MB at 100,000 chunks) on every search.
-        similarities = matrix.vectors @ query
-        if unready:
-            keep = ~matrix.rows_of(unready)
-            ids.append(matrix.chunk_ids[keep])
-            scores.append(similarities[keep])
-        else:
-            ids.append(matrix.chunk_ids)
-            scores.append(similarities)
+        if len(matrix.chunk_ids):
+            keep = ~matrix.rows_of(unready) if unready else None
+            parts.append((matrix.chunk_ids, matrix.vectors, keep))
     if scope.document_ids:
         rows = (
             await session.execute(
@@ -75,22 +103,9 @@ async def _sqlite(
         ).all()
         if rows:
             vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=DTYPE)
-            ids.append(np.asarray([r[0] for r in rows], dtype=np.int64))
-            scores.append(normalise(vectors.reshape(len(rows), -1)) @ query)
-    if not ids:
-        return []
-    if len(ids) == 1:
-        all_ids, all_scores = ids[0], scores[0]
-    else:  # a chunk can be reached twice (its collection and its document both named)
-        all_ids, first = np.unique(np.concatenate(ids), return_index=True)
-        all_scores = np.concatenate(scores)[first]
-    if len(all_ids) > limit:
-        # argpartition finds the best `limit` in linear time; only those get sorted.
-        best = np.argpartition(-all_scores, limit - 1)[:limit]
-    else:
-        best = np.arange(len(all_ids))
-    best = best[np.argsort(-all_scores[best], kind="stable")]
-    return [(int(all_ids[i]), float(all_scores[i])) for i in best]
+            chunk_ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+            parts.append((chunk_ids, normalise(vectors.reshape(len(rows), -1)), None))
+    return Candidates(tuple(parts))
 
 
 # ef_search bounds how many neighbours HNSW returns, so it must exceed the results wanted.

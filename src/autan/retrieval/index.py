@@ -1,7 +1,8 @@
 """Writing chunks into the search indexes: rows, vectors and lexical entries, on both engines.
 
-The lexical index follows the rows by itself (FTS5 triggers on SQLite, a generated tsvector
-on PostgreSQL), so writing a chunk row is writing everything. On SQLite the in-memory vector
+A chunk row carries its analysed words (`lexical_*`) and the lexical index follows the rows
+by itself (FTS5 triggers on SQLite, a generated tsvector on PostgreSQL), so writing a chunk
+row is writing everything. On SQLite the in-memory vector
 matrices of the touched collections are dropped after each write.
 """
 
@@ -15,6 +16,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.documents.models import Chunk, Document
+from autan.retrieval.analysis import index_words
 from autan.retrieval.vectors import matrix_cache
 
 
@@ -81,6 +83,8 @@ async def add_chunks(
             "page": draft.page,
             "pages": pages_label(draft.pages),
             "headings": HEADING_SEPARATOR.join(draft.headings),
+            "lexical_headings": index_words([document.title or "", *draft.headings]),
+            "lexical_content": index_words([draft.text]),
             "tokens": draft.tokens,
             "embedding": vector,
         }

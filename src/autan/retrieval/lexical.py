@@ -1,74 +1,27 @@
-"""Lexical search: BM25 over FTS5 on SQLite, French full text on PostgreSQL.
+"""Lexical search: BM25 over FTS5 on SQLite, full text over the same words on PostgreSQL.
 
-A user's question is not a query language: it is folded (case, accents), cut into words,
-stripped of French stopwords, and each remaining word is quoted and OR-ed, so that ranking
-decides (BM25 rewards documents holding the rarer words) and no character of the question can
-be read as FTS5 or tsquery syntax.
+A user's question is not a query language: it goes through the index's own analysis
+(autan.retrieval.analysis: stemmed, folded, no function words), and each remaining word is
+quoted and OR-ed, so that ranking decides (BM25 rewards passages holding the rarer words) and
+no character of the question can be read as FTS5 or tsquery syntax.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import BindParameter, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autan.retrieval.analysis import fts5_query, query_terms, tsquery
 from autan.retrieval.filters import Scope
 
-# Keep in step with the tsvector of migration 0005, which folds with PostgreSQL's translate().
-ACCENTED = "àâäáãåçéèêëíìîïñóòôöõúùûüýÿœæ"
-FOLDED = "aaaaaaceeeeiiiinooooouuuuyyoa"
-_TRANSLATE = str.maketrans(ACCENTED, FOLDED)
-_WORD = re.compile(r"[^\W_]+")
-
-# Folded French function words and question words: they match most passages and rank none.
-_STOPWORDS = """
-    a ai aie aient aies ait alors as au aucun aucune aupres aura aurai auraient aurais aurait
-    auras aurez auriez aurions aurons auront aussi autre autres aux avaient avais avait avant
-    avec avez aviez avions avoir avons ayant ayez ayons c ca car ce ceci cela celle celles celui
-    ces cet cette ceux chaque chez ci combien comme comment d dans de des deja depuis doit doivent
-    donc dont du elle elles en encore entre est et etaient etais etait etant ete etes etiez etions
-    etre eu eue eues eumes eurent eus eusse eut eux faire fait faut ici il ils j je jusqu l la le
-    les leur leurs lors lorsqu lorsque lui m ma mais me meme mes moi mon n ne ni non nos notre
-    nous on ont ou par parce pas peu peut peuvent plus pour pourquoi pouvez qu quand que quel
-    quelle quelles quels qui quoi s sa sans se sera seront ses si sois soit sommes son sont sous
-    soyez suis sur t ta te tes toi ton tous tout toute toutes tres tu un une vers voici voila vos
-    votre vous y
-"""
-STOPWORDS = frozenset(_STOPWORDS.split())
-
-
-def fold(value: str) -> str:
-    """Lower case without accents, as both lexical indexes see text."""
-    value = value.lower().translate(_TRANSLATE)
-    decomposed = unicodedata.normalize("NFKD", value)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def query_terms(query: str) -> list[str]:
-    """The distinct meaningful words of a question, folded, in order."""
-    words = (w for w in _WORD.findall(fold(query)) if w not in STOPWORDS and len(w) > 1)
-    return list(dict.fromkeys(words))
-
-
-def fts5_query(terms: Sequence[str]) -> str:
-    """An FTS5 MATCH expression: every term quoted (so never syntax), OR-ed."""
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-
-
-def tsquery(terms: Sequence[str]) -> str:
-    """A to_tsquery() text: the terms OR-ed (terms hold only letters and digits)."""
-    return " | ".join(terms)
-
-
-# On SQLite, bm25() is lower for better matches; headings count double (a passage under
-# "Conditions d'attribution" is about those conditions). Joining every match to its chunk
-# row costs more than ranking it (chunk rows are large), so the index is ranked alone first
-# and only its best rows are joined and filtered by scope. The inner order is total (score,
-# then rowid), so the filtered prefix is exactly the scope's own ranking.
+# On SQLite, bm25() is lower for better matches; the document title and headings count
+# double (a passage under "Conditions d'attribution" is about those conditions). Joining
+# every match to its chunk row costs more than ranking it (chunk rows are large), so the
+# index is ranked alone first and only its best rows are joined and filtered by scope. The
+# inner order is total (score, then rowid), so the filtered prefix is exactly the scope's
+# own ranking.
 _SQLITE_TOP = """
 SELECT c.id, f.score
 FROM (
@@ -101,12 +54,12 @@ LIMIT :limit
 """
 
 # ts_rank has no IDF: normalisation 1 (divide by 1 + log length) keeps long chunks from
-# winning on repetitions alone.
+# winning on repetitions alone. The words are already analysed, hence the 'simple' parser.
 _POSTGRESQL = """
 SELECT c.id, ts_rank(c.search_vector, q.query, 1) AS score
 FROM chunks AS c
 JOIN documents AS d ON d.id = c.document_id,
-     to_tsquery('french', :match) AS q(query)
+     to_tsquery('simple', :match) AS q(query)
 WHERE c.search_vector @@ q.query AND d.status = 'ready' AND ({scope})
 ORDER BY score DESC, c.id
 LIMIT :limit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.core.errors import InvalidRequest
 from autan.documents.models import Chunk, Document
-from autan.retrieval.dense import dense_search
+from autan.retrieval.dense import dense_search, sqlite_candidates
 from autan.retrieval.filters import Scope
-from autan.retrieval.hybrid import reciprocal_rank_fusion
+from autan.retrieval.hybrid import reciprocal_rank_fusion, score_fusion
 from autan.retrieval.lexical import lexical_search
 from autan.retrieval.settings import RetrievalSettings
 
@@ -60,8 +61,8 @@ async def search(
 
     The filters are a union, already checked against the user's rights by the caller; with
     neither, nothing is searched. `score` is BM25 (lexical), cosine (semantic) or the fused
-    RRF score (hybrid), higher is better; `tuning` sets the fusion (depth, RRF constant,
-    semantic weight). Hybrid search without a query vector falls back to
+    score (hybrid), higher is better; `tuning` sets the fusion (method, depth, semantic
+    weight). Hybrid search without a query vector falls back to
     lexical search, so a missing embedding model does not take search down.
     """
     scope = Scope.of(collection_ids, document_ids)
@@ -79,17 +80,40 @@ async def search(
         ranked = await dense_search(session, query_vector, scope, k)
     else:
         assert query_vector is not None
-        tuning = tuning or RetrievalSettings()
-        depth = max(tuning.candidates, k)
+        ranked = await _hybrid(session, query, query_vector, scope, k, tuning)
+    return await _hits(session, ranked, method)
+
+
+async def _hybrid(
+    session: AsyncSession,
+    query: str,
+    query_vector: Sequence[float],
+    scope: Scope,
+    k: int,
+    tuning: RetrievalSettings | None,
+) -> list[tuple[int, float]]:
+    tuning = tuning or RetrievalSettings()
+    depth = max(tuning.candidates, k)
+    if session.get_bind().dialect.name == "postgresql":
         lexical = await lexical_search(session, query, scope, depth)
         dense = await dense_search(session, query_vector, scope, depth)
+    else:
+        # The vectors are scored in a thread while the session runs the lexical query: the
+        # two searches take about as long as the slower one.
+        candidates = await sqlite_candidates(session, scope)
+        lexical, dense = await asyncio.gather(
+            lexical_search(session, query, scope, depth),
+            asyncio.to_thread(candidates.closest, query_vector, depth),
+        )
+    if tuning.fusion == "rank":
         fused = reciprocal_rank_fusion(
             [[i for i, _ in lexical], [i for i, _ in dense]],
             k=tuning.rrf_k,
             weights=[1.0, tuning.semantic_weight],
         )
-        ranked = fused[:k]
-    return await _hits(session, ranked, method)
+    else:
+        fused = score_fusion([lexical, dense], weights=[1.0, tuning.semantic_weight])
+    return fused[:k]
 
 
 async def _hits(

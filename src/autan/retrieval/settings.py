@@ -18,17 +18,23 @@ class RetrievalSettings(BaseModel):
         "fused), `semantic` (embeddings only) or `lexical` (words only).",
     )
     k: int = Field(default=6, ge=1, le=50, description="Passages a grounded chat answer is given.")
-    rrf_k: int = Field(
-        default=60,
-        ge=1,
-        description="Constant of reciprocal rank fusion: higher flattens the weight of top ranks.",
+    fusion: Literal["score", "rank"] = Field(
+        default="score",
+        description="How hybrid search fuses its two rankings: `score` (standardised scores, "
+        "weighted) or `rank` (reciprocal rank fusion).",
     )
     semantic_weight: float = Field(
-        default=1.5,
+        default=1.2,
         ge=0,
         le=10,
         description="Weight of the semantic ranking against the lexical one (1) in hybrid "
-        "search; 1.5 ranked best on the service-public benchmark, on both engines.",
+        "search; 1.2 ranked best over the service-public and PIAF benchmarks together.",
+    )
+    rrf_k: int = Field(
+        default=60,
+        ge=1,
+        description="Constant of reciprocal rank fusion (`fusion=rank`): higher flattens the "
+        "weight of top ranks.",
     )
     candidates: int = Field(
         default=50,
