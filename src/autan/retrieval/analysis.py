@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from itertools import pairwise
 
 import Stemmer
 
@@ -73,9 +74,32 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(analyse(query)))
 
 
-def fts5_query(terms: Sequence[str]) -> str:
-    """An FTS5 MATCH expression: every term quoted (so never syntax), OR-ed."""
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+# Neighbouring words of a question found at most this many words apart in a passage ("carte
+# grise", "congé ... maternité") count once more, as a NEAR group: +1.5 points of hybrid hit@1
+# on service-public, +1 on PIAF.
+NEAR_DISTANCE = 6
+
+
+def _quoted(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def fts5_query(terms: Sequence[str], common: Collection[str] = ()) -> str:
+    """An FTS5 MATCH expression: the terms quoted (so never syntax) and OR-ed, with NEAR
+    groups of neighbouring terms.
+
+    When some terms, not all, are `common` (held by a large share of the index), a row must
+    also hold one of the others: ranking every row that holds a common word is most of the
+    cost of a search, and such rows rank low anyway. The common words still count in the
+    ranking of the rows that qualify.
+    """
+    words = " OR ".join(map(_quoted, terms))
+    pairs = [f"NEAR({_quoted(a)} {_quoted(b)}, {NEAR_DISTANCE})" for a, b in pairwise(terms)]
+    expression = " OR ".join([words, *pairs])
+    rare = [term for term in terms if term not in common]
+    if rare and len(rare) < len(terms):
+        return f"({' OR '.join(map(_quoted, rare))}) AND ({expression})"
+    return expression
 
 
 def tsquery(terms: Sequence[str]) -> str:

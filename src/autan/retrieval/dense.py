@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import LargeBinary, bindparam, or_, select, text, type_coerce
+from sqlalchemy import LargeBinary, bindparam, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.documents.models import Chunk, Document, DocumentStatus
@@ -70,17 +70,25 @@ class Candidates:
         return [(int(all_ids[i]), float(all_scores[i])) for i in best]
 
 
+_UNREADY = [status for status in DocumentStatus if status != DocumentStatus.READY]
+
+
 async def _unready_documents(session: AsyncSession, scope: Scope) -> set[uuid.UUID]:
-    """Documents of the scope not searchable yet: usually none, so cheaper than the ready ones."""
-    condition = []
-    if scope.collection_ids:
-        condition.append(Document.collection_id.in_(scope.collection_ids))
-    if scope.document_ids:
-        condition.append(Document.id.in_(scope.document_ids))
-    rows = await session.scalars(
-        select(Document.id).where(Document.status != DocumentStatus.READY, or_(*condition))
+    """Documents of the scope not searchable yet: usually none.
+
+    All unready documents are read by the status index and filtered here (a handful; a few
+    thousand while a large import is queued, still milliseconds): asking for the scope's
+    would scan every document of its collections.
+    """
+    rows = await session.execute(
+        select(Document.id, Document.collection_id).where(Document.status.in_(_UNREADY))
     )
-    return set(rows)
+    collections, documents = set(scope.collection_ids), set(scope.document_ids)
+    return {
+        document_id
+        for document_id, collection_id in rows
+        if collection_id in collections or document_id in documents
+    }
 
 
 async def sqlite_candidates(session: AsyncSession, scope: Scope) -> Candidates:

@@ -6,7 +6,7 @@ Create Date: 2026-12-02 00:30:00
 
 Chunks gain `lexical_headings` (document title and headings) and `lexical_content`, the words
 of autan.retrieval.analysis; the FTS5 table (SQLite) and the tsvector (PostgreSQL) are rebuilt
-over them. Existing chunks are analysed here, in batches.
+over them (with an fts5vocab table on SQLite). Existing chunks are analysed here, in batches.
 """
 
 from collections.abc import Sequence
@@ -45,7 +45,12 @@ def _sqlite_fts(content: str, headings: str, tokenize: str) -> list[str]:
     ]
 
 
+# How many chunks hold each word, read from the index (autan.retrieval.lexical.TermCounts).
+_SQLITE_VOCABULARY = "CREATE VIRTUAL TABLE chunks_fts_vocab USING fts5vocab(chunks_fts, 'row')"
+
+
 def _drop_sqlite_fts() -> None:
+    op.execute("DROP TABLE IF EXISTS chunks_fts_vocab")
     for name in _TRIGGERS:
         op.execute(f"DROP TRIGGER IF EXISTS {name}")
     op.execute("DROP TABLE IF EXISTS chunks_fts")
@@ -122,6 +127,7 @@ def upgrade() -> None:
         # The words are folded already: the tokenizer only splits them.
         for statement in _sqlite_fts("lexical_content", "lexical_headings", "unicode61"):
             op.execute(statement)
+        op.execute(_SQLITE_VOCABULARY)
 
 
 def downgrade() -> None:
