@@ -36,7 +36,13 @@ def quality(results: dict[str, Any], methods: Sequence[str]) -> list[str]:
 
 
 def grid(results: dict[str, Any]) -> list[str]:
-    lines = []
+    lines = [
+        "",
+        "The grids fuse each question's lexical and semantic rankings offline with other "
+        "settings. On PostgreSQL the HNSW index is approximate, so the best 50 of a 100-deep "
+        "semantic search can differ from a 50-deep one: hybrid search then ranks some "
+        "questions differently from the offline fusion.",
+    ]
     for engine, per_engine in results["engines"].items():
         for name, run in per_engine.items():
             if name == "latency" or not run.get("fusion_grid"):

@@ -105,13 +105,22 @@ def _analyse_existing_chunks() -> None:
         last = rows[-1][0]
 
 
-def upgrade() -> None:
-    postgresql = op.get_bind().dialect.name == "postgresql"
+def _drop_lexical_index(postgresql: bool) -> None:
     if postgresql:
         op.execute("DROP INDEX IF EXISTS ix_chunks_search_vector")
         op.execute("ALTER TABLE chunks DROP COLUMN IF EXISTS search_vector")
     else:
         _drop_sqlite_fts()
+
+
+def _create_postgresql_index(vector: str) -> None:
+    op.execute(vector)
+    op.execute("CREATE INDEX ix_chunks_search_vector ON chunks USING gin (search_vector)")
+
+
+def upgrade() -> None:
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    _drop_lexical_index(postgresql)
     with op.batch_alter_table("chunks") as batch_op:
         batch_op.add_column(
             sa.Column("lexical_headings", sa.Text(), nullable=False, server_default="")
@@ -121,8 +130,7 @@ def upgrade() -> None:
         )
     _analyse_existing_chunks()
     if postgresql:
-        op.execute(_POSTGRESQL_VECTOR)
-        op.execute("CREATE INDEX ix_chunks_search_vector ON chunks USING gin (search_vector)")
+        _create_postgresql_index(_POSTGRESQL_VECTOR)
     else:
         # The words are folded already: the tokenizer only splits them.
         for statement in _sqlite_fts("lexical_content", "lexical_headings", "unicode61"):
@@ -132,17 +140,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     postgresql = op.get_bind().dialect.name == "postgresql"
-    if postgresql:
-        op.execute("DROP INDEX IF EXISTS ix_chunks_search_vector")
-        op.execute("ALTER TABLE chunks DROP COLUMN IF EXISTS search_vector")
-    else:
-        _drop_sqlite_fts()
+    _drop_lexical_index(postgresql)
     with op.batch_alter_table("chunks") as batch_op:
         batch_op.drop_column("lexical_content")
         batch_op.drop_column("lexical_headings")
     if postgresql:
-        op.execute(_POSTGRESQL_VECTOR_0005)
-        op.execute("CREATE INDEX ix_chunks_search_vector ON chunks USING gin (search_vector)")
+        _create_postgresql_index(_POSTGRESQL_VECTOR_0005)
     else:
         for statement in _sqlite_fts("content", "headings", "unicode61 remove_diacritics 2"):
             op.execute(statement)
