@@ -77,7 +77,7 @@ LIMIT :limit
 # How many of the whole index's best matches are looked at before ranking the scope alone.
 TOP_DEPTH = 200
 # A word held by more than this share of the chunks is common (see fts5_query). At 100,000
-# chunks the bare FTS5 query's p50 went from ~54 to ~27 ms; hybrid hit@1 on the benchmarks
+# chunks the bare FTS5 query's p50 went from 52-63 to 21-22 ms; hybrid hit@1 on the benchmarks
 # moved by half a point at most (0.852 -> 0.847 service-public, 0.753 -> 0.748 PIAF).
 COMMON_SHARE = 0.05
 
