@@ -4,7 +4,7 @@ BM25 scores and cosines live on unrelated scales. Two ways to combine them:
 - score fusion (the default): each method's scores are standardised over its own
   candidates (z-scores) and summed with weights; a chunk one method did not propose gets
   that method's lowest standardised score. It keeps how far ahead a result is, which ranks
-  alone lose: on the service-public and PIAF benchmarks it beats rank fusion by 1 to 5
+  alone lose: on the service-public and PIAF benchmarks it beats rank fusion by 1 to 3
   points of hit@1 (benchmarks/results/retrieval.md).
 - reciprocal rank fusion (Cormack et al., 2009): sum of weight / (k + rank), no calibration.
 """
