@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import text
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts import service as accounts
 from autan.documents.models import Collection, Document, DocumentStatus, Visibility
-from autan.retrieval.hybrid import reciprocal_rank_fusion, score_fusion
+from autan.retrieval import hybrid
 from autan.retrieval.index import add_chunks
 from autan.retrieval.search import SearchHit, search
 from autan.retrieval.settings import RetrievalSettings
@@ -169,27 +169,22 @@ def fuse(
     lexical: Sequence[SearchHit],
     semantic: Sequence[SearchHit],
     candidates: int,
-    fusion: str,
+    fusion: Literal["score", "rank"],
     semantic_weight: float,
-    rrf_k: int = 60,
 ) -> list[int]:
     """The hybrid ranking search() would return for these two rankings and settings."""
-    lexical, semantic = lexical[:candidates], semantic[:candidates]
-    if fusion == "rank":
-        fused = reciprocal_rank_fusion(
-            [[h.chunk_id for h in lexical], [h.chunk_id for h in semantic]],
-            k=rrf_k,
-            weights=[1.0, semantic_weight],
-        )
-    else:
-        fused = score_fusion(
-            [[(h.chunk_id, h.score) for h in lexical], [(h.chunk_id, h.score) for h in semantic]],
-            weights=[1.0, semantic_weight],
-        )
+    tuning = RetrievalSettings(
+        fusion=fusion, semantic_weight=semantic_weight, candidates=candidates
+    )
+    fused = hybrid.fuse(
+        [(h.chunk_id, h.score) for h in lexical[:candidates]],
+        [(h.chunk_id, h.score) for h in semantic[:candidates]],
+        tuning,
+    )
     return [chunk_id for chunk_id, _ in fused]
 
 
-GRID = {
+GRID: dict[Literal["score", "rank"], tuple[float, ...]] = {
     "score": (0.6, 0.8, 1.0, 1.2, 1.5),
     "rank": (1.0, 1.5, 2.0),
 }

@@ -160,6 +160,23 @@ async def test_hybrid_fuses_both_rankings(session_maker: Maker, corpus: Corpus) 
     assert words_only[0].score == pytest.approx(1 / 11)
 
 
+async def test_a_failed_hybrid_search_leaves_the_session_usable(
+    session_maker: Maker, corpus: Corpus, database_url: str
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("on PostgreSQL a failed statement aborts the transaction by design")
+    async with session_maker() as session:
+        # A vector of the wrong size fails the NumPy scoring while the lexical query runs.
+        with pytest.raises(ValueError):
+            await search(
+                session,
+                query="sécurité sociale",
+                query_vector=[0.1, 0.2, 0.3],
+                collection_ids=[corpus.collections["A"]],
+            )
+        assert await session.scalar(select(func.count()).select_from(Chunk)) == 6
+
+
 def test_score_fusion_standardises_each_ranking() -> None:
     # Lexical scores far apart, cosines close: each counts by its distance from its own mean.
     lexical = [(1, 30.0), (2, 10.0), (3, 8.0)]

@@ -14,7 +14,18 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
+from autan.retrieval.settings import RetrievalSettings
+
 Ranking = Sequence[tuple[int, float]]
+
+
+def fuse(lexical: Ranking, semantic: Ranking, tuning: RetrievalSettings) -> list[tuple[int, float]]:
+    """One ranking from the lexical and semantic ones, fused as the settings say."""
+    weights = [1.0, tuning.semantic_weight]
+    if tuning.fusion == "rank":
+        ids = [[chunk_id for chunk_id, _ in lexical], [chunk_id for chunk_id, _ in semantic]]
+        return reciprocal_rank_fusion(ids, k=tuning.rrf_k, weights=weights)
+    return score_fusion([lexical, semantic], weights=weights)
 
 
 def score_fusion(

@@ -15,7 +15,7 @@ from autan.core.errors import InvalidRequest
 from autan.documents.models import Chunk, Document
 from autan.retrieval.dense import dense_search, sqlite_candidates
 from autan.retrieval.filters import Scope
-from autan.retrieval.hybrid import reciprocal_rank_fusion, score_fusion
+from autan.retrieval.hybrid import fuse
 from autan.retrieval.lexical import lexical_search
 from autan.retrieval.settings import RetrievalSettings
 
@@ -101,18 +101,18 @@ async def _hybrid(
         # The vectors are scored in a thread while the session runs the lexical query: the
         # two searches take about as long as the slower one.
         candidates = await sqlite_candidates(session, scope)
-        lexical, dense = await asyncio.gather(
+        # Both are awaited even when one fails, so no query is left running on the session.
+        words, vectors = await asyncio.gather(
             lexical_search(session, query, scope, depth),
             asyncio.to_thread(candidates.closest, query_vector, depth),
+            return_exceptions=True,
         )
-    if tuning.fusion == "rank":
-        fused = reciprocal_rank_fusion(
-            [[i for i, _ in lexical], [i for i, _ in dense]],
-            k=tuning.rrf_k,
-            weights=[1.0, tuning.semantic_weight],
-        )
-    else:
-        fused = score_fusion([lexical, dense], weights=[1.0, tuning.semantic_weight])
+        if isinstance(words, BaseException):
+            raise words
+        if isinstance(vectors, BaseException):
+            raise vectors
+        lexical, dense = words, vectors
+    fused = fuse(lexical, dense, tuning)
     return fused[:k]
 
 
