@@ -2,8 +2,8 @@
 
 A chunk row carries its analysed words (`lexical_*`) and the lexical index follows the rows
 by itself (FTS5 triggers on SQLite, a generated tsvector on PostgreSQL), so writing a chunk
-row is writing everything. On SQLite the in-memory vector
-matrices of the touched collections are dropped after each write.
+row is writing everything. On SQLite the in-memory vector matrices of the touched
+collections are dropped after each write.
 """
 
 from __future__ import annotations

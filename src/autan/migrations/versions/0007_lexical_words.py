@@ -81,6 +81,14 @@ def _analyse_existing_chunks() -> None:
         sa.column("lexical_headings", sa.Text),
         sa.column("lexical_content", sa.Text),
     )
+    update = (
+        chunks.update()
+        .where(chunks.c.id == sa.bindparam("chunk_id"))
+        .values(
+            lexical_headings=sa.bindparam("headings_words"),
+            lexical_content=sa.bindparam("content_words"),
+        )
+    )
     last = 0
     while True:
         rows = connection.execute(
@@ -93,15 +101,18 @@ def _analyse_existing_chunks() -> None:
         ).all()
         if not rows:
             return
-        for chunk_id, content, headings, title in rows:
-            connection.execute(
-                chunks.update()
-                .where(chunks.c.id == chunk_id)
-                .values(
-                    lexical_headings=index_words([title or "", *headings.split(" > ")]),
-                    lexical_content=index_words([content]),
-                )
-            )
+        # The " > " between stored headings is no word: analysing them joined is the same.
+        connection.execute(
+            update,
+            [
+                {
+                    "chunk_id": chunk_id,
+                    "headings_words": index_words([title or "", headings]),
+                    "content_words": index_words([content]),
+                }
+                for chunk_id, content, headings, title in rows
+            ],
+        )
         last = rows[-1][0]
 
 
