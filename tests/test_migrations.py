@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Uuid, bindparam, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from autan.core.db import create_engine, session_factory
 from autan.core.migrate import alembic_config, include_name, upgrade
@@ -37,14 +40,22 @@ async def test_models_and_migrations_agree(database_url: str) -> None:
     assert differences == []
 
 
+@contextlib.asynccontextmanager
+async def _fresh_engine(databases: object) -> AsyncIterator[AsyncEngine]:
+    """An engine on a new, unmigrated database of these databases' engine."""
+    engine = create_engine(databases.fresh())  # type: ignore[attr-defined]
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
 async def test_upgrading_a_database_that_holds_data(
     sqlite_databases: object, postgresql_databases: object
 ) -> None:
     """Each migration applies on top of rows written by the previous schema."""
     for databases in (sqlite_databases, postgresql_databases):
-        url = databases.fresh()  # type: ignore[attr-defined]
-        engine = create_engine(url)
-        try:
+        async with _fresh_engine(databases) as engine:
             await upgrade(engine, "0001")
             async with engine.begin() as connection:
                 await connection.execute(
@@ -61,8 +72,6 @@ async def test_upgrading_a_database_that_holds_data(
                         text("SELECT allowed_domains, web_search_allowed FROM organisations")
                     )
                 ).one()
-        finally:
-            await engine.dispose()
         assert row[1] in (True, 1) and row[0] in ([], "[]")
 
 
@@ -77,9 +86,7 @@ async def test_chunks_indexed_before_0007_are_found_by_their_stems(
 ) -> None:
     """0007 analyses the chunks already there; its downgrade gives back the old index."""
     for databases in (sqlite_databases, postgresql_databases):
-        url = databases.fresh()  # type: ignore[attr-defined]
-        engine = create_engine(url)
-        try:
+        async with _fresh_engine(databases) as engine:
             await upgrade(engine)
             async with session_factory(engine)() as session:
                 corpus = await build(session)
@@ -105,8 +112,6 @@ async def test_chunks_indexed_before_0007_are_found_by_their_stems(
                     collection_ids=[corpus.collections["A"]],
                     method="lexical",
                 )
-        finally:
-            await engine.dispose()
         # Stems ("rembourse") and the document title ("sante") reach the old chunks.
         assert [h.document_name for h in hits] == ["sante.txt", "sante.txt"]
         assert hits[0].content.startswith("La Sécurité sociale rembourse")
