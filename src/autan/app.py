@@ -23,7 +23,7 @@ from autan.accounts.throttle import LoginThrottle
 from autan.assistants.router import router as assistants_router
 from autan.chat.grounding import ChatGrounding
 from autan.chat.turns import Turns
-from autan.core import error_handlers
+from autan.core import error_handlers, telemetry
 from autan.core.body import document_body_models
 from autan.core.db import create_engine, session_factory
 from autan.core.limits import AdmissionLimits
@@ -70,15 +70,19 @@ def build_pools(config: ModelsConfig, settings: Settings) -> dict[str, ModelPool
     }
 
 
-def _http_client() -> aiohttp.ClientSession:
+def _http_client(trace_configs: list[aiohttp.TraceConfig]) -> aiohttp.ClientSession:
     # One session per process with an unbounded pool: the replica caps bound concurrency.
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
-    return aiohttp.ClientSession(connector=connector, auto_decompress=False)
+    return aiohttp.ClientSession(
+        connector=connector, auto_decompress=False, trace_configs=trace_configs
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the Autan application; nothing starts until its lifespan runs."""
     settings = settings or Settings()
+    # Off (and nothing imported) unless the standard OTEL_* variables ask for traces.
+    tracing = telemetry.configure()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -90,10 +94,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             embedded = EmbeddedModels(settings.embedded, settings.data_dir)
             models = embedded.start()
         engine = create_engine(settings.resolved_database_url)
+        tracing.instrument_engine(engine)
         factory = session_factory(engine)
         metrics = Metrics()
         usage = UsageRecorder(factory, settings.gateway.usage_flush_interval)
-        http = _http_client()
+        http = _http_client(tracing.trace_configs())
         oidc_http = httpx.AsyncClient(timeout=settings.oidc.timeout)
         oidc = OidcClient(settings.oidc, oidc_http) if settings.oidc.enabled else None
         limiter = QuotaLimiter(settings.redis_url, timeout=settings.quotas.storage_timeout)
@@ -101,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gateway = Gateway(
             build_pools(models, settings), http, settings.gateway, usage, metrics, quotas
         )
+        gateway.observers.extend(tracing.call_observers())
         metrics.watch_pools(lambda: gateway.pools.values())
         usage.start()
         quotas.start()
@@ -159,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await engine.dispose()
             if embedded is not None:
                 embedded.stop()
+            tracing.shutdown()
 
     app = FastAPI(
         title="Autan",
@@ -191,4 +198,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exempt=OPS_PATHS,
         body_limits=upload_body_limits(settings.documents),
     )
+    tracing.instrument_app(app)
     return app

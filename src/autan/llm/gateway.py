@@ -111,6 +111,8 @@ class Gateway:
             total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
         )
         self._probe_task: asyncio.Task[None] | None = None
+        # Told of every call once it is accounted (tracing hooks in here).
+        self.observers: list[Callable[[Call], None]] = []
 
     # -- lookup ---------------------------------------------------------------------------
 
@@ -376,6 +378,8 @@ class Gateway:
             metrics.tokens.labels(call.model, "prompt").inc(call.prompt_tokens)
         if call.completion_tokens:
             metrics.tokens.labels(call.model, "completion").inc(call.completion_tokens)
+        for observer in self.observers:
+            observer(call)
 
     # -- health ---------------------------------------------------------------------------
 
