@@ -73,14 +73,14 @@ SHARED_DOMAINS = frozenset(
 )
 
 
-class _DomainError:
+class DomainError:
     """An error naming domains: `template` and `values` let a page translate it."""
 
     template: str
     values: dict[str, str]
 
 
-class InvalidDomain(_DomainError, InvalidRequest):
+class InvalidDomain(DomainError, InvalidRequest):
     code = "invalid_domain"
 
     def __init__(self, domain: str) -> None:
@@ -89,7 +89,7 @@ class InvalidDomain(_DomainError, InvalidRequest):
         super().__init__(self.template.format(**self.values), param="allowed_domains")
 
 
-class SharedDomain(_DomainError, InvalidRequest):
+class SharedDomain(DomainError, InvalidRequest):
     code = "shared_domain"
 
     def __init__(self, domain: str) -> None:
@@ -101,7 +101,7 @@ class SharedDomain(_DomainError, InvalidRequest):
         super().__init__(self.template.format(**self.values), param="allowed_domains")
 
 
-class DomainTaken(_DomainError, Conflict):
+class DomainTaken(DomainError, Conflict):
     code = "domain_taken"
 
     def __init__(self, domains: Iterable[str]) -> None:
