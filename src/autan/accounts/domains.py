@@ -15,6 +15,7 @@ import re
 import uuid
 from collections.abc import Iterable
 
+import structlog
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,8 @@ from autan.accounts import audit
 from autan.accounts.models import Organisation, OrganisationDomain, Role
 from autan.accounts.principal import Principal
 from autan.core.errors import Conflict, Forbidden, InvalidRequest
+
+log = structlog.get_logger(__name__)
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 # Two labels at least (a bare top-level domain is never one organisation's), an alphabetic
@@ -164,6 +167,7 @@ async def set_domains(
     a race with another transaction fails at the insert, in the database, not here.
     """
     wanted = normalise_domains(texts)
+    slug = org.slug  # read now: a rollback below would expire it
     if move and (actor is None or actor.role != Role.ADMIN):
         raise DomainMoveReserved()
     held = set(
@@ -202,6 +206,7 @@ async def set_domains(
         except IntegrityError:
             # Another organisation claimed one of them since we looked.
             await session.rollback()
+            log.info("domain_claim_lost_race", org=slug, domains=added)
             raise DomainTaken(added) from None
     org.allowed_domains = wanted
     return wanted
