@@ -16,6 +16,7 @@ import uvicorn
 from autan.accounts import service as accounts
 from autan.accounts.models import Role
 from autan.app import create_app
+from autan.cli import proxy_options
 from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelsConfig, dump_models_file
 from autan.settings import Settings
@@ -93,7 +94,15 @@ async def serve_autan(
     await engine.dispose()
     app = create_app(settings)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # The proxy options of `autan serve`, so the tests see the addresses production sees.
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        **proxy_options(settings),
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

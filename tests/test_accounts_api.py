@@ -224,12 +224,53 @@ async def test_users_are_found_promoted_and_disabled(world: World) -> None:
         ]
 
 
+async def test_a_domain_belongs_to_one_organisation_and_only_an_admin_moves_it(
+    world: World,
+) -> None:
+    async with (
+        world.client("ref_a") as ref_a,
+        world.client("ref_b") as ref_b,
+        world.client("admin") as admin,
+    ):
+        claimed = await ref_b.patch("/api/orgs/culture", json={"allowed_domains": ["b.test"]})
+        assert claimed.status_code == 200, claimed.text
+        # Referent A tries to capture B's newcomers: refused, and nothing of the patch applies.
+        capture = {"allowed_domains": ["a.test", "B.test"], "name": "Agri renamed"}
+        taken = await ref_a.patch("/api/orgs/agri", json=capture)
+        assert taken.status_code == 409, taken.text
+        error = taken.json()["error"]
+        assert error["code"] == "domain_taken"
+        assert error["message"] == ("This domain already belongs to another organisation: b.test.")
+        agri = (await ref_a.get("/api/orgs/agri")).json()
+        assert (agri["name"], agri["allowed_domains"]) == ("agri", [])
+        # Moving is for administrators, and only when asked for.
+        move = {"allowed_domains": ["b.test"], "move_domains": True}
+        assert (await ref_a.patch("/api/orgs/agri", json=move)).status_code == 403
+        refused = await admin.patch("/api/orgs/agri", json={"allowed_domains": ["b.test"]})
+        assert refused.status_code == 409
+        moved = await admin.patch("/api/orgs/agri", json=move)
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["allowed_domains"] == ["b.test"]
+        assert (await ref_b.get("/api/orgs/culture")).json()["allowed_domains"] == []
+        # Both organisations' audit logs say who moved what where.
+        for client, slug in ((ref_b, "culture"), (admin, "agri")):
+            events = (await client.get(f"/api/orgs/{slug}/audit")).json()
+            moved_events = [e for e in events if e["action"] == "domain_moved"]
+            assert len(moved_events) == 1 and moved_events[0]["target"] == "b.test"
+            assert moved_events[0]["details"] == {"from_org": "culture", "to_org": "agri"}
+        # B can no longer take it back on its own.
+        back = await ref_b.patch("/api/orgs/culture", json={"allowed_domains": ["b.test"]})
+        assert back.status_code == 409
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
         ("PATCH", "/api/orgs/agri", {"web_search_allowed": "maybe"}),
         ("PATCH", "/api/orgs/agri", {"name": ""}),
         ("PATCH", "/api/orgs/agri", {"allowed_domains": "agri.fr"}),
+        ("PATCH", "/api/orgs/agri", {"allowed_domains": ["gouv.fr"], "name": "X"}),
+        ("PATCH", "/api/orgs/agri", {"allowed_domains": ["not a domain"]}),
         ("PATCH", "/api/orgs/agri", {"slug": "other"}),
         ("PUT", "/api/orgs/agri/quotas", {"requests_per_minute": -1}),
         ("PUT", "/api/orgs/agri/quotas", {"role": "emperor", "requests_per_minute": 3}),

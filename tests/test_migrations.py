@@ -5,15 +5,17 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Uuid, bindparam, text
+from sqlalchemy import JSON, Uuid, bindparam, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from autan.core.db import create_engine, session_factory
+from autan.core.db import UTCDateTime, create_engine, session_factory
 from autan.core.migrate import alembic_config, include_name, upgrade
 from autan.core.models_registry import metadata
 from autan.retrieval.search import search
@@ -115,3 +117,55 @@ async def test_chunks_indexed_before_0007_are_found_by_their_stems(
         # Stems ("rembourse") and the document title ("sante") reach the old chunks.
         assert [h.document_name for h in hits] == ["sante.txt", "sante.txt"]
         assert hits[0].content.startswith("La Sécurité sociale rembourse")
+
+
+async def test_0008_gives_each_listed_domain_to_its_oldest_organisation(
+    sqlite_databases: object, postgresql_databases: object
+) -> None:
+    """Existing allow-lists become rows; a domain listed twice stays with the older claim."""
+    older, newer = ORG_ID, uuid.UUID("00000000-0000-4000-8000-000000000002")
+    lists = {older: ["a.test", "Shared.TEST"], newer: ["shared.test", "b.test"]}
+    for databases in (sqlite_databases, postgresql_databases):
+        async with _fresh_engine(databases) as engine:
+            await upgrade(engine, "0007")
+            async with engine.begin() as connection:
+                for offset, (org_id, slug) in enumerate(((older, "older"), (newer, "newer"))):
+                    await connection.execute(
+                        text(
+                            "INSERT INTO organisations (id, slug, name, allowed_domains, "
+                            "web_search_allowed, charter_version, created_at) VALUES (:id, "
+                            ":slug, :slug, :domains, true, 1, :at)"
+                        ).bindparams(
+                            bindparam("id", type_=Uuid()),
+                            bindparam("domains", type_=JSON()),
+                            bindparam("at", type_=UTCDateTime(timezone=True)),
+                        ),
+                        {
+                            "id": org_id,
+                            "slug": slug,
+                            "domains": lists[org_id],
+                            "at": datetime(2026, 1, 1 + offset, tzinfo=UTC),
+                        },
+                    )
+            await upgrade(engine)
+            async with engine.connect() as connection:
+                rows = await connection.execute(
+                    text("SELECT domain, org_id FROM organisation_domains").columns(org_id=Uuid())
+                )
+                owners = {str(domain): org_id for domain, org_id in rows}
+                listed = await _allowed_domains(connection)
+            assert owners == {"a.test": older, "shared.test": older, "b.test": newer}
+            assert listed == {"older": ["a.test", "shared.test"], "newer": ["b.test"]}
+            async with engine.begin() as connection:
+                await connection.run_sync(_downgrade, "0007")
+            async with engine.connect() as connection:
+                assert await _allowed_domains(connection) == listed
+                tables = await connection.run_sync(lambda sync: sa_inspect(sync).get_table_names())
+            assert "organisation_domains" not in tables
+
+
+async def _allowed_domains(connection: AsyncConnection) -> dict[str, list[str]]:
+    rows = await connection.execute(
+        text("SELECT slug, allowed_domains FROM organisations").columns(allowed_domains=JSON())
+    )
+    return {str(slug): list(domains) for slug, domains in rows}

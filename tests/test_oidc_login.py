@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from autan.accounts import codes, service
+from autan.accounts.models import Role
 from autan.accounts.oidc_settings import OidcSettings
 from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
@@ -149,3 +150,24 @@ async def test_logout_ends_the_session_at_the_provider_too(site: Site) -> None:
         assert response.headers["location"].startswith(site.provider.issuer)
         assert params["id_token_hint"] and params["post_logout_redirect_uri"]
         assert (await browser.get("/api/me")).status_code == 401
+
+
+async def test_another_referent_cannot_capture_an_allow_listed_domain(site: Site) -> None:
+    """Probed: a referent listed another organisation's domain and got its next newcomer."""
+    engine = create_engine(site.autan.settings.resolved_database_url)
+    async with session_factory(engine)() as session:
+        await service.create_user(
+            session, "referent@intradef.gouv.fr", role=Role.REFERENT, org_slug="armees"
+        )
+        key = (await service.create_api_key(session, "referent@intradef.gouv.fr")).secret
+    await engine.dispose()
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=site.autan.base_url, headers=headers) as referent:
+        capture = await referent.patch(
+            "/api/orgs/armees", json={"allowed_domains": ["culture.gouv.fr"]}
+        )
+    assert capture.status_code == 409
+    sub = await site.user("nouvelle@culture.gouv.fr")
+    async with site.browser() as browser:
+        await site.sign_in(browser, sub)
+        assert (await browser.get("/api/me")).json()["organisation"] == "culture"

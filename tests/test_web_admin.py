@@ -226,3 +226,58 @@ async def test_every_form_refuses_a_missing_or_forged_csrf_token(site: Site) -> 
         assert await snapshot(site) == before
         assert (await user_row(site, PEOPLE["member_a"][0])).is_active
         assert (await browser.get("/")).status_code == 200  # still signed in
+
+
+async def _domains_of(site: Site) -> dict[str, list[str]]:
+    engine = create_engine(site.autan.settings.resolved_database_url)
+    try:
+        async with session_factory(engine)() as session:
+            orgs = await session.scalars(select(Organisation))
+            return {org.slug: org.allowed_domains for org in orgs}
+    finally:
+        await engine.dispose()
+
+
+async def test_a_domain_of_another_organisation_is_refused_on_the_page(site: Site) -> None:
+    async with site.signed_in("ref_b") as browser:
+        csrf = await csrf_of(browser)
+        saved = await browser.post(
+            "/admin/orgs/culture/settings",
+            data={"csrf_token": csrf, "domains": "b.test", "all_models": "on"},
+        )
+        assert saved.status_code == 303
+    capture = {"domains": "a.test\nb.test", "models": ["petit"], "web_search": "on"}
+    async with site.signed_in("ref_a") as browser:
+        csrf = await csrf_of(browser)
+        before = await snapshot(site)
+        taken = await browser.post(
+            "/admin/orgs/agri/settings",
+            data={"csrf_token": csrf, "move_domains": "on", **capture},
+        )
+        assert taken.status_code == 409
+        assert "Ce domaine appartient déjà à une autre organisation : b.test." in taken.text
+        # What the referent typed comes back, so that nothing has to be typed again.
+        assert ">a.test\nb.test</textarea>" in taken.text
+        assert re.search(r'id="web-search"[^>]*checked', taken.text)
+        assert not re.search(r'id="all-models"[^>]*checked', taken.text)
+        assert 'name="move_domains"' not in taken.text, "moving is for administrators"
+        assert await snapshot(site) == before
+        shared = await browser.post(
+            "/admin/orgs/agri/settings",
+            data={"csrf_token": csrf, "domains": "gouv.fr", "all_models": "on"},
+        )
+        assert shared.status_code == 400 and "gouv.fr est partagé" in shared.text
+        assert await snapshot(site) == before
+    async with site.signed_in("admin") as browser:
+        csrf = await csrf_of(browser)
+        asked = await browser.post(
+            "/admin/orgs/agri/settings", data={"csrf_token": csrf, **capture}
+        )
+        assert asked.status_code == 409 and 'name="move_domains"' in asked.text
+        moved = await browser.post(
+            "/admin/orgs/agri/settings",
+            data={"csrf_token": csrf, "move_domains": "on", **capture},
+        )
+        assert moved.status_code == 303
+    domains = await _domains_of(site)
+    assert (domains["agri"], domains["culture"]) == (["a.test", "b.test"], [])

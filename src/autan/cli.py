@@ -8,7 +8,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
@@ -126,6 +126,7 @@ def serve(
                 access_log=False,
                 log_level=settings.log_level.lower(),
                 backlog=8192,
+                **proxy_options(settings),
                 timeout_graceful_shutdown=10,
                 # Importing Autan takes seconds on a loaded machine; uvicorn's default of 5 s
                 # made workers be killed and restarted in a loop before they were ever ready.
@@ -135,6 +136,17 @@ def serve(
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy options: forwarded headers believed only from the configured proxies.
+
+    uvicorn's own default believes them from 127.0.0.1, so any local process (or a proxy on
+    the same host that passes the header through unchanged) could choose the address that
+    sign-in throttling and the audit log see.
+    """
+    trusted = settings.trusted_proxies()
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or []}
 
 
 def _run_uvicorn(config: uvicorn.Config) -> None:

@@ -6,11 +6,12 @@ Nothing here runs at import time; `Settings()` is built by `create_app()` or the
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from autan.accounts.oidc_settings import OidcSettings
@@ -18,6 +19,10 @@ from autan.chat.settings import ChatSettings
 from autan.documents.settings import DocumentSettings
 from autan.quotas.policy import QuotaSettings
 from autan.retrieval.settings import RetrievalSettings
+
+
+def _split_addresses(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 class GatewaySettings(BaseModel):
@@ -118,6 +123,13 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Comma-separated addresses or networks (CIDR) of the reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto headers are believed; '*' trusts every client. "
+        "Empty (the default): nobody, so the address seen on the connection is the one "
+        "throttled and audited.",
+    )
     workers: int = Field(1, description="Server processes (uvicorn workers).")
     event_loop: Literal["asyncio", "uvloop"] = Field(
         "asyncio",
@@ -135,6 +147,21 @@ class Settings(BaseSettings):
     documents: DocumentSettings = DocumentSettings()
     chat: ChatSettings = ChatSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _known_addresses(cls, value: str) -> str:
+        for item in _split_addresses(value):
+            if item != "*":
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
+
+    def trusted_proxies(self) -> list[str]:
+        """The addresses and networks of `forwarded_allow_ips`, as a list."""
+        return _split_addresses(self.forwarded_allow_ips)
 
     @property
     def resolved_database_url(self) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autan.accounts import audit
+from autan.accounts import audit, domains
 from autan.accounts.models import AuditEvent, Organisation, QuotaRule, Role, User
 from autan.accounts.principal import Principal
 from autan.accounts.service import change_user
@@ -40,16 +40,31 @@ _ORG_FIELDS = ("name", "allowed_domains", "allowed_models", "web_search_allowed"
 
 
 async def update_org(
-    session: AsyncSession, org: Organisation, changes: dict[str, Any], actor: Principal
+    session: AsyncSession,
+    org: Organisation,
+    changes: dict[str, Any],
+    actor: Principal,
+    *,
+    move_domains: bool = False,
 ) -> Organisation:
-    """Change an organisation's settings and commit; the audit keeps what changed."""
+    """Change an organisation's settings and commit; the audit keeps what changed.
+
+    Domains held by another organisation are refused (`DomainTaken`) unless an administrator
+    moves them with `move_domains`; on any refusal nothing is changed.
+    """
+    unknown = [field for field in changes if field not in _ORG_FIELDS]
+    if unknown:
+        raise InvalidRequest(f"{unknown[0]} cannot be changed.", param=unknown[0])
     before = {field: getattr(org, field) for field in changes}
-    for field, value in changes.items():
-        if field not in _ORG_FIELDS:
-            raise InvalidRequest(f"{field} cannot be changed.", param=field)
-        if field == "allowed_domains":
-            value = sorted({d.strip().lower().lstrip("@") for d in value if d.strip()})
-        setattr(org, field, value)
+    after = dict(changes)
+    if "allowed_domains" in changes:
+        # First, so that a refused domain leaves every other field untouched.
+        after["allowed_domains"] = await domains.set_domains(
+            session, org, changes["allowed_domains"] or [], actor, move=move_domains
+        )
+    for field, value in after.items():
+        if field != "allowed_domains":
+            setattr(org, field, value)
     audit.record(
         session,
         audit.Action.ORG_UPDATED,
@@ -57,7 +72,7 @@ async def update_org(
         org_id=org.id,
         target=org.slug,
         before=before,
-        after=changes,
+        after=after,
     )
     await session.commit()
     return org

@@ -24,6 +24,7 @@ class Action(StrEnum):
     USER_UPDATED = "user_updated"
     ORG_CREATED = "org_created"
     ORG_UPDATED = "org_updated"
+    DOMAIN_MOVED = "domain_moved"
     CHARTER_ACCEPTED = "charter_accepted"
     CHARTER_UPDATED = "charter_updated"
     DATA_ERASED = "data_erased"

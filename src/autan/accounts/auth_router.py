@@ -42,7 +42,11 @@ class LocalLoginDisabled(Forbidden):
 
 
 def client_ip(request: Request) -> str | None:
-    """The caller's address, for the audit log."""
+    """The caller's address, for throttling and the audit log.
+
+    It is the connection's peer unless uvicorn replaced it with X-Forwarded-For, which it
+    does only for the proxies of `forwarded_allow_ips` (`cli.proxy_options`).
+    """
     return request.client.host if request.client else None
 
 
@@ -65,6 +69,7 @@ async def password_login(
     except LoginFailed:
         await throttle.failed(body.email, ip)
         raise
+    await throttle.succeeded(body.email, ip)
     codec: SessionCodec = request.state.session_codec
     cookie, data = codec.issue(user.id, user.session_epoch)
     set_session_cookie(request, response, cookie)

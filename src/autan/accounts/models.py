@@ -40,7 +40,8 @@ class Organisation(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     # Matched against the OIDC `siret` claim (or another configured claim) at first login.
     external_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
-    # Email domains whose users join this organisation without an access code.
+    # Email domains whose users join this organisation without an access code: a sorted copy
+    # of its rows in `organisation_domains`, which decide (accounts/domains.py).
     allowed_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Model ids members may use; None means every model of the deployment.
     allowed_models: Mapped[list[str] | None] = mapped_column(JSON, default=None)
@@ -49,6 +50,18 @@ class Organisation(TimestampMixin, Base):
     charter_text: Mapped[str | None] = mapped_column(Text, default=None)
     # Bumped when the text changes, so that everyone accepts the new text again.
     charter_version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class OrganisationDomain(TimestampMixin, Base):
+    """An email domain and the one organisation whose newcomers it admits."""
+
+    __tablename__ = "organisation_domains"
+
+    # The primary key is what makes a domain belong to one organisation at most.
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
 
 
 class User(TimestampMixin, Base):

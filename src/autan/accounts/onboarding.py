@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autan.accounts import audit, codes
+from autan.accounts import audit, codes, domains
 from autan.accounts.models import Organisation, User
 from autan.accounts.oidc import OidcIdentity
 from autan.core.db import utcnow
@@ -32,13 +32,7 @@ async def _admitting_org(session: AsyncSession, identity: OidcIdentity) -> Organ
         )
         if org is not None:
             return org
-    domain = identity.email.rpartition("@")[2]
-    # A handful of organisations per deployment: filtering the JSON lists here stays portable
-    # across SQLite and PostgreSQL.
-    for org in await session.scalars(select(Organisation).order_by(Organisation.created_at)):
-        if domain in org.allowed_domains:
-            return org
-    return None
+    return await domains.org_of_domain(session, identity.email.rpartition("@")[2])
 
 
 async def _known_user(session: AsyncSession, identity: OidcIdentity) -> User | None:

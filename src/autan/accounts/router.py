@@ -163,9 +163,10 @@ async def patch_org(
     """Change the organisation's settings."""
     org = await _managed_org(session, slug, principal)
     changes = body.model_dump(exclude_unset=True)
+    move_domains = bool(changes.pop("move_domains", False))
     if changes.get("name", "") is None or changes.get("web_search_allowed", False) is None:
         raise InvalidRequest("name and web_search_allowed cannot be empty.")
-    await admin.update_org(session, org, changes, principal)
+    await admin.update_org(session, org, changes, principal, move_domains=move_domains)
     policies: OrgPolicies = request.state.org_policies
     policies.forget(org.id)
     return await _org_out(session, org)

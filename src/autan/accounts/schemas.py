@@ -84,6 +84,11 @@ class OrgPatch(_Strict):
         None, max_length=200, description="None: every model of the deployment"
     )
     web_search_allowed: bool | None = None
+    move_domains: bool = Field(
+        False,
+        description="Administrators only: take listed domains from the organisation that "
+        "holds them (recorded in both audit logs). Without it, such a domain is refused (409).",
+    )
 
 
 class OrgOut(BaseModel):

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts import audit, repository
+from autan.accounts.domains import set_domains
 from autan.accounts.errors import InvalidApiKey, InvalidEmail, UserExists, UserNotFound
 from autan.accounts.models import ApiKey, Organisation, Role, User
 from autan.accounts.principal import Principal
@@ -58,13 +59,10 @@ async def create_org(
         )
     if await repository.org_by_slug(session, slug) is not None:
         raise Conflict(f"The organisation {slug} already exists.", code="organisation_exists")
-    org = Organisation(
-        slug=slug,
-        name=name,
-        allowed_domains=[d.strip().lower().lstrip("@") for d in domains or []],
-        external_id=external_id,
-    )
+    org = Organisation(slug=slug, name=name, allowed_domains=[], external_id=external_id)
     session.add(org)
+    await session.flush()
+    await set_domains(session, org, domains or [], actor=None)
     audit.record(session, audit.Action.ORG_CREATED, actor_id=None, org_id=None, target=slug)
     await session.commit()
     return org

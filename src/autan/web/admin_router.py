@@ -19,21 +19,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from autan.accounts import admin, codes, repository
+from autan.accounts.domains import DomainError, DomainTaken
 from autan.accounts.models import Organisation, Role
 from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.permissions import OrganisationNotFound, require_org_manager
 from autan.accounts.principal import Principal
 from autan.accounts.schemas import OrgPatch
 from autan.accounts.sessions import SessionAuthenticator
-from autan.core.errors import InvalidRequest
+from autan.core.error_handlers import STATUS_OF_KIND
+from autan.core.errors import AutanError, InvalidRequest
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.llm.config import ModelType
 from autan.llm.gateway import Gateway
 from autan.quotas.service import Quotas
 from autan.web import forms
-from autan.web.errors import translate
+from autan.web.errors import fill_in, translate
 from autan.web.router import page_context
-from autan.web.templating import Templates
+from autan.web.templating import Templates, request_language
 
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(principal)])
 
@@ -259,7 +261,9 @@ async def _settings_page(
     session: AsyncSession,
     org: Organisation,
     *,
+    form: dict[str, Any] | None = None,
     error: str = "",
+    domain_conflict: bool = False,
     status_code: int = 200,
 ) -> HTMLResponse:
     gateway: Gateway = request.state.gateway
@@ -271,6 +275,9 @@ async def _settings_page(
         + [(role, rules.get(role)) for role in (Role.MEMBER, Role.REFERENT)],
         "saved": request.query_params.get("saved") == "1",
         "error": error,
+        # What was typed, shown again when it was refused, instead of what is saved.
+        "form": form,
+        "domain_conflict": domain_conflict,
     }
     return await render_admin_page(
         request, "admin/settings.html", me, csrf, session, org, context, status_code
@@ -284,6 +291,15 @@ async def settings_page(
     """The organisation's settings: email domains, models, web search, quotas."""
     org = await managed_org(session, slug, me)
     return await _settings_page(request, me, data.csrf, session, org)
+
+
+def _typed_settings(form: FormData) -> dict[str, Any]:
+    return {
+        "domains": str(form.get("domains", ""))[:10_000],
+        "models": [m for m in form.getlist("models") if isinstance(m, str)],
+        "all_models": form.get("all_models") == "on",
+        "web_search": form.get("web_search") == "on",
+    }
 
 
 def _org_changes(form: FormData) -> dict[str, Any]:
@@ -302,7 +318,15 @@ def _org_changes(form: FormData) -> dict[str, Any]:
             "Check the email domains: one per line, 3 to 253 characters, 100 at most.",
             "domains",
         ) from None
-    return patch.model_dump()
+    return patch.model_dump(exclude={"name", "move_domains"})
+
+
+def _settings_error(request: Request, exc: AutanError) -> str:
+    """The message of a refused settings form; domain errors name the domain."""
+    if isinstance(exc, DomainError):
+        templates: Templates = request.state.templates
+        return fill_in(templates, request_language(request), exc.template, exc.values)
+    return translate(request, exc)
 
 
 @router.post("/orgs/{slug}/settings")
@@ -313,12 +337,22 @@ async def update_settings(
     form = await request.form()
     try:
         changes = _org_changes(form)
-        del changes["name"]
-        await admin.update_org(session, org, changes, me)
-    except InvalidRequest as exc:
-        error = translate(request, exc)
+        move = me.role == Role.ADMIN and form.get("move_domains") == "on"
+        await admin.update_org(session, org, changes, me, move_domains=move)
+    except (InvalidRequest, DomainTaken) as exc:
+        # Nothing was saved; the organisation is read again for the page.
+        await session.rollback()
+        org = await managed_org(session, slug, me)
         return await _settings_page(
-            request, me, data.csrf, session, org, error=error, status_code=400
+            request,
+            me,
+            data.csrf,
+            session,
+            org,
+            form=_typed_settings(form),
+            error=_settings_error(request, exc),
+            domain_conflict=isinstance(exc, DomainTaken),
+            status_code=STATUS_OF_KIND[exc.kind],
         )
     policies: OrgPolicies = request.state.org_policies
     policies.forget(org.id)

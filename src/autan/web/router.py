@@ -7,7 +7,6 @@ and its forms carry the session's CSRF token (checked by `deps.principal`).
 
 from __future__ import annotations
 
-import math
 import uuid
 from typing import Any
 
@@ -28,7 +27,7 @@ from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal, set_session_cookie
 from autan.web import forms
-from autan.web.errors import translate
+from autan.web.errors import fill_in, translate
 from autan.web.templating import LANG_COOKIE, LANGUAGES, Templates, request_language
 
 public = APIRouter(include_in_schema=False)
@@ -121,15 +120,11 @@ async def login_form(request: Request, session: SessionDep) -> Response:
         except LoginFailed:
             await throttle.failed(email, ip)
             raise
+        await throttle.succeeded(email, ip)
     except TooManyLoginAttempts as exc:
-        minutes = max(1, math.ceil((exc.retry_after or 60) / 60))
         lang = request_language(request)
-        message = _templates(request).gettext(
-            lang, "Too many failed sign-in attempts. You can try again in {minutes} minute(s)."
-        )
-        return _login_page(
-            request, email=email, error=message.format(minutes=minutes), status_code=429
-        )
+        message = fill_in(_templates(request), lang, exc.template, exc.values)
+        return _login_page(request, email=email, error=message, status_code=429)
     except AutanError as exc:
         return _login_page(
             request, email=email, error=translate(request, exc), status_code=_status(exc)
