@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from autan.accounts.oidc_settings import OidcSettings
 from autan.chat.settings import ChatSettings
+from autan.core.events import EventSettings
 from autan.documents.settings import DocumentSettings
 from autan.quotas.policy import QuotaSettings
 from autan.retrieval.settings import RetrievalSettings
@@ -130,6 +131,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = GatewaySettings()
     embedded: EmbeddedSettings = EmbeddedSettings()
     sessions: SessionSettings = SessionSettings()
+    events: EventSettings = EventSettings()
     oidc: OidcSettings = OidcSettings()
     quotas: QuotaSettings = QuotaSettings()
     documents: DocumentSettings = DocumentSettings()

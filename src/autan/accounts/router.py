@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from autan.accounts import admin, codes, keys, repository
 from autan.accounts.models import AccessCode, ApiKey, Organisation
-from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.permissions import OrganisationNotFound, require_org_manager
 from autan.accounts.principal import Principal
 from autan.accounts.schemas import (
@@ -27,11 +26,8 @@ from autan.accounts.schemas import (
     UserOut,
     UserPatch,
 )
-from autan.accounts.service import ApiKeyAuthenticator
-from autan.accounts.sessions import SessionAuthenticator
 from autan.core.errors import InvalidRequest
 from autan.deps import CurrentPrincipal, SessionDep, SettingsDep, principal
-from autan.quotas.service import Quotas
 
 router = APIRouter(prefix="/api", tags=["Accounts"], dependencies=[Depends(principal)])
 
@@ -90,8 +86,6 @@ async def revoke_key(
 ) -> KeyOut:
     """Revoke a key: mine, or one in my scope as a referent or admin."""
     key = await keys.revoke_key(session, key_id, principal)
-    authenticator: ApiKeyAuthenticator = request.state.authenticator
-    authenticator.forget(key.secret_hash)
     return _key_out(key)
 
 
@@ -166,8 +160,6 @@ async def patch_org(
     if changes.get("name", "") is None or changes.get("web_search_allowed", False) is None:
         raise InvalidRequest("name and web_search_allowed cannot be empty.")
     await admin.update_org(session, org, changes, principal)
-    policies: OrgPolicies = request.state.org_policies
-    policies.forget(org.id)
     return await _org_out(session, org)
 
 
@@ -180,8 +172,6 @@ async def put_quota(
     await admin.set_quota(
         session, org, body.role, body.requests_per_minute, body.tokens_per_day, principal
     )
-    quotas: Quotas = request.state.quotas
-    quotas.forget_rules(org.id)
     return await _org_out(session, org)
 
 
@@ -214,8 +204,6 @@ async def patch_user(
     user = await admin.update_user(
         session, org.id, user_id, principal, role=body.role, is_active=body.is_active
     )
-    sessions: SessionAuthenticator = request.state.session_authenticator
-    sessions.forget(user.id)
     return UserOut.model_validate(user, from_attributes=True)
 
 
