@@ -149,6 +149,9 @@ def decode(kind: str, payload: dict[str, Any]) -> Event | None:
 def emit(session: AsyncSession | Session, *events: Event) -> None:
     """Announce events that take effect when the session's transaction commits."""
     sync = session.sync_session if isinstance(session, AsyncSession) else session
+    if not sync.in_transaction():
+        # Begun now (no I/O until the first statement), so a rollback drops these events.
+        sync.begin()
     sync.info.setdefault(_PENDING, []).extend(events)
 
 
@@ -285,9 +288,10 @@ def _after_commit(session: Session) -> None:
         bus._after_commit(session)
 
 
-@orm_event.listens_for(_EventSession, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    # What was rolled back did not happen: its events are dropped.
+@orm_event.listens_for(_EventSession, "after_soft_rollback")
+def _after_rollback(session: Session, _previous: Any) -> None:
+    # What was rolled back did not happen: its events are dropped (soft: even when no SQL
+    # had been sent yet, so no database transaction had begun).
     session.info.pop(_PENDING, None)
 
 

@@ -1,0 +1,206 @@
+"""Domain events: a change made in one process takes effect in the others within a second.
+
+Two real servers share one database (both engines, the polled `change_events` table) or one
+Redis (pub/sub); the CLI, run beside a server, reaches it through the same bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from autan.accounts import service
+from autan.accounts.models import Role
+from autan.cli import app as cli
+from autan.core.db import create_engine, session_factory
+from autan.core.events import (
+    Event,
+    EventBus,
+    EventSettings,
+    OrganisationChanged,
+    UserChanged,
+    build_bus,
+    emit,
+)
+from autan.core.events_redis import RedisTransport
+from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
+from autan.settings import Settings
+from tests.conftest import RunningAutan, free_port, make_settings, serve_autan
+from tests.support.redis_fixtures import redis_url
+
+__all__ = ["redis_url"]  # a fixture: imported so that pytest finds it in this module
+
+REFERENT, MEMBER, PASSWORD = "referente@culture.gouv.fr", "agent@example.org", "long enough pw"
+MODELS = ModelsConfig(
+    models=[ModelConfig(id="m", replicas=[ReplicaConfig(url="http://127.0.0.1:9/v1")])]
+)
+
+
+async def _add_referent(database_url: str, email: str = REFERENT) -> None:
+    engine = create_engine(database_url)
+    async with session_factory(engine)() as session:
+        await service.create_user(session, email, role=Role.REFERENT, password=PASSWORD)
+    await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def two_servers(settings: Settings) -> AsyncIterator[tuple[RunningAutan, RunningAutan]]:
+    """Two Autan processes' worth of app (own caches, own bus) over one database."""
+    async with (
+        serve_autan(settings, email=MEMBER) as first,
+        serve_autan(settings, email="other@example.org") as second,
+    ):
+        yield first, second
+
+
+@contextlib.asynccontextmanager
+async def signed_in(
+    autan: RunningAutan, email: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    async with httpx.AsyncClient(base_url=autan.base_url, timeout=10) as browser:
+        response = await browser.post("/auth/login", json={"email": email, "password": PASSWORD})
+        assert response.status_code == 200, response.text
+        yield browser, response.json()["csrf_token"]
+
+
+def listen(autan: RunningAutan) -> asyncio.Queue[Event]:
+    """The events the server's bus receives from now on."""
+    bus: EventBus = autan.app.state.running["events"]  # type: ignore[attr-defined]
+    bus.received = asyncio.Queue()
+    return bus.received
+
+
+async def next_event(queue: asyncio.Queue[Event], kind: type[Event]) -> Event:
+    while True:
+        found = await asyncio.wait_for(queue.get(), timeout=5)
+        if isinstance(found, kind):
+            return found
+
+
+async def _disable_in_one_refused_in_the_other(settings: Settings) -> float:
+    async with two_servers(settings) as (a, b), signed_in(a, REFERENT) as (referent, csrf):
+        key = {"Authorization": f"Bearer {a.api_key}"}
+        async with httpx.AsyncClient(base_url=b.base_url, headers=key, timeout=10) as on_b:
+            assert (await on_b.get("/v1/models")).status_code == 200  # cached in B
+            users = (await referent.get("/api/orgs/default/users", params={"q": "agent@"})).json()
+            user_id = next(u["id"] for u in users if u["email"] == MEMBER)
+            received = listen(b)
+            started = time.perf_counter()
+            response = await referent.patch(
+                f"/api/orgs/default/users/{user_id}",
+                json={"is_active": False},
+                headers={"X-CSRF-Token": csrf},
+            )
+            assert response.status_code == 200
+            event = await next_event(received, UserChanged)
+            delay = time.perf_counter() - started  # from the request, so an upper bound
+            assert str(event.user_id) == user_id  # type: ignore[attr-defined]
+            assert (await on_b.get("/v1/models")).status_code == 401
+    return delay
+
+
+async def test_a_user_disabled_in_one_process_is_refused_in_another(
+    tmp_path: Path, database_url: str
+) -> None:
+    await _add_referent(database_url)
+    settings = make_settings(tmp_path, database_url, MODELS)
+    delay = await _disable_in_one_refused_in_the_other(settings)
+    assert delay < 0.8, f"{delay:.3f} s through the database"
+
+
+async def test_the_same_through_redis(
+    tmp_path: Path,
+    sqlite_databases: object,
+    redis_url: str,  # noqa: F811
+) -> None:
+    database_url: str = sqlite_databases.new()  # type: ignore[attr-defined]
+    await _add_referent(database_url)
+    settings = make_settings(tmp_path, database_url, MODELS).model_copy(
+        update={"redis_url": redis_url}
+    )
+    delay = await _disable_in_one_refused_in_the_other(settings)
+    assert delay < 0.5, f"{delay:.3f} s through Redis"
+
+
+async def test_the_cli_disables_a_signed_in_user_of_a_running_server(
+    tmp_path: Path, database_url: str
+) -> None:
+    await _add_referent(database_url, "someone@culture.gouv.fr")
+    settings = make_settings(tmp_path, database_url, MODELS)
+    runner = CliRunner(
+        env={"AUTAN_DATA_DIR": str(tmp_path / "data"), "AUTAN_DATABASE_URL": database_url}
+    )
+    async with (
+        serve_autan(settings) as server,
+        signed_in(server, "someone@culture.gouv.fr") as (
+            browser,
+            _,
+        ),
+    ):
+        assert (await browser.get("/api/me")).status_code == 200  # the user row is cached
+        received = listen(server)
+        # In a thread: the CLI runs its own event loop, engine and bus, as a process would.
+        ran = await asyncio.to_thread(
+            runner.invoke, cli, ["users", "disable", "someone@culture.gouv.fr"]
+        )
+        assert ran.exit_code == 0, ran.output
+        done = time.perf_counter()
+        await next_event(received, UserChanged)
+        assert time.perf_counter() - done < 0.8
+        assert (await browser.get("/api/me")).status_code == 401
+
+
+async def test_events_follow_commits_only(session_maker: object) -> None:
+    bus = EventBus(None)
+    bus.attach(session_maker)  # type: ignore[arg-type]
+    seen: list[Event] = []
+    bus.subscribe(OrganisationChanged, seen.append)
+    import uuid
+
+    org = uuid.uuid4()
+    async with session_maker() as session:  # type: ignore[operator]
+        emit(session, OrganisationChanged(org))
+        await session.rollback()
+        assert seen == [], "a rolled-back change announces nothing"
+        emit(session, OrganisationChanged(org))
+        assert seen == []
+        await session.commit()
+        assert seen == [OrganisationChanged(org)], "delivered here before commit() returns"
+
+
+async def test_a_missing_redis_degrades_the_caches_but_fails_nothing(
+    session_maker: object,
+) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    bus = build_bus(session_maker, dead, EventSettings(degraded_ttl=1.5))  # type: ignore[arg-type]
+    assert isinstance(bus._transport, RedisTransport)
+    ttl = bus.ttl(30.0)
+    reset = asyncio.Event()
+    bus.on_reset(reset.set)
+    await bus.start()
+    try:
+        await asyncio.wait_for(reset.wait(), timeout=5)
+        assert not bus.healthy and ttl() == 1.5
+        await bus.publish(OrganisationChanged(__import__("uuid").uuid4()))  # does not raise
+    finally:
+        await bus.stop()
+    assert ttl() == 1.5
+
+
+@pytest.mark.parametrize("kind", [UserChanged, OrganisationChanged])
+def test_events_travel_as_json(kind: type[Event]) -> None:
+    import uuid
+
+    from autan.core.events import decode, encode
+
+    event = kind(uuid.uuid4())  # type: ignore[call-arg]
+    encoded = encode(event)
+    assert decode(encoded["kind"], encoded["payload"]) == event
+    assert decode("from_a_newer_version", {}) is None
