@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from autan.accounts import admin, codes, keys, repository
 from autan.accounts.models import AccessCode, ApiKey, Organisation
@@ -81,9 +81,7 @@ async def create_my_key(
 
 
 @router.delete("/keys/{key_id}")
-async def revoke_key(
-    key_id: uuid.UUID, request: Request, principal: CurrentPrincipal, session: SessionDep
-) -> KeyOut:
+async def revoke_key(key_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> KeyOut:
     """Revoke a key: mine, or one in my scope as a referent or admin."""
     key = await keys.revoke_key(session, key_id, principal)
     return _key_out(key)
@@ -152,7 +150,7 @@ async def get_org(slug: str, principal: CurrentPrincipal, session: SessionDep) -
 
 @router.patch("/orgs/{slug}")
 async def patch_org(
-    slug: str, body: OrgPatch, request: Request, principal: CurrentPrincipal, session: SessionDep
+    slug: str, body: OrgPatch, principal: CurrentPrincipal, session: SessionDep
 ) -> OrgOut:
     """Change the organisation's settings."""
     org = await _managed_org(session, slug, principal)
@@ -165,7 +163,7 @@ async def patch_org(
 
 @router.put("/orgs/{slug}/quotas")
 async def put_quota(
-    slug: str, body: QuotaIn, request: Request, principal: CurrentPrincipal, session: SessionDep
+    slug: str, body: QuotaIn, principal: CurrentPrincipal, session: SessionDep
 ) -> OrgOut:
     """Set the organisation's quota (for everyone, or for one role)."""
     org = await _managed_org(session, slug, principal)
@@ -195,7 +193,6 @@ async def patch_user(
     slug: str,
     user_id: uuid.UUID,
     body: UserPatch,
-    request: Request,
     principal: CurrentPrincipal,
     session: SessionDep,
 ) -> UserOut:
