@@ -21,10 +21,12 @@ from autan.accounts.models import Role
 from autan.cli import app as cli
 from autan.core.db import create_engine, session_factory
 from autan.core.events import (
+    E,
     Event,
     EventBus,
     EventSettings,
     OrganisationChanged,
+    SessionRevoked,
     UserChanged,
     build_bus,
     emit,
@@ -70,28 +72,46 @@ async def signed_in(
         yield browser, response.json()["csrf_token"]
 
 
-def listen(autan: RunningAutan) -> asyncio.Queue[Event]:
-    """The events the server's bus receives from now on."""
+def listen(autan: RunningAutan, kind: type[E]) -> asyncio.Queue[E]:
+    """The events of a kind that the server's bus delivers from now on (after its caches)."""
     bus: EventBus = autan.app.state.running["events"]  # type: ignore[attr-defined]
-    bus.received = asyncio.Queue()
-    return bus.received
+    received: asyncio.Queue[E] = asyncio.Queue()
+    bus.subscribe(kind, received.put_nowait)
+    return received
 
 
-async def next_event(queue: asyncio.Queue[Event], kind: type[Event]) -> Event:
-    while True:
-        found = await asyncio.wait_for(queue.get(), timeout=5)
-        if isinstance(found, kind):
-            return found
+@pytest.fixture(params=["sqlite", "postgresql", "redis"])
+def transport(request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    """A database URL, and a Redis URL for "redis" (else events go through the database)."""
+    engine = "sqlite" if request.param == "redis" else request.param
+    database_url: str = request.getfixturevalue(f"{engine}_databases").new()
+    redis = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    return database_url, redis
 
 
-async def _disable_in_one_refused_in_the_other(settings: Settings) -> float:
-    async with two_servers(settings) as (a, b), signed_in(a, REFERENT) as (referent, csrf):
+@pytest.fixture
+async def shared(transport: tuple[str, str | None], tmp_path: Path) -> Settings:
+    """Settings of processes sharing a database (polled) or Redis (pub/sub)."""
+    database_url, redis = transport
+    await _add_referent(database_url)
+    settings = make_settings(tmp_path, database_url, MODELS)
+    return settings.model_copy(update={"redis_url": redis}) if redis else settings
+
+
+def _limit(settings: Settings) -> float:
+    # The issue's target is p99 <= 1 s. Measured from the HTTP request (an upper bound of the
+    # delay): polling every 0.25 s stays well under 0.8 s, Redis well under 0.3 s.
+    return 0.3 if settings.redis_url else 0.8
+
+
+async def test_a_user_disabled_in_one_process_is_refused_in_another(shared: Settings) -> None:
+    async with two_servers(shared) as (a, b), signed_in(a, REFERENT) as (referent, csrf):
         key = {"Authorization": f"Bearer {a.api_key}"}
         async with httpx.AsyncClient(base_url=b.base_url, headers=key, timeout=10) as on_b:
             assert (await on_b.get("/v1/models")).status_code == 200  # cached in B
             users = (await referent.get("/api/orgs/default/users", params={"q": "agent@"})).json()
             user_id = next(u["id"] for u in users if u["email"] == MEMBER)
-            received = listen(b)
+            received = listen(b, UserChanged)
             started = time.perf_counter()
             response = await referent.patch(
                 f"/api/orgs/default/users/{user_id}",
@@ -99,61 +119,65 @@ async def _disable_in_one_refused_in_the_other(settings: Settings) -> float:
                 headers={"X-CSRF-Token": csrf},
             )
             assert response.status_code == 200
-            event = await next_event(received, UserChanged)
-            delay = time.perf_counter() - started  # from the request, so an upper bound
-            assert str(event.user_id) == user_id  # type: ignore[attr-defined]
+            event = await asyncio.wait_for(received.get(), timeout=5)
+            delay = time.perf_counter() - started
+            assert str(event.user_id) == user_id
+            assert delay < _limit(shared), f"{delay:.3f} s"
             assert (await on_b.get("/v1/models")).status_code == 401
-    return delay
 
 
-async def test_a_user_disabled_in_one_process_is_refused_in_another(
-    tmp_path: Path, database_url: str
+async def test_a_logout_in_one_process_is_refused_in_another(shared: Settings) -> None:
+    async with two_servers(shared) as (a, b), signed_in(a, REFERENT) as (browser, csrf):
+        copied = browser.cookies["autan_session"]
+        async with httpx.AsyncClient(base_url=b.base_url, timeout=10) as on_b:
+            on_b.cookies.set("autan_session", copied)
+            assert (await on_b.get("/api/me")).status_code == 200
+            received = listen(b, SessionRevoked)
+            started = time.perf_counter()
+            assert (await browser.post("/auth/logout", headers={"X-CSRF-Token": csrf})).is_success
+            await asyncio.wait_for(received.get(), timeout=5)
+            delay = time.perf_counter() - started
+            assert delay < _limit(shared), f"{delay:.3f} s"
+            assert (await on_b.get("/api/me")).status_code == 401
+
+
+async def test_an_organisation_change_in_one_process_applies_in_another(
+    shared: Settings,
 ) -> None:
-    await _add_referent(database_url)
-    settings = make_settings(tmp_path, database_url, MODELS)
-    delay = await _disable_in_one_refused_in_the_other(settings)
-    assert delay < 0.8, f"{delay:.3f} s through the database"
-
-
-async def test_the_same_through_redis(
-    tmp_path: Path,
-    sqlite_databases: object,
-    redis_url: str,  # noqa: F811
-) -> None:
-    database_url: str = sqlite_databases.new()  # type: ignore[attr-defined]
-    await _add_referent(database_url)
-    settings = make_settings(tmp_path, database_url, MODELS).model_copy(
-        update={"redis_url": redis_url}
-    )
-    delay = await _disable_in_one_refused_in_the_other(settings)
-    assert delay < 0.5, f"{delay:.3f} s through Redis"
+    async with two_servers(shared) as (a, b), signed_in(a, REFERENT) as (referent, csrf):
+        key = {"Authorization": f"Bearer {a.api_key}"}
+        async with httpx.AsyncClient(base_url=b.base_url, headers=key, timeout=10) as on_b:
+            assert [m["id"] for m in (await on_b.get("/v1/models")).json()["data"]] == ["m"]
+            received = listen(b, OrganisationChanged)
+            started = time.perf_counter()
+            response = await referent.patch(
+                "/api/orgs/default", json={"allowed_models": []}, headers={"X-CSRF-Token": csrf}
+            )
+            assert response.status_code == 200, response.text
+            await asyncio.wait_for(received.get(), timeout=5)
+            delay = time.perf_counter() - started
+            assert delay < _limit(shared), f"{delay:.3f} s"
+            assert (await on_b.get("/v1/models")).json()["data"] == []
 
 
 async def test_the_cli_disables_a_signed_in_user_of_a_running_server(
-    tmp_path: Path, database_url: str
+    shared: Settings, tmp_path: Path
 ) -> None:
-    await _add_referent(database_url, "someone@culture.gouv.fr")
-    settings = make_settings(tmp_path, database_url, MODELS)
-    runner = CliRunner(
-        env={"AUTAN_DATA_DIR": str(tmp_path / "data"), "AUTAN_DATABASE_URL": database_url}
-    )
-    async with (
-        serve_autan(settings) as server,
-        signed_in(server, "someone@culture.gouv.fr") as (
-            browser,
-            _,
-        ),
-    ):
+    env = {"AUTAN_DATA_DIR": str(tmp_path / "data"), "AUTAN_DATABASE_URL": ""}
+    env["AUTAN_DATABASE_URL"] = shared.resolved_database_url
+    if shared.redis_url:
+        env["AUTAN_REDIS_URL"] = shared.redis_url
+    runner = CliRunner(env=env)
+    async with serve_autan(shared) as server, signed_in(server, REFERENT) as (browser, _):
         assert (await browser.get("/api/me")).status_code == 200  # the user row is cached
-        received = listen(server)
+        received = listen(server, UserChanged)
         # In a thread: the CLI runs its own event loop, engine and bus, as a process would.
-        ran = await asyncio.to_thread(
-            runner.invoke, cli, ["users", "disable", "someone@culture.gouv.fr"]
-        )
+        ran = await asyncio.to_thread(runner.invoke, cli, ["users", "disable", REFERENT])
         assert ran.exit_code == 0, ran.output
         done = time.perf_counter()
-        await next_event(received, UserChanged)
-        assert time.perf_counter() - done < 0.8
+        await asyncio.wait_for(received.get(), timeout=5)
+        # From the CLI's end, after its commit and publication: within one poll or so.
+        assert time.perf_counter() - done < _limit(shared)
         assert (await browser.get("/api/me")).status_code == 401
 
 

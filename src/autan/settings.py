@@ -110,7 +110,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; default SQLite in data_dir. "
         "PostgreSQL: postgresql+asyncpg://user:pass@host/db",
     )
-    redis_url: str | None = Field(None, description="Redis for shared quotas and sessions.")
+    redis_url: str | None = Field(
+        None,
+        description="Redis for shared quotas, revoked sessions and the events that keep "
+        "every process's caches in step (without it: the database).",
+    )
     models_file: Path | None = Field(
         None, description="YAML or TOML file declaring chat and embedding models."
     )

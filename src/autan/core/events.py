@@ -185,7 +185,6 @@ class EventBus:
         self._task: asyncio.Task[None] | None = None
         # With no transport there is no other process to miss events from.
         self.healthy = True
-        self.received: asyncio.Queue[Event] | None = None  # set by tests that wait on events
 
     def subscribe(self, kind: type[E], handler: Callable[[E], None]) -> None:
         """Call `handler` for every event of this kind, from this process or another."""
@@ -211,8 +210,6 @@ class EventBus:
                     handler(event)
                 except Exception:  # one broken subscriber must not starve the others
                     log.exception("event_handler_failed", kind=event.kind)
-            if self.received is not None:
-                self.received.put_nowait(event)
 
     async def publish(self, *events: Event) -> None:
         """Deliver and send events that are not tied to a database transaction."""
