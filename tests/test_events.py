@@ -9,15 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner
 
 from autan.accounts import service
-from autan.accounts.models import Role
+from autan.accounts.models import RevokedSession, Role
+from autan.accounts.sessions import SessionRevocations
 from autan.cli import app as cli
 from autan.core.db import create_engine, session_factory
 from autan.core.events import (
@@ -31,11 +35,13 @@ from autan.core.events import (
     build_bus,
     emit,
 )
+from autan.core.events_db import DatabaseTransport
 from autan.core.events_redis import RedisTransport
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from autan.settings import Settings
 from tests.conftest import RunningAutan, free_port, make_settings, serve_autan
-from tests.support.redis_fixtures import redis_url
+from tests.support.redis_fixtures import redis_url, start_redis
+from tests.support.redis_server import RedisServer
 
 __all__ = ["redis_url"]  # a fixture: imported so that pytest finds it in this module
 
@@ -186,8 +192,6 @@ async def test_events_follow_commits_only(session_maker: object) -> None:
     bus.attach(session_maker)  # type: ignore[arg-type]
     seen: list[Event] = []
     bus.subscribe(OrganisationChanged, seen.append)
-    import uuid
-
     org = uuid.uuid4()
     async with session_maker() as session:  # type: ignore[operator]
         emit(session, OrganisationChanged(org))
@@ -212,7 +216,7 @@ async def test_a_missing_redis_degrades_the_caches_but_fails_nothing(
     try:
         await asyncio.wait_for(reset.wait(), timeout=5)
         assert not bus.healthy and ttl() == 1.5
-        await bus.publish(OrganisationChanged(__import__("uuid").uuid4()))  # does not raise
+        await bus.publish(OrganisationChanged(uuid.uuid4()))  # does not raise
     finally:
         await bus.stop()
     assert ttl() == 1.5
@@ -228,3 +232,77 @@ def test_events_travel_as_json(kind: type[Event]) -> None:
     encoded = encode(event)
     assert decode(encoded["kind"], encoded["payload"]) == event
     assert decode("from_a_newer_version", {}) is None
+
+
+async def test_redis_going_away_and_back_degrades_then_restores_the_caches(
+    tmp_path: Path, sqlite_databases: object
+) -> None:
+    database_url: str = sqlite_databases.new()  # type: ignore[attr-defined]
+    redis = start_redis()
+    restarted: RedisServer | None = None
+    settings = make_settings(tmp_path, database_url, MODELS).model_copy(
+        update={"redis_url": redis.url}
+    )
+    try:
+        async with serve_autan(settings) as server, server.client() as client:
+            bus: EventBus = server.app.state.running["events"]  # type: ignore[attr-defined]
+            reset = asyncio.Event()
+            bus.on_reset(reset.set)
+            assert bus.healthy and (await client.get("/v1/models")).status_code == 200
+            redis.stop()
+            await asyncio.wait_for(reset.wait(), timeout=10)
+            assert not bus.healthy and bus.ttl(30.0)() == bus.settings.degraded_ttl
+            assert (await client.get("/v1/models")).status_code == 200, "requests go on"
+            reset.clear()
+            restarted = RedisServer(port=redis.port)
+            restarted.start()
+            await asyncio.wait_for(reset.wait(), timeout=10)
+            assert bus.healthy, "caches started afresh once events flow again"
+    finally:
+        redis.stop()
+        if restarted is not None:
+            restarted.stop()
+
+
+async def test_an_event_committed_late_with_a_lower_id_is_not_missed(
+    postgresql_databases: object,
+) -> None:
+    """On PostgreSQL ids are taken at insert: id 1 may commit after id 2 was read."""
+    engine = create_engine(postgresql_databases.new())  # type: ignore[attr-defined]
+    factory = session_factory(engine)
+    writer = DatabaseTransport(factory)
+    reader = DatabaseTransport(factory)
+    await reader._start()
+    slow, fast = uuid.uuid4(), uuid.uuid4()
+    try:
+        async with factory() as first, factory() as second:
+            await first.run_sync(lambda s: writer.outbox(s, "a", [OrganisationChanged(slow)]))
+            await second.run_sync(lambda s: writer.outbox(s, "a", [OrganisationChanged(fast)]))
+            await second.commit()
+            assert await reader.poll("b") == [OrganisationChanged(fast)]
+            await first.commit()
+        assert await reader.poll("b") == [OrganisationChanged(slow)]
+        assert await reader.poll("b") == []
+        assert await reader.poll("a") == [], "a process skips its own events"
+    finally:
+        await engine.dispose()
+
+
+async def test_revoked_sessions_are_purged_once_expired(session_maker: object) -> None:
+    factory: async_sessionmaker[AsyncSession] = session_maker  # type: ignore[assignment]
+    bus = EventBus(None)
+    bus.attach(factory)
+    revocations = SessionRevocations(factory, bus)
+    now = time.time()
+    async with factory() as session:
+        await revocations.revoke(session, "gone", now - 1)
+    async with factory() as session:
+        await revocations.revoke(session, "live", now + 3600)
+    assert revocations.is_revoked("gone") and revocations.is_revoked("live")
+    await revocations.purge()
+    assert not revocations.is_revoked("gone") and revocations.is_revoked("live")
+    later = SessionRevocations(factory, EventBus(None))
+    await later.load()
+    assert later.is_revoked("live") and not later.is_revoked("gone")
+    async with factory() as session:
+        assert await session.scalar(select(func.count()).select_from(RevokedSession)) == 1
