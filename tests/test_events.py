@@ -33,7 +33,9 @@ from autan.core.events import (
     SessionRevoked,
     UserChanged,
     build_bus,
+    decode,
     emit,
+    encode,
 )
 from autan.core.events_db import DatabaseTransport
 from autan.core.events_redis import RedisTransport
@@ -224,10 +226,6 @@ async def test_a_missing_redis_degrades_the_caches_but_fails_nothing(
 
 @pytest.mark.parametrize("kind", [UserChanged, OrganisationChanged])
 def test_events_travel_as_json(kind: type[Event]) -> None:
-    import uuid
-
-    from autan.core.events import decode, encode
-
     event = kind(uuid.uuid4())  # type: ignore[call-arg]
     encoded = encode(event)
     assert decode(encoded["kind"], encoded["payload"]) == event
