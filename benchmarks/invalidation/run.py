@@ -6,7 +6,8 @@ transport's polling phase varies. Process B (a child process with its own engine
 stamps the wall-clock time at which each event reaches its subscriber, which is when its
 cache forgets the entry. Delay = B's stamp - A's time just after `commit()` returned (both
 on this machine's clock). Run with the database transport (SQLite, 0.25 s polling) and with
-Redis pub/sub (a `redis-server` started here). Needs no shared data.
+Redis pub/sub (a `redis-server` started here); the database transport on SQLite and on
+PostgreSQL (pgserver). Needs no shared data.
 
     .venv/bin/python -m benchmarks.invalidation.run [--changes 100]
 """
@@ -97,6 +98,24 @@ def summary(delays: list[float]) -> dict[str, float]:
     }
 
 
+async def _on_postgresql(folder: str, count: int) -> dict[str, float]:
+    import pgserver  # PostgreSQL 16 from PyPI, as in the tests
+
+    root = Path(folder) / "pg"
+    root.mkdir()
+    Path(folder).chmod(0o755)  # pgserver runs PostgreSQL as its own user
+    server = pgserver.get_server(root, cleanup_mode="stop")  # type: ignore[attr-defined]
+    try:
+        server.psql("CREATE DATABASE bench")
+        database_url = f"postgresql+asyncpg://postgres@/bench?host={root}"
+        engine = create_engine(database_url)
+        await upgrade(engine)
+        await engine.dispose()
+        return await change(database_url, None, count)
+    finally:
+        server.cleanup()
+
+
 async def main(count: int) -> None:
     from tests.support.redis_fixtures import start_redis  # a real redis-server, no disk
 
@@ -107,6 +126,7 @@ async def main(count: int) -> None:
         await upgrade(engine)
         await engine.dispose()
         rows["database (SQLite, polled every 0.25 s)"] = await change(database_url, None, count)
+        rows["database (PostgreSQL, polled every 0.25 s)"] = await _on_postgresql(folder, count)
         redis = start_redis()
         try:
             rows["Redis pub/sub"] = await change(database_url, redis.url, count)
