@@ -257,7 +257,7 @@ async def create_key(
 
 @pages.post("/settings/keys/{key_id}/revoke")
 async def revoke_key(
-    key_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
+    key_id: uuid.UUID, me: CurrentPrincipal, session: SessionDep
 ) -> RedirectResponse:
     """Revoke one of my keys."""
     await keys.revoke_key(session, key_id, me)
