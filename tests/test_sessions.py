@@ -124,3 +124,54 @@ def test_idle_and_absolute_expiry() -> None:
         codec.decode(codec.encode(fresh), now + 8 * 3600 + 1)  # absolute, even if active
     with pytest.raises(SessionExpired):
         SessionCodec("other secret", SessionSettings()).decode(cookie)
+
+
+async def test_logout_ends_the_session_even_for_a_copied_cookie(autan: RunningAutan) -> None:
+    async with sign_in(autan) as (browser, csrf):
+        copied = browser.cookies["autan_session"]
+        response = await browser.post("/auth/logout", headers={"X-CSRF-Token": csrf})
+        assert response.status_code == 204
+    async with httpx.AsyncClient(base_url=autan.base_url, timeout=10) as thief:
+        thief.cookies.set("autan_session", copied)
+        refused = await thief.get("/api/me")
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "session_expired"
+    async with sign_in(autan) as (again, _):
+        assert (await again.get("/api/me")).status_code == 200, "other sessions live on"
+
+
+async def test_a_logout_outlives_a_restart(tmp_path: Path, database_url: str) -> None:
+    """The revocation is stored: a server started later refuses the cookie too."""
+    engine = create_engine(database_url)
+    async with session_factory(engine)() as session:
+        await service.create_user(session, EMAIL, role=Role.REFERENT, password=PASSWORD)
+    await engine.dispose()
+    models = ModelsConfig(
+        models=[ModelConfig(id="m", replicas=[ReplicaConfig(url="http://127.0.0.1:9/v1")])]
+    )
+    settings = make_settings(tmp_path, database_url, models)
+    async with serve_autan(settings) as first, sign_in(first) as (browser, csrf):
+        copied = browser.cookies["autan_session"]
+        assert (await browser.post("/auth/logout", headers={"X-CSRF-Token": csrf})).is_success
+    async with (
+        serve_autan(settings, email="other@example.org") as second,
+        httpx.AsyncClient(base_url=second.base_url, timeout=10) as thief,
+    ):
+        thief.cookies.set("autan_session", copied)
+        assert (await thief.get("/api/me")).status_code == 401
+
+
+async def test_disabling_a_user_through_the_api_refuses_their_key_at_once(
+    autan: RunningAutan,
+) -> None:
+    async with autan.client() as member, sign_in(autan) as (referent, csrf):
+        assert (await member.get("/v1/models")).status_code == 200  # the key is now cached
+        found = (await referent.get("/api/orgs/default/users", params={"q": "agent@"})).json()
+        user_id = next(u["id"] for u in found if u["email"] == "agent@example.org")
+        response = await referent.patch(
+            f"/api/orgs/default/users/{user_id}",
+            json={"is_active": False},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert response.status_code == 200 and response.json()["is_active"] is False
+        refused = await member.get("/v1/models")
+    assert refused.status_code == 401

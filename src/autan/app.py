@@ -18,7 +18,7 @@ from autan.accounts.oidc_router import router as oidc_router
 from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.router import router as accounts_router
 from autan.accounts.service import ApiKeyAuthenticator
-from autan.accounts.sessions import SessionAuthenticator, SessionCodec
+from autan.accounts.sessions import SessionAuthenticator, SessionCodec, SessionRevocations
 from autan.accounts.throttle import LoginThrottle
 from autan.assistants.router import router as assistants_router
 from autan.chat.grounding import ChatGrounding
@@ -26,6 +26,7 @@ from autan.chat.turns import Turns
 from autan.core import error_handlers, telemetry
 from autan.core.body import document_body_models
 from autan.core.db import create_engine, session_factory
+from autan.core.events import build_bus
 from autan.core.limits import AdmissionLimits
 from autan.core.metrics import Metrics
 from autan.documents.router import router as documents_router
@@ -96,13 +97,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.resolved_database_url)
         tracing.instrument_engine(engine)
         factory = session_factory(engine)
+        # Before anything uses `factory`: its sessions hand committed events to the bus.
+        bus = build_bus(factory, settings.redis_url, settings.events)
+        revocations = SessionRevocations(factory, bus, settings.redis_url)
         metrics = Metrics()
         usage = UsageRecorder(factory, settings.gateway.usage_flush_interval)
         http = _http_client(tracing.trace_configs())
         oidc_http = httpx.AsyncClient(timeout=settings.oidc.timeout)
         oidc = OidcClient(settings.oidc, oidc_http) if settings.oidc.enabled else None
         limiter = QuotaLimiter(settings.redis_url, timeout=settings.quotas.storage_timeout)
-        quotas = Quotas(settings.quotas, limiter, factory)
+        quotas = Quotas(settings.quotas, limiter, factory, bus=bus)
         gateway = Gateway(
             build_pools(models, settings), http, settings.gateway, usage, metrics, quotas
         )
@@ -120,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await documents.start()
         templates = Templates()
         models_client = ModelClient(gateway)
+        cache_ttl = settings.gateway.api_key_cache_ttl
         state: dict[str, Any] = {
             "settings": settings,
             "session_factory": factory,
@@ -140,22 +145,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             "quotas": quotas,
             "login_throttle": LoginThrottle(limiter),
-            "org_policies": OrgPolicies(factory, settings.gateway.api_key_cache_ttl),
+            "org_policies": OrgPolicies(factory, cache_ttl, bus),
             "metrics": metrics,
-            "authenticator": ApiKeyAuthenticator(factory, settings.gateway.api_key_cache_ttl),
+            "authenticator": ApiKeyAuthenticator(factory, cache_ttl, bus),
             "session_codec": SessionCodec(settings.resolved_secret_key(), settings.sessions),
             "oidc": oidc,
             "templates": templates,
-            "session_authenticator": SessionAuthenticator(
-                factory, settings.gateway.api_key_cache_ttl
-            ),
-            "charter_gate": CharterGate(factory, settings.gateway.api_key_cache_ttl),
+            "session_authenticator": SessionAuthenticator(factory, cache_ttl, bus, revocations),
+            "session_revocations": revocations,
+            "charter_gate": CharterGate(factory, cache_ttl, bus),
+            "events": bus,
         }
+        await revocations.start()
+        await bus.start()
         # The same objects, for code that holds the app rather than a request (tests, CLI).
         _app.state.running = state
         try:
             yield state
         finally:
+            await bus.stop()
+            await revocations.stop()
             await documents.stop()
             await gateway.stop_probes()
             await usage.stop()

@@ -22,6 +22,7 @@ from autan.accounts.models import Role
 from autan.accounts.permissions import OrganisationNotFound
 from autan.core.db import create_engine, session_factory
 from autan.core.errors import AutanError
+from autan.core.events import build_bus
 from autan.core.logging import configure as configure_logging
 from autan.core.migrate import upgrade
 from autan.documents.cli import ingest
@@ -45,10 +46,15 @@ err = Console(stderr=True)
 @asynccontextmanager
 async def _session(settings: Settings) -> AsyncIterator[AsyncSession]:
     engine = create_engine(settings.resolved_database_url)
+    factory = session_factory(engine)
+    # Changes made here reach running servers over the same event bus as theirs (a disabled
+    # user's sessions and keys stop working within a second).
+    bus = build_bus(factory, settings.redis_url, settings.events)
     try:
-        async with session_factory(engine)() as session:
+        async with factory() as session:
             yield session
     finally:
+        await bus.stop()  # with Redis: publishes what is still queued
         await engine.dispose()
 
 

@@ -11,7 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from autan.accounts.errors import CsrfFailed, MissingApiKey, NotSignedIn
 from autan.accounts.principal import Principal
 from autan.accounts.service import ApiKeyAuthenticator
-from autan.accounts.sessions import SessionAuthenticator, SessionCodec, SessionData
+from autan.accounts.sessions import (
+    SessionAuthenticator,
+    SessionCodec,
+    SessionData,
+    SessionRevocations,
+)
 from autan.core.cookies import set_private_cookie
 from autan.core.metrics import Metrics
 from autan.llm.client import ModelClient
@@ -109,6 +114,13 @@ async def principal(request: Request, response: Response) -> Principal:
     if refreshed is not None:
         set_session_cookie(request, response, codec.encode(refreshed))
     return found
+
+
+async def end_session(request: Request, session: AsyncSession, data: SessionData) -> None:
+    """Revoke a browser session in every process (logout)."""
+    codec: SessionCodec = request.state.session_codec
+    revocations: SessionRevocations = request.state.session_revocations
+    await revocations.revoke(session, data.session_id, codec.expires_at(data))
 
 
 def set_session_cookie(request: Request, response: Response, value: str) -> None:

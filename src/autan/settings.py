@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from autan.accounts.oidc_settings import OidcSettings
 from autan.chat.settings import ChatSettings
+from autan.core.events import EventSettings
 from autan.documents.settings import DocumentSettings
 from autan.quotas.policy import QuotaSettings
 from autan.retrieval.settings import RetrievalSettings
@@ -114,7 +115,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; default SQLite in data_dir. "
         "PostgreSQL: postgresql+asyncpg://user:pass@host/db",
     )
-    redis_url: str | None = Field(None, description="Redis for shared quotas and sessions.")
+    redis_url: str | None = Field(
+        None,
+        description="Redis for shared quotas, revoked sessions and the events that keep "
+        "every process's caches in step (without it: the database).",
+    )
     models_file: Path | None = Field(
         None, description="YAML or TOML file declaring chat and embedding models."
     )
@@ -142,6 +147,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = GatewaySettings()
     embedded: EmbeddedSettings = EmbeddedSettings()
     sessions: SessionSettings = SessionSettings()
+    events: EventSettings = EventSettings()
     oidc: OidcSettings = OidcSettings()
     quotas: QuotaSettings = QuotaSettings()
     documents: DocumentSettings = DocumentSettings()

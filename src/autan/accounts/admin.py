@@ -13,6 +13,7 @@ from autan.accounts.models import AuditEvent, Organisation, QuotaRule, Role, Use
 from autan.accounts.principal import Principal
 from autan.accounts.service import change_user
 from autan.core.errors import Forbidden, InvalidRequest, NotFound
+from autan.core.events import OrganisationChanged, QuotaRulesChanged, emit
 
 
 class UserNotInScope(NotFound):
@@ -74,6 +75,7 @@ async def update_org(
         before=before,
         after=after,
     )
+    emit(session, OrganisationChanged(org.id))
     await session.commit()
     return org
 
@@ -108,6 +110,7 @@ async def set_quota(
         requests_per_minute=requests_per_minute,
         tokens_per_day=tokens_per_day,
     )
+    emit(session, QuotaRulesChanged(org.id))
     await session.commit()
     return rule
 

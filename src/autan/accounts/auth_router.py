@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autan.accounts import login
 from autan.accounts.errors import LoginFailed
-from autan.accounts.sessions import SessionAuthenticator, SessionCodec
+from autan.accounts.sessions import SessionCodec
 from autan.accounts.throttle import LoginThrottle
 from autan.core.errors import Forbidden
 from autan.deps import (
@@ -15,6 +15,7 @@ from autan.deps import (
     CurrentSession,
     SessionDep,
     SettingsDep,
+    end_session,
     set_session_cookie,
 )
 
@@ -83,8 +84,16 @@ async def current_session(principal: CurrentPrincipal, data: CurrentSession) -> 
 
 
 @router.post("/logout", status_code=204)
-async def logout(_principal: CurrentPrincipal, response: Response, settings: SettingsDep) -> None:
-    """End this session."""
+async def logout(
+    _principal: CurrentPrincipal,
+    data: CurrentSession,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> None:
+    """End this session (the cookie stops working everywhere, even if a copy was kept)."""
+    await end_session(request, session, data)
     response.delete_cookie(settings.sessions.cookie_name, path="/")
 
 
@@ -98,6 +107,4 @@ async def logout_all(
 ) -> None:
     """End every session of mine, on every device."""
     await login.log_out_everywhere(session, principal)
-    authenticator: SessionAuthenticator = request.state.session_authenticator
-    authenticator.forget(principal.user_id)
     response.delete_cookie(settings.sessions.cookie_name, path="/")

@@ -21,6 +21,7 @@ from autan.accounts.models import Organisation, User
 from autan.accounts.principal import Principal
 from autan.core.db import utcnow
 from autan.core.errors import InvalidRequest, NotFound
+from autan.core.events import OrganisationChanged, UserChanged, emit
 
 CHARTER_MAX = 20_000
 
@@ -175,6 +176,7 @@ async def accept(
         ip=ip,
         version=version,
     )
+    emit(session, UserChanged(user.id))
     await session.commit()
     return True
 
@@ -202,5 +204,6 @@ async def update_charter(
         version=org.charter_version,
         default=org.charter_text is None,
     )
+    emit(session, OrganisationChanged(org.id))
     await session.commit()
     return org.charter_version

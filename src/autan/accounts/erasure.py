@@ -19,6 +19,7 @@ from autan.accounts import audit
 from autan.accounts.models import ApiKey
 from autan.accounts.principal import Principal
 from autan.chat.models import Conversation, Feedback, Message
+from autan.core.events import ApiKeyRevoked, emit
 from autan.documents.models import Document
 from autan.prompts.models import PromptTemplate
 from autan.retrieval.index import delete_document_chunks
@@ -139,5 +140,6 @@ async def erase_my_data(
         api_keys=keys,
         documents=documents,
     )
+    emit(session, *(ApiKeyRevoked(h) for h in key_hashes))
     await session.commit()
     return Erasure(counts, key_hashes, digests)

@@ -14,6 +14,7 @@ from autan.accounts.principal import Principal
 from autan.accounts.service import CreatedKey, new_key
 from autan.core.db import utcnow
 from autan.core.errors import InvalidRequest, NotFound
+from autan.core.events import ApiKeyRevoked, emit
 
 
 class ApiKeyNotFound(NotFound):
@@ -77,5 +78,6 @@ async def revoke_key(session: AsyncSession, key_id: uuid.UUID, actor: Principal)
             org_id=owner.org_id,
             target=str(key.id),
         )
+        emit(session, ApiKeyRevoked(key.secret_hash))
         await session.commit()
     return key

@@ -13,6 +13,7 @@ from autan.accounts.models import User
 from autan.accounts.principal import Principal
 from autan.accounts.service import normalise_email
 from autan.core.db import utcnow
+from autan.core.events import UserSessionsEnded, emit
 from autan.core.security import hash_password, verify_password
 
 # Verified when the email is unknown, so that a wrong email costs as long as a wrong password
@@ -61,4 +62,5 @@ async def log_out_everywhere(session: AsyncSession, principal: Principal) -> Non
     audit.record(
         session, audit.Action.LOGOUT_ALL, actor_id=principal.user_id, org_id=principal.org_id
     )
+    emit(session, UserSessionsEnded(principal.user_id))
     await session.commit()

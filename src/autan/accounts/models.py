@@ -160,3 +160,15 @@ class AuditEvent(Base):
     target: Mapped[str | None] = mapped_column(String(200), default=None)
     ip: Mapped[str | None] = mapped_column(String(64), default=None)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class RevokedSession(Base):
+    """A browser session ended by logout, kept until it would have expired anyway.
+
+    Only without Redis: with Redis the same entries live in a sorted set there.
+    """
+
+    __tablename__ = "revoked_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.models import Organisation
 from autan.core.cache import LoadingCache
+from autan.core.events import EventBus, OrganisationChanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +27,14 @@ _EVERYTHING = OrgPolicy(None, True)
 class OrgPolicies:
     """Organisation policies, reloaded `ttl` seconds after use or at once after a change."""
 
-    def __init__(self, factory: async_sessionmaker[AsyncSession], ttl: float) -> None:
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], ttl: float, bus: EventBus | None = None
+    ) -> None:
         self._factory = factory
-        self._cache: LoadingCache[uuid.UUID, OrgPolicy] = LoadingCache(self._load, ttl)
+        bus = bus or EventBus(None)  # alone: changes made elsewhere wait for the TTL
+        self._cache: LoadingCache[uuid.UUID, OrgPolicy] = LoadingCache(self._load, bus.ttl(ttl))
+        bus.subscribe(OrganisationChanged, lambda e: self.forget(e.org_id))
+        bus.on_reset(self._cache.clear)
 
     async def _load(self, org_id: uuid.UUID) -> OrgPolicy:
         async with self._factory() as session:

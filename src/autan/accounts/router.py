@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from autan.accounts import admin, codes, keys, repository
 from autan.accounts.models import AccessCode, ApiKey, Organisation
-from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.permissions import OrganisationNotFound, require_org_manager
 from autan.accounts.principal import Principal
 from autan.accounts.schemas import (
@@ -27,11 +26,8 @@ from autan.accounts.schemas import (
     UserOut,
     UserPatch,
 )
-from autan.accounts.service import ApiKeyAuthenticator
-from autan.accounts.sessions import SessionAuthenticator
 from autan.core.errors import InvalidRequest
 from autan.deps import CurrentPrincipal, SessionDep, SettingsDep, principal
-from autan.quotas.service import Quotas
 
 router = APIRouter(prefix="/api", tags=["Accounts"], dependencies=[Depends(principal)])
 
@@ -85,13 +81,9 @@ async def create_my_key(
 
 
 @router.delete("/keys/{key_id}")
-async def revoke_key(
-    key_id: uuid.UUID, request: Request, principal: CurrentPrincipal, session: SessionDep
-) -> KeyOut:
+async def revoke_key(key_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> KeyOut:
     """Revoke a key: mine, or one in my scope as a referent or admin."""
     key = await keys.revoke_key(session, key_id, principal)
-    authenticator: ApiKeyAuthenticator = request.state.authenticator
-    authenticator.forget(key.secret_hash)
     return _key_out(key)
 
 
@@ -158,7 +150,7 @@ async def get_org(slug: str, principal: CurrentPrincipal, session: SessionDep) -
 
 @router.patch("/orgs/{slug}")
 async def patch_org(
-    slug: str, body: OrgPatch, request: Request, principal: CurrentPrincipal, session: SessionDep
+    slug: str, body: OrgPatch, principal: CurrentPrincipal, session: SessionDep
 ) -> OrgOut:
     """Change the organisation's settings."""
     org = await _managed_org(session, slug, principal)
@@ -167,22 +159,18 @@ async def patch_org(
     if changes.get("name", "") is None or changes.get("web_search_allowed", False) is None:
         raise InvalidRequest("name and web_search_allowed cannot be empty.")
     await admin.update_org(session, org, changes, principal, move_domains=move_domains)
-    policies: OrgPolicies = request.state.org_policies
-    policies.forget(org.id)
     return await _org_out(session, org)
 
 
 @router.put("/orgs/{slug}/quotas")
 async def put_quota(
-    slug: str, body: QuotaIn, request: Request, principal: CurrentPrincipal, session: SessionDep
+    slug: str, body: QuotaIn, principal: CurrentPrincipal, session: SessionDep
 ) -> OrgOut:
     """Set the organisation's quota (for everyone, or for one role)."""
     org = await _managed_org(session, slug, principal)
     await admin.set_quota(
         session, org, body.role, body.requests_per_minute, body.tokens_per_day, principal
     )
-    quotas: Quotas = request.state.quotas
-    quotas.forget_rules(org.id)
     return await _org_out(session, org)
 
 
@@ -206,7 +194,6 @@ async def patch_user(
     slug: str,
     user_id: uuid.UUID,
     body: UserPatch,
-    request: Request,
     principal: CurrentPrincipal,
     session: SessionDep,
 ) -> UserOut:
@@ -215,8 +202,6 @@ async def patch_user(
     user = await admin.update_user(
         session, org.id, user_id, principal, role=body.role, is_active=body.is_active
     )
-    sessions: SessionAuthenticator = request.state.session_authenticator
-    sessions.forget(user.id)
     return UserOut.model_validate(user, from_attributes=True)
 
 

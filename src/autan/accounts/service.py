@@ -19,6 +19,7 @@ from autan.accounts.principal import Principal
 from autan.core.cache import LoadingCache
 from autan.core.db import utcnow
 from autan.core.errors import Conflict, InvalidRequest
+from autan.core.events import ApiKeyRevoked, EventBus, UserChanged, emit
 from autan.core.security import generate_api_key, hash_api_key, hash_password
 
 DEFAULT_ORG_SLUG = "default"
@@ -119,6 +120,7 @@ async def change_user(
         if not is_active:
             user.session_epoch += 1
     if changes:
+        emit(session, UserChanged(user.id))
         audit.record(
             session,
             audit.Action.USER_UPDATED,
@@ -205,16 +207,23 @@ def new_key(user_id: uuid.UUID, name: str, expires_at: datetime | None) -> Creat
 class ApiKeyAuthenticator:
     """Checks Bearer secrets, with a short in-memory cache so requests rarely touch the DB.
 
-    A revoked key stops working within `ttl` seconds in every process (at once in this one,
-    through `forget`). Unknown keys are cached too, so a flood of bad keys cannot flood the
-    database.
+    The cache follows the event bus: a revoked key, or a key whose owner was disabled or
+    changed, stops working at once in this process and within a second in the others (within
+    the bus's short TTL while its transport is down). Unknown keys are cached too, so a flood
+    of bad keys cannot flood the database.
     """
 
-    def __init__(self, factory: async_sessionmaker[AsyncSession], ttl: float) -> None:
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], ttl: float, bus: EventBus | None = None
+    ) -> None:
         self._factory = factory
+        bus = bus or EventBus(None)  # alone: changes made elsewhere wait for the TTL
         self._cache: LoadingCache[str, tuple[Principal | None, datetime | None]] = LoadingCache(
-            self._lookup, ttl
+            self._lookup, bus.ttl(ttl)
         )
+        bus.subscribe(ApiKeyRevoked, lambda e: self.forget(e.key_hash))
+        bus.subscribe(UserChanged, lambda e: self._forget_user(e.user_id))
+        bus.on_reset(self._cache.clear)
 
     async def authenticate(self, secret: str) -> Principal:
         """The principal behind an API key secret, or `InvalidApiKey`."""
@@ -226,6 +235,11 @@ class ApiKeyAuthenticator:
     def forget(self, secret_hash: str) -> None:
         """Drop a key from the cache (after revocation)."""
         self._cache.forget(secret_hash)
+
+    def _forget_user(self, user_id: uuid.UUID) -> None:
+        self._cache.forget_where(
+            lambda _, found: found[0] is not None and found[0].user_id == user_id
+        )
 
     async def _lookup(self, digest: str) -> tuple[Principal | None, datetime | None]:
         async with self._factory() as session:

@@ -2,6 +2,7 @@
 
 from autan.accounts import models as _accounts
 from autan.chat import models as _chat
+from autan.core import events_db as _events
 from autan.core.db import Base
 from autan.documents import models as _documents
 from autan.prompts import models as _prompts
@@ -9,4 +10,4 @@ from autan.usage import models as _usage
 
 metadata = Base.metadata
 
-__all__ = ["metadata", "_accounts", "_chat", "_documents", "_prompts", "_usage"]
+__all__ = ["metadata", "_accounts", "_chat", "_documents", "_events", "_prompts", "_usage"]

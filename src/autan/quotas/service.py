@@ -14,6 +14,7 @@ from autan.accounts.models import QuotaRule as QuotaRuleRow
 from autan.accounts.models import Role
 from autan.accounts.principal import Principal
 from autan.core.cache import LoadingCache
+from autan.core.events import EventBus, QuotaRulesChanged
 from autan.core.tasks import cancel_and_wait
 from autan.quotas.limiter import QuotaLimiter
 from autan.quotas.policy import QuotaRule, QuotaSettings, resolve
@@ -30,13 +31,18 @@ class Quotas:
         *,
         rule_ttl: float = 30.0,
         flush_interval: float = 1.0,
+        bus: EventBus | None = None,
     ) -> None:
         self._settings = settings
         self._limiter = limiter
         self._factory = factory
         self._rules: LoadingCache[tuple[uuid.UUID, Role], QuotaRule] = LoadingCache(
-            self._load_rule, rule_ttl
+            self._load_rule, bus.ttl(rule_ttl) if bus is not None else rule_ttl
         )
+        if bus is not None:
+            # A change of rules in any process reaches this one's cache.
+            bus.subscribe(QuotaRulesChanged, lambda e: self.forget_rules(e.org_id))
+            bus.on_reset(self._rules.clear)
         self._tokens: defaultdict[uuid.UUID, int] = defaultdict(int)
         self._rule_of: dict[uuid.UUID, QuotaRule] = {}
         self._flush_interval = flush_interval

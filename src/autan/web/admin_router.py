@@ -21,17 +21,14 @@ from starlette.datastructures import FormData
 from autan.accounts import admin, codes, repository
 from autan.accounts.domains import DomainError, DomainTaken
 from autan.accounts.models import Organisation, Role
-from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.permissions import OrganisationNotFound, require_org_manager
 from autan.accounts.principal import Principal
 from autan.accounts.schemas import OrgPatch
-from autan.accounts.sessions import SessionAuthenticator
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.llm.config import ModelType
 from autan.llm.gateway import Gateway
-from autan.quotas.service import Quotas
 from autan.web import forms
 from autan.web.errors import fill_in, translate
 from autan.web.router import page_context
@@ -153,7 +150,7 @@ async def update_user(
             raise forms.FormError("Choose a role from the list.", "role")
         if active_text not in ("", "true", "false"):
             raise forms.FormError("This field is not valid.", "is_active")
-        user = await admin.update_user(
+        await admin.update_user(
             session,
             org.id,
             user_id,
@@ -164,8 +161,6 @@ async def update_user(
     except (InvalidRequest, admin.CannotChangeSelf, admin.AdminRoleReserved) as exc:
         error = translate(request, exc)
         return await _users_page(request, me, data.csrf, session, org, q, 0, error, 400)
-    sessions: SessionAuthenticator = request.state.session_authenticator
-    sessions.forget(user.id)
     query = f"?{urlencode({'q': q})}" if q else ""
     return RedirectResponse(f"/admin/orgs/{org.slug}/users{query}", status_code=303)
 
@@ -354,8 +349,6 @@ async def update_settings(
             domain_conflict=isinstance(exc, DomainTaken),
             status_code=STATUS_OF_KIND[exc.kind],
         )
-    policies: OrgPolicies = request.state.org_policies
-    policies.forget(org.id)
     return RedirectResponse(f"/admin/orgs/{org.slug}/settings?saved=1", status_code=303)
 
 
@@ -378,8 +371,6 @@ async def update_quota(
         return await _settings_page(
             request, me, data.csrf, session, org, error=error, status_code=400
         )
-    quotas: Quotas = request.state.quotas
-    quotas.forget_rules(org.id)
     return RedirectResponse(f"/admin/orgs/{org.slug}/settings?saved=1", status_code=303)
 
 

@@ -6,9 +6,9 @@ whose user has not accepted the current version of their organisation's charter 
 
 It costs no database query per request: the user's accepted version and the organisation's
 current version are cached per process for the same TTL as the session's user row
-(`SessionAuthenticator`). Accepting forgets the user's entry and editing the charter the
-organisation's, so the process that served the change follows at once; other processes
-follow within the TTL.
+(`SessionAuthenticator`). The caches follow the event bus: accepting (`UserChanged`) forgets
+the user's entry and editing the charter (`OrganisationChanged`) the organisation's, at once
+in the process that served the change and within a second in the others.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from autan.accounts.models import Organisation, User
 from autan.accounts.principal import Principal
 from autan.core.cache import LoadingCache
+from autan.core.events import EventBus, OrganisationChanged, UserChanged
 from autan.deps import bearer_token, principal
 
 CHARTER_PATH = "/charter"
@@ -35,10 +36,19 @@ EXEMPT_PATHS = frozenset({CHARTER_PATH, "/logout"})
 class CharterGate:
     """Knows, from short caches, whether a person accepted their organisation's charter."""
 
-    def __init__(self, factory: async_sessionmaker[AsyncSession], ttl: float) -> None:
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], ttl: float, bus: EventBus | None = None
+    ) -> None:
         self._factory = factory
-        self._accepted: LoadingCache[uuid.UUID, int | None] = LoadingCache(self._load_accepted, ttl)
-        self._current: LoadingCache[uuid.UUID, int] = LoadingCache(self._load_current, ttl)
+        bus = bus or EventBus(None)  # alone: changes made elsewhere wait for the TTL
+        self._accepted: LoadingCache[uuid.UUID, int | None] = LoadingCache(
+            self._load_accepted, bus.ttl(ttl)
+        )
+        self._current: LoadingCache[uuid.UUID, int] = LoadingCache(self._load_current, bus.ttl(ttl))
+        bus.subscribe(UserChanged, lambda e: self.forget_user(e.user_id))
+        bus.subscribe(OrganisationChanged, lambda e: self.forget_org(e.org_id))
+        bus.on_reset(self._accepted.clear)
+        bus.on_reset(self._current.clear)
 
     async def _load_accepted(self, user_id: uuid.UUID) -> int | None:
         async with self._factory() as session:

@@ -19,7 +19,6 @@ from autan.admin import dashboards
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep
 from autan.web import forms
 from autan.web.admin_router import managed_org, render_admin_page
-from autan.web.charter_guard import charter_gate
 from autan.web.errors import translate
 from autan.web.templating import request_language
 
@@ -113,5 +112,4 @@ async def update_charter(
             error=translate(request, exc),
             status_code=400,
         )
-    charter_gate(request).forget_org(org.id)
     return RedirectResponse(f"/admin/orgs/{org.slug}/charter?saved=1", status_code=303)

@@ -26,7 +26,7 @@ from autan.prompts.errors import InvalidPrompt, SharingNotAllowed
 from autan.prompts.library import CATEGORIES
 from autan.prompts.models import Visibility
 from autan.web import dashboards_router, forms, settings_router
-from autan.web.charter_guard import charter_gate, require_charter
+from autan.web.charter_guard import require_charter
 from autan.web.errors import translate
 from autan.web.router import page_context
 from autan.web.templating import Templates, request_language
@@ -257,5 +257,4 @@ async def accept_charter(
         return await _charter_page(
             request, me, data.csrf, session, next_path, error=error, status_code=400
         )
-    charter_gate(request).forget_user(me.user_id)
     return RedirectResponse(next_path, status_code=303)

@@ -20,12 +20,19 @@ from autan.accounts.errors import LoginFailed
 from autan.accounts.models import Organisation, Role
 from autan.accounts.oidc_router import redeem_pending
 from autan.accounts.principal import Principal
-from autan.accounts.service import ApiKeyAuthenticator, CreatedKey
+from autan.accounts.service import CreatedKey
 from autan.accounts.sessions import SessionCodec
 from autan.accounts.throttle import LoginThrottle, TooManyLoginAttempts
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
-from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal, set_session_cookie
+from autan.deps import (
+    CurrentPrincipal,
+    CurrentSession,
+    SessionDep,
+    end_session,
+    principal,
+    set_session_cookie,
+)
 from autan.web import forms
 from autan.web.errors import fill_in, translate
 from autan.web.templating import LANG_COOKIE, LANGUAGES, Templates, request_language
@@ -179,8 +186,11 @@ async def welcome_form(request: Request, session: SessionDep) -> Response:
 
 
 @pages.post("/logout")
-async def logout(request: Request, _me: CurrentPrincipal) -> RedirectResponse:
+async def logout(
+    request: Request, _me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+) -> RedirectResponse:
     """End this session; through the identity provider's logout when it is enabled."""
+    await end_session(request, session, data)
     target = "/auth/oidc/logout" if request.state.oidc is not None else "/login"
     response = RedirectResponse(target, status_code=303)
     response.delete_cookie(request.state.settings.sessions.cookie_name, path="/")
@@ -242,10 +252,8 @@ async def create_key(
 
 @pages.post("/settings/keys/{key_id}/revoke")
 async def revoke_key(
-    key_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
+    key_id: uuid.UUID, me: CurrentPrincipal, session: SessionDep
 ) -> RedirectResponse:
     """Revoke one of my keys."""
-    key = await keys.revoke_key(session, key_id, me)
-    authenticator: ApiKeyAuthenticator = request.state.authenticator
-    authenticator.forget(key.secret_hash)
+    await keys.revoke_key(session, key_id, me)
     return RedirectResponse("/settings/keys", status_code=303)

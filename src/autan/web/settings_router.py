@@ -16,7 +16,6 @@ from autan.accounts import erasure
 from autan.accounts.auth_router import client_ip
 from autan.accounts.models import User
 from autan.accounts.principal import Principal
-from autan.accounts.service import ApiKeyAuthenticator
 from autan.chat import export
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep
 from autan.documents import service as documents
@@ -187,9 +186,6 @@ async def delete_my_data(
             status_code=400,
         )
     result = await erasure.erase_my_data(session, me, client_ip(request))
-    authenticator: ApiKeyAuthenticator = request.state.authenticator
-    for secret_hash in result.key_hashes:
-        authenticator.forget(secret_hash)
     # The files are stored by content: remove those no other document still uses.
     worker: IngestionWorker = request.state.documents
     await documents.remove_unreferenced(session, worker.store, result.document_digests)
