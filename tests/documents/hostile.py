@@ -333,6 +333,12 @@ def html_deep() -> bytes:
     return b"<html><body>" + b"<div>" * 50_000 + b"texte" + b"</div>" * 50_000 + b"</body></html>"
 
 
+def html_many_attributes(count: int = 200_000) -> bytes:
+    """One element with 200,000 attributes (2 MB): libxml2 parses it in quadratic time."""
+    attributes = " ".join(f"a{n}='>'" for n in range(count))
+    return f"<html><body><p {attributes}>Bonjour.</p></body></html>".encode()
+
+
 def traversal_docx() -> bytes:
     """A Word document with members named to escape any folder they would be unpacked to."""
     body = _paragraph("La demande se fait en mairie.")
@@ -379,6 +385,7 @@ def corpus() -> list[Hostile]:
         Hostile("dtd.html", html_doctype_subset(), "ready"),
         Hostile("texte-enorme.html", html_huge_text(), "too_much_text"),
         Hostile("profond.html", html_deep(), "broken_file"),
+        Hostile("attributs.html", html_many_attributes(), "broken_file"),
         Hostile("evasion.docx", traversal_docx(), "ready"),
     ]
 

@@ -126,11 +126,10 @@ def test_characters_are_counted_while_reading() -> None:
 
 
 def test_passages_are_counted_while_chunking() -> None:
-    blocks = [
-        Block(text, None, (f"Section {n}",), kind)
-        for n in range(50)
-        for text, kind in ((f"Section {n}", "heading"), (f"Texte de la section {n}.", "text"))
-    ]
+    blocks: list[Block] = []
+    for n in range(50):
+        blocks.append(Block(f"Section {n}", None, (f"Section {n}",), "heading"))
+        blocks.append(Block(f"Texte de la section {n}.", None, (f"Section {n}",), "text"))
     document = ExtractedDocument("md", blocks, 1, None, 0)
     assert len(chunk(document, max_passages=50)) == 50
     with pytest.raises(TooManyPassages, match="more than 49 passages"):

@@ -32,6 +32,12 @@ _DROPPED = (
     "head",
 )
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
+# A start tag, quoted values included (possessive: linear whatever the input).
+_TAG = re.compile(r"""<[A-Za-z](?:[^>"']++|"[^"]*+"|'[^']*+')*+>""")
+_ASSIGNMENT = re.compile(r"""[\s"'][^\s"'=<>/]+\s*=""")
+_LONG_TAG = 8_000  # characters: a tag shorter than this cannot hold MAX_ATTRIBUTES
+MAX_ATTRIBUTES = 2000
+TOO_MANY_ATTRIBUTES = "An element of the page has thousands of attributes, which no real page has."
 _DROPPED_ROLES = {"navigation", "banner", "contentinfo", "search", "menu", "menubar"}
 _HEADINGS = {f"h{level}": level for level in range(1, 7)}
 # Elements that end the paragraph in progress; everything else is inline.
@@ -120,6 +126,17 @@ def _content_root(root: Any) -> Any:
     return body if body is not None else root
 
 
+def _too_many_attributes(text: str) -> bool:
+    """An element with thousands of attributes: libxml2 checks each new attribute against
+    all the previous ones, so 200,000 of them (2 MB) kept the parser busy for minutes."""
+    for match in _TAG.finditer(text):
+        if match.end() - match.start() > _LONG_TAG and (
+            len(_ASSIGNMENT.findall(match.group())) > MAX_ATTRIBUTES
+        ):
+            return True
+    return False
+
+
 def _parser() -> lxml.html.HTMLParser:
     # huge_tree: without it libxml2 silently drops a text node or an attribute over 10 MB and
     # everything after it, and the page came out empty ("no text"). Entities are never
@@ -132,6 +149,8 @@ def extract_html(data: bytes) -> ExtractedDocument:
     # The text is decoded already: an XML declaration naming an encoding (even a bogus one)
     # would make lxml refuse the string.
     text = _XML_DECLARATION.sub("", decode(data), count=1)
+    if _too_many_attributes(text):
+        raise BrokenFile(TOO_MANY_ATTRIBUTES)
     try:
         root = lxml.html.document_fromstring(text, parser=_parser())
     except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
