@@ -18,8 +18,9 @@ from pathlib import Path
 import psutil
 import pypdfium2 as pdfium
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from autan.accounts.models import Organisation
 from autan.core.db import create_engine, session_factory
 from autan.documents.chunking import chunk
 from autan.documents.extraction import ExtractionLimits, extract
@@ -34,7 +35,7 @@ from autan.documents.extraction.pdf import _ocr_scale
 from autan.documents.extraction.sniff import check_zip
 from autan.documents.models import Chunk, Document
 from autan.documents.settings import DocumentSettings
-from autan.documents.worker import extraction_limits
+from autan.documents.worker import extraction_limits, with_org_limits
 from autan.llm.config import ModelsConfig
 from autan.web.errors import fill_in
 from autan.web.templating import Templates
@@ -199,6 +200,31 @@ class PeakMemory:
         return (self.peak - self.start) / 2**20
 
 
+async def set_document_limits(database_url: str, limits: dict[str, int]) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            await session.execute(update(Organisation).values(document_limits=limits))
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+def test_organisation_limits_replace_the_deployment_ones() -> None:
+    settings = DocumentSettings()
+    assert with_org_limits(settings, None) is settings
+    changed = with_org_limits(
+        settings,
+        {"max_characters": 1000, "max_passages": True, "chunk_tokens": 64, "max_pages": -1},
+    )
+    assert changed.max_characters == 1000
+    assert (changed.max_passages, changed.chunk_tokens, changed.max_pages) == (
+        settings.max_passages,
+        settings.chunk_tokens,
+        settings.max_pages,
+    )
+
+
 def files_named(root: Path, name: str) -> Iterator[Path]:
     return (path for path in root.rglob(name) if path.is_file())
 
@@ -239,6 +265,14 @@ async def test_hostile_files_through_the_worker_then_a_normal_file(
         assert "zip bomb" in done["mensonge.docx"]["error"]
         # Before the limits, the worker's process grew by 4.6 GB on the PDF alone.
         assert memory.growth_mb < 300, memory.growth_mb
+
+        # An organisation's own limit replaces the deployment's, named in the reason.
+        await set_document_limits(database_url, {"max_passages": 1, "unknown": 3})
+        long_md = "\n\n".join(f"## Partie {n}\n\nLa demande se fait en mairie." for n in range(3))
+        capped = await upload(client, collection, "long.md", long_md.encode())
+        failed_long = await wait_done(client, capped.json()["id"])
+        assert failed_long["status"] == "failed", failed_long
+        assert "more than 1 passages to index" in failed_long["error"]
     engine = create_engine(database_url)
     try:
         async with session_factory(engine)() as session:

@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from autan.accounts.models import User
+from autan.accounts.models import Organisation, User
 from autan.accounts.principal import Principal
 from autan.core.db import utcnow
 from autan.core.errors import AutanError
@@ -253,7 +253,8 @@ class IngestionWorker:
             data = await asyncio.to_thread(self.store.read, document.sha256)
         except FileNotFoundError:
             raise _Gone() from None
-        limits = extraction_limits(self.settings)
+        settings = await self._settings_for(document)
+        limits = extraction_limits(settings)
 
         def on_pages(done: int, total: int) -> None:
             # Called from the parsing thread: only record; the heartbeat writes it.
@@ -267,9 +268,9 @@ class IngestionWorker:
         drafts = await asyncio.to_thread(  # a long document takes a while: not on the loop
             chunk,
             extracted,
-            self.settings.chunk_tokens,
-            self.settings.chunk_overlap,
-            self.settings.max_passages,
+            settings.chunk_tokens,
+            settings.chunk_overlap,
+            settings.max_passages,
         )
         chunked = time.perf_counter()
         if not drafts:
@@ -289,6 +290,14 @@ class IngestionWorker:
             chunks=len(drafts),
             seconds=round(done - started, 2),
         )
+
+    async def _settings_for(self, document: Document) -> DocumentSettings:
+        """The deployment's document settings, with the organisation's own limits if any."""
+        async with self.factory() as session:
+            overrides = await session.scalar(
+                select(Organisation.document_limits).where(Organisation.id == document.org_id)
+            )
+        return with_org_limits(self.settings, overrides)
 
     def _count(self, parse: float, chunking: float, embed: float, write: float) -> None:
         self.timings.parse += parse
@@ -461,6 +470,35 @@ class IngestionWorker:
                 log.exception("ingestion_progress_write_failed")
             job.written = progress
             last = time.monotonic()
+
+
+# The limits an organisation may set for its own documents (Organisation.document_limits).
+ORG_LIMITS = ("max_characters", "max_passages", "max_unpacked_bytes", "max_pages")
+
+
+def with_org_limits(
+    settings: DocumentSettings, overrides: dict[str, Any] | None
+) -> DocumentSettings:
+    """The settings with an organisation's limits in place of the deployment's.
+
+    Unknown names and values that are not positive whole numbers are ignored (and logged):
+    a typo in one organisation's row must not stop its ingestion.
+    """
+    if not overrides:
+        return settings
+    valid = {
+        name: value
+        for name, value in overrides.items()
+        if name in ORG_LIMITS
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and value > 0
+    }
+    if len(valid) != len(overrides):
+        log.warning(
+            "organisation_document_limits_ignored", ignored=sorted(set(overrides) - set(valid))
+        )
+    return settings.model_copy(update=valid)
 
 
 def extraction_limits(settings: DocumentSettings) -> ExtractionLimits:
