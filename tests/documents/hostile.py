@@ -380,7 +380,7 @@ def corpus() -> list[Hostile]:
         Hostile("xxe.docx", docx_xxe(), "ready"),
         # odfpy's SAX parser refuses the entity it will not fetch: a damaged file to us.
         Hostile("xxe.odt", odt_xxe(), "broken_file"),
-        Hostile("xxe.svg", svg_xxe_script(), "ready"),
+        Hostile("xxe.svg", svg_xxe_script(), "unsupported_format"),
         Hostile("scripts.html", html_scripts(), "ready"),
         Hostile("dtd.html", html_doctype_subset(), "ready"),
         Hostile("texte-enorme.html", html_huge_text(), "too_much_text"),

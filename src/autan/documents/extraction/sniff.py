@@ -269,6 +269,10 @@ def _looks_binary(head: bytes) -> bool:
 
 def _text_format(head: bytes, ext: str) -> str:
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    svg = start.startswith((b"<?xml", b"<svg", b"<!doctype svg")) and b"<svg" in start
+    if ext == "svg" or (svg and b"<html" not in start):
+        # Read as text it would be its markup (scripts included), not what it shows.
+        raise _unsupported(ext, "an SVG image")
     if start.startswith(_HTML_STARTS) and (b"<html" in start or b"<body" in start):
         return "html"
     if start.startswith((b"<!doctype html", b"<html")):
