@@ -50,6 +50,9 @@ class Organisation(TimestampMixin, Base):
     charter_text: Mapped[str | None] = mapped_column(Text, default=None)
     # Bumped when the text changes, so that everyone accepts the new text again.
     charter_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Overrides of the deployment's document limits for this organisation's files, e.g.
+    # {"max_characters": 1000000, "max_passages": 5000} (autan.documents.worker); None: none.
+    document_limits: Mapped[dict[str, int] | None] = mapped_column(JSON, default=None)
 
 
 class OrganisationDomain(TimestampMixin, Base):

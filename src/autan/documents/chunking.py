@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from autan.documents.extraction.errors import TooManyPassages
 from autan.documents.extraction.model import Block, ExtractedDocument
 
 # e5 reads at most 512 tokens; the estimate's margin keeps chunks of up to this many
@@ -243,9 +244,10 @@ def _overlap(previous: list[_Piece], budget: int) -> list[_Piece]:
 
 
 class _Packer:
-    def __init__(self, max_tokens: int, overlap_tokens: int) -> None:
+    def __init__(self, max_tokens: int, overlap_tokens: int, max_passages: int | None) -> None:
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
+        self.max_passages = max_passages
         self.drafts: list[ChunkDraft] = []
 
     def section(self, blocks: list[Block]) -> None:
@@ -270,6 +272,10 @@ class _Packer:
             self.emit(current, headings)
 
     def emit(self, pieces: list[_Piece], headings: tuple[str, ...]) -> None:
+        if self.max_passages is not None and len(self.drafts) >= self.max_passages:
+            # Each passage is embedded (and re-embedded on every change of model): a document
+            # of tens of thousands of passages would hold the embedding model for hours.
+            raise TooManyPassages(self.max_passages)
         pages = tuple(sorted({piece.page for piece in pieces if piece.page is not None}))
         first_page = next((piece.page for piece in pieces if piece.page is not None), None)
         self.drafts.append(
@@ -285,13 +291,19 @@ class _Packer:
 
 
 def chunk(
-    document: ExtractedDocument, max_tokens: int = 300, overlap_tokens: int = 40
+    document: ExtractedDocument,
+    max_tokens: int = 300,
+    overlap_tokens: int = 40,
+    max_passages: int | None = None,
 ) -> list[ChunkDraft]:
-    """Cut a document into passages of at most `max_tokens` estimated tokens, in order."""
+    """Cut a document into passages of at most `max_tokens` estimated tokens, in order.
+
+    Raises TooManyPassages as soon as the document makes more than `max_passages`.
+    """
     if not MIN_TOKENS <= max_tokens <= MAX_SAFE_TOKENS:
         raise ValueError(f"max_tokens must be between {MIN_TOKENS} and {MAX_SAFE_TOKENS}")
     overlap_tokens = max(0, min(overlap_tokens, max_tokens // 2))
-    packer = _Packer(max_tokens, overlap_tokens)
+    packer = _Packer(max_tokens, overlap_tokens, max_passages)
     for section in _sections(document.blocks):
         packer.section(section)
     return packer.drafts

@@ -12,6 +12,36 @@ class DocumentSettings(BaseModel):
         50 * 1024 * 1024, ge=1, description="Largest file accepted, in bytes (50 MiB)."
     )
     max_pages: int = Field(2000, ge=1, description="Most pages (slides, sheets) per document.")
+    max_characters: int = Field(
+        5_000_000,
+        ge=1,
+        description="Most characters of text per document, counted while it is read (a cell "
+        "of a spreadsheet counts at least one); a document over it fails with this limit named.",
+    )
+    max_passages: int = Field(
+        20_000,
+        ge=1,
+        description="Most passages (chunks) per document: each is embedded, so this bounds the "
+        "time one document holds the embedding model.",
+    )
+    max_unpacked_bytes: int = Field(
+        100 * 1024 * 1024,
+        ge=1,
+        description="Most bytes a Word, Excel, PowerPoint or OpenDocument file may really unpack "
+        "to (measured while unpacking, whatever its headers declare).",
+    )
+    ocr_max_pixels: int = Field(
+        25_000_000,
+        ge=1_000_000,
+        description="Largest bitmap a page is rendered to for OCR, in pixels: the resolution "
+        "is lowered for large pages so that memory stays bounded (25 MP: A3 at 200 dpi).",
+    )
+    ocr_max_page_area: float = Field(
+        4 * 2384 * 3370,
+        gt=0,
+        description="Largest scanned page read by OCR, in square points (default 4 x A0); "
+        "larger pages are not rendered.",
+    )
     ocr: bool = Field(True, description="Read scanned pages and images with Tesseract.")
     ocr_languages: str = Field("fra+eng", description="Tesseract languages, joined with +.")
     chunk_tokens: int = Field(

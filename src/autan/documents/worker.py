@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -19,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from autan.accounts.models import User
+from autan.accounts.models import Organisation, User
 from autan.accounts.principal import Principal
 from autan.core.db import utcnow
 from autan.core.errors import AutanError
@@ -100,6 +101,9 @@ class IngestionWorker:
         self.active = 0  # documents being processed right now
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        # When this process last took a document of each organisation (a ticket number).
+        self._served: dict[uuid.UUID, int] = {}
+        self._tickets = itertools.count()
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -166,24 +170,58 @@ class IngestionWorker:
             log.exception("ingestion_recovery_failed")
 
     async def claim(self) -> Document | None:
-        """Take the oldest queued document, unless another worker takes it first."""
+        """Take a queued document, unless another worker takes it first.
+
+        Organisations take turns: the oldest queued document of the organisation served
+        least recently goes first, not the oldest of all, so that one organisation queuing
+        a thousand files does not make everyone else's wait behind them.
+        """
         async with self.factory() as session:
-            candidates = await session.scalars(
-                select(Document.id)
-                .where(Document.status == DocumentStatus.QUEUED)
-                .order_by(Document.created_at)
-                .limit(8)
-            )
-            for document_id in list(candidates):
-                taken = await session.execute(
-                    update(Document)
-                    .where(Document.id == document_id, Document.status == DocumentStatus.QUEUED)
-                    .values(status=DocumentStatus.PARSING, progress=0.0, updated_at=utcnow())
+            for org_id in await self._turns(session):
+                candidates = await session.scalars(
+                    select(Document.id)
+                    .where(Document.status == DocumentStatus.QUEUED, Document.org_id == org_id)
+                    .order_by(Document.created_at)
+                    .limit(8)
                 )
-                await session.commit()
-                if rowcount(taken) == 1:
-                    return await session.get(Document, document_id, populate_existing=True)
+                for document_id in list(candidates):
+                    taken = await session.execute(
+                        update(Document)
+                        .where(Document.id == document_id, Document.status == DocumentStatus.QUEUED)
+                        .values(status=DocumentStatus.PARSING, progress=0.0, updated_at=utcnow())
+                    )
+                    await session.commit()
+                    if rowcount(taken) == 1:
+                        self._served[org_id] = next(self._tickets)
+                        return await session.get(Document, document_id, populate_existing=True)
         return None
+
+    async def _turns(self, session: AsyncSession) -> list[uuid.UUID]:
+        """Organisations with queued documents, whose turn comes first first.
+
+        First those with the fewest documents in progress right now (in any process: the
+        database tells), then those this process served least recently (never first), then
+        the one whose queued document is oldest.
+        """
+        queued = (
+            await session.execute(
+                select(Document.org_id, func.min(Document.created_at))
+                .where(Document.status == DocumentStatus.QUEUED)
+                .group_by(Document.org_id)
+            )
+        ).all()
+        if len(queued) <= 1:
+            return [org_id for org_id, _ in queued]
+        running = await session.execute(
+            select(Document.org_id, func.count())
+            .where(Document.status.in_((DocumentStatus.PARSING, DocumentStatus.INDEXING)))
+            .group_by(Document.org_id)
+        )
+        busy = {org_id: int(count) for org_id, count in running.all()}
+        order = sorted(
+            queued, key=lambda row: (busy.get(row[0], 0), self._served.get(row[0], -1), row[1])
+        )
+        return [org_id for org_id, _ in order]
 
     # --- one job -----------------------------------------------------------------------
 
@@ -215,11 +253,8 @@ class IngestionWorker:
             data = await asyncio.to_thread(self.store.read, document.sha256)
         except FileNotFoundError:
             raise _Gone() from None
-        limits = ExtractionLimits(
-            max_pages=self.settings.max_pages,
-            ocr=self.settings.ocr,
-            ocr_languages=self.settings.ocr_languages,
-        )
+        settings = await self._settings_for(document)
+        limits = extraction_limits(settings)
 
         def on_pages(done: int, total: int) -> None:
             # Called from the parsing thread: only record; the heartbeat writes it.
@@ -231,7 +266,11 @@ class IngestionWorker:
         )
         parsed = time.perf_counter()
         drafts = await asyncio.to_thread(  # a long document takes a while: not on the loop
-            chunk, extracted, self.settings.chunk_tokens, self.settings.chunk_overlap
+            chunk,
+            extracted,
+            settings.chunk_tokens,
+            settings.chunk_overlap,
+            settings.max_passages,
         )
         chunked = time.perf_counter()
         if not drafts:
@@ -251,6 +290,14 @@ class IngestionWorker:
             chunks=len(drafts),
             seconds=round(done - started, 2),
         )
+
+    async def _settings_for(self, document: Document) -> DocumentSettings:
+        """The deployment's document settings, with the organisation's own limits if any."""
+        async with self.factory() as session:
+            overrides = await session.scalar(
+                select(Organisation.document_limits).where(Organisation.id == document.org_id)
+            )
+        return with_org_limits(self.settings, overrides)
 
     def _count(self, parse: float, chunking: float, embed: float, write: float) -> None:
         self.timings.parse += parse
@@ -423,6 +470,48 @@ class IngestionWorker:
                 log.exception("ingestion_progress_write_failed")
             job.written = progress
             last = time.monotonic()
+
+
+# The limits an organisation may set for its own documents (Organisation.document_limits).
+ORG_LIMITS = ("max_characters", "max_passages", "max_unpacked_bytes", "max_pages")
+
+
+def with_org_limits(
+    settings: DocumentSettings, overrides: dict[str, Any] | None
+) -> DocumentSettings:
+    """The settings with an organisation's limits in place of the deployment's.
+
+    Unknown names and values that are not positive whole numbers are ignored (and logged):
+    a typo in one organisation's row must not stop its ingestion.
+    """
+    if not overrides:
+        return settings
+    valid = {
+        name: value
+        for name, value in overrides.items()
+        if name in ORG_LIMITS
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and value > 0
+    }
+    if len(valid) != len(overrides):
+        log.warning(
+            "organisation_document_limits_ignored", ignored=sorted(set(overrides) - set(valid))
+        )
+    return settings.model_copy(update=valid)
+
+
+def extraction_limits(settings: DocumentSettings) -> ExtractionLimits:
+    """The bounds of one extraction, from the deployment's document settings."""
+    return ExtractionLimits(
+        max_pages=settings.max_pages,
+        ocr=settings.ocr,
+        ocr_languages=settings.ocr_languages,
+        ocr_max_pixels=settings.ocr_max_pixels,
+        ocr_max_page_area=settings.ocr_max_page_area,
+        max_characters=settings.max_characters,
+        max_unpacked_bytes=settings.max_unpacked_bytes,
+    )
 
 
 def _set(job: _Job, progress: float) -> None:

@@ -9,7 +9,7 @@ import structlog
 from autan.documents.extraction.errors import BrokenFile, EmptyDocument
 from autan.documents.extraction.html import extract_html
 from autan.documents.extraction.images import extract_image
-from autan.documents.extraction.model import ExtractedDocument, ExtractionLimits
+from autan.documents.extraction.model import ExtractedDocument, ExtractionLimits, text_budget
 from autan.documents.extraction.normalise import is_blank
 from autan.documents.extraction.office import extract_docx, extract_pptx, extract_xlsx
 from autan.documents.extraction.opendocument import extract_odp, extract_ods, extract_odt
@@ -65,7 +65,8 @@ def extract(
     """
     fmt = detect_format(data, filename)
     try:
-        document = _run(fmt, data, limits, progress)
+        with text_budget(limits.max_characters):
+            document = _run(fmt, data, limits, progress)
     except RecursionError as exc:
         # Absurdly deep nesting (crafted HTML or XML) is not a real document.
         raise BrokenFile() from exc

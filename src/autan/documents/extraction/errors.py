@@ -121,3 +121,53 @@ class OcrUnavailable(ExtractionError):
             "on the server. Ask the administrator to install Tesseract, or send a document "
             "with selectable text."
         )
+
+
+class TooMuchText(ExtractionError):
+    """More text than any real document holds: a spreadsheet of repeated cells, a bomb."""
+
+    code = "too_much_text"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            "The document holds more than {limit} characters of text, the limit per document. "
+            "Split it into smaller documents and send them again.",
+            limit=limit,
+        )
+
+
+class TooManyPassages(ExtractionError):
+    code = "too_many_passages"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            "The document would make more than {limit} passages to index, the limit per "
+            "document. Split it into smaller documents and send them again.",
+            limit=limit,
+        )
+
+
+class UnpackedTooLarge(ExtractionError):
+    """A ZIP-based document whose members really unpack to more than the budget."""
+
+    code = "file_too_large"
+
+    def __init__(self, limit_mb: int) -> None:
+        super().__init__(
+            "The file unpacks to more than {limit} MB, the limit per document.", limit=limit_mb
+        )
+
+
+class PageTooLarge(ExtractionError):
+    """A scanned page so large that no real scan has it (rendering it would exhaust memory)."""
+
+    code = "page_too_large"
+
+    def __init__(self, page: int, width_cm: int, height_cm: int) -> None:
+        super().__init__(
+            "Page {page} measures {width} × {height} cm, too large to be read by text "
+            "recognition (OCR).",
+            page=page,
+            width=width_cm,
+            height=height_cm,
+        )

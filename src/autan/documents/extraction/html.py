@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import lxml.html
 from lxml import etree
 
 from autan.documents.extraction.errors import BrokenFile
-from autan.documents.extraction.model import Block, ExtractedDocument, HeadingPath
+from autan.documents.extraction.model import Block, ExtractedDocument, HeadingPath, ensure
 from autan.documents.extraction.normalise import inline, metadata_title, table_row
 from autan.documents.extraction.tables import table_blocks
 from autan.documents.extraction.text import decode
@@ -30,6 +31,13 @@ _DROPPED = (
     "textarea",
     "head",
 )
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
+# A start tag, quoted values included (possessive: linear whatever the input).
+_TAG = re.compile(r"""<[A-Za-z](?:[^>"']++|"[^"]*+"|'[^']*+')*+>""")
+_ASSIGNMENT = re.compile(r"""[\s"'][^\s"'=<>/]+\s*=""")
+_LONG_TAG = 8_000  # characters: a tag shorter than this cannot hold MAX_ATTRIBUTES
+MAX_ATTRIBUTES = 2000
+TOO_MANY_ATTRIBUTES = "An element of the page has thousands of attributes, which no real page has."
 _DROPPED_ROLES = {"navigation", "banner", "contentinfo", "search", "menu", "menubar"}
 _HEADINGS = {f"h{level}": level for level in range(1, 7)}
 # Elements that end the paragraph in progress; everything else is inline.
@@ -48,7 +56,9 @@ class _HtmlWalker:
         self.first_h1: str | None = None
 
     def flush(self) -> None:
-        text = inline("".join(self.buffer))
+        raw = "".join(self.buffer)
+        ensure(len(raw))  # before normalising megabytes of text that will be refused anyway
+        text = inline(raw)
         self.buffer = []
         if text:
             self.blocks.append(Block(text, None, self.path.current, "text"))
@@ -116,16 +126,42 @@ def _content_root(root: Any) -> Any:
     return body if body is not None else root
 
 
+def _too_many_attributes(text: str) -> bool:
+    """An element with thousands of attributes: libxml2 checks each new attribute against
+    all the previous ones, so 200,000 of them (2 MB) kept the parser busy for minutes."""
+    for match in _TAG.finditer(text):
+        if match.end() - match.start() > _LONG_TAG and (
+            len(_ASSIGNMENT.findall(match.group())) > MAX_ATTRIBUTES
+        ):
+            return True
+    return False
+
+
+def _parser() -> lxml.html.HTMLParser:
+    # huge_tree: without it libxml2 silently drops a text node or an attribute over 10 MB and
+    # everything after it, and the page came out empty ("no text"). Entities are never
+    # resolved and nothing is fetched (no_network), whatever a DOCTYPE declares.
+    return lxml.html.HTMLParser(huge_tree=True, no_network=True, remove_pis=True)
+
+
 def extract_html(data: bytes) -> ExtractedDocument:
     """An HTML page: the <main> (or the only <article>) if there is one, else the <body>."""
+    # The text is decoded already: an XML declaration naming an encoding (even a bogus one)
+    # would make lxml refuse the string.
+    text = _XML_DECLARATION.sub("", decode(data), count=1)
+    if _too_many_attributes(text):
+        raise BrokenFile(TOO_MANY_ATTRIBUTES)
     try:
-        root = lxml.html.document_fromstring(decode(data))
-    except (etree.ParserError, ValueError) as exc:
+        root = lxml.html.document_fromstring(text, parser=_parser())
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
         raise BrokenFile() from exc
     titles = root.xpath("//title")
     title = metadata_title(titles[0].text_content()) if titles else None
     for comment in root.xpath("//comment()"):
-        comment.drop_tree()
+        # Comments before or after the root element (or in a DOCTYPE's internal subset)
+        # have no parent element to be dropped from; they are not walked anyway.
+        if comment.getparent() is not None:
+            comment.drop_tree()
     _drop_furniture(root)
     walker = _HtmlWalker()
     walker.element(_content_root(root))

@@ -23,7 +23,13 @@ from pptx.shapes.base import BaseShape
 from pptx.slide import Slide
 
 from autan.documents.extraction.errors import BrokenFile, TooManyPages
-from autan.documents.extraction.model import Block, ExtractedDocument, ExtractionLimits, HeadingPath
+from autan.documents.extraction.model import (
+    Block,
+    ExtractedDocument,
+    ExtractionLimits,
+    HeadingPath,
+    charge,
+)
 from autan.documents.extraction.normalise import inline, metadata_title, normalise, table_row
 from autan.documents.extraction.sniff import check_zip
 from autan.documents.extraction.tables import table_blocks
@@ -136,7 +142,7 @@ def extract_docx(data: bytes, limits: ExtractionLimits, progress: Progress) -> E
     Word records where pages broke when it last laid the document out; when those marks
     are there, blocks get page numbers, else pages are unknown (None).
     """
-    check_zip(data)
+    check_zip(data, limits.max_unpacked_bytes)
     try:
         part = WordPackage.open(io.BytesIO(data)).main_document_part
         document: WordDocument = part.document
@@ -233,7 +239,7 @@ def _slide_blocks(slide: Slide, page: int, path: HeadingPath) -> list[Block]:
 
 def extract_pptx(data: bytes, limits: ExtractionLimits, progress: Progress) -> ExtractedDocument:
     """A presentation: one page per slide, its title as heading, speaker notes included."""
-    check_zip(data)
+    check_zip(data, limits.max_unpacked_bytes)
     try:
         part = SlidesPackage.open(io.BytesIO(data)).main_document_part
         presentation: Presentation = part.presentation
@@ -277,9 +283,23 @@ def cell_text(value: object, number_format: str | None = None) -> str:
     return str(value)
 
 
+def _sheet_rows(sheet: Any) -> Iterator[str]:
+    """Rows of a sheet as text; every row and cell read counts against the text budget.
+
+    A sheet may hold a cell at XFD1048576 alone: openpyxl then yields a million empty rows,
+    and pads rows with thousands of empty cells; each counts (at least one character), so
+    such a sheet stops being read instead of keeping the worker busy for hours.
+    """
+    for row in sheet.iter_rows():
+        charge(max(1, len(row)))
+        yield table_row(
+            [cell_text(cell.value, getattr(cell, "number_format", None)) for cell in row]
+        )
+
+
 def extract_xlsx(data: bytes, limits: ExtractionLimits, progress: Progress) -> ExtractedDocument:
     """A workbook: one page per sheet, the sheet name as heading, rows as ``A | B | C``."""
-    check_zip(data)
+    check_zip(data, limits.max_unpacked_bytes)
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (*_BROKEN, OSError) as exc:
@@ -294,13 +314,7 @@ def extract_xlsx(data: bytes, limits: ExtractionLimits, progress: Progress) -> E
             # The stored dimension may claim A1:XFD1048576; rows would be padded to it.
             sheet.reset_dimensions()
             name = inline(sheet.title)
-            rows = (
-                table_row(
-                    [cell_text(cell.value, getattr(cell, "number_format", None)) for cell in row]
-                )
-                for row in sheet.iter_rows()
-            )
-            tables = table_blocks(rows, page, (name,))
+            tables = table_blocks(_sheet_rows(sheet), page, (name,))
             if tables:
                 blocks.append(Block(name, page, (name,), "heading"))
                 blocks.extend(tables)

@@ -12,7 +12,13 @@ from odf.namespaces import DCNS, DRAWNS, PRESENTATIONNS, TABLENS, TEXTNS
 from odf.opendocument import OpenDocument, load
 
 from autan.documents.extraction.errors import BrokenFile, EncryptedFile, TooManyPages
-from autan.documents.extraction.model import Block, ExtractedDocument, ExtractionLimits, HeadingPath
+from autan.documents.extraction.model import (
+    Block,
+    ExtractedDocument,
+    ExtractionLimits,
+    HeadingPath,
+    ensure,
+)
 from autan.documents.extraction.normalise import inline, metadata_title, normalise, table_row
 from autan.documents.extraction.sniff import check_zip
 from autan.documents.extraction.tables import table_blocks
@@ -73,7 +79,10 @@ def _table_rows(table: Element) -> Iterator[str]:
                 if cell.qname[1] not in ("table-cell", "covered-table-cell"):
                     continue
                 text = " ".join(text_of(p) for p in _elements(cell))
-                cells.extend([text] * _repeat(cell, "number-columns-repeated", MAX_CELL_REPEAT))
+                repeat = _repeat(cell, "number-columns-repeated", MAX_CELL_REPEAT)
+                # Before the row is built: 100 copies of a long cell would be a huge string.
+                ensure(len(text) * repeat)
+                cells.extend([text] * repeat)
             row = table_row(cells)
             if row:
                 yield from [row] * _repeat(child, "number-rows-repeated", MAX_ROW_REPEAT)
@@ -164,8 +173,8 @@ def _title(document: OpenDocument) -> str | None:
     return None
 
 
-def _load(data: bytes) -> OpenDocument:
-    check_zip(data)
+def _load(data: bytes, limits: ExtractionLimits) -> OpenDocument:
+    check_zip(data, limits.max_unpacked_bytes)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             manifest = archive.read("META-INF/manifest.xml")
@@ -182,7 +191,7 @@ def extract_odt(data: bytes, limits: ExtractionLimits, progress: Progress) -> Ex
     LibreOffice records where pages broke when it last laid the document out; when those
     marks are there, blocks get page numbers, else pages are unknown (None).
     """
-    document = _load(data)
+    document = _load(data, limits)
     paged = _breaks(document.text) > 0
     walker = _TextWalker(1 if paged else None, HeadingPath(), count_pages=paged)
     walker.walk(document.text)
@@ -197,7 +206,7 @@ def extract_odt(data: bytes, limits: ExtractionLimits, progress: Progress) -> Ex
 
 def extract_ods(data: bytes, limits: ExtractionLimits, progress: Progress) -> ExtractedDocument:
     """A spreadsheet: one page per sheet, the sheet name as heading."""
-    document = _load(data)
+    document = _load(data, limits)
     sheets = [e for e in _elements(document.spreadsheet) if e.qname == (TABLENS, "table")]
     if len(sheets) > limits.max_pages:
         raise TooManyPages(len(sheets), limits.max_pages, "sheets")
@@ -250,7 +259,7 @@ def _slide_blocks(slide: Element, page: int, path: HeadingPath) -> list[Block]:
 
 def extract_odp(data: bytes, limits: ExtractionLimits, progress: Progress) -> ExtractedDocument:
     """A presentation: one page per slide, its title frame as heading, notes included."""
-    document = _load(data)
+    document = _load(data, limits)
     slides = [e for e in _elements(document.presentation) if e.qname == (DRAWNS, "page")]
     if len(slides) > limits.max_pages:
         raise TooManyPages(len(slides), limits.max_pages, "slides")

@@ -5,17 +5,20 @@ Pages are read here; pdf_layout turns their lines into paragraphs and headings.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import defaultdict
 from collections.abc import Callable
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
+import structlog
 
 from autan.documents.extraction.errors import (
     BrokenFile,
     EmptyDocument,
     EncryptedFile,
+    PageTooLarge,
     TooManyPages,
 )
 from autan.documents.extraction.model import ExtractedDocument, ExtractionLimits
@@ -28,6 +31,9 @@ from autan.documents.extraction.normalise import (
 )
 from autan.documents.extraction.ocr import OCR_BATCH, ocr_pages, to_png
 from autan.documents.extraction.pdf_layout import Bookmarks, Line, document_blocks
+
+log = structlog.get_logger(__name__)
+_CM_PER_POINT = 2.54 / 72
 
 # PDFium is not thread-safe and extraction runs in worker threads: every call into it
 # holds this lock. OCR (a subprocess) runs outside it.
@@ -131,10 +137,26 @@ def _needs_ocr(page: pdfium.PdfPage, text: str) -> bool:
     return coverage >= SCAN_COVERAGE
 
 
+def _ocr_scale(page: pdfium.PdfPage, limits: ExtractionLimits) -> float | None:
+    """The render scale for OCR: `ocr_dpi`, lowered so that the bitmap stays within
+    `ocr_max_pixels`; None for a page too large to be a scan (not rendered at all).
+
+    A fixed DPI made a 14,400 pt square page (PDF's largest) a 1.6-gigapixel bitmap.
+    """
+    width, height = page.get_size()
+    area = max(width, 1.0) * max(height, 1.0)
+    if area > limits.ocr_max_page_area:
+        return None
+    return min(limits.ocr_dpi / 72, math.sqrt(limits.ocr_max_pixels / area))
+
+
 def _read_page(
     pdf: pdfium.PdfDocument, index: int, limits: ExtractionLimits
-) -> tuple[list[Line], bytes | None]:
-    """The page's lines, or its rendering (PNG) when it must go through OCR instead."""
+) -> tuple[list[Line], bytes | None, tuple[float, float] | None]:
+    """The page's lines, or its rendering (PNG) when it must go through OCR instead.
+
+    The third value is the page's size in points when it needed OCR but was too large.
+    """
     with PDFIUM_LOCK:
         page = pdf[index]
         try:
@@ -142,13 +164,17 @@ def _read_page(
             try:
                 text = textpage.get_text_range()
                 if not limits.ocr or not _needs_ocr(page, text):
-                    return _page_lines(textpage, text), None
+                    return _page_lines(textpage, text), None, None
+                scale = _ocr_scale(page, limits)
+                if scale is None:
+                    log.warning("ocr_page_too_large", page=index + 1, size=page.get_size())
+                    return _page_lines(textpage, text), None, page.get_size()
             finally:
                 textpage.close()
-            image = page.render(scale=limits.ocr_dpi / 72, grayscale=True).to_pil()
+            image = page.render(scale=scale, grayscale=True).to_pil()
         finally:
             page.close()
-    return [], to_png(image, limits.ocr_dpi)
+    return [], to_png(image, round(scale * 72)), None
 
 
 class _Pages:
@@ -162,9 +188,13 @@ class _Pages:
         self.scans: list[tuple[int, bytes]] = []
         self.ocr_pages = 0
         self.done = 0  # pages read (and OCRed) in order, for progress
+        # The first scanned page too large to render: (0-based index, (width, height) in pt).
+        self.oversized: tuple[int, tuple[float, float]] | None = None
 
     def read(self, pdf: pdfium.PdfDocument, index: int) -> None:
-        lines, png = _read_page(pdf, index, self.limits)
+        lines, png, oversized = _read_page(pdf, index, self.limits)
+        if oversized is not None and self.oversized is None:
+            self.oversized = (index, oversized)
         if png is None:
             self.lines[index] = lines
         else:
@@ -213,6 +243,9 @@ def extract_pdf(
         with PDFIUM_LOCK:
             pdf.close()
     blocks = document_blocks(pages.lines, marks)
+    if pages.oversized is not None and all(is_blank(block.text) for block in blocks):
+        index, (width, height) = pages.oversized
+        raise PageTooLarge(index + 1, round(width * _CM_PER_POINT), round(height * _CM_PER_POINT))
     if not limits.ocr and all(is_blank(block.text) for block in blocks):
         raise EmptyDocument(
             "No text could be found in the document: if it is a scan, text recognition "

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
+import zlib
 from pathlib import PurePath
 
 from autan.documents.extraction.errors import (
@@ -13,6 +15,7 @@ from autan.documents.extraction.errors import (
     FileTooLarge,
     LegacyOfficeFormat,
     MislabelledFile,
+    UnpackedTooLarge,
     UnsupportedFormat,
 )
 
@@ -21,6 +24,11 @@ from autan.documents.extraction.errors import (
 MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 MAX_MEMBER_RATIO = 200  # XML compresses ~10-20x; far more means crafted content
 RATIO_CHECK_FROM = 10 * 1024 * 1024  # small members may compress well for innocent reasons
+# A real document has tens to hundreds of members; tens of thousands mean a crafted file.
+MAX_MEMBERS = 10_000
+ZIP_BOMB = "its content is compressed in a suspicious way (a zip bomb)"
+_IN_PIECE = 64 * 1024
+_OUT_PIECE = 1024 * 1024
 
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
@@ -167,8 +175,16 @@ def _zip_kind(archive: zipfile.ZipFile, names: set[str]) -> str | None:
     return None
 
 
-def check_zip(data: bytes) -> None:
-    """Refuse ZIP containers whose members would unpack to an unreasonable size."""
+def check_zip(data: bytes, max_unpacked: int = MAX_UNPACKED_BYTES) -> None:
+    """Refuse ZIP containers whose members would unpack to an unreasonable size.
+
+    Declared sizes are checked first (cheap); then every member is really unpacked, in
+    bounded pieces that are counted and dropped, because headers can lie: a member that
+    declares 2 KB may inflate to gigabytes, and zipfile's ``read()`` (which the Office
+    libraries call) inflates all of it in one piece before cutting it to the declared size.
+    Once every member is known to unpack to exactly what it declares, within
+    `max_unpacked` bytes in all, the libraries cannot be made to allocate more.
+    """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
@@ -184,7 +200,62 @@ def check_zip(data: bytes) -> None:
         if info.file_size > RATIO_CHECK_FROM and info.file_size > MAX_MEMBER_RATIO * max(
             info.compress_size, 1
         ):
-            raise FileTooLarge("its content is compressed in a suspicious way (a zip bomb)")
+            raise FileTooLarge(ZIP_BOMB)
+    if len(infos) > MAX_MEMBERS:
+        raise FileTooLarge(ZIP_BOMB)
+    remaining = max_unpacked
+    view = memoryview(data)
+    for info in infos:
+        remaining -= _unpack_counted(view, info, remaining, max_unpacked)
+
+
+def _unpack_counted(view: memoryview, info: zipfile.ZipInfo, budget: int, max_unpacked: int) -> int:
+    """The real unpacked size of a member, checked against its header and the budget."""
+    start = info.header_offset
+    header = bytes(view[start : start + 30])
+    if len(header) < 30 or not header.startswith(b"PK\x03\x04"):
+        raise BrokenFile()
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    begin = start + 30 + name_length + extra_length
+    raw = view[begin : begin + info.compress_size]
+    if len(raw) < info.compress_size:
+        raise BrokenFile()
+    if info.flag_bits & 0x1:
+        raise EncryptedFile()
+    if info.compress_type == zipfile.ZIP_STORED:
+        produced = len(raw)
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        produced = _inflated_size(raw, info.file_size, budget)
+    else:
+        raise BrokenFile()  # Office software writes stored or deflated members only
+    if produced > budget:
+        raise UnpackedTooLarge(max(1, round(max_unpacked / (1024 * 1024))))
+    if produced != info.file_size:
+        # More than declared is a crafted bomb; less is a damaged file.
+        raise FileTooLarge(ZIP_BOMB) if produced > info.file_size else BrokenFile()
+    return produced
+
+
+def _inflated_size(raw: memoryview, declared: int, budget: int) -> int:
+    """Bytes a deflate stream inflates to, stopping past `declared` or `budget` bytes."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    stop = min(declared, budget)
+    produced = 0
+    try:
+        for offset in range(0, len(raw), _IN_PIECE):
+            pending = bytes(raw[offset : offset + _IN_PIECE])
+            while pending:
+                # max_length bounds each piece: 64 KB of input may inflate to 64 MB.
+                produced += len(inflater.decompress(pending, _OUT_PIECE))
+                if produced > stop:
+                    return produced
+                pending = inflater.unconsumed_tail
+            if inflater.eof:
+                break
+        produced += len(inflater.flush())
+    except zlib.error as exc:
+        raise BrokenFile() from exc
+    return produced
 
 
 def _looks_binary(head: bytes) -> bool:
@@ -198,6 +269,10 @@ def _looks_binary(head: bytes) -> bool:
 
 def _text_format(head: bytes, ext: str) -> str:
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    svg = start.startswith((b"<?xml", b"<svg", b"<!doctype svg")) and b"<svg" in start
+    if ext == "svg" or (svg and b"<html" not in start):
+        # Read as text it would be its markup (scripts included), not what it shows.
+        raise _unsupported(ext, "an SVG image")
     if start.startswith(_HTML_STARTS) and (b"<html" in start or b"<body" in start):
         return "html"
     if start.startswith((b"<!doctype html", b"<html")):

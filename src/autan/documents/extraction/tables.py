@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from autan.documents.extraction.model import Block
+from autan.documents.extraction.model import Block, charge
 
 # Rows per block: bounds the size of one block for huge sheets; the chunker cuts further
 # by rows (again repeating the header) to fit its token budget.
@@ -24,6 +24,9 @@ def table_blocks(
     for row in rows:
         if not row:
             continue
+        # Counted as rows come, so that a sheet of repeated cells stops being read (rows are
+        # produced lazily) as soon as it goes over the document's budget.
+        charge(len(row) + 1)
         if header is None:
             header = row
             continue
