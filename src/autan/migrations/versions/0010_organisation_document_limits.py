@@ -22,5 +22,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("organisations") as batch_op:
-        batch_op.drop_column("document_limits")
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite (3.35+) drops a column in place. A batch copy would drop and re-create
+        # `organisations`, which the rows of `organisation_domains` (0008) refer to.
+        op.execute("ALTER TABLE organisations DROP COLUMN document_limits")
+        return
+    op.drop_column("organisations", "document_limits")
