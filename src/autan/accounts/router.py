@@ -30,6 +30,7 @@ from autan.accounts.schemas import (
 from autan.accounts.service import ApiKeyAuthenticator
 from autan.accounts.sessions import SessionAuthenticator
 from autan.core.errors import InvalidRequest
+from autan.core.params import BigIdCursor, Offset, Slug
 from autan.deps import CurrentPrincipal, SessionDep, SettingsDep, principal
 from autan.quotas.service import Quotas
 
@@ -97,7 +98,7 @@ async def revoke_key(
 
 @router.get("/orgs/{slug}/codes")
 async def list_codes(
-    slug: str, principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep
+    slug: Slug, principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep
 ) -> list[CodeOut]:
     """The organisation's access codes (referents and admins)."""
     org = await _managed_org(session, slug, principal)
@@ -107,7 +108,11 @@ async def list_codes(
 
 @router.post("/orgs/{slug}/codes", status_code=201)
 async def create_code(
-    slug: str, body: CodeIn, principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep
+    slug: Slug,
+    body: CodeIn,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> CodeOut:
     """Create an access code for the organisation."""
     org = await _managed_org(session, slug, principal)
@@ -126,7 +131,7 @@ async def create_code(
 
 @router.delete("/orgs/{slug}/codes/{code_id}")
 async def revoke_code(
-    slug: str,
+    slug: Slug,
     code_id: uuid.UUID,
     principal: CurrentPrincipal,
     session: SessionDep,
@@ -151,14 +156,14 @@ async def _org_out(session: SessionDep, org: Organisation) -> OrgOut:
 
 
 @router.get("/orgs/{slug}")
-async def get_org(slug: str, principal: CurrentPrincipal, session: SessionDep) -> OrgOut:
+async def get_org(slug: Slug, principal: CurrentPrincipal, session: SessionDep) -> OrgOut:
     """The organisation's settings (referents and admins)."""
     return await _org_out(session, await _managed_org(session, slug, principal))
 
 
 @router.patch("/orgs/{slug}")
 async def patch_org(
-    slug: str, body: OrgPatch, request: Request, principal: CurrentPrincipal, session: SessionDep
+    slug: Slug, body: OrgPatch, request: Request, principal: CurrentPrincipal, session: SessionDep
 ) -> OrgOut:
     """Change the organisation's settings."""
     org = await _managed_org(session, slug, principal)
@@ -173,7 +178,7 @@ async def patch_org(
 
 @router.put("/orgs/{slug}/quotas")
 async def put_quota(
-    slug: str, body: QuotaIn, request: Request, principal: CurrentPrincipal, session: SessionDep
+    slug: Slug, body: QuotaIn, request: Request, principal: CurrentPrincipal, session: SessionDep
 ) -> OrgOut:
     """Set the organisation's quota (for everyone, or for one role)."""
     org = await _managed_org(session, slug, principal)
@@ -187,12 +192,12 @@ async def put_quota(
 
 @router.get("/orgs/{slug}/users")
 async def list_users(
-    slug: str,
+    slug: Slug,
     principal: CurrentPrincipal,
     session: SessionDep,
     q: Annotated[str, Query(max_length=200)] = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[UserOut]:
     """Search the organisation's users."""
     org = await _managed_org(session, slug, principal)
@@ -202,7 +207,7 @@ async def list_users(
 
 @router.patch("/orgs/{slug}/users/{user_id}")
 async def patch_user(
-    slug: str,
+    slug: Slug,
     user_id: uuid.UUID,
     body: UserPatch,
     request: Request,
@@ -221,11 +226,11 @@ async def patch_user(
 
 @router.get("/orgs/{slug}/audit")
 async def audit_log(
-    slug: str,
+    slug: Slug,
     principal: CurrentPrincipal,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: BigIdCursor = None,
 ) -> list[AuditOut]:
     """The organisation's audit log, newest first."""
     org = await _managed_org(session, slug, principal)

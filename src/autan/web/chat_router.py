@@ -30,6 +30,7 @@ from autan.chat.models import Conversation, Message
 from autan.chat.turns import TurnEvent, TurnRequest, Turns
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
+from autan.core.params import PositionCursor, SearchText, TimeCursor
 from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, principal
 from autan.documents.errors import FileTooLarge, MissingFile
 from autan.documents.extraction.errors import ExtractionError
@@ -128,7 +129,7 @@ async def _sidebar(
 
 @router.get("/chat/sidebar")
 async def sidebar_page(
-    request: Request, me: CurrentPrincipal, session: SessionDep, before: datetime | None = None
+    request: Request, me: CurrentPrincipal, session: SessionDep, before: TimeCursor = None
 ) -> HTMLResponse:
     """More of the sidebar (its "show more" button), as a fragment."""
     context = await _sidebar(session, me, before)
@@ -137,7 +138,7 @@ async def sidebar_page(
 
 @router.get("/chat/search")
 async def search(
-    request: Request, me: CurrentPrincipal, session: SessionDep, q: str = ""
+    request: Request, me: CurrentPrincipal, session: SessionDep, q: SearchText = ""
 ) -> HTMLResponse:
     """Conversations whose title or messages contain the words typed, as a fragment."""
     found = await service.search_conversations(session, me, q)
@@ -232,7 +233,7 @@ async def conversation_page(
 @router.get("/c/{conversation_id}/messages")
 async def earlier_messages(
     conversation_id: uuid.UUID,
-    before: int,
+    before: PositionCursor,
     request: Request,
     me: CurrentPrincipal,
     session: SessionDep,
