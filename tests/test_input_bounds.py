@@ -62,7 +62,7 @@ async def test_api_refuses_numbers_past_their_columns(site: Site) -> None:
         assert long_slug.status_code == 400
 
 
-LOOSE_BODIES = [
+LOOSE_BODIES: list[tuple[str, str, dict[str, object]]] = [
     ("POST", "/api/me/keys", {"expires_in_days": True}),
     ("POST", "/api/me/keys", {"expires_in_days": "7"}),
     ("POST", "/api/orgs/agri/codes", {"max_uses": -1}),
