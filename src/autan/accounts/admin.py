@@ -46,7 +46,7 @@ async def update_org(
     before = {field: getattr(org, field) for field in changes}
     for field, value in changes.items():
         if field not in _ORG_FIELDS:
-            raise InvalidRequest(f"{field} cannot be changed.", param=field)
+            raise InvalidRequest("{field} cannot be changed.", param=field, values={"field": field})
         if field == "allowed_domains":
             value = sorted({d.strip().lower().lstrip("@") for d in value if d.strip()})
         setattr(org, field, value)

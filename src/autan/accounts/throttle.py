@@ -10,7 +10,7 @@ import structlog
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from autan.core.errors import AutanError, ErrorKind
+from autan.core.errors import AutanError, ErrorKind, Plural
 from autan.quotas.limiter import QuotaLimiter
 
 log = structlog.get_logger(__name__)
@@ -28,8 +28,9 @@ class TooManyLoginAttempts(AutanError):
     def __init__(self, retry_after: int) -> None:
         minutes = max(1, math.ceil(retry_after / 60))
         super().__init__(
-            f"Too many failed sign-in attempts. You can try again in {minutes} minute(s).",
+            "Too many failed sign-in attempts. You can try again in {wait}.",
             retry_after=retry_after,
+            values={"wait": Plural("{count} minute", "{count} minutes", minutes)},
         )
 
 

@@ -92,7 +92,8 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONBytesRespo
     errors = list(exc.errors())
     message, param = _describe(errors[0]) if errors else ("Invalid request.", None)
     if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more problem(s))"
+        more = len(errors) - 1
+        message += f" (and {more} more problem{'' if more == 1 else 's'})"
     return error_response(400, message, param=param, code="invalid_request")
 
 

@@ -71,7 +71,9 @@ def _uuid(value: str, what: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise InvalidRequest(
-            f"`{what}` must be an id such as {uuid.UUID(int=0)}.", param=what
+            "`{what}` must be an id such as {example}.",
+            param=what,
+            values={"what": what, "example": str(uuid.UUID(int=0))},
         ) from None
 
 

@@ -33,7 +33,6 @@ from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import PositionCursor, SearchText, TimeCursor
 from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, principal
 from autan.documents.errors import FileTooLarge, MissingFile
-from autan.documents.extraction.errors import ExtractionError
 from autan.documents.models import Document
 from autan.documents.router import MULTIPART_SLACK
 from autan.documents.worker import IngestionWorker
@@ -41,7 +40,6 @@ from autan.llm.config import ModelType
 from autan.llm.errors import ModelNotFound
 from autan.openai_api.streaming import EventStreamResponse
 from autan.prompts.service import usable_prompt
-from autan.quotas.errors import QuotaExceeded, describe_wait
 from autan.web import forms
 from autan.web.errors import fill_in, translate
 from autan.web.router import page_context
@@ -397,34 +395,11 @@ async def feedback(
 
 def _error_text(request: Request, exc: AutanError) -> str:
     """The error as its reader should see it, in their language, with its numbers."""
-    if isinstance(exc, QuotaExceeded):
-        templates = _templates(request)
-        lang = request_language(request)
-        wait = describe_wait(int(exc.retry_after or 60))
-        if exc.code == "quota_tokens_per_day":
-            text = (
-                "You have used your daily allowance of {limit} tokens. "
-                "You can write again in {wait}."
-            )
-        else:
-            text = (
-                "You have reached your limit of {limit} requests per minute. "
-                "You can send a new request in {wait}."
-            )
-        return templates.gettext(lang, text).format(
-            limit=exc.limit, wait=_translate_wait(templates, lang, wait)
-        )
-    if isinstance(exc, ExtractionError):
-        return translate(request, exc)
-    return _templates(request).gettext(request_language(request), readable_message(exc))
-
-
-def _translate_wait(templates: Templates, lang: str, wait: str) -> str:
-    if lang == "en":
-        return wait
-    for unit in ("seconds", "second", "minutes", "minute", "hours", "hour"):
-        wait = wait.replace(unit, templates.gettext(lang, unit))
-    return wait
+    readable = readable_message(exc)
+    if readable != exc.message:
+        # A model failure: a fixed sentence instead of one naming the model.
+        return _templates(request).gettext(request_language(request), readable)
+    return translate(request, exc)
 
 
 def _error_json(request: Request, exc: AutanError) -> JSONResponse:

@@ -7,7 +7,6 @@ and its forms carry the session's CSRF token (checked by `deps.principal`).
 
 from __future__ import annotations
 
-import math
 import uuid
 from typing import Any
 
@@ -23,13 +22,13 @@ from autan.accounts.oidc_router import redeem_pending
 from autan.accounts.principal import Principal
 from autan.accounts.service import ApiKeyAuthenticator, CreatedKey
 from autan.accounts.sessions import SessionCodec
-from autan.accounts.throttle import LoginThrottle, TooManyLoginAttempts
+from autan.accounts.throttle import LoginThrottle
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal, set_session_cookie
 from autan.web import forms
 from autan.web.errors import translate
-from autan.web.templating import LANG_COOKIE, LANGUAGES, Templates, request_language
+from autan.web.templating import LANG_COOKIE, LANGUAGES, Templates
 
 public = APIRouter(include_in_schema=False)
 pages = APIRouter(include_in_schema=False, dependencies=[Depends(principal)])
@@ -121,15 +120,6 @@ async def login_form(request: Request, session: SessionDep) -> Response:
         except LoginFailed:
             await throttle.failed(email, ip)
             raise
-    except TooManyLoginAttempts as exc:
-        minutes = max(1, math.ceil((exc.retry_after or 60) / 60))
-        lang = request_language(request)
-        message = _templates(request).gettext(
-            lang, "Too many failed sign-in attempts. You can try again in {minutes} minute(s)."
-        )
-        return _login_page(
-            request, email=email, error=message.format(minutes=minutes), status_code=429
-        )
     except AutanError as exc:
         return _login_page(
             request, email=email, error=translate(request, exc), status_code=_status(exc)

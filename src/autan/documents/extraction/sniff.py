@@ -128,7 +128,7 @@ def detect_format(data: bytes, filename: str) -> str:
     if _looks_binary(head):
         if ext in _EXTENSIONS or ext in _TEXT_EXTENSIONS or ext == "txt":
             raise BrokenFile()
-        raise UnsupportedFormat(f"a .{ext} file" if ext else "a file of unknown type")
+        raise UnsupportedFormat(extension=ext) if ext else UnsupportedFormat()
     return _text_format(head, ext)
 
 
@@ -176,15 +176,12 @@ def check_zip(data: bytes) -> None:
         raise BrokenFile() from exc
     total = sum(info.file_size for info in infos)
     if total > MAX_UNPACKED_BYTES:
-        raise FileTooLarge(
-            f"it unpacks to {total // (1024 * 1024)} MB, more than "
-            f"{MAX_UNPACKED_BYTES // (1024 * 1024)} MB"
-        )
+        raise FileTooLarge.unpacked(total // (1024 * 1024), MAX_UNPACKED_BYTES // (1024 * 1024))
     for info in infos:
         if info.file_size > RATIO_CHECK_FROM and info.file_size > MAX_MEMBER_RATIO * max(
             info.compress_size, 1
         ):
-            raise FileTooLarge("its content is compressed in a suspicious way (a zip bomb)")
+            raise FileTooLarge.zip_bomb()
 
 
 def _looks_binary(head: bytes) -> bool:
