@@ -197,7 +197,7 @@ def _raised_messages() -> list[tuple[str, int, ast.expr]]:
 
     Only classes whose first parameter is the message: others take a detail for the logs
     (an OIDC failure's reason) and word their message themselves."""
-    classes = [AutanError, *_subclasses(AutanError)]
+    classes: list[type[AutanError]] = [AutanError, *_subclasses(AutanError)]
     names = {cls.__name__ for cls in classes if _takes_a_message(cls)}
     found = []
     for path in SRC.rglob("*.py"):

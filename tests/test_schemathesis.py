@@ -81,7 +81,7 @@ def credentials(
         )
         tmp: Path = tmp_path_factory.mktemp("schemathesis")
         app = create_app(make_settings(tmp, url, models))
-        with asgi.get_client(app) as client:
+        with asgi.get_client(app) as client:  # type: ignore[arg-type]
             signed_in = client.post(
                 "/auth/login", json={"email": "agent@agri.gouv.fr", "password": PASSWORD}
             )
@@ -120,7 +120,7 @@ schema = _api_schema()
     derandomize=True,
 )
 def test_every_operation_answers_as_documented(
-    case: schemathesis.Case, credentials: dict[str, Any]
+    case: schemathesis.Case[Any], credentials: dict[str, Any]
 ) -> None:
     headers = credentials["browser"] if case.path.startswith("/auth/") else credentials["api"]
     case.call_and_validate(app=credentials["app"], headers=headers, checks=CHECKS)
