@@ -2,8 +2,10 @@
 
 The app runs in process (schemathesis' ASGI transport, which also runs its lifespan) on
 SQLite, with a simulated OpenAI-compatible upstream for the chat and embedding models.
-Callers: a referent's API key for `/v1` and `/api`; a member's session cookie and CSRF
-header for the `/auth` session routes. Each operation gets a bounded number of examples.
+Callers: a referent's API key for `/v1` (which takes keys only); the same referent's
+browser session (cookie and CSRF header) for `/api` and `/auth`, so the session and CSRF
+path is exercised too (`/auth/logout*` come last in the document, after every `/api` test).
+Each operation gets a bounded number of examples.
 
 Excluded, and why:
 - `/auth/oidc/*`: OIDC is not configured here; its redirects and callbacks are covered
@@ -46,7 +48,7 @@ EXCLUDED_PATHS = r"^/(auth/oidc/|metrics$)"
 
 
 async def _people(url: str) -> str:
-    """A referent (who gets an API key) and a member (who signs in); the key's secret."""
+    """A referent and a member of one organisation; the referent's API key."""
     engine = create_engine(url)
     async with session_factory(engine)() as session:
         for email, role in (
@@ -83,17 +85,21 @@ def credentials(
         app = create_app(make_settings(tmp, url, models))
         with asgi.get_client(app) as client:  # type: ignore[arg-type]
             signed_in = client.post(
-                "/auth/login", json={"email": "agent@agri.gouv.fr", "password": PASSWORD}
+                "/auth/login", json={"email": "ref@agri.gouv.fr", "password": PASSWORD}
             )
             assert signed_in.status_code == 200, signed_in.text
-            yield {
-                "app": app,
+            callers = {
                 "api": {"Authorization": f"Bearer {key}"},
                 "browser": {
                     "Cookie": "; ".join(f"{k}={v}" for k, v in client.cookies.items()),
                     "X-CSRF-Token": signed_in.json()["csrf_token"],
                 },
             }
+        # Both callers are let in (else every case would only test the 401 answer).
+        with asgi.get_client(app) as client:  # type: ignore[arg-type]
+            for headers, path in ((callers["api"], "/v1/models"), (callers["browser"], "/api/me")):
+                assert client.get(path, headers=headers).status_code == 200, path
+            yield {"app": app, **callers}
         asgi.shutdown_lifespans()
     finally:
         sim.stop()
@@ -122,5 +128,5 @@ schema = _api_schema()
 def test_every_operation_answers_as_documented(
     case: schemathesis.Case[Any], credentials: dict[str, Any]
 ) -> None:
-    headers = credentials["browser"] if case.path.startswith("/auth/") else credentials["api"]
+    headers = credentials["api"] if case.path.startswith("/v1/") else credentials["browser"]
     case.call_and_validate(app=credentials["app"], headers=headers, checks=CHECKS)
