@@ -15,9 +15,10 @@ from autan.chat import service as chat
 from autan.cli import app as cli
 from autan.core.db import create_engine, session_factory
 from autan.core.params import MAX_OFFSET
-from tests.support.web import PEOPLE, Site, run_site
+from tests.support.web import PEOPLE, Site, hidden, run_site
 
 HUGE = 2**63
+UNREADABLE = "La requête n'a pas pu être lue. Rechargez la page."
 
 
 @pytest.fixture
@@ -95,6 +96,21 @@ async def test_pages_refuse_cursors_out_of_range_or_without_time_zone(site: Site
         assert naive.status_code == 400
         aware = await browser.get("/chat/sidebar", params={"before": "2026-01-01T00:00:00Z"})
         assert aware.status_code == 200
+        # The chat's own JSON body: a position within its column, booleans that are booleans.
+        csrf = {"X-CSRF-Token": hidden((await browser.get("/")).text, "csrf_token")}
+        edit = {"action": "edit", "conversation_id": conversation.rsplit("/", 1)[1]}
+        for body in (
+            {**edit, "position": HUGE, "content": "Bonjour"},
+            {**edit, "position": True, "content": "Bonjour"},
+            {"content": "Bonjour", "temporary": "yes"},
+            {"content": "Bonjour", "model": "m" * 201},
+        ):
+            refused = await browser.post("/chat/turn", json=body, headers=csrf)
+            assert refused.status_code == 400, (body, refused.text)
+            assert (
+                refused.json()["error"]["message"]
+                == "La requête n'a pas pu être lue. Rechargez la page."
+            )
     async with site.signed_in("ref_a") as browser:
         audit = await browser.get("/admin/orgs/agri/audit", params={"before_id": HUGE})
         assert audit.status_code == 400 and "<html" in audit.text

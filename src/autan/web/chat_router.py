@@ -30,7 +30,7 @@ from autan.chat.models import Conversation, Message
 from autan.chat.turns import TurnEvent, TurnRequest, Turns
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
-from autan.core.params import PositionCursor, SearchText, TimeCursor
+from autan.core.params import INT32_MAX, PositionCursor, SearchText, TimeCursor
 from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, principal
 from autan.documents.errors import FileTooLarge, MissingFile
 from autan.documents.models import Document
@@ -429,10 +429,20 @@ def _parse_turn(body: Any, lang: str) -> TurnRequest:
     except (ValueError, TypeError, AttributeError):
         raise InvalidRequest("The request could not be read. Reload the page.") from None
     content, model, history = body.get("content", ""), body.get("model"), body.get("history", [])
+    temporary = body.get("temporary", False)
+    # `bool` is an `int` in Python: a position must be a number, and fit its 32-bit column.
     if (
         not isinstance(content, str)
-        or (model is not None and not isinstance(model, str))
-        or (position is not None and not isinstance(position, int))
+        or (model is not None and (not isinstance(model, str) or len(model) > 200))
+        or (
+            position is not None
+            and (
+                not isinstance(position, int)
+                or isinstance(position, bool)
+                or not 0 <= position <= INT32_MAX
+            )
+        )
+        or not isinstance(temporary, bool)
     ):
         raise InvalidRequest("The request could not be read. Reload the page.")
     return TurnRequest(
@@ -441,7 +451,7 @@ def _parse_turn(body: Any, lang: str) -> TurnRequest:
         model=model,
         conversation_id=conversation_id,
         position=position,
-        temporary=bool(body.get("temporary", False)),
+        temporary=temporary,
         assistant_id=assistant_id,
         history=history,
         lang=lang,
