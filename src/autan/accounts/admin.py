@@ -55,7 +55,9 @@ async def update_org(
     """
     unknown = [field for field in changes if field not in _ORG_FIELDS]
     if unknown:
-        raise InvalidRequest(f"{unknown[0]} cannot be changed.", param=unknown[0])
+        raise InvalidRequest(
+            "{field} cannot be changed.", param=unknown[0], values={"field": unknown[0]}
+        )
     before = {field: getattr(org, field) for field in changes}
     after = dict(changes)
     if "allowed_domains" in changes:

@@ -67,6 +67,9 @@ class CreatedCode:
     code: str
 
 
+MAX_USES = 100_000
+
+
 async def create_code(
     session: AsyncSession,
     secret: str,
@@ -78,8 +81,9 @@ async def create_code(
     valid_days: int | None = 30,
 ) -> CreatedCode:
     """Create a code for an organisation and commit."""
-    if max_uses is not None and max_uses < 1:
-        raise InvalidRequest("A code must allow at least one use.", param="max_uses")
+    # The CLI reaches here without the API's schema; the column is a 32-bit integer.
+    if max_uses is not None and not 1 <= max_uses <= MAX_USES:
+        raise InvalidRequest("A code allows 1 to 100000 uses.", param="max_uses")
     if valid_days is not None and not 1 <= valid_days <= 3650:
         raise InvalidRequest("A code is valid for 1 to 3650 days.", param="valid_days")
     row = AccessCode(

@@ -77,31 +77,30 @@ SHARED_DOMAINS = frozenset(
 
 
 class DomainError:
-    """An error naming domains: `template` and `values` let a page translate it."""
-
-    template: str
-    values: dict[str, str]
+    """Marks the errors about an organisation's email domains (the settings page shows them)."""
 
 
 class InvalidDomain(DomainError, InvalidRequest):
     code = "invalid_domain"
 
     def __init__(self, domain: str) -> None:
-        self.template = "{domain} is not an email domain (such as culture.gouv.fr)."
-        self.values = {"domain": domain[:100]}
-        super().__init__(self.template.format(**self.values), param="allowed_domains")
+        super().__init__(
+            "{domain} is not an email domain (such as culture.gouv.fr).",
+            param="allowed_domains",
+            values={"domain": domain[:100]},
+        )
 
 
 class SharedDomain(DomainError, InvalidRequest):
     code = "shared_domain"
 
     def __init__(self, domain: str) -> None:
-        self.template = (
+        super().__init__(
             "{domain} is shared by many organisations or open to anyone, so it cannot admit "
-            "people to one organisation. List your own domain (such as culture.gouv.fr)."
+            "people to one organisation. List your own domain (such as culture.gouv.fr).",
+            param="allowed_domains",
+            values={"domain": domain},
         )
-        self.values = {"domain": domain}
-        super().__init__(self.template.format(**self.values), param="allowed_domains")
 
 
 class DomainTaken(DomainError, Conflict):
@@ -109,9 +108,11 @@ class DomainTaken(DomainError, Conflict):
 
     def __init__(self, domains: Iterable[str]) -> None:
         self.domains = sorted(domains)
-        self.template = "This domain already belongs to another organisation: {domain}."
-        self.values = {"domain": ", ".join(self.domains)}
-        super().__init__(self.template.format(**self.values), param="allowed_domains")
+        super().__init__(
+            "This domain already belongs to another organisation: {domain}.",
+            param="allowed_domains",
+            values={"domain": ", ".join(self.domains)},
+        )
 
 
 class DomainMoveReserved(Forbidden):

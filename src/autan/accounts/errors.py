@@ -25,21 +25,23 @@ class UserNotFound(NotFound):
     code = "user_not_found"
 
     def __init__(self, email: str) -> None:
-        super().__init__(f"No user with the email {email}.")
+        super().__init__("No user with the email {email}.", values={"email": email})
 
 
 class UserExists(Conflict):
     code = "user_exists"
 
     def __init__(self, email: str) -> None:
-        super().__init__(f"A user with the email {email} already exists.")
+        super().__init__("A user with the email {email} already exists.", values={"email": email})
 
 
 class InvalidEmail(InvalidRequest):
     code = "invalid_email"
 
     def __init__(self, email: str) -> None:
-        super().__init__(f"{email!r} is not a valid email address.", param="email")
+        super().__init__(
+            "“{email}” is not a valid email address.", param="email", values={"email": email}
+        )
 
 
 class SessionExpired(Unauthenticated):

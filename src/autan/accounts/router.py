@@ -27,6 +27,7 @@ from autan.accounts.schemas import (
     UserPatch,
 )
 from autan.core.errors import InvalidRequest
+from autan.core.params import BigIdCursor, Offset, Slug
 from autan.deps import CurrentPrincipal, SessionDep, SettingsDep, principal
 
 router = APIRouter(prefix="/api", tags=["Accounts"], dependencies=[Depends(principal)])
@@ -89,7 +90,7 @@ async def revoke_key(key_id: uuid.UUID, principal: CurrentPrincipal, session: Se
 
 @router.get("/orgs/{slug}/codes")
 async def list_codes(
-    slug: str, principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep
+    slug: Slug, principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep
 ) -> list[CodeOut]:
     """The organisation's access codes (referents and admins)."""
     org = await _managed_org(session, slug, principal)
@@ -99,7 +100,11 @@ async def list_codes(
 
 @router.post("/orgs/{slug}/codes", status_code=201)
 async def create_code(
-    slug: str, body: CodeIn, principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep
+    slug: Slug,
+    body: CodeIn,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> CodeOut:
     """Create an access code for the organisation."""
     org = await _managed_org(session, slug, principal)
@@ -118,7 +123,7 @@ async def create_code(
 
 @router.delete("/orgs/{slug}/codes/{code_id}")
 async def revoke_code(
-    slug: str,
+    slug: Slug,
     code_id: uuid.UUID,
     principal: CurrentPrincipal,
     session: SessionDep,
@@ -143,14 +148,14 @@ async def _org_out(session: SessionDep, org: Organisation) -> OrgOut:
 
 
 @router.get("/orgs/{slug}")
-async def get_org(slug: str, principal: CurrentPrincipal, session: SessionDep) -> OrgOut:
+async def get_org(slug: Slug, principal: CurrentPrincipal, session: SessionDep) -> OrgOut:
     """The organisation's settings (referents and admins)."""
     return await _org_out(session, await _managed_org(session, slug, principal))
 
 
 @router.patch("/orgs/{slug}")
 async def patch_org(
-    slug: str, body: OrgPatch, principal: CurrentPrincipal, session: SessionDep
+    slug: Slug, body: OrgPatch, principal: CurrentPrincipal, session: SessionDep
 ) -> OrgOut:
     """Change the organisation's settings."""
     org = await _managed_org(session, slug, principal)
@@ -164,7 +169,7 @@ async def patch_org(
 
 @router.put("/orgs/{slug}/quotas")
 async def put_quota(
-    slug: str, body: QuotaIn, principal: CurrentPrincipal, session: SessionDep
+    slug: Slug, body: QuotaIn, principal: CurrentPrincipal, session: SessionDep
 ) -> OrgOut:
     """Set the organisation's quota (for everyone, or for one role)."""
     org = await _managed_org(session, slug, principal)
@@ -176,12 +181,12 @@ async def put_quota(
 
 @router.get("/orgs/{slug}/users")
 async def list_users(
-    slug: str,
+    slug: Slug,
     principal: CurrentPrincipal,
     session: SessionDep,
     q: Annotated[str, Query(max_length=200)] = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[UserOut]:
     """Search the organisation's users."""
     org = await _managed_org(session, slug, principal)
@@ -191,7 +196,7 @@ async def list_users(
 
 @router.patch("/orgs/{slug}/users/{user_id}")
 async def patch_user(
-    slug: str,
+    slug: Slug,
     user_id: uuid.UUID,
     body: UserPatch,
     principal: CurrentPrincipal,
@@ -207,11 +212,11 @@ async def patch_user(
 
 @router.get("/orgs/{slug}/audit")
 async def audit_log(
-    slug: str,
+    slug: Slug,
     principal: CurrentPrincipal,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: BigIdCursor = None,
 ) -> list[AuditOut]:
     """The organisation's audit log, newest first."""
     org = await _managed_org(session, slug, principal)

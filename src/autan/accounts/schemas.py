@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from autan.accounts.models import Role
 
@@ -25,7 +25,7 @@ class MeOut(BaseModel):
 
 class KeyIn(_Strict):
     name: str = Field("", max_length=100)
-    expires_in_days: int | None = Field(None, ge=1, le=3650)
+    expires_in_days: StrictInt | None = Field(None, ge=1, le=3650)
 
 
 class KeyOut(BaseModel):
@@ -44,8 +44,8 @@ class CreatedKeyOut(KeyOut):
 
 class CodeIn(_Strict):
     label: str = Field("", max_length=200)
-    max_uses: int | None = Field(1, ge=1, le=100_000, description="None: unlimited")
-    valid_days: int | None = Field(30, ge=1, le=3650, description="None: never expires")
+    max_uses: StrictInt | None = Field(1, ge=1, le=100_000, description="None: unlimited")
+    valid_days: StrictInt | None = Field(30, ge=1, le=3650, description="None: never expires")
 
 
 class CodeOut(BaseModel):
@@ -61,10 +61,10 @@ class CodeOut(BaseModel):
 
 class QuotaIn(_Strict):
     role: Role | None = Field(None, description="None: the whole organisation")
-    requests_per_minute: int | None = Field(
+    requests_per_minute: StrictInt | None = Field(
         None, ge=0, le=1_000_000, description="None: inherit; 0: unlimited"
     )
-    tokens_per_day: int | None = Field(
+    tokens_per_day: StrictInt | None = Field(
         None, ge=0, le=10_000_000_000, description="None: inherit; 0: unlimited"
     )
 
@@ -83,8 +83,8 @@ class OrgPatch(_Strict):
     allowed_models: list[Annotated[str, Field(max_length=200)]] | None = Field(
         None, max_length=200, description="None: every model of the deployment"
     )
-    web_search_allowed: bool | None = None
-    move_domains: bool = Field(
+    web_search_allowed: StrictBool | None = None
+    move_domains: StrictBool = Field(
         False,
         description="Administrators only: take listed domains from the organisation that "
         "holds them (recorded in both audit logs). Without it, such a domain is refused (409).",
@@ -112,7 +112,7 @@ class UserOut(BaseModel):
 
 class UserPatch(_Strict):
     role: Role | None = None
-    is_active: bool | None = None
+    is_active: StrictBool | None = None
 
 
 class AuditOut(BaseModel):

@@ -59,7 +59,11 @@ async def create_org(
             "An organisation slug has 2 to 64 lower-case letters, digits or dashes.", param="slug"
         )
     if await repository.org_by_slug(session, slug) is not None:
-        raise Conflict(f"The organisation {slug} already exists.", code="organisation_exists")
+        raise Conflict(
+            "The organisation {slug} already exists.",
+            code="organisation_exists",
+            values={"slug": slug},
+        )
     org = Organisation(slug=slug, name=name, allowed_domains=[], external_id=external_id)
     session.add(org)
     await session.flush()

@@ -28,7 +28,7 @@ import structlog
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from autan.core.errors import AutanError, ErrorKind
+from autan.core.errors import AutanError, ErrorKind, Plural
 from autan.quotas.limiter import QuotaLimiter
 
 log = structlog.get_logger(__name__)
@@ -52,16 +52,14 @@ class TooManyLoginAttempts(AutanError):
 
     def __init__(self, retry_after: int) -> None:
         if retry_after < 60:
-            self.template = (
-                "Too many failed sign-in attempts. You can try again in {seconds} second(s)."
-            )
-            self.values = {"seconds": retry_after}
+            wait = Plural("{count} second", "{count} seconds", max(1, retry_after))
         else:
-            self.template = (
-                "Too many failed sign-in attempts. You can try again in {minutes} minute(s)."
-            )
-            self.values = {"minutes": math.ceil(retry_after / 60)}
-        super().__init__(self.template.format(**self.values), retry_after=retry_after)
+            wait = Plural("{count} minute", "{count} minutes", math.ceil(retry_after / 60))
+        super().__init__(
+            "Too many failed sign-in attempts. You can try again in {wait}.",
+            retry_after=retry_after,
+            values={"wait": wait},
+        )
 
 
 def delay_after(failures: int, free: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 
 class _Strict(BaseModel):
@@ -20,7 +20,7 @@ class AssistantIn(_Strict):
     instructions: str = Field("", max_length=20_000)
     model: str | None = Field(None, max_length=200, description="None: the default chat model.")
     collections: list[uuid.UUID] = Field(default_factory=list, max_length=50)
-    web_search: bool = False
+    web_search: StrictBool = False
 
 
 class AssistantPatch(_Strict):
@@ -31,7 +31,7 @@ class AssistantPatch(_Strict):
     instructions: str | None = Field(None, max_length=20_000)
     model: str | None = Field(None, max_length=200)
     collections: list[uuid.UUID] | None = Field(None, max_length=50)
-    web_search: bool | None = None
+    web_search: StrictBool | None = None
 
 
 class AssistantOut(BaseModel):

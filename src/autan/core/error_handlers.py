@@ -92,7 +92,8 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONBytesRespo
     errors = list(exc.errors())
     message, param = _describe(errors[0]) if errors else ("Invalid request.", None)
     if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more problem(s))"
+        more = len(errors) - 1
+        message += f" (and {more} more problem{'' if more == 1 else 's'})"
     return error_response(400, message, param=param, code="invalid_request")
 
 
@@ -129,8 +130,73 @@ def _with_pages(handler: _Handler, html_page: HtmlPage | None) -> _Handler:
     return handle
 
 
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+_DOCUMENTED_ERRORS = {
+    400: "The request is not valid (a parameter, the body, or a value out of bounds).",
+    401: "No API key or session, or one that is no longer valid.",
+    403: "Signed in, but not allowed to do this.",
+    404: "Not found, or not visible to the caller.",
+    409: "Conflicts with the current state (a duplicate name, a used code).",
+    413: "The body or the file is too large.",
+    429: "A quota or a rate limit is reached; see Retry-After.",
+    500: "An unexpected failure on the server.",
+    502: "The model server answered with an error.",
+    503: "The service or the model is overloaded or unavailable; see Retry-After.",
+}
+
+
+def document_errors(app: FastAPI) -> None:
+    """Declare the error answers (OpenAI's shape) on every operation of the app's OpenAPI.
+
+    Validation fails with 400, not FastAPI's 422, so the 422 it documents is replaced; a
+    client (and the schema tests) can then rely on the declared statuses.
+    """
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["ErrorResponse"] = _ERROR_SCHEMA
+            ref = {"$ref": "#/components/schemas/ErrorResponse"}
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    responses = operation.setdefault("responses", {})
+                    responses.pop("422", None)
+                    for status, description in _DOCUMENTED_ERRORS.items():
+                        responses.setdefault(
+                            str(status),
+                            {
+                                "description": description,
+                                "content": {"application/json": {"schema": ref}},
+                            },
+                        )
+            for unused in ("HTTPValidationError", "ValidationError"):
+                components.pop(unused, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI, html_page: HtmlPage | None = None) -> None:
-    """Register the error handlers on an application."""
+    """Register the error handlers on an application, and document them in its OpenAPI."""
+    document_errors(app)
     app.add_exception_handler(AutanError, _with_pages(_autan_error, html_page))
     app.add_exception_handler(RequestValidationError, _with_pages(_validation_error, html_page))
     app.add_exception_handler(StarletteHTTPException, _with_pages(_http_error, html_page))

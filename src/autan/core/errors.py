@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any, NamedTuple
 
 
 class ErrorKind(StrEnum):
@@ -20,8 +22,40 @@ class ErrorKind(StrEnum):
     UNAVAILABLE = "service_unavailable_error"
 
 
+class Plural(NamedTuple):
+    """A count with its noun, to be put in the reader's language and plural form as a whole.
+
+    `singular` and `plural` are English msgids holding `{count}`: "{count} minute".
+    """
+
+    singular: str
+    plural: str
+    number: int
+
+    def english(self) -> str:
+        """The words in English: singular for 1, plural otherwise."""
+        return (self.singular if self.number == 1 else self.plural).format(count=self.number)
+
+
+Value = str | int | float | Plural | tuple[Plural, ...]
+"""A value of a message: words (translated if catalogued), a number, counted words."""
+
+
+def english_value(value: Any) -> Any:
+    """A message value as English text: counted words in their English plural form."""
+    if isinstance(value, Plural):
+        return value.english()
+    if isinstance(value, tuple):
+        return " ".join(english_value(part) for part in value)
+    return value
+
+
 class AutanError(Exception):
-    """Base class of every error a user may be shown."""
+    """Base class of every error a user may be shown.
+
+    `template` is an English msgid and `values` fill it in, so that a page can show the
+    whole message in its reader's language; `message` is the English text (the API's).
+    """
 
     kind: ErrorKind = ErrorKind.INVALID
     code: str | None = None
@@ -33,7 +67,12 @@ class AutanError(Exception):
         param: str | None = None,
         code: str | None = None,
         retry_after: float | None = None,
+        values: Mapping[str, Value] | None = None,
     ) -> None:
+        self.template = message
+        self.values: dict[str, Value] = dict(values or {})
+        if self.values:
+            message = message.format(**{k: english_value(v) for k, v in self.values.items()})
         super().__init__(message)
         self.message = message
         self.param = param

@@ -50,10 +50,11 @@ class OwnerNotFound(InvalidRequest):
 
     def __init__(self, email: str | None) -> None:
         super().__init__(
-            f"No user with the email {email}."
+            "No user with the email {email}."
             if email
             else "There is no administrator yet: create one, or say who owns the documents "
-            "with --owner EMAIL."
+            "with --owner EMAIL.",
+            values={"email": email} if email else None,
         )
 
 
@@ -71,7 +72,7 @@ def files_under(paths: Iterable[Path]) -> list[Path]:
         elif path.is_file():
             found.append(path)
         else:
-            raise InvalidRequest(f"{path} does not exist.")
+            raise InvalidRequest("{path} does not exist.", values={"path": str(path)})
     return list(dict.fromkeys(p.resolve() for p in found))
 
 

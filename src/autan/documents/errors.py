@@ -30,16 +30,26 @@ class FileTooLarge(PayloadTooLarge):
     code = "file_too_large"
 
     def __init__(self, limit_bytes: int) -> None:
+        megabytes = limit_bytes >= 1024 * 1024
         super().__init__(
-            f"The file is larger than the {size_label(limit_bytes)} limit.", param="file"
+            "The file is larger than the {size} MB limit."
+            if megabytes
+            else "The file is larger than the {size} KB limit.",
+            param="file",
+            values={"size": size_number(limit_bytes)},
         )
+
+
+def size_number(size: int) -> int:
+    """A size in MB from 1 MB up, else in KB (at least 1), for messages."""
+    if size >= 1024 * 1024:
+        return round(size / (1024 * 1024))
+    return max(1, round(size / 1024))
 
 
 def size_label(size: int) -> str:
     """A size in words for messages: "50 MB", "200 KB"."""
-    if size >= 1024 * 1024:
-        return f"{round(size / (1024 * 1024))} MB"
-    return f"{max(1, round(size / 1024))} KB"
+    return f"{size_number(size)} {'MB' if size >= 1024 * 1024 else 'KB'}"
 
 
 class MissingFile(InvalidRequest):
@@ -60,8 +70,13 @@ class VisibilityNotAllowed(Forbidden):
     code = "visibility_not_allowed"
 
     def __init__(self, visibility: str) -> None:
-        who = "administrators" if visibility == "public" else "AI referents and administrators"
-        super().__init__(f"Only {who} can create {visibility} collections.", param="visibility")
+        super().__init__(
+            "Only administrators can create public collections."
+            if visibility == "public"
+            else "Only AI referents and administrators can create collections shared with "
+            "the organisation.",
+            param="visibility",
+        )
 
 
 class NoEmbeddingModel(InvalidRequest):
@@ -78,7 +93,9 @@ class NoChatModel(InvalidRequest):
     code = "model_not_found"
 
     def __init__(self, model: str) -> None:
-        super().__init__(f"The model `{model}` does not exist.", param="model")
+        super().__init__(
+            "The model `{model}` does not exist.", param="model", values={"model": model}
+        )
 
 
 # Reasons a document ends `failed`, stored in its `error` column and shown as they are.
@@ -90,6 +107,6 @@ INTERRUPTED_TOO_OFTEN = (
 
 # Why a document failed after the embedding model failed `attempts` times.
 EMBEDDING_FAILURE = (
-    "The search model could not be reached ({attempts} tries). "
+    "The search model could not be reached ({attempts}). "
     "Try again later, or ask the administrator to check the embedding model."
 )

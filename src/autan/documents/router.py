@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 
 from autan.core.body import json_body, parse_body
 from autan.core.errors import InvalidRequest
+from autan.core.params import Offset
 from autan.deps import CurrentPrincipal, ModelsDep, SessionDep, principal
 from autan.documents import service
 from autan.documents.errors import (
@@ -70,7 +71,9 @@ def _uuid(value: str, what: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise InvalidRequest(
-            f"`{what}` must be an id such as {uuid.UUID(int=0)}.", param=what
+            "`{what}` must be an id such as {example}.",
+            param=what,
+            values={"what": what, "example": str(uuid.UUID(int=0))},
         ) from None
 
 
@@ -220,7 +223,7 @@ async def list_documents(
     session: SessionDep,
     collection: Annotated[str | None, Query(description="Only this collection.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Documents of the collections I can see, newest first."""
     collection_id = _collection_id(collection) if collection else None

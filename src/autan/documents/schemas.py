@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from autan.documents.models import Collection, Document, Visibility
 
@@ -34,7 +34,7 @@ class SearchIn(_Strict):
 
     prompt: str = Field(min_length=1, max_length=10_000)
     collections: list[uuid.UUID] = Field(min_length=1, max_length=100)
-    k: int = Field(5, ge=1, le=50)
+    k: StrictInt = Field(5, ge=1, le=50)
     method: SearchMethod = "hybrid"
 
 
@@ -42,7 +42,7 @@ class SearchArgs(_Strict):
     """`search_args` of a chat completion with `search: true`."""
 
     collections: list[uuid.UUID] = Field(min_length=1, max_length=100)
-    k: int = Field(5, ge=1, le=50)
+    k: StrictInt = Field(5, ge=1, le=50)
     method: SearchMethod = "hybrid"
 
 

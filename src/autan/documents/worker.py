@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from autan.accounts.models import Organisation, User
 from autan.accounts.principal import Principal
 from autan.core.db import utcnow
-from autan.core.errors import AutanError
+from autan.core.errors import AutanError, Plural, english_value
 from autan.core.tasks import cancel_and_wait
 from autan.documents import errors
 from autan.documents.chunking import ChunkDraft, chunk
@@ -353,7 +353,10 @@ class IngestionWorker:
                     error=str(exc),
                 )
                 if attempts >= self.settings.max_attempts:
-                    raise _Failed(errors.EMBEDDING_FAILURE, attempts=attempts) from exc
+                    raise _Failed(
+                        errors.EMBEDDING_FAILURE,
+                        attempts=Plural("{count} try", "{count} tries", attempts),
+                    ) from exc
                 await asyncio.sleep(self.settings.retry_delay * 2 ** (attempt - 1))
 
     async def _owner(self, document: Document) -> Principal:
@@ -429,7 +432,9 @@ class IngestionWorker:
         self, document_id: uuid.UUID, reason: str, values: dict[str, Any] | None = None
     ) -> None:
         """Mark a document failed; `reason` is a message template when `values` are given."""
-        text = reason.format(**values) if values else reason
+        text = (
+            reason.format(**{k: english_value(v) for k, v in values.items()}) if values else reason
+        )
         async with self.factory() as session:
             await session.execute(
                 update(Document)

@@ -151,6 +151,7 @@ class ModelClient:
                 vectors.extend([list(map(float, d["embedding"])) for d in data])
             except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
                 raise UpstreamFailed(
-                    f"The model `{pool.model_id}` sent unreadable embeddings."
+                    "The model `{model}` sent unreadable embeddings.",
+                    values={"model": pool.model_id},
                 ) from exc
         return vectors

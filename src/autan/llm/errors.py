@@ -10,7 +10,9 @@ class ModelNotFound(NotFound):
 
     def __init__(self, model: str) -> None:
         super().__init__(
-            f"The model `{model}` does not exist or you do not have access to it.", param="model"
+            "The model `{model}` does not exist or you do not have access to it.",
+            param="model",
+            values={"model": model},
         )
 
 
@@ -18,7 +20,11 @@ class WrongModelType(InvalidRequest):
     code = "model_not_supported"
 
     def __init__(self, model: str, expected: str) -> None:
-        super().__init__(f"The model `{model}` is not a {expected} model.", param="model")
+        super().__init__(
+            "The model `{model}` is not a {expected} model.",
+            param="model",
+            values={"model": model, "expected": expected},
+        )
 
 
 class ModelOverloaded(AutanError):
@@ -29,8 +35,9 @@ class ModelOverloaded(AutanError):
 
     def __init__(self, model: str, retry_after: float) -> None:
         super().__init__(
-            f"The model `{model}` is busy right now. Please try again in a few seconds.",
+            "The model `{model}` is busy right now. Please try again in a few seconds.",
             retry_after=retry_after,
+            values={"model": model},
         )
 
 
@@ -42,8 +49,9 @@ class ModelUnavailable(AutanError):
 
     def __init__(self, model: str, retry_after: float) -> None:
         super().__init__(
-            f"The model `{model}` is not answering at the moment. Please try again shortly.",
+            "The model `{model}` is not answering at the moment. Please try again shortly.",
             retry_after=retry_after,
+            values={"model": model},
         )
 
 

@@ -319,7 +319,8 @@ class Gateway:
                 if not tried:
                     raise
                 raise UpstreamFailed(
-                    f"The model `{pool.model_id}` failed to answer. Please try again."
+                    "The model `{model}` failed to answer. Please try again.",
+                    values={"model": pool.model_id},
                 ) from None
             call.replica = replica.name
             try:
@@ -333,7 +334,8 @@ class Gateway:
                 tried |= {replica.name}
                 if len(tried) > 1:
                     raise UpstreamFailed(
-                        f"The model `{pool.model_id}` failed to answer. Please try again."
+                        "The model `{model}` failed to answer. Please try again.",
+                        values={"model": pool.model_id},
                     ) from exc
                 continue
             except BaseException:

@@ -4,27 +4,32 @@ from __future__ import annotations
 
 from typing import Literal
 
-from autan.core.errors import AutanError, ErrorKind
+from autan.core.errors import AutanError, ErrorKind, Plural, Value, english_value
 
 QuotaCode = Literal["quota_requests_per_minute", "quota_tokens_per_day"]
 
 
-def describe_wait(seconds: int) -> str:
+def wait_words(seconds: int) -> tuple[Plural, ...]:
     """A wait in words a user reads at a glance: "42 seconds", "3 minutes", "2 hours 5 minutes".
 
-    Rounded up, so that trying again after the stated wait always works.
+    Rounded up, so that trying again after the stated wait always works. Each part is
+    counted words, so each language puts it in its own plural form.
     """
     if seconds < 90:
-        return _plural(seconds, "second")
+        return (Plural("{count} second", "{count} seconds", seconds),)
     minutes = -(-seconds // 60)
     if minutes < 90:
-        return _plural(minutes, "minute")
+        return (Plural("{count} minute", "{count} minutes", minutes),)
     hours, minutes = divmod(minutes, 60)
-    return _plural(hours, "hour") + (f" {_plural(minutes, 'minute')}" if minutes else "")
+    hours_words = Plural("{count} hour", "{count} hours", hours)
+    if not minutes:
+        return (hours_words,)
+    return hours_words, Plural("{count} minute", "{count} minutes", minutes)
 
 
-def _plural(count: int, unit: str) -> str:
-    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+def describe_wait(seconds: int) -> str:
+    """`wait_words` in English."""
+    return str(english_value(wait_words(seconds)))
 
 
 class QuotaExceeded(AutanError):
@@ -37,10 +42,18 @@ class QuotaExceeded(AutanError):
     kind = ErrorKind.RATE_LIMITED
     retry_after: int
 
-    def __init__(self, message: str, *, code: QuotaCode, limit: int, retry_after: int) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: QuotaCode,
+        limit: int,
+        retry_after: int,
+        values: dict[str, Value] | None = None,
+    ) -> None:
         # Retry-After is in whole seconds and must not tell a client to retry at once.
         retry_after = max(1, retry_after)
-        super().__init__(message, code=code, retry_after=retry_after)
+        super().__init__(message, code=code, retry_after=retry_after, values=values)
         self.retry_after = retry_after
         self.limit = limit
 
@@ -49,11 +62,15 @@ class QuotaExceeded(AutanError):
         """The per-minute request rate is used up."""
         retry_after = max(1, retry_after)
         return cls(
-            f"You have reached your limit of {_plural(limit, 'request')} per minute. "
-            f"You can send a new request in {describe_wait(retry_after)}.",
+            "You have reached your limit of {limit} per minute. "
+            "You can send a new request in {wait}.",
             code="quota_requests_per_minute",
             limit=limit,
             retry_after=retry_after,
+            values={
+                "limit": Plural("{count} request", "{count} requests", limit),
+                "wait": wait_words(retry_after),
+            },
         )
 
     @classmethod
@@ -61,9 +78,12 @@ class QuotaExceeded(AutanError):
         """The day's token budget is used up."""
         retry_after = max(1, retry_after)
         return cls(
-            f"You have used your daily allowance of {limit:,} tokens. "
-            f"You can send a new request in {describe_wait(retry_after)}.",
+            "You have used your daily allowance of {limit}. You can send a new request in {wait}.",
             code="quota_tokens_per_day",
             limit=limit,
             retry_after=retry_after,
+            values={
+                "limit": Plural("{count:,} token", "{count:,} tokens", limit),
+                "wait": wait_words(retry_after),
+            },
         )

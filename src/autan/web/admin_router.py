@@ -26,6 +26,7 @@ from autan.accounts.principal import Principal
 from autan.accounts.schemas import OrgPatch
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
+from autan.core.params import BigIdCursor, Offset, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.llm.config import ModelType
 from autan.llm.gateway import Gateway
@@ -118,13 +119,13 @@ async def _users_page(
 
 @router.get("/orgs/{slug}/users")
 async def users_page(
-    slug: str,
+    slug: Slug,
     request: Request,
     me: CurrentPrincipal,
     data: CurrentSession,
     session: SessionDep,
     q: Annotated[str, Query(max_length=200)] = "",
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    offset: Offset = 0,
 ) -> HTMLResponse:
     """Search the organisation's users; change their role, disable or enable them."""
     org = await managed_org(session, slug, me)
@@ -133,7 +134,7 @@ async def users_page(
 
 @router.post("/orgs/{slug}/users/{user_id}")
 async def update_user(
-    slug: str,
+    slug: Slug,
     user_id: uuid.UUID,
     request: Request,
     me: CurrentPrincipal,
@@ -193,7 +194,7 @@ async def _codes_page(
 
 @router.get("/orgs/{slug}/codes")
 async def codes_page(
-    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+    slug: Slug, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> HTMLResponse:
     """The organisation's access codes."""
     org = await managed_org(session, slug, me)
@@ -206,7 +207,7 @@ def _typed(form: FormData, *names: str) -> dict[str, str]:
 
 @router.post("/orgs/{slug}/codes")
 async def create_code(
-    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+    slug: Slug, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> Response:
     org = await managed_org(session, slug, me)
     form = await request.form()
@@ -239,7 +240,7 @@ async def create_code(
 
 @router.post("/orgs/{slug}/codes/{code_id}/revoke")
 async def revoke_code(
-    slug: str, code_id: uuid.UUID, me: CurrentPrincipal, session: SessionDep
+    slug: Slug, code_id: uuid.UUID, me: CurrentPrincipal, session: SessionDep
 ) -> RedirectResponse:
     org = await managed_org(session, slug, me)
     await codes.revoke_code(session, org.id, code_id, me)
@@ -281,7 +282,7 @@ async def _settings_page(
 
 @router.get("/orgs/{slug}/settings")
 async def settings_page(
-    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+    slug: Slug, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> HTMLResponse:
     """The organisation's settings: email domains, models, web search, quotas."""
     org = await managed_org(session, slug, me)
@@ -326,7 +327,7 @@ def _settings_error(request: Request, exc: AutanError) -> str:
 
 @router.post("/orgs/{slug}/settings")
 async def update_settings(
-    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+    slug: Slug, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> Response:
     org = await managed_org(session, slug, me)
     form = await request.form()
@@ -354,7 +355,7 @@ async def update_settings(
 
 @router.post("/orgs/{slug}/quotas")
 async def update_quota(
-    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+    slug: Slug, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> Response:
     org = await managed_org(session, slug, me)
     form = await request.form()
@@ -379,12 +380,12 @@ async def update_quota(
 
 @router.get("/orgs/{slug}/audit")
 async def audit_page(
-    slug: str,
+    slug: Slug,
     request: Request,
     me: CurrentPrincipal,
     data: CurrentSession,
     session: SessionDep,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: BigIdCursor = None,
 ) -> HTMLResponse:
     """The organisation's audit log, newest first, a page at a time."""
     org = await managed_org(session, slug, me)

@@ -30,9 +30,9 @@ from autan.chat.models import Conversation, Message
 from autan.chat.turns import TurnEvent, TurnRequest, Turns
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
+from autan.core.params import INT32_MAX, PositionCursor, SearchText, TimeCursor
 from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, principal
 from autan.documents.errors import FileTooLarge, MissingFile
-from autan.documents.extraction.errors import ExtractionError
 from autan.documents.models import Document
 from autan.documents.router import MULTIPART_SLACK
 from autan.documents.worker import IngestionWorker
@@ -40,7 +40,6 @@ from autan.llm.config import ModelType
 from autan.llm.errors import ModelNotFound
 from autan.openai_api.streaming import EventStreamResponse
 from autan.prompts.service import usable_prompt
-from autan.quotas.errors import QuotaExceeded, describe_wait
 from autan.web import forms
 from autan.web.errors import fill_in, translate
 from autan.web.router import page_context
@@ -128,7 +127,7 @@ async def _sidebar(
 
 @router.get("/chat/sidebar")
 async def sidebar_page(
-    request: Request, me: CurrentPrincipal, session: SessionDep, before: datetime | None = None
+    request: Request, me: CurrentPrincipal, session: SessionDep, before: TimeCursor = None
 ) -> HTMLResponse:
     """More of the sidebar (its "show more" button), as a fragment."""
     context = await _sidebar(session, me, before)
@@ -137,7 +136,7 @@ async def sidebar_page(
 
 @router.get("/chat/search")
 async def search(
-    request: Request, me: CurrentPrincipal, session: SessionDep, q: str = ""
+    request: Request, me: CurrentPrincipal, session: SessionDep, q: SearchText = ""
 ) -> HTMLResponse:
     """Conversations whose title or messages contain the words typed, as a fragment."""
     found = await service.search_conversations(session, me, q)
@@ -232,7 +231,7 @@ async def conversation_page(
 @router.get("/c/{conversation_id}/messages")
 async def earlier_messages(
     conversation_id: uuid.UUID,
-    before: int,
+    before: PositionCursor,
     request: Request,
     me: CurrentPrincipal,
     session: SessionDep,
@@ -396,34 +395,11 @@ async def feedback(
 
 def _error_text(request: Request, exc: AutanError) -> str:
     """The error as its reader should see it, in their language, with its numbers."""
-    if isinstance(exc, QuotaExceeded):
-        templates = _templates(request)
-        lang = request_language(request)
-        wait = describe_wait(int(exc.retry_after or 60))
-        if exc.code == "quota_tokens_per_day":
-            text = (
-                "You have used your daily allowance of {limit} tokens. "
-                "You can write again in {wait}."
-            )
-        else:
-            text = (
-                "You have reached your limit of {limit} requests per minute. "
-                "You can send a new request in {wait}."
-            )
-        return templates.gettext(lang, text).format(
-            limit=exc.limit, wait=_translate_wait(templates, lang, wait)
-        )
-    if isinstance(exc, ExtractionError):
-        return translate(request, exc)
-    return _templates(request).gettext(request_language(request), readable_message(exc))
-
-
-def _translate_wait(templates: Templates, lang: str, wait: str) -> str:
-    if lang == "en":
-        return wait
-    for unit in ("seconds", "second", "minutes", "minute", "hours", "hour"):
-        wait = wait.replace(unit, templates.gettext(lang, unit))
-    return wait
+    readable = readable_message(exc)
+    if readable != exc.message:
+        # A model failure: a fixed sentence instead of one naming the model.
+        return _templates(request).gettext(request_language(request), readable)
+    return translate(request, exc)
 
 
 def _error_json(request: Request, exc: AutanError) -> JSONResponse:
@@ -453,10 +429,20 @@ def _parse_turn(body: Any, lang: str) -> TurnRequest:
     except (ValueError, TypeError, AttributeError):
         raise InvalidRequest("The request could not be read. Reload the page.") from None
     content, model, history = body.get("content", ""), body.get("model"), body.get("history", [])
+    temporary = body.get("temporary", False)
+    # `bool` is an `int` in Python: a position must be a number, and fit its 32-bit column.
     if (
         not isinstance(content, str)
-        or (model is not None and not isinstance(model, str))
-        or (position is not None and not isinstance(position, int))
+        or (model is not None and (not isinstance(model, str) or len(model) > 200))
+        or (
+            position is not None
+            and (
+                not isinstance(position, int)
+                or isinstance(position, bool)
+                or not 0 <= position <= INT32_MAX
+            )
+        )
+        or not isinstance(temporary, bool)
     ):
         raise InvalidRequest("The request could not be read. Reload the page.")
     return TurnRequest(
@@ -465,7 +451,7 @@ def _parse_turn(body: Any, lang: str) -> TurnRequest:
         model=model,
         conversation_id=conversation_id,
         position=position,
-        temporary=bool(body.get("temporary", False)),
+        temporary=temporary,
         assistant_id=assistant_id,
         history=history,
         lang=lang,

@@ -16,6 +16,7 @@ from autan.accounts.auth_router import client_ip
 from autan.accounts.models import Organisation
 from autan.accounts.principal import Principal
 from autan.admin import dashboards
+from autan.core.params import Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep
 from autan.web import forms
 from autan.web.admin_router import managed_org, render_admin_page
@@ -27,7 +28,7 @@ router = APIRouter(prefix="/admin")
 
 @router.get("/orgs/{slug}/feedback")
 async def feedback_page(
-    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+    slug: Slug, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> HTMLResponse:
     """Thumbs up and down per model and per week, and the latest comments (never content)."""
     org = await managed_org(session, slug, me)
@@ -40,7 +41,7 @@ async def feedback_page(
 
 @router.get("/orgs/{slug}/usage")
 async def usage_page(
-    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+    slug: Slug, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> HTMLResponse:
     """Requests, tokens and active users per day over 30 days, and per model."""
     org = await managed_org(session, slug, me)
@@ -78,7 +79,7 @@ async def _charter_page(
 
 @router.get("/orgs/{slug}/charter")
 async def charter_page(
-    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+    slug: Slug, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> HTMLResponse:
     """The organisation's usage charter, to edit."""
     org = await managed_org(session, slug, me)
@@ -87,7 +88,7 @@ async def charter_page(
 
 @router.post("/orgs/{slug}/charter")
 async def update_charter(
-    slug: str, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+    slug: Slug, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> Response:
     """Save a new text (empty: back to the default); everyone accepts it again."""
     org = await managed_org(session, slug, me)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from babel.support import Translations
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from autan.core.errors import AutanError
-from autan.documents.extraction.errors import ExtractionError
-from autan.web.forms import FormError
+from autan.core.errors import AutanError, Plural
 from autan.web.templating import Templates, request_language
 
 # Paths whose clients are programs: they keep the JSON errors.
@@ -46,28 +46,50 @@ def wants_page(request: Request) -> bool:
 
 
 def translate(request: Request, exc: Exception) -> str:
-    """The message of an error for its reader: translated, with its values filled in."""
+    """The message of an error for its reader: translated whole, with its values filled in."""
+    if not isinstance(exc, AutanError):
+        return ""
     templates: Templates = request.state.templates
-    lang = request_language(request)
-    if isinstance(exc, FormError):
-        return templates.gettext(lang, exc.message).format(**exc.values)
-    if isinstance(exc, ExtractionError):
-        return fill_in(templates, lang, exc.template, exc.values)
-    if isinstance(exc, AutanError):
-        return templates.gettext(lang, exc.message)
-    return ""
+    return fill_in(templates, request_language(request), exc.template, exc.values)
 
 
-def fill_in(templates: Templates, lang: str, template: str, values: dict[str, Any]) -> str:
-    """A message template in the reader's language, its values filled in (and translated,
-    for the words among them: "slides", "a Word document")."""
+def fill_in(templates: Templates, lang: str, template: str, values: Mapping[str, Any]) -> str:
+    """A message template in the reader's language, its values filled in: words translated
+    ("slides", "a Word document"), counted words in the language's plural form."""
+    translations = templates.translations[lang]
+    text = translations.gettext(template)
     if not values:
-        return templates.gettext(lang, template)
-    translated = {
-        name: templates.gettext(lang, value) if isinstance(value, str) else value
-        for name, value in values.items()
-    }
-    return templates.gettext(lang, template).format(**translated)
+        return text
+    return text.format(**{name: _value(translations, v) for name, v in values.items()})
+
+
+def _value(translations: Translations, value: Any) -> Any:
+    plural = _as_plural(value)
+    if plural is not None:
+        return translations.ngettext(plural.singular, plural.plural, plural.number).format(
+            count=plural.number
+        )
+    if isinstance(value, tuple | list):
+        # Several counted words ("2 hours 5 minutes"); lists come back from JSON columns.
+        return " ".join(str(_value(translations, part)) for part in value)
+    if isinstance(value, str):
+        return translations.gettext(value)
+    return value
+
+
+def _as_plural(value: Any) -> Plural | None:
+    if isinstance(value, Plural):
+        return value
+    # A Plural stored in a JSON column reads back as a list of three.
+    if (
+        isinstance(value, list)
+        and len(value) == 3
+        and isinstance(value[0], str)
+        and isinstance(value[1], str)
+        and isinstance(value[2], int)
+    ):
+        return Plural(*value)
+    return None
 
 
 def html_page(request: Request, exc: Exception, status: int) -> Response | None:

@@ -31,8 +31,7 @@ class FormError(InvalidRequest):
     code = "invalid_form"
 
     def __init__(self, message: str, param: str, **values: Any) -> None:
-        super().__init__(message, param=param)
-        self.values = values
+        super().__init__(message, param=param, values=values)
 
 
 def _serializer(request: Request) -> URLSafeTimedSerializer:

@@ -22,7 +22,7 @@ from autan.accounts.oidc_router import redeem_pending
 from autan.accounts.principal import Principal
 from autan.accounts.service import CreatedKey
 from autan.accounts.sessions import SessionCodec
-from autan.accounts.throttle import LoginThrottle, TooManyLoginAttempts
+from autan.accounts.throttle import LoginThrottle
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
 from autan.deps import (
@@ -34,8 +34,8 @@ from autan.deps import (
     set_session_cookie,
 )
 from autan.web import forms
-from autan.web.errors import fill_in, translate
-from autan.web.templating import LANG_COOKIE, LANGUAGES, Templates, request_language
+from autan.web.errors import translate
+from autan.web.templating import LANG_COOKIE, LANGUAGES, Templates
 
 public = APIRouter(include_in_schema=False)
 pages = APIRouter(include_in_schema=False, dependencies=[Depends(principal)])
@@ -128,10 +128,6 @@ async def login_form(request: Request, session: SessionDep) -> Response:
             await throttle.failed(email, ip)
             raise
         await throttle.succeeded(email, ip)
-    except TooManyLoginAttempts as exc:
-        lang = request_language(request)
-        message = fill_in(_templates(request), lang, exc.template, exc.values)
-        return _login_page(request, email=email, error=message, status_code=429)
     except AutanError as exc:
         return _login_page(
             request, email=email, error=translate(request, exc), status_code=_status(exc)

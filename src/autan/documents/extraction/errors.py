@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from autan.core.errors import InvalidRequest
+from autan.core.errors import InvalidRequest, Plural, Value
 
 SUPPORTED = (
     "PDF, Word (.docx), Excel (.xlsx), PowerPoint (.pptx), OpenDocument (.odt, .ods, .odp), "
@@ -15,26 +13,33 @@ SUPPORTED = (
 class ExtractionError(InvalidRequest):
     """Base class: the document's text could not be extracted.
 
-    `template` and `values` are kept beside the English message so that the reason can be
-    shown later (the document's status page) in the reader's language, values filled in.
+    `template` and `values` (see `AutanError`) are stored with the document, so that the
+    reason can be shown later (its status page) in the reader's language, values filled in.
     """
 
     code = "extraction_failed"
 
-    def __init__(self, template: str, **values: Any) -> None:
-        super().__init__(template.format(**values) if values else template)
-        self.template = template
-        self.values = values
+    def __init__(self, template: str, **values: Value) -> None:
+        super().__init__(template, values=values)
 
 
 class UnsupportedFormat(ExtractionError):
     code = "unsupported_format"
 
-    def __init__(self, what: str) -> None:
-        super().__init__(
-            "This kind of file is not supported: {what}. Supported: " + SUPPORTED + ".",
-            what=what,
-        )
+    def __init__(self, what: str = "a file of unknown type", *, extension: str = "") -> None:
+        """`what` is a catalogued description ("a RAR archive"); else the file's extension."""
+        if extension:
+            super().__init__(
+                "This kind of file is not supported: a .{extension} file. Supported: "
+                + SUPPORTED
+                + ".",
+                extension=extension,
+            )
+        else:
+            super().__init__(
+                "This kind of file is not supported: {what}. Supported: " + SUPPORTED + ".",
+                what=what,
+            )
 
 
 class LegacyOfficeFormat(UnsupportedFormat):
@@ -54,12 +59,18 @@ class LegacyOfficeFormat(UnsupportedFormat):
 class BrokenFile(ExtractionError):
     code = "broken_file"
 
-    def __init__(self, detail: str | None = None) -> None:
-        message = "The file could not be read: it seems damaged or incomplete."
-        if detail:
-            super().__init__(message + " {detail}", detail=detail)
-        else:
-            super().__init__(message)
+    def __init__(
+        self, message: str = "The file could not be read: it seems damaged or incomplete."
+    ) -> None:
+        super().__init__(message)
+
+    @classmethod
+    def too_many_attributes(cls) -> BrokenFile:
+        """An HTML element with more attributes than any real page (libxml2 is quadratic)."""
+        return cls(
+            "The file could not be read: an element of the page has thousands of attributes, "
+            "which no real page has."
+        )
 
 
 class EncryptedFile(ExtractionError):
@@ -84,14 +95,21 @@ class MislabelledFile(ExtractionError):
         )
 
 
+_UNITS = {
+    "pages": ("{count} page", "{count} pages"),
+    "slides": ("{count} slide", "{count} slides"),
+    "sheets": ("{count} sheet", "{count} sheets"),
+}
+
+
 class TooManyPages(ExtractionError):
     code = "too_many_pages"
 
     def __init__(self, pages: int, limit: int, unit: str = "pages") -> None:
+        singular, plural = _UNITS[unit]
         super().__init__(
-            "The document has {pages} {unit}; the limit is {limit}.",
-            pages=pages,
-            unit=unit,
+            "The document has {pages}; the limit is {limit}.",
+            pages=Plural(singular, plural, pages),
             limit=limit,
         )
 
@@ -101,8 +119,33 @@ class FileTooLarge(ExtractionError):
 
     code = "file_too_large"
 
-    def __init__(self, detail: str) -> None:
-        super().__init__("The file is too large to be read: {detail}.", detail=detail)
+    @classmethod
+    def unpacked(cls, size_mb: int, limit_mb: int) -> FileTooLarge:
+        """An archive whose members add up to more than `limit_mb`."""
+        return cls(
+            "The file is too large to be read: it unpacks to {size} MB, more than {limit} MB.",
+            size=size_mb,
+            limit=limit_mb,
+        )
+
+    @classmethod
+    def zip_bomb(cls) -> FileTooLarge:
+        """A member compressed far better than any real document."""
+        return cls(
+            "The file is too large to be read: its content is compressed in a suspicious way "
+            "(a zip bomb)."
+        )
+
+    @classmethod
+    def image(cls, width: int | None = None, height: int | None = None) -> FileTooLarge:
+        """An image with more pixels than text recognition takes."""
+        if width is None or height is None:
+            return cls("The file is too large to be read: the image has too many pixels.")
+        return cls(
+            "The file is too large to be read: the image has {width} × {height} pixels.",
+            width=width,
+            height=height,
+        )
 
 
 class EmptyDocument(ExtractionError):

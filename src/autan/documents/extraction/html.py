@@ -37,7 +37,6 @@ _TAG = re.compile(r"""<[A-Za-z](?:[^>"']++|"[^"]*+"|'[^']*+')*+>""")
 _ASSIGNMENT = re.compile(r"""[\s"'][^\s"'=<>/]+\s*=""")
 _LONG_TAG = 8_000  # characters: a tag shorter than this cannot hold MAX_ATTRIBUTES
 MAX_ATTRIBUTES = 2000
-TOO_MANY_ATTRIBUTES = "An element of the page has thousands of attributes, which no real page has."
 _DROPPED_ROLES = {"navigation", "banner", "contentinfo", "search", "menu", "menubar"}
 _HEADINGS = {f"h{level}": level for level in range(1, 7)}
 # Elements that end the paragraph in progress; everything else is inline.
@@ -150,7 +149,7 @@ def extract_html(data: bytes) -> ExtractedDocument:
     # would make lxml refuse the string.
     text = _XML_DECLARATION.sub("", decode(data), count=1)
     if _too_many_attributes(text):
-        raise BrokenFile(TOO_MANY_ATTRIBUTES)
+        raise BrokenFile.too_many_attributes()
     try:
         root = lxml.html.document_fromstring(text, parser=_parser())
     except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:

@@ -41,7 +41,7 @@ def extract_image(
         batch: list[bytes] = []
         for index, frame in enumerate(ImageSequence.Iterator(image)):
             if frame.width * frame.height > MAX_PIXELS:
-                raise FileTooLarge(f"the image has {frame.width} × {frame.height} pixels")
+                raise FileTooLarge.image(frame.width, frame.height)
             batch.append(to_png(frame, _dpi(frame)))
             if len(batch) == OCR_BATCH or index + 1 == frames:
                 first = index + 2 - len(batch)
@@ -51,7 +51,7 @@ def extract_image(
                 if progress is not None:
                     progress(index + 1, frames)
     except Image.DecompressionBombError as exc:
-        raise FileTooLarge("the image has too many pixels") from exc
+        raise FileTooLarge.image() from exc
     except _BROKEN as exc:
         raise BrokenFile() from exc
     return ExtractedDocument(fmt, blocks, frames, None, frames)

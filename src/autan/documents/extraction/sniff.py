@@ -26,7 +26,6 @@ MAX_MEMBER_RATIO = 200  # XML compresses ~10-20x; far more means crafted content
 RATIO_CHECK_FROM = 10 * 1024 * 1024  # small members may compress well for innocent reasons
 # A real document has tens to hundreds of members; tens of thousands mean a crafted file.
 MAX_MEMBERS = 10_000
-ZIP_BOMB = "its content is compressed in a suspicious way (a zip bomb)"
 _IN_PIECE = 64 * 1024
 _OUT_PIECE = 1024 * 1024
 
@@ -136,7 +135,7 @@ def detect_format(data: bytes, filename: str) -> str:
     if _looks_binary(head):
         if ext in _EXTENSIONS or ext in _TEXT_EXTENSIONS or ext == "txt":
             raise BrokenFile()
-        raise UnsupportedFormat(f"a .{ext} file" if ext else "a file of unknown type")
+        raise UnsupportedFormat(extension=ext) if ext else UnsupportedFormat()
     return _text_format(head, ext)
 
 
@@ -192,17 +191,14 @@ def check_zip(data: bytes, max_unpacked: int = MAX_UNPACKED_BYTES) -> None:
         raise BrokenFile() from exc
     total = sum(info.file_size for info in infos)
     if total > MAX_UNPACKED_BYTES:
-        raise FileTooLarge(
-            f"it unpacks to {total // (1024 * 1024)} MB, more than "
-            f"{MAX_UNPACKED_BYTES // (1024 * 1024)} MB"
-        )
+        raise FileTooLarge.unpacked(total // (1024 * 1024), MAX_UNPACKED_BYTES // (1024 * 1024))
     for info in infos:
         if info.file_size > RATIO_CHECK_FROM and info.file_size > MAX_MEMBER_RATIO * max(
             info.compress_size, 1
         ):
-            raise FileTooLarge(ZIP_BOMB)
+            raise FileTooLarge.zip_bomb()
     if len(infos) > MAX_MEMBERS:
-        raise FileTooLarge(ZIP_BOMB)
+        raise FileTooLarge.zip_bomb()
     remaining = max_unpacked
     view = memoryview(data)
     for info in infos:
@@ -232,7 +228,7 @@ def _unpack_counted(view: memoryview, info: zipfile.ZipInfo, budget: int, max_un
         raise UnpackedTooLarge(max(1, round(max_unpacked / (1024 * 1024))))
     if produced != info.file_size:
         # More than declared is a crafted bomb; less is a damaged file.
-        raise FileTooLarge(ZIP_BOMB) if produced > info.file_size else BrokenFile()
+        raise FileTooLarge.zip_bomb() if produced > info.file_size else BrokenFile()
     return produced
 
 

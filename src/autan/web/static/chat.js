@@ -322,7 +322,9 @@ function start() {
       item.id = `source-${node.dataset.position}-${source.number}`;
       const details = document.createElement("details");
       const summary = document.createElement("summary");
-      const where = source.pages ? ` — ${strings.page} ${source.pages}` : "";
+      // "3" is one page, "3-4" a range: "page 3", "pages 3-4".
+      const pageWord = String(source.pages).includes("-") ? strings.pages : strings.page;
+      const where = source.pages ? ` — ${pageWord} ${source.pages}` : "";
       summary.textContent = `[${source.number}] ${source.document_name}${where}`;
       const passage = document.createElement("blockquote");
       if (source.headings) {
