@@ -223,7 +223,7 @@ async def test_the_sign_in_page_says_how_many_seconds_to_wait(direct: Served) ->
             for _ in range(FREE_FAILURES + 2)
         ]
     assert [a.status_code for a in answers] == [401] * (FREE_FAILURES + 1) + [429]
-    assert "Vous pourrez réessayer dans 1 seconde(s)." in answers[-1].text
+    assert "Vous pourrez réessayer dans 1 seconde." in answers[-1].text
     assert 'value="owner@culture.gouv.fr"' in answers[-1].text
 
 
