@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -92,3 +93,20 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """A session factory whose objects stay usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether an error means the database cannot be reached right now (not a bug of ours).
+
+    A restarting PostgreSQL refuses connections (SQLSTATE class 08) or says it is starting or
+    shutting down (57P01-57P03); a killed server leaves sockets that fail with OSError.
+    """
+    if isinstance(exc, OSError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        return True
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(state, str) and (state.startswith("08") or state.startswith("57P"))
+
