@@ -9,6 +9,8 @@ trace, and another organisation's requests keep being served.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import os
 import signal
 import time
@@ -23,20 +25,22 @@ import pytest
 import structlog
 from sqlalchemy import select
 
+from autan.accounts import service as accounts
 from autan.accounts.models import Role
 from autan.chat.models import Message
-from autan.core.db import create_engine, session_factory
+from autan.core.db import create_engine, session_factory, utcnow
 from autan.documents.models import Document
 from autan.llm.config import ModelConfig, ModelsConfig, ModelType, ReplicaConfig
 from autan.llm.embedded.supervisor import EmbeddedModels
 from autan.settings import EmbeddedSettings
 from tests.conftest import make_settings, serve_autan
 from tests.documents.test_ingestion import with_documents
-from tests.support.faults import OwnPostgres, eventually, frozen
+from tests.support.database import SqliteDatabases
+from tests.support.faults import Freezer, OwnPostgres, eventually
 from tests.support.processes import SimUpstream, start_sim
 from tests.support.rag import FICHE_MD, add_user, client_for, new_collection, upload, wait_done
 from tests.support.redis_fixtures import start_redis
-from tests.support.web import PASSWORD, PEOPLE, Site, hidden, run_site, sign_in
+from tests.support.web import PASSWORD, PEOPLE, Site, hidden, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -59,6 +63,35 @@ def sim() -> Iterator[SimUpstream]:
     upstream = start_sim("--ttft-ms", "0", "--tokens-per-s", "20", "--tokens", "40")
     yield upstream
     upstream.stop()
+
+
+@contextlib.asynccontextmanager
+async def run_site(
+    tmp_path: Path,
+    url: str,
+    models: ModelsConfig,
+    quotas: dict[str, object] | None = None,
+    chat: dict[str, object] | None = None,
+    redis_url: str | None = None,
+    **gateway: object,
+) -> AsyncIterator[Site]:
+    """tests.support.web's site (the same people, charter accepted), with Redis and gateway
+    settings of the test's choosing."""
+    engine = create_engine(url)
+    async with session_factory(engine)() as session:
+        for email, role, org in PEOPLE.values():
+            user = await accounts.create_user(
+                session, email, role=role, org_slug=org, password=PASSWORD
+            )
+            user.charter_accepted_version = 1
+            user.charter_accepted_at = utcnow()
+        await session.commit()
+    await engine.dispose()
+    settings = make_settings(tmp_path, url, models, quotas, chat=chat, **gateway)
+    if redis_url is not None:
+        settings = settings.model_copy(update={"redis_url": redis_url})
+    async with serve_autan(settings) as autan:
+        yield Site(autan)
 
 
 def sim_model(sim: SimUpstream, model_id: str = "m") -> ModelConfig:
@@ -89,10 +122,10 @@ async def stream_turn(
     browser: httpx.AsyncClient,
     csrf: str,
     during: Any = None,
-    after_deltas: int = 3,
+    after_chars: int = 12,
     **body: Any,
 ) -> tuple[bytes, list[tuple[str, dict[str, Any]]]]:
-    """Post a chat turn and read its whole stream; `during()` runs after a few deltas."""
+    """Post a chat turn and read its whole stream; `during()` runs once some text came."""
     request = browser.build_request(
         "POST",
         "/chat/turn",
@@ -107,16 +140,25 @@ async def stream_turn(
     try:
         async for chunk in response.aiter_bytes():
             received += chunk
-            if during is not None and fault is None and received.count(b"event: delta") >= (
-                after_deltas
-            ):
-                fault = asyncio.create_task(during())
+            if during is not None and fault is None and _written(received) >= after_chars:
+                started = during()
+                fault = asyncio.ensure_future(started if inspect.isawaitable(started) else _done())
     finally:
         await response.aclose()
     if fault is not None:
         await fault
     assert not any(marker in received for marker in TRACEBACK_MARKERS), received
     return received, parse_events(received)
+
+
+def _written(received: bytes) -> int:
+    """Characters of answer text in the whole events received so far."""
+    whole = received[: received.rfind(b"\n\n") + 1]
+    return sum(len(data.get("text", "")) for name, data in parse_events(whole) if name == "delta")
+
+
+async def _done() -> None:
+    return None
 
 
 async def stored_messages(database_url: str, conversation_id: str) -> list[Message]:
@@ -268,3 +310,187 @@ async def test_postgresql_restart_during_ingestion(
         document = await session.get(Document, uuid.UUID(document_id))
         assert document is not None and document.chunk_count and document.chunk_count > 0
     await engine.dispose()
+
+
+# --- Redis ---------------------------------------------------------------------------------
+
+
+async def test_redis_stopped_quotas_and_login_throttling_fail_open(
+    tmp_path: Path, sqlite_databases: SqliteDatabases, sim: SimUpstream
+) -> None:
+    url = sqlite_databases.new()
+    redis = start_redis()
+    models = ModelsConfig(models=[sim_model(sim), sim_model(sim, "other")])
+    try:
+        async with run_site(
+            tmp_path, url, models, quotas={"requests_per_minute": 100}, redis_url=redis.url
+        ) as site:
+            other_key = await add_user(url, "api@culture.gouv.fr", Role.MEMBER, org="culture")
+            async with client_for(site.autan.base_url, other_key) as other:
+                assert await served(other, "m") == 200
+                redis.stop()
+                with structlog.testing.capture_logs() as logs:
+                    # A wrong password is refused as usual (a page, not an error) ...
+                    async with site.browser() as browser:
+                        refused = await sign_in(browser, PEOPLE["member_a"][0], "wrong")
+                        assert refused.status_code == 401, refused.status_code
+                        assert 'name="password"' in refused.text  # the form, shown again
+                    # ... the right one lets the person in, and the chat answers.
+                    async with site.signed_in("member_a") as browser:
+                        csrf = await csrf_of(browser)
+                        _, events = await stream_turn(browser, csrf, content="Bonjour")
+                        assert "done" in [name for name, _ in events], events
+                    assert await served(other, "m") == 200
+                events_logged = {entry["event"] for entry in logs}
+                assert "quota_storage_unavailable" in events_logged, events_logged
+                assert "login_throttle_unavailable" in events_logged, events_logged
+    finally:
+        redis.stop()
+
+
+# --- model children ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chat_child(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedModels]:
+    """An embedded llama.cpp chat child of this module's own, so that killing it spares the
+    session's (which other tests use)."""
+    settings = EmbeddedSettings(embedding_enabled=False, parallel=2, context_length=1024)
+    supervisor = EmbeddedModels(settings, tmp_path_factory.mktemp("faults-models"))
+    supervisor.start()
+    try:
+        yield supervisor
+    finally:
+        supervisor.stop()
+
+
+def child_pid(supervisor: EmbeddedModels) -> int:
+    pid = supervisor.pids()["chat"]
+    assert pid is not None
+    return pid
+
+
+async def refused_fast(client: httpx.AsyncClient) -> httpx.Response:
+    """A request to the embedded model while it is out: a 503 with Retry-After, at once."""
+    started = time.monotonic()
+    response = await client.post(
+        "/v1/chat/completions",
+        json={"model": "smollm2-135m", "messages": QUESTION, "max_tokens": 3},
+    )
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503, response.text
+    assert response.headers.get("retry-after") and elapsed < 2.0, (response.headers, elapsed)
+    assert response.json()["error"]["message"]
+    return response
+
+
+async def child_fault_site(
+    tmp_path: Path, url: str, supervisor: EmbeddedModels, sim: SimUpstream, **gateway: object
+) -> Any:
+    models = ModelsConfig(models=[*supervisor.models_config().models, sim_model(sim, "other")])
+    return run_site(tmp_path, url, models, chat={"max_answer_tokens": 40}, **gateway)
+
+
+LONG = "Écris un très long poème sur la mer, strophe après strophe."
+
+
+async def test_a_model_child_killed_mid_answer(
+    tmp_path: Path,
+    sqlite_databases: SqliteDatabases,
+    chat_child: EmbeddedModels,
+    sim: SimUpstream,
+) -> None:
+    url = sqlite_databases.new()
+    async with await child_fault_site(tmp_path, url, chat_child, sim) as site:
+        other_key = await add_user(url, "api@culture.gouv.fr", Role.MEMBER, org="culture")
+        member_key = await add_user(url, "api@agriculture.gouv.fr", Role.MEMBER, org="agri")
+        async with (
+            site.signed_in("member_a") as browser,
+            client_for(site.autan.base_url, other_key) as other,
+            client_for(site.autan.base_url, member_key) as member,
+        ):
+            csrf = await csrf_of(browser)
+            killed = child_pid(chat_child)
+            during: list[Any] = []
+
+            async def kill() -> None:
+                os.kill(killed, signal.SIGKILL)
+                during.append(await served(other))
+
+            _, events = await stream_turn(browser, csrf, kill, content=LONG)
+            (error,) = [data for name, data in events if name == "error"]
+            assert error["code"] == "upstream_stream_broken", error
+            assert during == [200], "the other organisation's model kept answering"
+            conversation = events[0][1]["id"]
+            question, answer = await stored_messages(url, conversation)
+            assert question.content == LONG
+            assert answer.status == "failed" and answer.content and answer.error
+
+            # Until the supervisor's new child answers: a fast 503 with Retry-After, or
+            # already an answer; then the question can be asked again.
+            await eventually(lambda: child_pid(chat_child) != killed, what="a new child")
+
+            async def answered() -> bool:
+                response = await member.post(
+                    "/v1/chat/completions",
+                    json={"model": "smollm2-135m", "messages": QUESTION, "max_tokens": 3},
+                )
+                if response.status_code == 503:
+                    assert response.headers.get("retry-after"), response.headers
+                    return False
+                assert response.status_code == 200, response.text
+                return True
+
+            await eventually(answered, timeout=60, interval=0.3, what="the child serves again")
+            _, events = await stream_turn(
+                browser, csrf, action="regenerate", conversation_id=conversation
+            )
+            assert "done" in [name for name, _ in events], events
+
+
+async def test_a_model_child_frozen_mid_answer(
+    tmp_path: Path,
+    sqlite_databases: SqliteDatabases,
+    chat_child: EmbeddedModels,
+    sim: SimUpstream,
+) -> None:
+    url = sqlite_databases.new()
+    # Seconds without a token end a stream: a frozen server never closes its sockets. Not
+    # too few: on a busy two-core machine llama.cpp itself pauses for a second or two.
+    async with await child_fault_site(
+        tmp_path, url, chat_child, sim, read_timeout=5.0, first_byte_timeout=10.0
+    ) as site:
+        other_key = await add_user(url, "api@culture.gouv.fr", Role.MEMBER, org="culture")
+        member_key = await add_user(url, "api@agriculture.gouv.fr", Role.MEMBER, org="agri")
+        async with (
+            site.signed_in("member_a") as browser,
+            client_for(site.autan.base_url, other_key) as other,
+            client_for(site.autan.base_url, member_key) as member,
+        ):
+            csrf = await csrf_of(browser)
+            pid = await eventually(lambda: chat_child.pids()["chat"], what="a chat child")
+            with Freezer() as freezer:
+                _, events = await stream_turn(
+                    browser, csrf, lambda: freezer.freeze(pid), content=LONG
+                )
+                (error,) = [data for name, data in events if name == "error"]
+                assert error["message"] and error["code"], error
+                conversation = events[0][1]["id"]
+                question, answer = await stored_messages(url, conversation)
+                assert answer.status == "failed" and answer.content, answer
+                await refused_fast(member)  # out of the pool: no request waits on it
+                assert await served(other) == 200
+
+            # Thawed: the probes bring it back and it answers again.
+            async def answered() -> bool:
+                response = await member.post(
+                    "/v1/chat/completions",
+                    json={"model": "smollm2-135m", "messages": QUESTION, "max_tokens": 3},
+                )
+                return response.status_code == 200
+
+            await eventually(answered, timeout=30, interval=0.3, what="the thawed child")
+            _, events = await stream_turn(
+                browser, csrf, action="regenerate", conversation_id=conversation
+            )
+            assert "done" in [name for name, _ in events], events

@@ -71,15 +71,28 @@ class OwnPostgres:
             shutil.rmtree(root, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def frozen(pid: int) -> Iterator[None]:
-    """Freeze a process (SIGSTOP) for the block, as a swapped-out or wedged server would be."""
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGCONT)
+class Freezer:
+    """Freezes processes (SIGSTOP), as a swapped-out or wedged server would be, and thaws
+    them all (SIGCONT) when its block ends, whatever happened."""
+
+    def __init__(self) -> None:
+        self.pids: list[int] = []
+
+    def freeze(self, pid: int) -> None:
+        os.kill(pid, signal.SIGSTOP)
+        self.pids.append(pid)
+
+    def thaw(self) -> None:
+        for pid in self.pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        self.pids.clear()
+
+    def __enter__(self) -> Freezer:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.thaw()
 
 
 async def eventually(
