@@ -73,7 +73,7 @@ async def run_site(
     quotas: dict[str, object] | None = None,
     chat: dict[str, object] | None = None,
     redis_url: str | None = None,
-    **gateway: object,
+    gateway: dict[str, object] | None = None,
 ) -> AsyncIterator[Site]:
     """tests.support.web's site (the same people, charter accepted), with Redis and gateway
     settings of the test's choosing."""
@@ -87,7 +87,7 @@ async def run_site(
             user.charter_accepted_at = utcnow()
         await session.commit()
     await engine.dispose()
-    settings = make_settings(tmp_path, url, models, quotas, chat=chat, **gateway)
+    settings = make_settings(tmp_path, url, models, quotas, chat=chat, **(gateway or {}))
     if redis_url is not None:
         settings = settings.model_copy(update={"redis_url": redis_url})
     async with serve_autan(settings) as autan:
@@ -388,7 +388,7 @@ async def child_fault_site(
     tmp_path: Path, url: str, supervisor: EmbeddedModels, sim: SimUpstream, **gateway: object
 ) -> Any:
     models = ModelsConfig(models=[*supervisor.models_config().models, sim_model(sim, "other")])
-    return run_site(tmp_path, url, models, chat={"max_answer_tokens": 40}, **gateway)
+    return run_site(tmp_path, url, models, chat={"max_answer_tokens": 24}, gateway=gateway)
 
 
 LONG = "Écris un très long poème sur la mer, strophe après strophe."

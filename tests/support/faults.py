@@ -30,7 +30,12 @@ class OwnPostgres:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.server: Any = pgserver.get_server(root, cleanup_mode="stop")  # type: ignore[attr-defined]
-        self.databases = PostgresDatabases(self.server, str(root))
+        self.socket_dir = str(self.server.get_postmaster_info().socket_dir)
+        self.databases = PostgresDatabases(self.server, self.socket_dir)
+
+    def running(self) -> bool:
+        info = self.server.get_postmaster_info()
+        return info is not None and bool(info.is_running())
 
     def stop(self) -> None:
         """Stop the server at once (`immediate`: no checkpoint, every session cut), as a crash
@@ -43,13 +48,35 @@ class OwnPostgres:
         )
 
     def start(self) -> None:
-        """Start it again on the same socket."""
-        self.server.ensure_postgres_running()
+        """Start it again on the same socket, waiting as long as crash recovery takes.
+
+        pgserver's own start gives pg_ctl 10 s, which replaying the log after `immediate`
+        exceeds on a busy machine.
+        """
+        _commands.pg_ctl(  # type: ignore[attr-defined]
+            [
+                "-w",
+                "-t",
+                "120",
+                "-o",
+                '-h ""',
+                "-o",
+                f"-k {self.socket_dir}",
+                "-l",
+                str(self.server.log),
+                "start",
+            ],  # fmt: skip
+            pgdata=self.server.pgdata,
+            user=self.server.system_user,
+            timeout=130,
+        )
+        self.server.ensure_postgres_running()  # reads the new postmaster's details
 
     def close(self) -> None:
         """Stop it for good (it may already be stopped)."""
-        with contextlib.suppress(Exception):
-            self.start()  # pgserver's cleanup expects a running server to stop
+        if not self.running():
+            with contextlib.suppress(Exception):
+                self.start()  # pgserver's cleanup expects a running server to stop
         self.server.cleanup()
 
     @classmethod
