@@ -382,7 +382,7 @@ async def well_behaved(base: str, person: Person, run: Run, deadline: float, ram
                     await api_search(client, base, person, run, rng, collections[person.org])
             except (aiohttp.ClientError, TimeoutError) as exc:
                 run.done(599, well_behaved=True, detail=repr(exc))
-            await asyncio.sleep(think(rng))
+            await asyncio.sleep(min(think(rng), max(0.0, deadline - time.monotonic())))
 
 
 def hostile_request(kind: str, person: Person) -> tuple[str, dict[str, Any]]:
@@ -413,9 +413,13 @@ async def hostile(base: str, person: Person, run: Run, deadline: float, ramp: fl
     rng = random.Random(seed)
     await asyncio.sleep(rng.uniform(0, ramp))
     timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(timeout=timeout) as client:
-        while time.monotonic() < deadline:
-            kind = rng.choice(HOSTILE_KINDS)
+    # unsafe: keep cookies of an IP address (the sign-in form's token), as a browser does.
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(timeout=timeout, cookie_jar=jar) as client:
+        for turn in range(seed, seed + 10**9):
+            if time.monotonic() >= deadline:
+                break
+            kind = HOSTILE_KINDS[turn % len(HOSTILE_KINDS)]  # every kind, in turn
             path, body = hostile_request(kind, person)
             try:
                 if kind == "wrong_password":
@@ -434,7 +438,7 @@ async def hostile(base: str, person: Person, run: Run, deadline: float, ramp: fl
                 status = 599
             run.done(status, well_behaved=False)
             run.hostile[(kind, status)] += 1
-            await asyncio.sleep(rng.uniform(5, 15))
+            await asyncio.sleep(min(rng.uniform(5, 15), max(0.0, deadline - time.monotonic())))
 
 
 # --- measuring -----------------------------------------------------------------------------
