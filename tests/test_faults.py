@@ -234,6 +234,14 @@ async def test_postgresql_restart_during_a_streamed_answer(
             (error,) = [data for name, data in events if name == "error"]
             assert error["message"] and "Traceback" not in error["message"]
             assert any(entry["event"] == "chat_answer_not_stored" for entry in logs), logs
+            # Still down: pages and API calls that need the database say so plainly, 503.
+            page = await browser.get("/")
+            assert page.status_code == 503 and page.headers["retry-after"], page.status_code
+            assert "Service momentanément indisponible" in page.text
+            assert not any(marker.decode() in page.text for marker in TRACEBACK_MARKERS)
+            listed = await other.get("/v1/collections")
+            assert listed.status_code == 503 and listed.headers["retry-after"], listed.text
+            assert listed.json()["error"]["code"] == "database_unavailable"
             await asyncio.to_thread(own_postgres.start)
             _, events = await stream_turn(
                 browser, csrf, action="regenerate", conversation_id=conversation
