@@ -123,4 +123,3 @@ def _raised_in_driver(exc: BaseException) -> bool:
             return True
         frame = frame.tb_next
     return False
-
