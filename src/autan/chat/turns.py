@@ -45,9 +45,10 @@ log = structlog.get_logger(__name__)
 
 MAX_MESSAGE_CHARS = 100_000
 MAX_TEMPORARY_TURNS = 200
-# A database restart (failover, upgrade) takes seconds: the answer is kept in memory and
-# written once the database is back, if it is back within these waits (about 8 s in all).
-STORE_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
+# A database restart (failover, upgrade, crash recovery) takes seconds: the answer is kept
+# in memory and written once the database is back, if it is back within these waits (about
+# 16 s in all; the page has shown the whole answer meanwhile and only waits for `done`).
+STORE_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 Action = Literal["send", "edit", "regenerate"]
 
