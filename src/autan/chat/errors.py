@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from autan.core.errors import AutanError, InvalidRequest, NotFound
+from autan.core.errors import AutanError, ErrorKind, InvalidRequest, NotFound
 
 
 class ConversationNotFound(NotFound):
@@ -65,6 +65,20 @@ class InvalidHistory(InvalidRequest):
     def __init__(self) -> None:
         super().__init__(
             "The temporary conversation sent by the page is not valid. Reload the page."
+        )
+
+
+class AnswerNotStored(AutanError):
+    """The database could not be reached to store an answer (it was shown, not saved)."""
+
+    kind = ErrorKind.UNAVAILABLE
+    code = "answer_not_stored"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The answer could not be saved because the service is having trouble. "
+            "Please ask again in a moment.",
+            retry_after=5,
         )
 
 

@@ -8,6 +8,7 @@ A temporary turn stores nothing: the page sends the conversation so far with eac
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -22,6 +23,7 @@ from autan.accounts.principal import Principal
 from autan.assistants.service import get_assistant
 from autan.chat import service
 from autan.chat.errors import (
+    AnswerNotStored,
     ConversationNotFound,
     EmptyMessage,
     InvalidHistory,
@@ -34,6 +36,7 @@ from autan.chat.models import Conversation, MessageRole, MessageStatus, TitleSou
 from autan.chat.prompting import fit, system_prompt
 from autan.chat.settings import ChatSettings
 from autan.chat.titles import propose_title
+from autan.core.db import database_unreachable
 from autan.core.errors import AutanError
 from autan.llm.client import ChatMessage, ModelClient
 from autan.quotas.service import Quotas
@@ -42,6 +45,10 @@ log = structlog.get_logger(__name__)
 
 MAX_MESSAGE_CHARS = 100_000
 MAX_TEMPORARY_TURNS = 200
+# A database restart (failover, upgrade, crash recovery) takes seconds: the answer is kept
+# in memory and written once the database is back, if it is back within these waits (about
+# 16 s in all; the page has shown the whole answer meanwhile and only waits for `done`).
+STORE_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 Action = Literal["send", "edit", "regenerate"]
 
@@ -201,7 +208,11 @@ class Turns:
             )
         except AutanError as exc:
             answer.status, answer.error = MessageStatus.FAILED, exc
-            message_id = await self._finish(principal, conversation, model, answer)
+            try:
+                message_id = await self._finish(principal, conversation, model, answer)
+            except AnswerNotStored as not_stored:
+                yield TurnEvent("error", {"error": not_stored, "message_id": None})
+                return
             yield TurnEvent("error", {"error": exc, "message_id": _text(message_id)})
             return
         messages, answer.sources = grounded.messages, grounded.sources
@@ -223,10 +234,15 @@ class Turns:
         except BaseException:
             # The reader stopped the answer or left: keep what was written.
             answer.status = MessageStatus.STOPPED
-            with anyio.CancelScope(shield=True):
+            # AnswerNotStored is logged; the reader has gone, nobody is left to tell.
+            with anyio.CancelScope(shield=True), contextlib.suppress(AnswerNotStored):
                 await self._finish(principal, conversation, model, answer)
             raise
-        message_id = await self._finish(principal, conversation, model, answer)
+        try:
+            message_id = await self._finish(principal, conversation, model, answer)
+        except AnswerNotStored as exc:
+            yield TurnEvent("error", {"error": exc, "message_id": None})
+            return
         log.debug("chat_turn", status=answer.status, seconds=time.perf_counter() - started)
         if answer.error is not None:
             yield TurnEvent("error", {"error": answer.error, "message_id": _text(message_id)})
@@ -254,8 +270,34 @@ class Turns:
         model: str,
         answer: _Answer,
     ) -> uuid.UUID | None:
+        """Store the answer, waiting out a short database outage; AnswerNotStored past it."""
         if conversation is None:
             return None
+        for delay in (*STORE_RETRY_DELAYS, None):
+            try:
+                return await self._store_answer(principal, conversation, model, answer)
+            except Exception as exc:
+                if not database_unreachable(exc):
+                    raise
+                if delay is None:
+                    log.error(
+                        "chat_answer_not_stored",
+                        conversation_id=str(conversation.id),
+                        characters=len(answer.text),
+                        error=repr(exc),
+                    )
+                    raise AnswerNotStored() from exc
+                log.warning("chat_answer_store_retry", conversation_id=str(conversation.id))
+                await anyio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _store_answer(
+        self,
+        principal: Principal,
+        conversation: Conversation,
+        model: str,
+        answer: _Answer,
+    ) -> uuid.UUID | None:
         async with self._factory() as session:
             try:
                 stored = await service.owned(session, principal, conversation.id)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -92,3 +93,33 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """A session factory whose objects stay usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether an error means the database cannot be reached right now (not a bug of ours).
+
+    A restarting PostgreSQL refuses connections (SQLSTATE class 08) or says it is starting or
+    shutting down (57P01-57P03); while it is down, asyncpg's connect raises the socket's
+    OSError unwrapped (FileNotFoundError for a Unix socket, ConnectionRefusedError for TCP).
+    """
+    if isinstance(exc, OSError):
+        return _raised_in_driver(exc)
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        return True
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(state, str) and (state.startswith("08") or state.startswith("57P"))
+
+
+_DRIVERS = ("/sqlalchemy/", "/asyncpg/", "/aiosqlite/")
+
+
+def _raised_in_driver(exc: BaseException) -> bool:
+    """Whether the error came out of the database stack (not, say, the file store)."""
+    frame = exc.__traceback__
+    while frame is not None:
+        if any(part in frame.tb_frame.f_code.co_filename for part in _DRIVERS):
+            return True
+        frame = frame.tb_next
+    return False

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from autan.core.db import database_unreachable
 from autan.core.errors import AutanError, ErrorKind
 from autan.core.responses import JSONBytesResponse
 
@@ -106,6 +107,17 @@ async def _http_error(_request: Request, exc: Exception) -> JSONBytesResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONBytesResponse:
+    if database_unreachable(exc):
+        # A database restart is an outage to wait out, not a bug: a plain 503 the client
+        # may retry, and one log line rather than a traceback per request.
+        log.warning("database_unreachable", path=request.url.path, error=repr(exc))
+        return error_response(
+            503,
+            "The service is temporarily unavailable. Please try again in a moment.",
+            type_=ErrorKind.UNAVAILABLE.value,
+            code="database_unavailable",
+            retry_after=5,
+        )
     log.exception("unhandled_error", path=request.url.path, exc_info=exc)
     return error_response(
         500, "Something went wrong on our side. Please try again.", type_="server_error"

@@ -18,7 +18,10 @@ failing answer from one shared simulator::
     {"model": "...", "messages": [...], "sim": {"ttft_ms": 0, "tokens_per_s": 0,
                                                "tokens": 5, "fail_rate": 0.0}}
 
-``tokens_per_s`` of 0 means no pacing between tokens. ``GET /_sim/stats`` gives
+Like llama.cpp's server without a multimodal projector, a chat message with an
+``image_url`` or ``input_audio`` part is answered 500 (so a benchmark shows whether a
+gateway lets such requests take its replicas out). ``tokens_per_s`` of 0 means no pacing
+between tokens. ``GET /_sim/stats`` gives
 counters (``cancelled`` counts answers whose client went away before the end, which is
 how a test proves that a gateway propagates its own client's disconnect upstream);
 ``POST /_sim/reset`` zeroes them.
@@ -205,6 +208,27 @@ def _prompt_tokens(messages: Any) -> int:
                 if isinstance(part, dict) and isinstance(part.get("text"), str)
             )
     return max(1, chars // 4)
+
+
+# llama.cpp (server.cpp) throws on media parts when no mmproj is loaded; its HTTP layer
+# turns any exception into a 500 with this message.
+_MEDIA_PARTS: Final = {
+    "image_url": "image input is not supported - hint: if this is unexpected, "
+    "you may need to provide the mmproj",
+    "input_audio": "audio input is not supported - hint: if this is unexpected, "
+    "you may need to provide the mmproj",
+}
+
+
+def _unsupported_media(messages: Any) -> str | None:
+    """llama.cpp's error for the first image or audio part of the messages, if any."""
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else ():
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind in _MEDIA_PARTS:
+                return _MEDIA_PARTS[kind]
+    return None
 
 
 def _answer_length(plan: Plan, body: dict[str, Any]) -> tuple[int, str]:
@@ -443,6 +467,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         answer = Answer(_prompt_tokens(body.get("messages")), *_answer_length(plan, body))
     except BadRequestError as exc:
         return _error_response(400, str(exc), "invalid_request_error")
+    media = _unsupported_media(body.get("messages"))
+    if media is not None:
+        stats.failed += 1
+        return _error_response(500, media, "server_error")
     if plan.fail:
         stats.failed += 1
         return _error_response(500, "simulated upstream failure", "server_error")

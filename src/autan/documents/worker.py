@@ -154,7 +154,14 @@ class IngestionWorker:
                 log.exception("ingestion_claim_failed")
                 document = None
             if document is not None:
-                await self.process(document)
+                try:
+                    await self.process(document)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # Even marking the failure failed (the database is down): the document
+                    # stays claimed, its heartbeat stops, and recovery requeues it.
+                    log.exception("ingestion_job_abandoned", document_id=str(document.id))
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)

@@ -79,7 +79,9 @@ class UsageRecorder:
                         update(ApiKey),
                         [{"id": key_id, "last_used_at": at} for key_id, at in key_uses.items()],
                     )
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError) as exc:
+            # OSError: asyncpg reports an unreachable server's socket unwrapped; the writer
+            # must live through a database restart, or every later row would be lost.
             log.error("usage_flush_failed", rows=len(rows), error=str(exc))
             self._requeue(rows, key_uses)
 

@@ -26,6 +26,7 @@ _TITLES = {
     413: "Too much data",
     429: "Too many attempts",
     500: "Something went wrong",
+    503: "Service temporarily unavailable",
 }
 
 _GENERIC = {
@@ -33,6 +34,7 @@ _GENERIC = {
     404: "This page does not exist, or you do not have access to it.",
     405: "This page does not exist, or you do not have access to it.",
     500: "Something went wrong on our side. Please try again.",
+    503: "The service is temporarily unavailable. Please try again in a moment.",
 }
 
 
@@ -111,4 +113,6 @@ def html_page(request: Request, exc: Exception, status: int) -> Response | None:
     )
     if isinstance(exc, StarletteHTTPException) and exc.headers:
         page.headers.update(exc.headers)
+    if status == 503:
+        page.headers["Retry-After"] = "5"
     return page
