@@ -2,6 +2,15 @@
 
 Streams are relayed as raw SSE bytes, cut only at event boundaries; the JSON of an event is
 parsed only when it carries usage, so relaying costs no per-token parsing.
+
+Who is to blame for a failure decides whether a replica is taken out. A replica that cannot
+be reached or does not answer in time is taken out and the request retried on another. A
+replica that answers 5xx may have died, or may have choked on this one request (llama.cpp
+answers 500 to content it cannot read) while serving everyone else fine: taking it out then
+would let any client take a shared model down for all. So a 5xx is followed at once by a
+tiny real request to the same replica (see `Gateway.check_replica`); only if that fails too
+is the replica taken out and the request retried elsewhere; if it succeeds, the request was
+the cause and is answered 400 with the replica's own message.
 """
 
 from __future__ import annotations
@@ -17,11 +26,12 @@ import orjson
 import structlog
 
 from autan.accounts.principal import Principal
+from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError
 from autan.core.metrics import Metrics
 from autan.core.tasks import cancel_and_wait
 from autan.llm.config import ModelType
-from autan.llm.errors import ModelNotFound, ModelUnavailable, UpstreamFailed, WrongModelType
+from autan.llm.errors import ModelNotFound, RejectedUpstream, UpstreamFailed, WrongModelType
 from autan.llm.pool import ModelPool, Replica
 from autan.quotas.service import Quotas
 from autan.settings import GatewaySettings
@@ -39,6 +49,21 @@ _CLIENT_CLOSED = 499
 class _ServerError(Exception):
     """A replica answered 5xx."""
 
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.body = body
+
+    def detail(self) -> str:
+        """The replica's own error message, if it sent one."""
+        try:
+            payload = orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            return self.body[:300].decode("utf-8", "replace").strip()
+        error = payload.get("error") if isinstance(payload, dict) else None
+        message = error.get("message") if isinstance(error, dict) else error
+        return str(message)[:300] if message else ""
+
 
 @dataclass(slots=True)
 class Call:
@@ -55,6 +80,12 @@ class Call:
     completion_tokens: int = 0
     status: int = 200
     error_code: str | None = None
+    timeout: float | None = None
+
+    @property
+    def org(self) -> Any:
+        """Whose share of the model this request uses (see `ModelPool`)."""
+        return self.principal.org_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +142,7 @@ class Gateway:
             total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
         )
         self._probe_task: asyncio.Task[None] | None = None
+        self._checks: dict[int, asyncio.Task[bool]] = {}
 
     # -- lookup ---------------------------------------------------------------------------
 
@@ -130,7 +162,9 @@ class Gateway:
     ) -> UpstreamAnswer:
         """Send a request and read the whole answer, retrying once on another replica."""
         try:
-            answer = await self._with_retry(call, pool, lambda r: self._post(r, path, body))
+            answer = await self._with_retry(
+                call, pool, lambda r: self._post(r, path, body, call.timeout)
+            )
         except AutanError as exc:
             self._fail(call, exc)
             raise
@@ -145,17 +179,21 @@ class Gateway:
         self.finish(call)
         return answer
 
-    async def _post(self, replica: Replica, path: str, body: dict[str, Any]) -> UpstreamAnswer:
+    async def _post(
+        self, replica: Replica, path: str, body: dict[str, Any], read_timeout: float | None
+    ) -> UpstreamAnswer:
         body["model"] = replica.upstream_model
+        timeout = self._timeout
+        if read_timeout is not None:
+            timeout = aiohttp.ClientTimeout(
+                total=None, sock_connect=self._settings.connect_timeout, sock_read=read_timeout
+            )
         async with self._http.post(
-            replica.url(path),
-            data=orjson.dumps(body),
-            headers=replica.headers,
-            timeout=self._timeout,
+            replica.url(path), data=orjson.dumps(body), headers=replica.headers, timeout=timeout
         ) as response:
             data = await response.read()
             if response.status >= 500:
-                raise _ServerError(f"HTTP {response.status}")
+                raise _ServerError(response.status, data)
             return UpstreamAnswer(response.status, data)
 
     def _rewrite_answer(self, answer: UpstreamAnswer, pool: ModelPool) -> UpstreamAnswer:
@@ -215,7 +253,7 @@ class Gateway:
         )
         try:
             if response.status >= 500:
-                raise _ServerError(f"HTTP {response.status}")
+                raise _ServerError(response.status, await response.read())
             if response.status != 200:
                 data = await response.read()
                 response.release()
@@ -270,7 +308,7 @@ class Gateway:
                 response.release()
             else:
                 response.close()
-            stream.pool.release(stream.replica)
+            stream.pool.release(stream.replica, call.org)
             self.finish(call)
 
     def _process_events(
@@ -307,12 +345,13 @@ class Gateway:
         send: Callable[[Replica], Awaitable[T]],
         hold: bool = False,
     ) -> T:
-        """Run `send(replica)` on the best replica; on a transport error or 5xx, once more
-        on another. With `hold`, a successful stream keeps its slot (released by `relay`)."""
+        """Run `send(replica)` on the best replica; on a transport error, or a 5xx that the
+        replica fails again on a tiny request, once more on another (see the module's
+        docstring). With `hold`, a successful stream keeps its slot (released by `relay`)."""
         tried: frozenset[str] = frozenset()
         while True:
             try:
-                replica = await pool.acquire(tried)
+                replica = await pool.acquire(tried, call.org)
             except AutanError:
                 if not tried:
                     raise
@@ -323,7 +362,16 @@ class Gateway:
             try:
                 result = await send(replica)
             except (*_TRANSPORT_ERRORS, _ServerError) as exc:
-                pool.release(replica)
+                pool.release(replica, call.org)
+                if isinstance(exc, _ServerError) and await self.check_replica(pool, replica):
+                    log.warning(
+                        "request_failed_upstream",
+                        model=pool.model_id,
+                        replica=replica.name,
+                        status=exc.status,
+                        detail=exc.detail(),
+                    )
+                    raise _rejected(pool, exc) from None
                 pool.mark_failure(replica, repr(exc))
                 log.warning(
                     "replica_failed", model=pool.model_id, replica=replica.name, error=repr(exc)
@@ -335,15 +383,48 @@ class Gateway:
                     ) from exc
                 continue
             except BaseException:
-                pool.release(replica)
+                pool.release(replica, call.org)
                 raise
             pool.mark_success(replica)
             if not (hold and isinstance(result, OpenStream)):
-                pool.release(replica)
+                pool.release(replica, call.org)
             return result
 
+    async def check_replica(self, pool: ModelPool, replica: Replica) -> bool:
+        """Whether the replica serves a tiny real request within the probe deadline.
+
+        Concurrent checks of one replica share one request, so a burst of failing requests
+        costs it a single probe.
+        """
+        key = id(replica)
+        task = self._checks.get(key)
+        if task is None:
+            task = asyncio.create_task(self._tiny_request(pool, replica))
+            self._checks[key] = task
+            task.add_done_callback(lambda _: self._checks.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _tiny_request(self, pool: ModelPool, replica: Replica) -> bool:
+        body: dict[str, Any] = {"model": replica.upstream_model}
+        if pool.config.type is ModelType.EMBEDDING:
+            path = "/embeddings"
+            body["input"] = "ok"
+        else:
+            path = "/chat/completions"
+            body |= {"messages": [{"role": "user", "content": "ok"}], "max_tokens": 1}
+        timeout = aiohttp.ClientTimeout(total=self._settings.probe_timeout)
+        try:
+            async with self._http.post(
+                replica.url(path), data=orjson.dumps(body), headers=replica.headers, timeout=timeout
+            ) as response:
+                await response.read()
+                return response.status == 200
+        except _TRANSPORT_ERRORS:
+            return False
+
     def _fail(self, call: Call, exc: AutanError) -> None:
-        call.status = 503 if isinstance(exc, ModelUnavailable) else 502
+        # The status the client is answered (503 overloaded, 400 refused, ...), not a guess.
+        call.status = STATUS_OF_KIND[exc.kind]
         call.error_code = exc.code
         self.finish(call)
 
@@ -413,6 +494,12 @@ class Gateway:
             pool.mark_success(replica)
         else:
             pool.mark_failure(replica, f"probe: HTTP {response.status}")
+
+
+def _rejected(pool: ModelPool, exc: _ServerError) -> RejectedUpstream:
+    detail = exc.detail()
+    message = f"The model `{pool.model_id}` could not process this request"
+    return RejectedUpstream(f"{message}: {detail}" if detail else f"{message}.")
 
 
 def _reported_model(head: bytes) -> str | None:
