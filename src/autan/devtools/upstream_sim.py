@@ -18,7 +18,9 @@ failing answer from one shared simulator::
     {"model": "...", "messages": [...], "sim": {"ttft_ms": 0, "tokens_per_s": 0,
                                                "tokens": 5, "fail_rate": 0.0}}
 
-``tokens_per_s`` of 0 means no pacing between tokens. ``GET /_sim/stats`` gives
+``tokens_per_s`` of 0 means no pacing between tokens. With ``--text-only`` the simulator
+behaves like llama.cpp serving a model without a multimodal projector: a chat message with
+any content part but text is answered 500, while every other request is served. ``GET /_sim/stats`` gives
 counters (``cancelled`` counts answers whose client went away before the end, which is
 how a test proves that a gateway propagates its own client's disconnect upstream);
 ``POST /_sim/reset`` zeroes them.
@@ -74,6 +76,7 @@ class SimConfig:
     tokens_per_s: float = 50.0
     tokens: int = 100
     fail_rate: float = 0.0
+    text_only: bool = False
 
 
 @dataclasses.dataclass(slots=True)
@@ -182,6 +185,17 @@ def _plan(config: SimConfig, body: dict[str, Any]) -> Plan:
         tokens=int(_number(overrides, "tokens", config.tokens)),
         fail=fail_rate > 0 and random.random() < fail_rate,
     )
+
+
+def _non_text_part(messages: Any) -> str | None:
+    """The type of the first content part that is not text, if any."""
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else ():
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind != "text":
+                return str(kind)
+    return None
 
 
 def _text_tokens(text: str) -> int:
@@ -443,9 +457,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         answer = Answer(_prompt_tokens(body.get("messages")), *_answer_length(plan, body))
     except BadRequestError as exc:
         return _error_response(400, str(exc), "invalid_request_error")
-    if plan.fail:
+    part = _non_text_part(body.get("messages")) if request.app[CONFIG_KEY].text_only else None
+    if plan.fail or part is not None:
         stats.failed += 1
-        return _error_response(500, "simulated upstream failure", "server_error")
+        message = f"{part} input is not supported" if part else "simulated upstream failure"
+        return _error_response(500, message, "server_error")
 
     stats.begin()
     completed = False
@@ -642,6 +658,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--fail-rate", type=float, default=DEFAULTS.fail_rate, help="share answered 500"
     )
+    parser.add_argument(
+        "--text-only", action="store_true", help="answer 500 to non-text content (llama.cpp)"
+    )
     args = parser.parse_args(argv)
     if args.ttft_ms < 0 or args.tokens_per_s < 0 or args.tokens < 0:
         parser.error("--ttft-ms, --tokens-per-s and --tokens must be >= 0")
@@ -659,6 +678,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         tokens_per_s=args.tokens_per_s,
         tokens=args.tokens,
         fail_rate=args.fail_rate,
+        text_only=args.text_only,
     )
     raise_nofile_limit()
     # Ctrl-C before the signal handlers are installed: quit without a traceback.

@@ -69,6 +69,7 @@ class _Child:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     health_failures: int = 0
+    ready: bool = False
     next_start: float = 0.0
     started_at: float = field(default_factory=time.monotonic)
 
@@ -84,6 +85,7 @@ class _Child:
             )
         self.started_at = time.monotonic()
         self.health_failures = 0
+        self.ready = False
 
     def healthy(self, timeout: float = 2.0) -> bool:
         """Whether the server answers in time (the embedding server: a tiny real request)."""
@@ -170,7 +172,8 @@ class EmbeddedModels:
                         f"the embedded {child.name} server exited at start "
                         f"(code {child.process.returncode}); see {child.log_path}"
                     )
-                if child.healthy(timeout=1.0):
+                if child.healthy(timeout=max(1.0, self._settings.health_timeout)):
+                    child.ready = True
                     log.info("embedded_model_ready", name=child.name, url=child.base_url)
                     pending.remove(child)
             if pending and time.monotonic() > deadline:
@@ -250,11 +253,14 @@ class EmbeddedModels:
                 child.next_start = now + min(_MAX_BACKOFF, 2.0 ** min(child.restarts, 5))
                 child.spawn()
             return
-        if not check_health or now - child.started_at < self._settings.start_timeout:
+        if not check_health:
             return
         if child.healthy(timeout=self._settings.health_timeout):
             child.health_failures = 0
+            child.ready = True
             return
+        if not child.ready and now - child.started_at < self._settings.start_timeout:
+            return  # still loading its model after a restart
         child.health_failures += 1
         if child.health_failures >= _HEALTH_FAILURES_BEFORE_RESTART:
             log.warning("embedded_model_unresponsive", name=child.name)
