@@ -20,10 +20,11 @@ failing answer from one shared simulator::
 
 ``tokens_per_s`` of 0 means no pacing between tokens. With ``--text-only`` the simulator
 behaves like llama.cpp serving a model without a multimodal projector: a chat message with
-any content part but text is answered 500, while every other request is served. ``GET /_sim/stats`` gives
-counters (``cancelled`` counts answers whose client went away before the end, which is
-how a test proves that a gateway propagates its own client's disconnect upstream);
-``POST /_sim/reset`` zeroes them.
+any content part but text is answered 500, while every other request is served.
+
+``GET /_sim/stats`` gives counters (``cancelled`` counts answers whose client went away
+before the end, which is how a test proves that a gateway propagates its own client's
+disconnect upstream); ``POST /_sim/reset`` zeroes them.
 """
 
 from __future__ import annotations
