@@ -212,3 +212,36 @@ async def test_an_overloaded_model_is_recorded_as_the_503_it_answered(
         (200, None),
         (503, "model_overloaded"),
     ]
+
+
+async def test_a_flood_from_one_organisation_leaves_room_for_another(
+    sim: SimUpstream, tmp_path: Path, database_url: str
+) -> None:
+    config = ModelsConfig(
+        models=[
+            ModelConfig(
+                id="emb",
+                type=ModelType.EMBEDDING,
+                max_concurrent=4,
+                max_concurrent_per_org=2,
+                replicas=[ReplicaConfig(url=sim.api_url)],
+            )
+        ]
+    )
+    slow = {"model": "emb", "input": "x", "sim": {"ttft_ms": 1000}}
+    settings = make_settings(tmp_path, database_url, config)
+    async with serve_autan(settings) as autan:
+        flood, other = autan.client(), await other_org_client(autan)
+        async with flood, other:
+            floods = [
+                asyncio.ensure_future(flood.post("/v1/embeddings", json=slow)) for _ in range(6)
+            ]
+            while sim.stats()["in_flight"] < 2:
+                await asyncio.sleep(0.02)
+            started = asyncio.get_running_loop().time()
+            answer = await other.post("/v1/embeddings", json=slow)
+            waited = asyncio.get_running_loop().time() - started
+            statuses = sorted([(await f).status_code for f in floods])
+    assert answer.status_code == 200 and waited < 1.5, "served beside the flood, not after it"
+    # The flood got its share; the rest of it waited its queue_timeout and was told to retry.
+    assert statuses == [200, 200, 503, 503, 503, 503]
