@@ -245,3 +245,26 @@ async def test_a_flood_from_one_organisation_leaves_room_for_another(
     assert answer.status_code == 200 and waited < 1.5, "served beside the flood, not after it"
     # The flood got its share; the rest of it waited its queue_timeout and was told to retry.
     assert statuses == [200, 200, 503, 503, 503, 503]
+
+
+async def test_a_replica_failing_every_request_is_still_taken_out(
+    sim: SimUpstream, tmp_path: Path, database_url: str
+) -> None:
+    broken = start_sim("--ttft-ms", "0", "--tokens-per-s", "0", "--fail-rate", "1")
+    replicas = [ReplicaConfig(url=broken.api_url, name="broken")]
+    replicas.append(ReplicaConfig(url=sim.api_url, name="good"))
+    config = ModelsConfig(models=[ModelConfig(id="m", max_concurrent=1, replicas=replicas)])
+    # Probes only when asked: the periodic ones would race the request for "broken".
+    settings = make_settings(tmp_path, database_url, config, health_interval=60)
+    try:
+        async with serve_autan(settings) as autan, autan.client() as client:
+            # Both replicas are free: the first goes to "broken", fails its tiny request too,
+            # is taken out, and the request is served by "good".
+            answer = await client.post(
+                "/v1/chat/completions", json={"model": "m", "messages": TEXT}
+            )
+            health = (await client.get("/health")).json()["models"]["m"]["replicas"]
+    finally:
+        broken.stop()
+    assert answer.status_code == 200
+    assert {r["name"]: r["state"] for r in health} == {"broken": "down", "good": "up"}

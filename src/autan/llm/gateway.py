@@ -5,9 +5,9 @@ parsed only when it carries usage, so relaying costs no per-token parsing.
 
 Who is to blame for a failure decides whether a replica is taken out. A replica that cannot
 be reached or does not answer in time is taken out and the request retried on another. A
-replica that answers 5xx may have died, or may have choked on this one request (llama.cpp
+replica that answers 500 may have died, or may have choked on this one request (llama.cpp
 answers 500 to content it cannot read) while serving everyone else fine: taking it out then
-would let any client take a shared model down for all. So a 5xx is followed at once by a
+would let any client take a shared model down for all. So a 500 is followed at once by a
 tiny real request to the same replica (see `Gateway.check_replica`); only if that fails too
 is the replica taken out and the request retried elsewhere; if it succeeds, the request was
 the cause and is answered 400 with the replica's own message.
@@ -345,9 +345,9 @@ class Gateway:
         send: Callable[[Replica], Awaitable[T]],
         hold: bool = False,
     ) -> T:
-        """Run `send(replica)` on the best replica; on a transport error, or a 5xx that the
-        replica fails again on a tiny request, once more on another (see the module's
-        docstring). With `hold`, a successful stream keeps its slot (released by `relay`)."""
+        """Run `send(replica)` on the best replica; on a transport error, a 502-504, or a 500
+        that the replica fails again on a tiny request, once more on another (see the
+        module's docstring). With `hold`, a successful stream keeps its slot (released by `relay`)."""
         tried: frozenset[str] = frozenset()
         while True:
             try:
@@ -363,7 +363,9 @@ class Gateway:
                 result = await send(replica)
             except (*_TRANSPORT_ERRORS, _ServerError) as exc:
                 pool.release(replica, call.org)
-                if isinstance(exc, _ServerError) and await self.check_replica(pool, replica):
+                if isinstance(exc, _ServerError) and await self._request_to_blame(
+                    pool, replica, exc
+                ):
                     log.warning(
                         "request_failed_upstream",
                         model=pool.model_id,
@@ -389,6 +391,11 @@ class Gateway:
             if not (hold and isinstance(result, OpenStream)):
                 pool.release(replica, call.org)
             return result
+
+    async def _request_to_blame(self, pool: ModelPool, replica: Replica, exc: _ServerError) -> bool:
+        # 502, 503 and 504 say the server, or something in front of it, is overloaded or
+        # down: never the request's fault. A 500 may be either; the replica tells.
+        return exc.status == 500 and await self.check_replica(pool, replica)
 
     async def check_replica(self, pool: ModelPool, replica: Replica) -> bool:
         """Whether the replica serves a tiny real request within the probe deadline.
