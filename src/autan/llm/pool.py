@@ -40,6 +40,7 @@ class Replica:
         "last_error",
         "last_change",
         "model_bytes",
+        "work",
     )
 
     def __init__(self, model: ModelConfig, config: ReplicaConfig, index: int) -> None:
@@ -55,6 +56,8 @@ class Replica:
         self.failures = 0
         self.last_error: str | None = None
         self.last_change = time.time()
+        # Characters being embedded on this replica now (see `Gateway._post`).
+        self.work = 0
 
     def url(self, path: str) -> str:
         """The full URL of an OpenAI API path on this replica, e.g. `/chat/completions`."""

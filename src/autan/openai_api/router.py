@@ -190,7 +190,7 @@ async def embeddings(request: Request, principal: ApiPrincipal, gateway: Gateway
         settings.read_timeout,
         settings.embedding_timeout + settings.embedding_timeout_per_kchar * chars / 1000,
     )
-    call = Call(principal, "embeddings", pool.model_id, timeout=timeout)
+    call = Call(principal, "embeddings", pool.model_id, size=chars, timeout=timeout)
     try:
         answer = await until_disconnect(
             request.receive, gateway.complete(call, pool, "/embeddings", payload)
