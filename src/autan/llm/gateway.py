@@ -19,7 +19,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import aiohttp
 import orjson
@@ -358,9 +358,10 @@ class Gateway:
     ) -> T:
         """Run `send(replica)` on the best replica; on a transport error, a 502-504, or a 500
         that the replica fails again on a tiny request, once more on another (see the
-        module's docstring). With `hold`, a successful stream keeps its slot (released by
-        `relay`)."""
+        module's docstring and `_blame`). With `hold`, a successful stream keeps its slot
+        (released by `relay`)."""
         tried: frozenset[str] = frozenset()
+        reconnected = False
         while True:
             try:
                 replica = await pool.acquire(tried, call.org)
@@ -375,9 +376,11 @@ class Gateway:
                 result = await send(replica)
             except (*_TRANSPORT_ERRORS, _ServerError) as exc:
                 pool.release(replica, call.org)
-                if isinstance(exc, _ServerError) and await self._request_to_blame(
-                    pool, replica, exc
-                ):
+                blame = await self._blame(pool, replica, exc, may_reconnect=not reconnected)
+                if blame == "connection":
+                    reconnected = True
+                    continue
+                if blame == "request" and isinstance(exc, _ServerError):
                     log.warning(
                         "request_failed_upstream",
                         model=pool.model_id,
@@ -404,10 +407,25 @@ class Gateway:
                 pool.release(replica, call.org)
             return result
 
-    async def _request_to_blame(self, pool: ModelPool, replica: Replica, exc: _ServerError) -> bool:
-        # 502, 503 and 504 say the server, or something in front of it, is overloaded or
-        # down: never the request's fault. A 500 may be either; the replica tells.
-        return exc.status == 500 and await self.check_replica(pool, replica)
+    async def _blame(
+        self, pool: ModelPool, replica: Replica, exc: Exception, *, may_reconnect: bool
+    ) -> Literal["request", "connection", "replica"]:
+        """Who caused a failed attempt: the request, one broken connection, or the replica."""
+        if isinstance(exc, _ServerError):
+            # 502, 503 and 504 say the server, or something in front of it, is overloaded
+            # or down: never the request's fault. A 500 may be either; the replica tells.
+            if exc.status == 500 and await self.check_replica(pool, replica):
+                return "request"
+            return "replica"
+        # A connection that broke at once (often a kept-alive one the server had closed)
+        # while the replica still serves is tried again, once; a timeout is the replica's.
+        if (
+            may_reconnect
+            and not isinstance(exc, TimeoutError)
+            and await self.check_replica(pool, replica)
+        ):
+            return "connection"
+        return "replica"
 
     async def check_replica(self, pool: ModelPool, replica: Replica) -> bool:
         """Whether the replica serves a tiny real request within the probe deadline.
