@@ -45,5 +45,11 @@ async def test_stream_complete_and_embed(
         assert len(passages) == 2 and len(passages[0]) == 384
         assert math.isclose(sum(x * x for x in passages[0]), 1.0, rel_tol=1e-3)
         assert passages[0] != query[0]  # the e5 prefix differs
+        # A search prompt longer than e5 reads is cut to what the models file allows.
+        long = "Le conseil municipal délibère. " * 330
+        head = long[:4096]
+        assert await client.embed(who, model, [long], input_type="query") == await client.embed(
+            who, model, [head], input_type="query"
+        )
         with pytest.raises(ModelNotFound):
             await client.complete_chat(who, "nope", [])

@@ -105,3 +105,32 @@ async def test_a_retry_never_goes_back_to_the_replica_that_failed() -> None:
     assert (await pool.acquire(exclude=frozenset({"r0"}))).name == "r1"
     with pytest.raises(ModelOverloaded):
         await pool.acquire(exclude=frozenset({"r0"}))
+
+
+async def test_one_organisation_cannot_hold_every_slot() -> None:
+    config = ModelConfig(
+        id="m",
+        max_concurrent=2,
+        max_concurrent_per_org=2,
+        replicas=[ReplicaConfig(url=f"http://r{i}/v1", name=f"r{i}") for i in range(2)],
+    )
+    pool = ModelPool(config, queue_size=8, queue_timeout=2, retry_after=3)
+    flood = [await pool.acquire(org="a") for _ in range(2)]
+    # Two slots of four are free, but "a" holds its share: its next request waits...
+    queued = asyncio.create_task(pool.acquire(org="a"))
+    await asyncio.sleep(0)
+    assert not queued.done()
+    # ...while another organisation is served at once, twice, even behind "a" in the queue.
+    others = [await pool.acquire(org="b") for _ in range(2)]
+    assert sum(r.in_flight for r in pool.replicas) == 4
+    late = asyncio.create_task(pool.acquire(org="b"))
+    await asyncio.sleep(0)
+    # A slot freed by "b" goes to "b"'s waiter: "a", older in the queue, is still at its cap.
+    pool.release(others[0], "b")
+    assert (await late) is others[0] and not queued.done()
+    # A slot freed by "a" goes to "a"'s waiter.
+    pool.release(flood[0], "a")
+    assert (await queued) is flood[0]
+    for replica, org in [(flood[0], "a"), (flood[1], "a"), (others[0], "b"), (others[1], "b")]:
+        pool.release(replica, org)
+    assert [r.in_flight for r in pool.replicas] == [0, 0]

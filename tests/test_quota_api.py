@@ -152,3 +152,17 @@ def test_two_processes_share_the_limit_through_redis(
             process.wait(10)
     assert [a.status_code for a in answers] == [200] * 10 + [429, 429]
     assert all(1 <= int(a.headers["retry-after"]) <= 60 for a in answers[10:])
+
+
+async def test_searches_count_like_other_model_requests(
+    sim: SimUpstream, tmp_path: Path, database_url: str
+) -> None:
+    search = {"prompt": "budget", "collections": [str(uuid.uuid4())]}
+    settings = make_settings(tmp_path, database_url, models(sim), quotas={"requests_per_minute": 2})
+    async with serve_autan(settings) as autan, autan.client() as client:
+        first = await client.post("/v1/search", json=search)
+        chat = await client.post("/v1/chat/completions", json=CHAT)
+        refused = await client.post("/v1/search", json=search)
+    assert first.status_code == 404 and chat.status_code == 200  # no such collection
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "quota_requests_per_minute"

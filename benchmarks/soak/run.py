@@ -1,8 +1,8 @@
 """Soak benchmark: thousands of simulated people for minutes against a real `autan serve`.
 
 The server runs as a subprocess (SQLite, or PostgreSQL from pgserver) in front of two
-upstream simulator replicas (`autan.devtools.upstream_sim`, which answers 500 to image and
-audio parts as llama.cpp does without a multimodal projector). People of three
+upstream simulator replicas (`autan.devtools.upstream_sim --text-only`, which answers 500 to
+image and audio parts as llama.cpp does without a multimodal projector). People of three
 organisations use API keys, a few sign in with a password and chat through the page; they
 chat (streamed) and search their organisation's collection at a human pace (think time).
 One in a hundred is hostile: image and audio parts, tools named with a number, 1 MB
@@ -542,8 +542,8 @@ async def main(args: argparse.Namespace) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with tempfile.TemporaryDirectory(prefix="autan-soak-") as tmp:
         folder = Path(tmp)
-        sims = [start_sim("--ttft-ms", "300", "--tokens-per-s", "40", "--tokens", "80")
-                for _ in range(2)]  # fmt: skip
+        chat_like_llama_cpp = ("--text-only", "--ttft-ms", "300", "--tokens-per-s", "40")
+        sims = [start_sim(*chat_like_llama_cpp, "--tokens", "80") for _ in range(2)]
         try:
             with database(args.database, folder) as url:
                 print(f"creating {args.users} people…", flush=True)

@@ -53,6 +53,19 @@ class GatewaySettings(BaseModel):
     failure_threshold: int = Field(
         1, description="Consecutive failures (refused, timeout, 5xx) that take a replica out."
     )
+    probe_timeout: float = Field(
+        10.0,
+        description="Seconds a replica that answered 5xx has to serve a tiny request; if it "
+        "does, the request was the cause (answered 400) and the replica stays in.",
+    )
+    embedding_timeout: float = Field(
+        10.0, description="Seconds allowed for the answer to a small embedding request."
+    )
+    embedding_timeout_per_kchar: float = Field(
+        1.5,
+        description="Seconds added to embedding_timeout per 1,000 characters to embed "
+        "(capped by read_timeout).",
+    )
     usage_flush_interval: float = Field(
         1.0, description="Seconds between batched writes of usage rows."
     )
@@ -81,6 +94,14 @@ class EmbeddedSettings(BaseModel):
     embedding_model_id: str = "multilingual-e5-small"
     embedding_enabled: bool = True
     start_timeout: float = Field(60.0, description="Seconds allowed for a model server to start.")
+    health_interval: float = Field(
+        5.0, description="Seconds between health checks of an embedded model server."
+    )
+    health_timeout: float = Field(
+        20.0,
+        description="Seconds a health check (a tiny real request) may take; a server that "
+        "misses three checks in a row is busy but stuck, and is restarted.",
+    )
 
 
 class SessionSettings(BaseModel):

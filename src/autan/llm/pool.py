@@ -5,13 +5,19 @@ concurrency cap; when all are full, a request waits in a bounded queue for a sho
 then refused (the caller answers 503 with Retry-After), so overload is never a hang.
 A slot freed while requests wait is handed straight to the oldest waiter, which keeps the
 queue fair: a newcomer cannot overtake it.
+
+A model may also cap the requests one organisation has in flight (`max_concurrent_per_org`):
+past it, that organisation's requests wait in the queue even while slots are free, so one
+organisation flooding a shared model leaves the other slots to the rest, whose requests
+then start at once instead of queueing behind the flood.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Hashable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -34,6 +40,7 @@ class Replica:
         "last_error",
         "last_change",
         "model_bytes",
+        "work",
     )
 
     def __init__(self, model: ModelConfig, config: ReplicaConfig, index: int) -> None:
@@ -49,6 +56,8 @@ class Replica:
         self.failures = 0
         self.last_error: str | None = None
         self.last_change = time.time()
+        # Characters being embedded on this replica now (see `Gateway._post`).
+        self.work = 0
 
     def url(self, path: str) -> str:
         """The full URL of an OpenAI API path on this replica, e.g. `/chat/completions`."""
@@ -84,8 +93,10 @@ class ModelPool:
         self._queue_timeout = queue_timeout
         self._retry_after = retry_after
         self._failure_threshold = failure_threshold
-        self._waiters: deque[asyncio.Future[Replica]] = deque()
+        self._waiters: deque[tuple[asyncio.Future[Replica], Hashable]] = deque()
         self._waiting = 0
+        self._org_cap = config.max_concurrent_per_org
+        self._org_in_flight: Counter[Hashable] = Counter()
 
     @property
     def model_id(self) -> str:
@@ -103,22 +114,31 @@ class ModelPool:
     def _has_candidate(self, exclude: frozenset[str]) -> bool:
         return any(r.healthy and r.name not in exclude for r in self.replicas)
 
-    async def acquire(self, exclude: frozenset[str] = frozenset()) -> Replica:
-        """Take a slot on the best replica, waiting briefly if all are busy."""
-        replica = self._pick(exclude)
+    def _under_cap(self, org: Hashable) -> bool:
+        return self._org_cap is None or org is None or self._org_in_flight[org] < self._org_cap
+
+    def _take(self, replica: Replica, org: Hashable) -> Replica:
+        replica.in_flight += 1
+        if org is not None:
+            self._org_in_flight[org] += 1
+        return replica
+
+    async def acquire(self, exclude: frozenset[str] = frozenset(), org: Hashable = None) -> Replica:
+        """Take a slot on the best replica, waiting briefly if all are busy (or if `org`,
+        the caller's organisation, holds its share of the model already)."""
+        replica = self._pick(exclude) if self._under_cap(org) else None
         if replica is not None:
-            replica.in_flight += 1
-            return replica
+            return self._take(replica, org)
         if not self._has_candidate(exclude):
             raise ModelUnavailable(self.model_id, self._retry_after)
         if exclude or self._waiting >= self._queue_size:
             # A retry does not queue: it only makes sense if another replica is free now.
             raise ModelOverloaded(self.model_id, self._retry_after)
-        return await self._wait_for_slot()
+        return await self._wait_for_slot(org)
 
-    async def _wait_for_slot(self) -> Replica:
+    async def _wait_for_slot(self, org: Hashable) -> Replica:
         future: asyncio.Future[Replica] = asyncio.get_running_loop().create_future()
-        self._waiters.append(future)
+        self._waiters.append((future, org))
         self._waiting += 1
         granted = False
         try:
@@ -133,29 +153,38 @@ class ModelPool:
             if not granted:
                 if future.done() and not future.cancelled() and future.exception() is None:
                     # A slot was handed over just as we gave up (timeout or cancellation).
-                    self.release(future.result())
+                    self.release(future.result(), org)
                 else:
                     future.cancel()
 
-    def release(self, replica: Replica) -> None:
-        """Give a slot back, straight to the oldest waiter if there is one."""
-        if replica.healthy:
-            while self._waiters:
-                waiter = self._waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(replica)
-                    return
+    def release(self, replica: Replica, org: Hashable = None) -> None:
+        """Give a slot back; it goes to the oldest waiter that may take it, if any."""
         replica.in_flight -= 1
+        if org is not None:
+            self._org_in_flight[org] -= 1
+            if self._org_in_flight[org] <= 0:
+                del self._org_in_flight[org]
+        self._serve_waiters()
 
     def _serve_waiters(self) -> None:
+        if not self._waiters:
+            return
+        kept: deque[tuple[asyncio.Future[Replica], Hashable]] = deque()
         while self._waiters:
+            future, org = self._waiters.popleft()
+            if future.done():
+                continue
+            if not self._under_cap(org):
+                kept.append((future, org))  # keeps its place for when its organisation frees one
+                continue
             replica = self._pick(frozenset())
             if replica is None:
-                return
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                replica.in_flight += 1
-                waiter.set_result(replica)
+                kept.append((future, org))
+                kept.extend(self._waiters)
+                self._waiters.clear()
+                break
+            future.set_result(self._take(replica, org))
+        self._waiters = kept
 
     def mark_failure(self, replica: Replica, reason: str) -> None:
         """Count a failure (refused, timeout, 5xx); enough of them take the replica out."""
@@ -179,7 +208,7 @@ class ModelPool:
         if self._has_candidate(frozenset()):
             return
         while self._waiters:
-            waiter = self._waiters.popleft()
+            waiter, _ = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_exception(ModelUnavailable(self.model_id, self._retry_after))
 

