@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pgserver
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
 from autan.accounts import service as accounts
 from autan.core.db import create_engine, session_factory
@@ -34,6 +34,7 @@ from benchmarks.retrieval.databases import WORK
 CHUNKS_PER_DOCUMENT = 20
 PRIVATE_DOCUMENTS = 10
 BATCH = 20_000  # chunk rows per COPY
+SHARED_BUFFERS = "2GB"
 
 
 @dataclass
@@ -88,7 +89,18 @@ async def _copy_chunks(
                 t = (offset + written) % len(texts)
                 vector = _HEADER + encoded[d * CHUNKS_PER_DOCUMENT + position].tobytes()
                 records.append(
-                    (document_id, collection_id, position, texts[t], "", "", "", words[t], 0, vector)
+                    (
+                        document_id,
+                        collection_id,
+                        position,
+                        texts[t],
+                        "",
+                        "",
+                        "",
+                        words[t],
+                        0,
+                        vector,
+                    )
                 )
                 written += 1
         await connection.copy_records_to_table("chunks", records=records, columns=columns)
@@ -129,10 +141,16 @@ async def _build(url: str, texts: Sequence[str], total: int) -> tuple[uuid.UUID,
         async with maker() as session:
             owner = await accounts.create_user(session, f"bulk-{uuid.uuid4().hex[:6]}@bench.fr")
             large = Collection(
-                org_id=owner.org_id, owner_id=owner.id, name="large", visibility=Visibility.ORGANISATION
+                org_id=owner.org_id,
+                owner_id=owner.id,
+                name="large",
+                visibility=Visibility.ORGANISATION,
             )
             private = Collection(
-                org_id=owner.org_id, owner_id=owner.id, name="private", visibility=Visibility.PRIVATE
+                org_id=owner.org_id,
+                owner_id=owner.id,
+                name="private",
+                visibility=Visibility.PRIVATE,
             )
             session.add_all([large, private])
             await session.commit()
@@ -186,6 +204,12 @@ async def large_database(texts: Sequence[str], total: int) -> AsyncIterator[Buil
         shutil.rmtree(root)  # an interrupted build
     root.mkdir(parents=True, exist_ok=True)
     server: Any = pgserver.get_server(root, cleanup_mode="stop")  # type: ignore[attr-defined]
+    if SHARED_BUFFERS not in server.psql("SHOW shared_buffers"):
+        # pgserver starts with 128 MB of shared buffers; a server holding a million chunks
+        # would be given a share of its memory (the heap and indexes are ~4 GB at 1,000,000).
+        server.psql(f"ALTER SYSTEM SET shared_buffers = '{SHARED_BUFFERS}'")
+        server.cleanup()
+        server = pgserver.get_server(root, cleanup_mode="stop")  # type: ignore[attr-defined]
     url = f"postgresql+asyncpg://postgres@/bench?host={root}"
     try:
         if not marker.exists():
