@@ -265,9 +265,19 @@ class PostgresBackend:
         self, session: AsyncSession, query_vector: Sequence[float], scope: Scope, limit: int
     ) -> Ranking:
         """Exact in a small scope; HNSW in a large one, exact again if it comes back short."""
-        parameters: dict[str, object] = {"query": _literal(query_vector), "limit": limit}
         ef = await self.ef_search(session, scope, limit)
         await _configure(session, ef)
+        return await self._dense(session, query_vector, scope, limit, ef)
+
+    async def _dense(
+        self,
+        session: AsyncSession,
+        query_vector: Sequence[float],
+        scope: Scope,
+        limit: int,
+        ef: int | None,
+    ) -> Ranking:
+        parameters: dict[str, object] = {"query": _literal(query_vector), "limit": limit}
         if ef is not None:
             sql = _HNSW.format(scope=scope.sql("c"), ready=_READY)
             found = await _ranked(session, sql, scope, {**parameters, "ef": ef})
@@ -298,9 +308,12 @@ class PostgresBackend:
         scope: Scope,
         limit: int,
     ) -> tuple[Ranking, Ranking]:
-        """Both rankings, one after the other (a session runs one statement at a time)."""
+        """Both rankings, one after the other (a session runs one statement at a time);
+        the settings of both go in one round trip."""
+        ef = await self.ef_search(session, scope, limit)
+        await _configure(session, ef)
         words = await lexical()
-        return words, await self.dense(session, query_vector, scope, limit)
+        return words, await self._dense(session, query_vector, scope, limit, ef)
 
     def chunks_written(self, collection_ids: Iterable[uuid.UUID | None]) -> None:
         """Count these collections again on next search."""
