@@ -25,7 +25,7 @@ import numpy as np
 
 from autan.core.db import create_engine, session_factory
 from autan.retrieval.index import passage_text
-from benchmarks.retrieval import data, latency
+from benchmarks.retrieval import bulk, data, latency
 from benchmarks.retrieval.databases import database
 from benchmarks.retrieval.embeddings import EmbeddingCache
 from benchmarks.retrieval.evaluate import METHODS, evaluate, load
@@ -97,7 +97,7 @@ async def run_engine(
         engine = create_engine(url)
         maker = session_factory(engine)
         try:
-            for dataset, prefix in datasets:
+            for dataset, prefix in [] if args.latency_only else datasets:
                 if args.embedded_only:
                     # Lexical search over every document (no vectors needed) stays comparable
                     # with the baseline; the three methods run on the embedded subset.
@@ -146,7 +146,7 @@ async def run_engine(
                     "fusion_grid": evaluation.fusion_grid,
                     "hybrid_matches_offline_fusion": evaluation.hybrid_matches_offline_fusion,
                 }
-            if args.latency_chunks:
+            if args.latency_chunks and not (engine_name == "postgresql" and args.bulk):
                 sp = datasets[0][0]
                 texts = [
                     d.text
@@ -162,7 +162,41 @@ async def run_engine(
                 print(f"{engine_name} latency: {out['latency']}", flush=True)
         finally:
             await engine.dispose()
+    if args.latency_chunks and engine_name == "postgresql" and args.bulk:
+        out["latency"] = await bulk_latency(datasets, args)
+        print(f"{engine_name} latency: {out['latency']}", flush=True)
     return out
+
+
+async def bulk_latency(
+    datasets: list[tuple[data.Dataset, str]], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Latency on a PostgreSQL database built by COPY (benchmarks/retrieval/bulk.py), kept
+    under benchmarks/.work for the next run."""
+    sp = datasets[0][0]
+    texts = [d.text for dataset, _ in datasets for doc in dataset.documents for d in doc.drafts]
+    questions = [q for q, _ in sp.questions][: args.latency_queries]
+    cache = EmbeddingCache("query", datasets[0][1])
+    if all(cache.has(q) for q in questions):
+        queries = cache.embed(questions)
+    else:  # the stored vectors are random too: only the cost is measured here
+        rng = np.random.default_rng(7)
+        queries = rng.standard_normal((len(questions), 384)).astype(np.float32)
+        queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    async with bulk.large_database(texts, args.latency_chunks) as built:
+        engine = create_engine(built.url)
+        try:
+            return await latency.measure_built(
+                session_factory(engine),
+                built.large_collection,
+                built.private_collection,
+                built.chunks,
+                built.build_seconds,
+                questions,
+                queries,
+            )
+        finally:
+            await engine.dispose()
 
 
 def main() -> None:
@@ -172,6 +206,15 @@ def main() -> None:
     parser.add_argument("--datasets", default="service-public,piaf")
     parser.add_argument("--latency-chunks", type=int, default=None)
     parser.add_argument("--latency-queries", type=int, default=None)
+    parser.add_argument(
+        "--bulk",
+        action="store_true",
+        help="PostgreSQL latency on a database built by COPY and kept in benchmarks/.work "
+        "(needed for 1,000,000 chunks) instead of one loaded through autan.retrieval.index",
+    )
+    parser.add_argument(
+        "--latency-only", action="store_true", help="no quality run, only the latency one"
+    )
     parser.add_argument(
         "--embedded-only",
         action="store_true",

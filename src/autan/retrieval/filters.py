@@ -6,7 +6,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import BindParameter, Uuid, bindparam
+from sqlalchemy import BindParameter, Uuid, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autan.documents.models import Document, DocumentStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +53,24 @@ class Scope:
                 bindparam("document_ids", list(self.document_ids), expanding=True, type_=Uuid())
             )
         return params
+
+
+_UNREADY = [status for status in DocumentStatus if status != DocumentStatus.READY]
+
+
+async def unready_documents(session: AsyncSession, scope: Scope) -> set[uuid.UUID]:
+    """Documents of the scope not searchable yet: usually none.
+
+    All unready documents are read by the status index and filtered here (a handful; a few
+    thousand while a large import is queued, still milliseconds): asking for the scope's
+    would scan every document of its collections.
+    """
+    rows = await session.execute(
+        select(Document.id, Document.collection_id).where(Document.status.in_(_UNREADY))
+    )
+    collections, documents = set(scope.collection_ids), set(scope.document_ids)
+    return {
+        document_id
+        for document_id, collection_id in rows
+        if collection_id in collections or document_id in documents
+    }

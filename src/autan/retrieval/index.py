@@ -2,8 +2,8 @@
 
 A chunk row carries its analysed words (`lexical_*`) and the lexical index follows the rows
 by itself (FTS5 triggers on SQLite, a generated tsvector on PostgreSQL), so writing a chunk
-row is writing everything. On SQLite the in-memory vector matrices of the touched
-collections are dropped after each write.
+row is writing everything. After each write the engine's backend forgets what it
+kept about the touched collections (on SQLite their in-memory vector matrices).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.documents.models import Chunk, Document
 from autan.retrieval.analysis import index_words
-from autan.retrieval.vectors import matrix_cache
+from autan.retrieval.backend import backend_for
 
 
 class ChunkDraftLike(Protocol):
@@ -91,7 +91,7 @@ async def add_chunks(
         for draft, vector in zip(drafts, vectors, strict=True)
     ]
     await session.execute(insert(Chunk), rows)
-    matrix_cache.invalidate(document.collection_id)
+    backend_for(session).chunks_written([document.collection_id])
     return len(rows)
 
 
@@ -103,5 +103,4 @@ async def delete_document_chunks(session: AsyncSession, document_id: uuid.UUID) 
         )
     ).all()
     await session.execute(delete(Chunk).where(Chunk.document_id == document_id))
-    for collection_id in collection_ids:
-        matrix_cache.invalidate(collection_id)
+    backend_for(session).chunks_written(collection_ids)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.core.errors import InvalidRequest
 from autan.documents.models import Chunk, Document
-from autan.retrieval.dense import dense_search, sqlite_candidates
+from autan.retrieval.backend import backend_for
+from autan.retrieval.dense import dense_search
 from autan.retrieval.filters import Scope
 from autan.retrieval.hybrid import fuse
 from autan.retrieval.lexical import lexical_search
@@ -94,24 +94,13 @@ async def _hybrid(
 ) -> list[tuple[int, float]]:
     tuning = tuning or RetrievalSettings()
     depth = max(tuning.candidates, k)
-    if session.get_bind().dialect.name == "postgresql":
-        lexical = await lexical_search(session, query, scope, depth)
-        dense = await dense_search(session, query_vector, scope, depth)
-    else:
-        # The vectors are scored in a thread while the session runs the lexical query: the
-        # two searches take about as long as the slower one.
-        candidates = await sqlite_candidates(session, scope)
-        # Both are awaited even when one fails, so no query is left running on the session.
-        words, vectors = await asyncio.gather(
-            lexical_search(session, query, scope, depth),
-            asyncio.to_thread(candidates.closest, query_vector, depth),
-            return_exceptions=True,
-        )
-        if isinstance(words, BaseException):
-            raise words
-        if isinstance(vectors, BaseException):
-            raise vectors
-        lexical, dense = words, vectors
+    lexical, dense = await backend_for(session).both(
+        session,
+        lambda: lexical_search(session, query, scope, depth),
+        query_vector,
+        scope,
+        depth,
+    )
     fused = fuse(lexical, dense, tuning)
     return fused[:k]
 
