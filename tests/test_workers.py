@@ -31,7 +31,20 @@ from tests.support.processes import SimUpstream, start_sim
 
 pytestmark = pytest.mark.slow
 
-WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliett kilo lima".split()
+WORDS = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliett",
+    "kilo",
+    "lima",
+]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +58,7 @@ def quick_sim() -> Iterator[SimUpstream]:
 @pytest.fixture(scope="module")
 def slow_sim() -> Iterator[SimUpstream]:
     # Slow enough that a worker is caught in the middle of a document.
-    upstream = start_sim("--ttft-ms", "4000")
+    upstream = start_sim("--ttft-ms", "2500")
     yield upstream
     upstream.stop()
 
@@ -195,13 +208,14 @@ async def test_two_workers_process_each_document_exactly_once(
         async with session_factory(engine)() as session:
             rows = (
                 await session.execute(
-                    select(Chunk.document_id, func.count(), func.count(func.distinct(Chunk.position)))
-                    .group_by(Chunk.document_id)
+                    select(
+                        Chunk.document_id, func.count(), func.count(func.distinct(Chunk.position))
+                    ).group_by(Chunk.document_id)
                 )
             ).all()
     finally:
         await engine.dispose()
-    assert {row[0]: (row[1], row[2]) for row in rows} == {i: (1, 1) for i in ids}
+    assert {row[0]: (row[1], row[2]) for row in rows} == dict.fromkeys(ids, (1, 1))
 
 
 async def test_a_killed_workers_document_is_taken_over(
