@@ -162,7 +162,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         await core.documents.start()
         log.info(
             "worker_started",
-            concurrency=settings.documents.worker_concurrency,
+            concurrency=core.documents.concurrency(),
             embedding_model=core.documents.embedding_model(),
         )
         await stop.wait()

@@ -198,7 +198,7 @@ def worker_command(
             loop.add_signal_handler(sig, stop.set)
         await run_worker(settings, stop)
 
-    err.print(f"Autan worker started ({settings.documents.worker_concurrency} at once)")
+    err.print("Autan worker starting")
     _run(work)
     err.print("Autan worker stopped")
 

@@ -54,11 +54,12 @@ class DocumentSettings(BaseModel):
     embed_batch: int = Field(
         32, ge=1, le=512, description="Passages sent to the embedding model per request."
     )
-    worker_concurrency: int = Field(
-        1,
+    worker_concurrency: int | None = Field(
+        None,
         ge=1,
         description="Documents processed at once by each server process (and by each "
-        "`autan worker`, unless its --concurrency says otherwise).",
+        "`autan worker`, unless its --concurrency says otherwise); default: one per replica "
+        "of the embedding model, so that each replica has a document to work on.",
     )
     embed_parallel: int | None = Field(
         None,

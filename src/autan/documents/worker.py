@@ -115,8 +115,16 @@ class IngestionWorker:
 
     async def start(self) -> None:
         """Start the job loops; the first thing they do is requeue abandoned work."""
-        for n in range(self.settings.worker_concurrency):
+        for n in range(self.concurrency()):
             self._tasks.append(asyncio.create_task(self._loop(), name=f"ingestion-{n}"))
+
+    def concurrency(self) -> int:
+        """Documents processed at once: as set, else one per embedding replica."""
+        if self.settings.worker_concurrency is not None:
+            return self.settings.worker_concurrency
+        model = self.embedding_model()
+        pool = self.models.gateway.pools.get(model) if model else None
+        return max(1, len(pool.states())) if pool is not None else 1
 
     async def stop(self, grace: float = 0.0) -> None:
         """Stop the loops: take no new document, let those in progress finish for up to
