@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.support.processes import start_sim
+
 from autan.accounts import service as accounts
 from autan.accounts.models import Role
 from autan.app import create_app
@@ -32,7 +34,6 @@ from autan.documents.worker import IngestionWorker
 from autan.llm.config import ModelConfig, ModelsConfig, ModelType, ReplicaConfig, dump_models_file
 from autan.settings import Settings
 from benchmarks.ingestion.fiches import RESULTS, write_fiches
-from tests.support.processes import start_sim
 
 
 async def run(replicas: int, limit: int, delay_ms: float) -> dict[str, Any]:
@@ -47,7 +48,9 @@ async def run(replicas: int, limit: int, delay_ms: float) -> dict[str, Any]:
                 type=ModelType.EMBEDDING,
                 dimensions=384,
                 max_concurrent=1,
-                replicas=[ReplicaConfig(url=s.api_url, name=f"sim-{n}") for n, s in enumerate(sims)],
+                replicas=[
+                    ReplicaConfig(url=s.api_url, name=f"sim-{n}") for n, s in enumerate(sims)
+                ],
             )
             dump_models_file(ModelsConfig(models=[model]), models_file)
             settings = Settings(
@@ -97,12 +100,14 @@ def main() -> None:
         "## Embedding replicas: 1 against 2 (issue 10)",
         "",
         f"{date}, {os.cpu_count()} CPUs shared with other work (load average {load} at the "
-        f"start). The first {args.limit} fiches through the real worker (default concurrency: one document per replica) and "
+        f"start). The first {args.limit} fiches through the real worker (default "
+        "concurrency: one document per replica) and "
         f"SQLite; each embedding replica is an upstream simulator answering a batch of 32 "
         f"passages after {args.delay_ms:.0f} ms, one batch at a time (`max_concurrent: 1`). "
         "The delay stands for a GPU's time per batch: what is measured is whether the worker "
         "keeps every replica busy (it sends a document's batches concurrently, up to the "
-        "healthy replicas' caps, and takes one document per replica at once), not e5 on this CPU. `python -m benchmarks.ingestion.replicas`.",
+        "healthy replicas' caps, and takes one document per replica at once), not e5 on "
+        "this CPU. `python -m benchmarks.ingestion.replicas`.",
         "",
         "| replicas | documents | chunks | seconds | documents/s | batches per replica |",
         "|---:|---:|---:|---:|---:|---|",
