@@ -1,9 +1,11 @@
-"""The application factory and its lifespan (engines, HTTP client, model gateway)."""
+"""The application factory and its lifespan, and the runtime of a worker process."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -11,6 +13,7 @@ import httpx
 import structlog
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.auth_router import router as auth_router
 from autan.accounts.oidc import OidcClient
@@ -26,7 +29,7 @@ from autan.chat.turns import Turns
 from autan.core import error_handlers, telemetry
 from autan.core.body import document_body_models
 from autan.core.db import create_engine, session_factory
-from autan.core.events import build_bus
+from autan.core.events import EventBus, build_bus
 from autan.core.limits import AdmissionLimits
 from autan.core.metrics import Metrics
 from autan.documents.router import router as documents_router
@@ -79,6 +82,93 @@ def _http_client(trace_configs: list[aiohttp.TraceConfig]) -> aiohttp.ClientSess
     )
 
 
+@dataclass
+class Backend:
+    """What web and worker processes both run: database, event bus, model gateway, ingestion."""
+
+    settings: Settings
+    factory: async_sessionmaker[AsyncSession]
+    bus: EventBus
+    metrics: Metrics
+    limiter: QuotaLimiter
+    quotas: Quotas
+    gateway: Gateway
+    documents: IngestionWorker
+
+
+@asynccontextmanager
+async def backend(
+    settings: Settings, tracing: telemetry.Telemetry, *, chat: bool = True, grace: float = 0.0
+) -> AsyncIterator[Backend]:
+    """Start what `Backend` holds (the ingestion loops excepted) and stop it on exit.
+
+    Without a models file the embedded models are started here, the chat model only if
+    `chat`. On exit the ingestion loops get `grace` seconds to finish their documents.
+    """
+    settings.ensure_data_dir()
+    embedded: EmbeddedModels | None = None
+    if settings.models_file is not None:
+        models = load_models_file(settings.models_file)
+    else:
+        embedded = EmbeddedModels(settings.embedded, settings.data_dir)
+        models = embedded.start(chat=chat)
+    engine = create_engine(settings.resolved_database_url)
+    tracing.instrument_engine(engine)
+    factory = session_factory(engine)
+    # Before anything uses `factory`: its sessions hand committed events to the bus.
+    bus = build_bus(factory, settings.redis_url, settings.events)
+    metrics = Metrics()
+    usage = UsageRecorder(factory, settings.gateway.usage_flush_interval)
+    http = _http_client(tracing.trace_configs())
+    limiter = QuotaLimiter(settings.redis_url, timeout=settings.quotas.storage_timeout)
+    quotas = Quotas(settings.quotas, limiter, factory, bus=bus)
+    gateway = Gateway(build_pools(models, settings), http, settings.gateway, usage, metrics, quotas)
+    gateway.observers.extend(tracing.call_observers())
+    metrics.watch_pools(lambda: gateway.pools.values())
+    usage.start()
+    quotas.start()
+    gateway.start_probes()
+    documents = IngestionWorker(
+        factory,
+        ModelClient(gateway),
+        FileStore(settings.data_dir / "files"),
+        settings.documents,
+    )
+    try:
+        yield Backend(settings, factory, bus, metrics, limiter, quotas, gateway, documents)
+    finally:
+        await bus.stop()
+        await documents.stop(grace)
+        await gateway.stop_probes()
+        await usage.stop()
+        await quotas.stop()
+        await http.close()
+        await engine.dispose()
+        metrics.close()
+        if embedded is not None:
+            embedded.stop()
+        tracing.shutdown()
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """Process queued documents, serving no HTTP, until `stop` is set (`autan worker`).
+
+    On stop, documents in progress get `documents.stop_grace` seconds to finish; those
+    still unfinished go back to the queue, where another worker takes them.
+    """
+    tracing = telemetry.configure()
+    async with backend(settings, tracing, chat=False, grace=settings.documents.stop_grace) as core:
+        await core.bus.start()
+        await core.documents.start()
+        log.info(
+            "worker_started",
+            concurrency=core.documents.concurrency(),
+            embedding_model=core.documents.embedding_model(),
+        )
+        await stop.wait()
+        log.info("worker_stopping", documents_in_progress=core.documents.active)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the Autan application; nothing starts until its lifespan runs."""
     settings = settings or Settings()
@@ -87,94 +177,58 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        settings.ensure_data_dir()
-        embedded: EmbeddedModels | None = None
-        if settings.models_file is not None:
-            models = load_models_file(settings.models_file)
-        else:
-            embedded = EmbeddedModels(settings.embedded, settings.data_dir)
-            models = embedded.start()
-        engine = create_engine(settings.resolved_database_url)
-        tracing.instrument_engine(engine)
-        factory = session_factory(engine)
-        # Before anything uses `factory`: its sessions hand committed events to the bus.
-        bus = build_bus(factory, settings.redis_url, settings.events)
-        revocations = SessionRevocations(factory, bus, settings.redis_url)
-        metrics = Metrics()
-        usage = UsageRecorder(factory, settings.gateway.usage_flush_interval)
-        http = _http_client(tracing.trace_configs())
-        oidc_http = httpx.AsyncClient(timeout=settings.oidc.timeout)
-        oidc = OidcClient(settings.oidc, oidc_http) if settings.oidc.enabled else None
-        limiter = QuotaLimiter(settings.redis_url, timeout=settings.quotas.storage_timeout)
-        quotas = Quotas(settings.quotas, limiter, factory, bus=bus)
-        gateway = Gateway(
-            build_pools(models, settings), http, settings.gateway, usage, metrics, quotas
-        )
-        gateway.observers.extend(tracing.call_observers())
-        metrics.watch_pools(lambda: gateway.pools.values())
-        usage.start()
-        quotas.start()
-        gateway.start_probes()
-        documents = IngestionWorker(
-            factory,
-            ModelClient(gateway),
-            FileStore(settings.data_dir / "files"),
-            settings.documents,
-        )
-        await documents.start()
-        templates = Templates()
-        models_client = ModelClient(gateway)
-        cache_ttl = settings.gateway.api_key_cache_ttl
-        state: dict[str, Any] = {
-            "settings": settings,
-            "session_factory": factory,
-            "gateway": gateway,
-            "documents": documents,
-            "models": models_client,
-            "turns": Turns(
-                factory,
-                models_client,
-                quotas,
-                settings.chat,
-                ChatGrounding(
+        async with backend(settings, tracing) as core:
+            factory = core.factory
+            bus = core.bus
+            revocations = SessionRevocations(factory, bus, settings.redis_url)
+            oidc_http = httpx.AsyncClient(timeout=settings.oidc.timeout)
+            oidc = OidcClient(settings.oidc, oidc_http) if settings.oidc.enabled else None
+            documents = core.documents
+            if settings.documents.worker_in_serve:
+                await documents.start()
+            templates = Templates()
+            models_client = ModelClient(core.gateway)
+            cache_ttl = settings.gateway.api_key_cache_ttl
+            state: dict[str, Any] = {
+                "settings": settings,
+                "session_factory": factory,
+                "gateway": core.gateway,
+                "documents": documents,
+                "models": models_client,
+                "turns": Turns(
                     factory,
                     models_client,
-                    settings.documents.embedding_model,
-                    settings.retrieval,
+                    core.quotas,
+                    settings.chat,
+                    ChatGrounding(
+                        factory,
+                        models_client,
+                        settings.documents.embedding_model,
+                        settings.retrieval,
+                    ),
                 ),
-            ),
-            "quotas": quotas,
-            "login_throttle": LoginThrottle(limiter),
-            "org_policies": OrgPolicies(factory, cache_ttl, bus),
-            "metrics": metrics,
-            "authenticator": ApiKeyAuthenticator(factory, cache_ttl, bus),
-            "session_codec": SessionCodec(settings.resolved_secret_key(), settings.sessions),
-            "oidc": oidc,
-            "templates": templates,
-            "session_authenticator": SessionAuthenticator(factory, cache_ttl, bus, revocations),
-            "session_revocations": revocations,
-            "charter_gate": CharterGate(factory, cache_ttl, bus),
-            "events": bus,
-        }
-        await revocations.start()
-        await bus.start()
-        # The same objects, for code that holds the app rather than a request (tests, CLI).
-        _app.state.running = state
-        try:
-            yield state
-        finally:
-            await bus.stop()
-            await revocations.stop()
-            await documents.stop()
-            await gateway.stop_probes()
-            await usage.stop()
-            await quotas.stop()
-            await http.close()
-            await oidc_http.aclose()
-            await engine.dispose()
-            if embedded is not None:
-                embedded.stop()
-            tracing.shutdown()
+                "quotas": core.quotas,
+                "login_throttle": LoginThrottle(core.limiter),
+                "org_policies": OrgPolicies(factory, cache_ttl, bus),
+                "metrics": core.metrics,
+                "authenticator": ApiKeyAuthenticator(factory, cache_ttl, bus),
+                "session_codec": SessionCodec(settings.resolved_secret_key(), settings.sessions),
+                "oidc": oidc,
+                "templates": templates,
+                "session_authenticator": SessionAuthenticator(factory, cache_ttl, bus, revocations),
+                "session_revocations": revocations,
+                "charter_gate": CharterGate(factory, cache_ttl, bus),
+                "events": bus,
+            }
+            await revocations.start()
+            await bus.start()
+            # The same objects, for code that holds the app rather than a request (tests, CLI).
+            _app.state.running = state
+            try:
+                yield state
+            finally:
+                await revocations.stop()
+                await oidc_http.aclose()
 
     app = FastAPI(
         title="Autan",

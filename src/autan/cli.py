@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -24,6 +27,7 @@ from autan.core.db import create_engine, session_factory
 from autan.core.errors import AutanError
 from autan.core.events import build_bus
 from autan.core.logging import configure as configure_logging
+from autan.core.metrics import MULTIPROCESS_ENV
 from autan.core.migrate import upgrade
 from autan.documents.cli import ingest
 from autan.settings import Settings
@@ -97,6 +101,13 @@ def serve(
     auto_migrate: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="Update the schema first.")
     ] = True,
+    with_worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Also process uploaded documents (--no-worker: leave them to `autan worker`).",
+        ),
+    ] = True,
 ) -> None:
     """Start Autan (with the embedded models unless a models file is configured)."""
 
@@ -110,6 +121,11 @@ def serve(
     configure_logging(settings.log_level, settings.log_json)
     if auto_migrate:
         asyncio.run(_migrate(settings))
+    if not with_worker:
+        # Read by each server process's own Settings (uvicorn builds the app in each).
+        os.environ["AUTAN_DOCUMENTS__WORKER_IN_SERVE"] = "false"
+    if workers > 1:
+        os.environ[MULTIPROCESS_ENV] = str(_fresh_metrics_dir(settings))
     embedded = None
     if settings.models_file is None:
         # Started here, once, rather than in each worker's lifespan: every worker shares them.
@@ -142,6 +158,49 @@ def serve(
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def _fresh_metrics_dir(settings: Settings) -> Path:
+    """An empty folder where the server processes write their metrics (multiprocess mode).
+
+    Emptied at each start: files left by a previous run would count its requests again.
+    """
+    path = settings.ensure_data_dir() / "metrics"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+@app.command("worker")
+def worker_command(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Documents processed at once (default: the settings')."),
+    ] = None,
+) -> None:
+    """Process uploaded documents (and other background jobs), serving no HTTP.
+
+    Any number of workers, on any number of hosts, share the queue of one database. Stops
+    on SIGTERM or Ctrl-C, putting back in the queue what it could not finish.
+    """
+    from autan.app import run_worker
+
+    settings = Settings()
+    if concurrency is not None:
+        documents = settings.documents.model_copy(update={"worker_concurrency": concurrency})
+        settings = settings.model_copy(update={"documents": documents})
+    configure_logging(settings.log_level, settings.log_json)
+
+    async def work() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop)
+
+    err.print("Autan worker starting")
+    _run(work)
+    err.print("Autan worker stopped")
 
 
 def proxy_options(settings: Settings) -> dict[str, Any]:

@@ -54,8 +54,29 @@ class DocumentSettings(BaseModel):
     embed_batch: int = Field(
         32, ge=1, le=512, description="Passages sent to the embedding model per request."
     )
-    worker_concurrency: int = Field(
-        1, ge=1, description="Documents processed at once by each server process."
+    worker_concurrency: int | None = Field(
+        None,
+        ge=1,
+        description="Documents processed at once by each server process (and by each "
+        "`autan worker`, unless its --concurrency says otherwise); default: one per replica "
+        "of the embedding model, so that each replica has a document to work on.",
+    )
+    embed_parallel: int | None = Field(
+        None,
+        ge=1,
+        description="Batches of one document sent to the embedding model at once (default: "
+        "as many as its healthy replicas take at once, so that every replica works).",
+    )
+    worker_in_serve: bool = Field(
+        True,
+        description="Process queued documents inside each `autan serve` process; "
+        "`autan serve --no-worker` turns it off, leaving them to `autan worker` processes.",
+    )
+    stop_grace: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds a stopping worker lets its documents in progress finish before "
+        "putting them back in the queue for another worker.",
     )
     max_attempts: int = Field(
         3, ge=1, description="Tries of a document whose embedding fails (model unreachable)."

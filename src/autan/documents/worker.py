@@ -1,7 +1,10 @@
 """The ingestion job runner: parse, chunk, embed and index queued documents in the background.
 
 A job is a `documents` row. A worker claims one with a conditional UPDATE (queued ->
-parsing), so two server processes never take the same document. Parsing runs in a thread.
+parsing) whose row count says whether it won: two processes racing for a row are serialised
+by the row lock on PostgreSQL (the loser's UPDATE re-reads the row, no longer queued, and
+changes nothing) and by the database lock on SQLite, so any number of worker processes on any
+number of hosts never take the same document. Parsing runs in a thread.
 Chunks are written and the status set to `ready` in one transaction, so a document is never
 searchable half-indexed; a document deleted meanwhile is simply dropped. While it works,
 the worker refreshes `updated_at` (a heartbeat): a document whose heartbeat stopped (the
@@ -81,6 +84,8 @@ class _Job:
     progress: float = 0.0
     written: float = -1.0
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    failures: int = 0  # embedding outages met so far
+    retrying: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class IngestionWorker:
@@ -104,16 +109,30 @@ class IngestionWorker:
         # When this process last took a document of each organisation (a ticket number).
         self._served: dict[uuid.UUID, int] = {}
         self._tickets = itertools.count()
+        self._stopping = False
 
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the job loops; the first thing they do is requeue abandoned work."""
-        for n in range(self.settings.worker_concurrency):
+        for n in range(self.concurrency()):
             self._tasks.append(asyncio.create_task(self._loop(), name=f"ingestion-{n}"))
 
-    async def stop(self) -> None:
-        """Stop the loops; a document in progress stays as it is and is recovered later."""
+    def concurrency(self) -> int:
+        """Documents processed at once: as set, else one per embedding replica."""
+        if self.settings.worker_concurrency is not None:
+            return self.settings.worker_concurrency
+        model = self.embedding_model()
+        pool = self.models.gateway.pools.get(model) if model else None
+        return max(1, len(pool.states())) if pool is not None else 1
+
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop the loops: take no new document, let those in progress finish for up to
+        `grace` seconds, then put back in the queue those still unfinished."""
+        self._stopping = True
+        self._wake.set()  # idle loops notice at once
+        if grace > 0 and self._tasks:
+            await asyncio.wait(self._tasks, timeout=grace)
         for task in self._tasks:
             await cancel_and_wait(task)
         self._tasks.clear()
@@ -143,7 +162,7 @@ class IngestionWorker:
 
     async def _loop(self) -> None:
         await self._recover_logged()
-        while True:
+        while not self._stopping:
             # Cleared before looking, so that a wake-up during the claim is not lost.
             self._wake.clear()
             try:
@@ -165,7 +184,8 @@ class IngestionWorker:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
-            await self._recover_logged()
+            if not self._stopping:
+                await self._recover_logged()
 
     async def _recover_logged(self) -> None:
         # A database briefly unreachable (or not migrated yet) must not end the loop.
@@ -246,6 +266,8 @@ class IngestionWorker:
         except _Failed as exc:
             await self._fail(document.id, exc.reason, exc.values)
         except asyncio.CancelledError:
+            # Stopped (SIGTERM, shutdown): another worker takes it now, not after stale_after.
+            await self._release(document.id)
             raise
         except Exception:
             log.exception("ingestion_failed", document_id=str(document.id))
@@ -253,6 +275,24 @@ class IngestionWorker:
         finally:
             self.active -= 1
             await cancel_and_wait(heartbeat)
+
+    async def _release(self, document_id: uuid.UUID) -> None:
+        """Queue a document this process stops working on again, without counting a try."""
+        try:
+            async with self.factory() as session:
+                await session.execute(
+                    update(Document)
+                    .where(
+                        Document.id == document_id,
+                        Document.status.in_((DocumentStatus.PARSING, DocumentStatus.INDEXING)),
+                    )
+                    .values(status=DocumentStatus.QUEUED, progress=0.0, updated_at=utcnow())
+                )
+                await session.commit()
+            log.info("ingestion_released", document_id=str(document_id))
+        except Exception:
+            # Recovery requeues it after stale_after anyway.
+            log.warning("ingestion_release_failed", document_id=str(document_id), exc_info=True)
 
     async def _run(self, job: _Job) -> None:
         document = job.document
@@ -326,15 +366,45 @@ class IngestionWorker:
             raise _Failed(errors.NoEmbeddingModel().message)
         owner = await self._owner(job.document)
         texts = [passage_text(title, draft) for draft in drafts]
-        vectors: list[list[float]] = []
         size = self.settings.embed_batch
-        for start in range(0, len(texts), size):
-            if start and not await self._still_there(job.document.id):
-                raise _Gone()  # deleted meanwhile: spare the embedding model the rest
-            batch = texts[start : start + size]
-            vectors.extend(await self._embed_batch(job.document.id, owner, model, batch))
-            report(_PARSED + (1 - _PARSED) * len(vectors) / len(texts))
-        return vectors
+        batches = [texts[start : start + size] for start in range(0, len(texts), size)]
+        results: list[list[list[float]] | None] = [None] * len(batches)
+        done = 0
+        # Several batches in flight, so that every replica of the embedding model works on
+        # this document at once (the gateway's pool sends each to the least loaded replica).
+        # Never more than the healthy replicas take at once: the rest would only wait in
+        # the pool's queue, where a long document could time out.
+        lanes = asyncio.Semaphore(self._embedding_lanes(model))
+
+        async def one(index: int) -> None:
+            nonlocal done
+            async with lanes:
+                if index and not await self._still_there(job.document.id):
+                    raise _Gone()  # deleted meanwhile: spare the embedding model the rest
+                vectors = await self._embed_batch(job, owner, model, batches[index])
+            results[index] = vectors
+            done += len(vectors)
+            report(_PARSED + (1 - _PARSED) * done / len(texts))
+
+        tasks = [asyncio.create_task(one(index)) for index in range(len(batches))]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            # One batch failed or the job was cancelled: the others must not keep running.
+            for task in tasks:
+                await cancel_and_wait(task)
+        return [vector for batch in results if batch is not None for vector in batch]
+
+    def _embedding_lanes(self, model: str) -> int:
+        """Batches of one document sent at once: what the healthy replicas take at once."""
+        if self.settings.embed_parallel is not None:
+            return self.settings.embed_parallel
+        pool = self.models.gateway.pools.get(model)
+        if pool is None:
+            return 1
+        states = pool.states()
+        healthy = [s for s in states if s.healthy] or states
+        return max(1, sum(s.capacity for s in healthy))
 
     async def _still_there(self, document_id: uuid.UUID) -> bool:
         async with self.factory() as session:
@@ -342,29 +412,35 @@ class IngestionWorker:
         return status == DocumentStatus.INDEXING
 
     async def _embed_batch(
-        self, document_id: uuid.UUID, owner: Principal, model: str, batch: list[str]
+        self, job: _Job, owner: Principal, model: str, batch: list[str]
     ) -> list[list[float]]:
-        attempt = 0
+        document_id = job.document.id
         while True:
+            seen = job.failures
             try:
                 return await self.models.embed(owner, model, batch, input_type="passage")
             except (ModelNotFound, WrongModelType) as exc:
                 raise _Failed(exc.message) from exc
             except AutanError as exc:
-                attempt += 1
-                attempts = await self._add_attempt(document_id)
-                log.warning(
-                    "embedding_failed",
-                    document_id=str(document_id),
-                    attempt=attempts,
-                    error=str(exc),
-                )
-                if attempts >= self.settings.max_attempts:
-                    raise _Failed(
-                        errors.EMBEDDING_FAILURE,
-                        attempts=Plural("{count} try", "{count} tries", attempts),
-                    ) from exc
-                await asyncio.sleep(self.settings.retry_delay * 2 ** (attempt - 1))
+                async with job.retrying:
+                    # Batches in flight together fail together: one outage is one attempt,
+                    # counted and waited out by the first batch that saw it.
+                    if job.failures != seen:
+                        continue
+                    job.failures += 1
+                    attempts = await self._add_attempt(document_id)
+                    log.warning(
+                        "embedding_failed",
+                        document_id=str(document_id),
+                        attempt=attempts,
+                        error=str(exc),
+                    )
+                    if attempts >= self.settings.max_attempts:
+                        raise _Failed(
+                            errors.EMBEDDING_FAILURE,
+                            attempts=Plural("{count} try", "{count} tries", attempts),
+                        ) from exc
+                    await asyncio.sleep(self.settings.retry_delay * 2 ** (job.failures - 1))
 
     async def _owner(self, document: Document) -> Principal:
         async with self.factory() as session:

@@ -145,9 +145,12 @@ class EmbeddedModels:
         argv = [sys.executable, "-m", "autan.llm.embedded.child", "embeddings", "--port", str(port)]
         return _Child("embeddings", argv, port, self._logs / "embedded-embeddings.log")
 
-    def start(self) -> ModelsConfig:
-        """Start the servers, wait until they answer, and describe them as a models config."""
-        self._children = [self._chat_child()]
+    def start(self, chat: bool = True) -> ModelsConfig:
+        """Start the servers, wait until they answer, and describe them as a models config.
+
+        Without `chat`, only the embedding server (what an ingestion worker needs).
+        """
+        self._children = [self._chat_child()] if chat else []
         if self._settings.embedding_enabled:
             self._children.append(self._embedding_child())
         for child in self._children:
