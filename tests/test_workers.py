@@ -22,6 +22,7 @@ from autan.accounts import service as accounts
 from autan.accounts.models import Role
 from autan.accounts.principal import Principal
 from autan.core.db import create_engine, session_factory
+from autan.core.events import build_bus
 from autan.documents import service
 from autan.documents.models import Chunk, Document, DocumentStatus
 from autan.documents.storage import FileStore
@@ -98,13 +99,22 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-async def queue_documents(database_url: str, data_dir: Path, texts: list[str]) -> list[uuid.UUID]:
-    """Upload these texts as queued documents of one user, as the web tier would."""
+async def queue_documents(
+    database_url: str, data_dir: Path, texts: list[str], *, announce: bool = False
+) -> list[uuid.UUID]:
+    """Upload these texts as queued documents of one user, as the web tier would.
+
+    With `announce`, the uploads are announced on the event bus (over the database), as a web
+    process announces them; without it, workers only find them by polling.
+    """
     engine = create_engine(database_url)
     store = FileStore(data_dir / "files")
+    factory = session_factory(engine)
+    bus = build_bus(factory, None) if announce else None
     try:
-        async with session_factory(engine)() as session:
-            user = await accounts.create_user(session, "agent@example.org", role=Role.MEMBER)
+        async with factory() as session:
+            email = f"agent-{uuid.uuid4().hex[:8]}@example.org"
+            user = await accounts.create_user(session, email, role=Role.MEMBER)
             owner = Principal(user_id=user.id, org_id=user.org_id, email=user.email, role=user.role)
             collection = await service.create_collection(session, owner, name="notes")
             ids = []
@@ -121,6 +131,8 @@ async def queue_documents(database_url: str, data_dir: Path, texts: list[str]) -
                 ids.append(upload.document.id)
             return ids
     finally:
+        if bus is not None:
+            await bus.stop()
         await engine.dispose()
 
 
@@ -296,3 +308,25 @@ async def test_a_documents_batches_are_spread_over_the_replicas(
     # Both replicas worked, each on two batches at once (its cap): 4 batches in flight,
     # where awaiting them one at a time never had more than 1.
     assert [s["max_in_flight"] for s in stats] == [2, 2]
+
+
+async def test_an_upload_wakes_a_separate_worker_at_once(
+    sqlite_databases: SqliteDatabases, tmp_path: Path, quick_sim: SimUpstream
+) -> None:
+    """A worker polling once a minute still starts on an upload made elsewhere within a second
+    or so: the upload's `DocumentsQueued` event reaches it over the database transport."""
+    database_url = sqlite_databases.new()
+    env = worker_env(tmp_path, database_url, [quick_sim], POLL_INTERVAL="60")
+    [first] = await queue_documents(database_url, tmp_path / "data", ["Une première note."])
+    worker = start_worker(env, tmp_path / "worker.log")
+    try:
+        # The document queued before it started is claimed at start; then the worker idles.
+        await wait_for(database_url, ready(1), timeout=60)
+        [second] = await queue_documents(
+            database_url, tmp_path / "data", ["Une seconde note."], announce=True
+        )
+        # Far below the 60 s poll: only the event can have woken it.
+        found = await wait_for(database_url, ready(2), timeout=15)
+    finally:
+        stop_worker(worker)
+    assert {first, second} <= set(found)

@@ -29,7 +29,7 @@ from autan.chat.turns import Turns
 from autan.core import error_handlers, telemetry
 from autan.core.body import document_body_models
 from autan.core.db import create_engine, session_factory
-from autan.core.events import EventBus, build_bus
+from autan.core.events import DocumentsQueued, EventBus, build_bus
 from autan.core.limits import AdmissionLimits
 from autan.core.metrics import Metrics
 from autan.documents.router import router as documents_router
@@ -134,6 +134,8 @@ async def backend(
         FileStore(settings.data_dir / "files"),
         settings.documents,
     )
+    # Uploads made by a web process (or the CLI) wake the workers of every process at once.
+    bus.subscribe(DocumentsQueued, lambda _event: documents.wake())
     try:
         yield Backend(settings, factory, bus, metrics, limiter, quotas, gateway, documents)
     finally:

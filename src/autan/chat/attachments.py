@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts.principal import Principal
 from autan.chat.models import Conversation
+from autan.core.events import DocumentsQueued, emit
 from autan.documents.extraction import detect_format
 from autan.documents.models import Document, DocumentStatus
 from autan.documents.storage import FileStore, SpooledFile
@@ -67,6 +68,7 @@ async def attach(
         status=DocumentStatus.QUEUED,
     )
     session.add(document)
+    emit(session, DocumentsQueued())
     await session.commit()
     return document
 

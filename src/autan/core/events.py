@@ -125,6 +125,12 @@ class QuotaRulesChanged(Event):
     org_id: uuid.UUID
 
 
+@_kind("documents_queued")
+@dataclass(frozen=True, slots=True)
+class DocumentsQueued(Event):
+    """Documents were queued for ingestion: workers in any process look for work at once."""
+
+
 def encode(event: Event) -> dict[str, Any]:
     """An event as JSON-ready values: its kind and its fields."""
     fields = {

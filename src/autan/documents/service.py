@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts.principal import Principal
+from autan.core.events import DocumentsQueued, emit
 from autan.documents.errors import (
     CannotManageCollection,
     CollectionNotFound,
@@ -247,6 +248,7 @@ async def upload(
         status=DocumentStatus.QUEUED,
     )
     session.add(document)
+    emit(session, DocumentsQueued())
     try:
         await session.commit()
     except IntegrityError:
@@ -276,6 +278,7 @@ async def requeue_if_failed(session: AsyncSession, document: Document) -> bool:
     document.error = None
     document.progress = 0.0
     document.attempts = 0
+    emit(session, DocumentsQueued())
     await session.commit()
     return True
 
