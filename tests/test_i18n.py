@@ -130,11 +130,11 @@ def test_reasons_built_by_hand_read_in_french_alone(templates: Templates, error:
 def test_the_zip_bomb_reason_of_the_issue(templates: Templates) -> None:
     error = FileTooLarge.unpacked(1024, 200)
     assert error.message == (
-        "The file is too large to be read: it unpacks to 1024 MB, more than 200 MB."
+        "The file is too large to be read: it unpacks to 1,024 MB, more than 200 MB."
     )
     assert fill_in(templates, "fr", error.template, error.values) == (
         "Le fichier est trop volumineux pour être lu : une fois décompressé, il occupe "
-        "1024 Mo, plus que la limite de 200 Mo."
+        "1\u202f024 Mo, plus que la limite de 200 Mo."  # digits grouped the French way
     )
 
 

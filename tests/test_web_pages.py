@@ -184,7 +184,7 @@ async def test_my_api_keys_page(site: Site) -> None:
         bad_days = await browser.post(
             "/settings/keys", data={"csrf_token": csrf, "name": "x", "days": "99999"}
         )
-        assert bad_days.status_code == 400 and "entre 1 et 3650" in bad_days.text
+        assert bad_days.status_code == 400 and "entre 1 et 3\u202f650" in bad_days.text
         assert 'value="x"' in bad_days.text  # what was typed is kept
         no_csrf = await browser.post("/settings/keys", data={"name": "sneaky"})
         assert no_csrf.status_code == 403 and "Ce formulaire a expiré" in no_csrf.text

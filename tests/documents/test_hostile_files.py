@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 import pypdfium2 as pdfium
 import pytest
+from babel.numbers import format_decimal
 from sqlalchemy import select, update
 
 from autan.accounts.models import Organisation
@@ -91,14 +92,14 @@ def test_hostile_file_ends_ready_or_with_its_reason_in_bounded_memory(
         assert french != outcome.message, (name, "reason not translated", outcome.message)
         for value in outcome.values.values():
             if isinstance(value, int):
-                assert str(value) in french
+                assert format_decimal(value, locale="fr") in french
 
 
 def test_the_limits_are_named_with_their_values_in_french() -> None:
     templates = Templates()
     for error, expected in [
-        (TooMuchText(5_000_000), "plus de 5000000 caractères"),
-        (TooManyPassages(20_000), "plus de 20000 passages"),
+        (TooMuchText(5_000_000), "plus de 5\u202f000\u202f000 caractères"),
+        (TooManyPassages(20_000), "plus de 20\u202f000 passages"),
         (UnpackedTooLarge(100), "plus de 100 Mo"),
         (PageTooLarge(3, 508, 508), "La page 3 mesure 508 × 508 cm"),
     ]:
@@ -260,7 +261,7 @@ async def test_hostile_files_through_the_worker_then_a_normal_file(
         assert {name: state["status"] for name, state in done.items()} == {
             name: "ready" if EXPECTED[name] == "ready" else "failed" for name in subset
         }
-        assert "more than 5000000 characters" in done["repetitions.ods"]["error"]
+        assert "more than 5,000,000 characters" in done["repetitions.ods"]["error"]
         assert "Page 1 measures 508 × 508 cm" in done["page-geante.pdf"]["error"]
         assert "zip bomb" in done["mensonge.docx"]["error"]
         # Before the limits, the worker's process grew by 4.6 GB on the PDF alone.
@@ -279,7 +280,7 @@ async def test_hostile_files_through_the_worker_then_a_normal_file(
             failed = await session.get(Document, uuid.UUID(done["repetitions.ods"]["id"]))
             assert failed is not None and failed.error_values == {"limit": 5_000_000}
             french = fill_in(Templates(), "fr", failed.error_template or "", failed.error_values)
-            assert "plus de 5000000 caractères" in french
+            assert "plus de 5\u202f000\u202f000 caractères" in french
             texts = list(await session.scalars(select(Chunk.content)))
     finally:
         await engine.dispose()

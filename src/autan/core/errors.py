@@ -47,6 +47,8 @@ def english_value(value: Any) -> Any:
         return value.english()
     if isinstance(value, tuple):
         return " ".join(english_value(part) for part in value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"  # 1,048,576: a reader cannot count the digits of 1048576
     return value
 
 

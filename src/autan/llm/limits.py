@@ -48,9 +48,15 @@ def check_json_numbers(value: Any, path: str = "") -> None:
         elif isinstance(item, bool):
             continue
         elif isinstance(item, int) and not INT64_MIN <= item <= INT64_MAX:
-            raise InvalidNumber(f"{where or 'value'}: integers must fit in 64 bits.", param=where)
+            raise InvalidNumber(
+                "{where}: integers must fit in 64 bits.",
+                param=where,
+                values={"where": where or "value"},
+            )
         elif isinstance(item, float) and not math.isfinite(item):
-            raise InvalidNumber(f"{where or 'value'}: numbers must be finite.", param=where)
+            raise InvalidNumber(
+                "{where}: numbers must be finite.", param=where, values={"where": where or "value"}
+            )
 
 
 def _has(config: ModelConfig, capability: str) -> bool:
@@ -59,7 +65,11 @@ def _has(config: ModelConfig, capability: str) -> bool:
 
 
 def _unsupported(config: ModelConfig, what: str, param: str) -> UnsupportedInput:
-    return UnsupportedInput(f"The model `{config.id}` does not accept {what}.", param=param)
+    return UnsupportedInput(
+        "The model `{model}` does not accept {what}.",
+        param=param,
+        values={"model": config.id, "what": what},
+    )
 
 
 def _check_parts(config: ModelConfig, index: int, content: Any) -> int:
@@ -75,8 +85,9 @@ def _check_parts(config: ModelConfig, index: int, content: Any) -> int:
         if not isinstance(kind, str) or kind not in PART_CAPABILITY:
             known = ", ".join(sorted(PART_CAPABILITY))
             raise UnsupportedInput(
-                f"Unknown content part type {kind!r}; expected one of: {known}.",
+                "Unknown content part type {kind}; expected one of: {known}.",
                 param=f"{param}.type",
+                values={"kind": repr(kind), "known": known},
             )
         capability = PART_CAPABILITY[kind]
         if capability is not None and not _has(config, capability):
@@ -132,17 +143,29 @@ def check_chat(config: ModelConfig, payload: dict[str, Any]) -> None:
     limit = config.input_chars
     if chars > limit:
         raise InputTooLong(
-            f"The messages are too long for the model `{config.id}`: {chars:,} characters "
-            f"for at most {limit:,} ({config.input_tokens:,} tokens).",
+            "The messages are too long for the model `{model}`: {chars} characters for at "
+            "most {limit} ({tokens} tokens).",
             param="messages",
+            values={
+                "model": config.id,
+                "chars": chars,
+                "limit": limit,
+                "tokens": config.input_tokens,
+            },
         )
     for field in ("max_completion_tokens", "max_tokens"):
         asked = payload.get(field)
         if isinstance(asked, int) and asked > config.context_length:
             raise InputTooLong(
-                f"`{field}` is {asked:,}, beyond the context of the model `{config.id}` "
-                f"({config.context_length:,} tokens).",
+                "`{field}` is {asked}, beyond the context of the model `{model}` "
+                "({tokens} tokens).",
                 param=field,
+                values={
+                    "field": field,
+                    "asked": asked,
+                    "model": config.id,
+                    "tokens": config.context_length,
+                },
             )
 
 
@@ -153,22 +176,31 @@ def check_embeddings(config: ModelConfig, items: Sequence[str | Sequence[int]]) 
     for i, item in enumerate(items):
         if isinstance(item, str) and len(item) > per_input:
             raise InputTooLong(
-                f"input[{i}] is too long for the model `{config.id}`: {len(item):,} characters "
-                f"for at most {per_input:,} ({tokens:,} tokens). Split it into shorter passages.",
+                "input[{index}] is too long for the model `{model}`: {chars} characters for at "
+                "most {limit} ({tokens} tokens). Split it into shorter passages.",
                 param="input",
+                values={
+                    "index": i,
+                    "model": config.id,
+                    "chars": len(item),
+                    "limit": per_input,
+                    "tokens": tokens,
+                },
             )
         if not isinstance(item, str) and len(item) > tokens:
             raise InputTooLong(
-                f"input[{i}] is too long for the model `{config.id}`: {len(item):,} tokens "
-                f"for at most {tokens:,}.",
+                "input[{index}] is too long for the model `{model}`: {count} tokens for at "
+                "most {tokens}.",
                 param="input",
+                values={"index": i, "model": config.id, "count": len(item), "tokens": tokens},
             )
         # A token id stands for a few characters; count it as the margin does.
         total += len(item) if isinstance(item, str) else len(item) * config.chars_per_token
     if total > config.request_chars:
         raise InputTooLong(
-            f"The inputs are too long together for the model `{config.id}`: {total:,} "
-            f"characters for at most {config.request_chars:,}. Send them in several requests.",
+            "The inputs are too long together for the model `{model}`: {chars} characters for "
+            "at most {limit}. Send them in several requests.",
             param="input",
+            values={"model": config.id, "chars": total, "limit": config.request_chars},
         )
     return total

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from babel.numbers import format_decimal
 from babel.support import Translations
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
@@ -62,10 +63,10 @@ def fill_in(templates: Templates, lang: str, template: str, values: Mapping[str,
     text = translations.gettext(template)
     if not values:
         return text
-    return text.format(**{name: _value(translations, v) for name, v in values.items()})
+    return text.format(**{name: _value(translations, v, lang) for name, v in values.items()})
 
 
-def _value(translations: Translations, value: Any) -> Any:
+def _value(translations: Translations, value: Any, lang: str) -> Any:
     plural = _as_plural(value)
     if plural is not None:
         return translations.ngettext(plural.singular, plural.plural, plural.number).format(
@@ -73,9 +74,12 @@ def _value(translations: Translations, value: Any) -> Any:
         )
     if isinstance(value, tuple | list):
         # Several counted words ("2 hours 5 minutes"); lists come back from JSON columns.
-        return " ".join(str(_value(translations, part)) for part in value)
+        return " ".join(str(_value(translations, part, lang)) for part in value)
     if isinstance(value, str):
         return translations.gettext(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        # Digits grouped as the reader's language does (French: a narrow space).
+        return format_decimal(value, locale=lang)
     return value
 
 
