@@ -1,0 +1,96 @@
+"""`autan bench load` against a real Autan on loopback and the simulated upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from autan.bench.load import COLUMNS, parse_ramp, read_users_file
+from autan.llm.config import ModelConfig, ModelsConfig, ModelType, ReplicaConfig
+from tests.conftest import make_settings, serve_autan
+from tests.support.database import SqliteDatabases
+from tests.support.processes import SimUpstream, start_sim
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SIM_TTFT_MS = 20
+
+
+@pytest.fixture
+def sim() -> Iterator[SimUpstream]:
+    upstream = start_sim("--ttft-ms", str(SIM_TTFT_MS), "--tokens-per-s", "0", "--tokens", "8")
+    try:
+        yield upstream
+    finally:
+        upstream.stop()
+
+
+def sim_models(api_url: str) -> ModelsConfig:
+    replicas = [ReplicaConfig(url=api_url)]
+    return ModelsConfig(
+        models=[
+            ModelConfig(id="sim-chat", context_length=2048, replicas=replicas),
+            ModelConfig(
+                id="sim-embed", type=ModelType.EMBEDDING, dimensions=384, replicas=replicas
+            ),
+        ]
+    )
+
+
+async def test_planner_ramps_signed_in_users_over_the_chat_path(
+    tmp_path: Path, sqlite_databases: SqliteDatabases, sim: SimUpstream
+) -> None:
+    database_url = sqlite_databases.new()
+    settings = make_settings(tmp_path, database_url, sim_models(sim.api_url))
+    output = tmp_path / "out"
+    async with serve_autan(settings) as running:
+        command = [
+            *(sys.executable, "-m", "autan", "bench", "load", "--url", running.base_url),
+            *("--create-users", "5", "--org", "bench", "--users", "5", "--ramp", "2"),
+            *("--step-seconds", "2", "--think-seconds", "0.3", "--attach-share", "0.2"),
+            *("--upstream-ttft-ms", str(SIM_TTFT_MS), "--output", str(output)),
+        ]
+        env = {**os.environ, "AUTAN_DATABASE_URL": database_url}
+        done = await asyncio.to_thread(
+            subprocess.run, command, env=env, capture_output=True, text=True, timeout=50
+        )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert header == [title for _, title in COLUMNS]
+    rows = [
+        dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
+        for line in lines[2:]
+    ]
+    assert [row["users"] for row in rows] == ["2", "5"]
+    for row in rows:
+        assert row["success %"] == "100.0", row
+        assert row["errors by kind"] == "-"
+        assert int(row["complete"]) > 0
+        assert float(row["TTFT added p50 ms"]) < 5000
+        assert float(row["tokens/s"]) > 0
+    png = (output / "load.png").read_bytes()
+    assert png.startswith(PNG_SIGNATURE)
+    assert "![load](load.png)" in (output / "load.md").read_text()
+    figures = json.loads((output / "load.json").read_text())
+    # One person in five attached a file; their first answer searched it.
+    assert sum(step["files_attached"] for step in figures) == 1
+    assert sum(step["answers_with_sources"] for step in figures) >= 1
+    accounts = read_users_file(output / "bench-users.txt")
+    assert len(accounts) == 5
+    # The simulator answered the attached file's embeddings as well as the chat turns.
+    assert sim.stats()["completed"] > 0
+
+
+def test_ramp_steps() -> None:
+    assert parse_ramp(100, None) == (100,)
+    assert parse_ramp(100, "4") == (25, 50, 75, 100)
+    assert parse_ramp(2000, "50,500,2000") == (50, 500, 2000)
+    with pytest.raises(ValueError, match="increasing"):
+        parse_ramp(10, "20,10")
