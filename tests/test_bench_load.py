@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from autan.bench.load import COLUMNS, parse_ramp, read_users_file
+from autan.bench.load import COLUMNS, LoadPlan, parse_ramp, read_users_file, run_plan
+from autan.bench.users import create_bench_users
+from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelConfig, ModelsConfig, ModelType, ReplicaConfig
 from tests.conftest import make_settings, serve_autan
 from tests.support.database import SqliteDatabases
@@ -94,3 +97,32 @@ def test_ramp_steps() -> None:
     assert parse_ramp(2000, "50,500,2000") == (50, 500, 2000)
     with pytest.raises(ValueError, match="increasing"):
         parse_ramp(10, "20,10")
+
+
+async def test_refusals_of_a_saturated_model_are_admission_control_not_errors(
+    tmp_path: Path, sqlite_databases: SqliteDatabases
+) -> None:
+    # One stream at a time and no queue: most of 5 eager people are refused at once.
+    slow = start_sim("--ttft-ms", "200", "--tokens-per-s", "20", "--tokens", "8")
+    try:
+        database_url = sqlite_databases.new()
+        models = sim_models(slow.api_url)
+        models.models[0].max_concurrent = 1
+        settings = make_settings(tmp_path, database_url, models, queue_size=0)
+        engine = create_engine(database_url)
+        async with session_factory(engine)() as session:
+            accounts = await create_bench_users(session, 5, "bench", "a long enough secret")
+        await engine.dispose()
+        plan = LoadPlan(
+            urls=(), steps=(5,), step_seconds=2, think_seconds=0.1, attach_share=0, timeout=20
+        )
+        async with serve_autan(settings) as running:
+            plan = dataclasses.replace(plan, urls=(running.base_url,))
+            [row] = await run_plan(plan, accounts)
+    finally:
+        slow.stop()
+    assert row["refused_503"] > 0, row
+    assert row["complete"] > 0, row
+    assert row["errors"] == 0, row
+    assert row["success_pct"] == 100.0
+    assert row["refusal_p95_ms"] < 5000

@@ -84,6 +84,7 @@ class StepStats:
     attached: int = 0
     grounded: int = 0
     ttft_ms: list[float] = field(default_factory=list)
+    refusal_ms: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
 
     def error(self, kind: str) -> None:
@@ -107,6 +108,10 @@ class StepStats:
             "requests_per_s": round(self.requests / seconds, 2),
             "tokens_per_s": round(self.tokens / seconds, 1),
             "errors_by_kind": dict(self.errors.most_common()),
+            # A refusal must be fast to count as admission control rather than a hang.
+            "refusal_p95_ms": round(_percentile(sorted(self.refusal_ms), 0.95), 1)
+            if self.refusal_ms
+            else None,
             "files_attached": self.attached,
             "answers_with_sources": self.grounded,
         }
@@ -311,6 +316,7 @@ class SimulatedUser:
             if response.status == 503 and "Retry-After" in response.headers:
                 await response.read()
                 stats.refused += 1
+                stats.refusal_ms.append((time.perf_counter() - started) * 1000.0)
                 return None
             if response.status != 200:
                 await response.read()
@@ -329,6 +335,7 @@ class SimulatedUser:
                 elif name == "error":
                     if data.get("code") in REFUSAL_CODES:
                         stats.refused += 1
+                        stats.refusal_ms.append((time.perf_counter() - started) * 1000.0)
                         return None
                     raise Failure(f"stream error: {data.get('code')}")
                 elif name == "done":
