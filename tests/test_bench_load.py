@@ -8,12 +8,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from autan.bench.load import COLUMNS, LoadPlan, parse_ramp, read_users_file, run_plan
+from autan.bench.load import COLUMNS, LoadPlan, parse_ramp, read_events, read_users_file, run_plan
 from autan.bench.users import create_bench_users
 from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelConfig, ModelsConfig, ModelType, ReplicaConfig
@@ -126,3 +126,22 @@ async def test_refusals_of_a_saturated_model_are_admission_control_not_errors(
     assert row["errors"] == 0, row
     assert row["success_pct"] == 100.0
     assert row["refusal_p95_ms"] < 5000
+
+
+@pytest.mark.parametrize("size", [1, 3, 1000])
+async def test_events_are_read_whatever_the_chunk_boundaries(size: int) -> None:
+    body = (
+        b': stream open\n\nevent: conversation\ndata: {"id": "c"}\n\n'
+        b'event: delta\ndata: {"text": "tok "}\r\n\r\n'
+        b'event: done\ndata: {"status": "complete", "message_id": "m"}\n\n'
+    )
+
+    async def arriving() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), size):
+            yield body[start : start + size]
+
+    assert [event async for event in read_events(arriving())] == [
+        ("conversation", {"id": "c"}),
+        ("delta", {"text": "tok "}),
+        ("done", {"status": "complete", "message_id": "m"}),
+    ]

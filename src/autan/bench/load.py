@@ -24,7 +24,7 @@ import re
 import statistics
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -160,19 +160,27 @@ def parse_ramp(users: int, ramp: str | None) -> tuple[int, ...]:
     return steps
 
 
-async def _sse(content: aiohttp.StreamReader) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """Named Server-Sent Events of a response body, as (name, parsed data)."""
-    name, data = "message", b""
-    async for line in content:
-        line = line.rstrip(b"\r\n")
-        if not line:
+async def read_events(
+    chunks: AsyncIterable[bytes],
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """Named Server-Sent Events of a response body's chunks, as (name, parsed data).
+
+    It reads whatever bytes have arrived and splits them into events itself: at thousands of
+    streams, aiohttp's line-by-line iteration would make the planner the bottleneck.
+    """
+    pending = b""
+    async for chunk in chunks:
+        pending = (pending + chunk).replace(b"\r\n", b"\n")
+        *blocks, pending = pending.split(b"\n\n")
+        for block in blocks:
+            name, data = "message", b""
+            for line in block.split(b"\n"):
+                if line.startswith(b"event:"):
+                    name = line[6:].strip().decode()
+                elif line.startswith(b"data:"):
+                    data += line[5:].strip()
             if data:
                 yield name, orjson.loads(data)
-            name, data = "message", b""
-        elif line.startswith(b"event:"):
-            name = line[6:].strip().decode()
-        elif line.startswith(b"data:"):
-            data += line[5:].strip()
 
 
 class SimulatedUser:
@@ -322,7 +330,7 @@ class SimulatedUser:
                 await response.read()
                 raise Failure(f"turn HTTP {response.status}")
             first_token, message_id = True, None
-            async for name, data in _sse(response.content):
+            async for name, data in read_events(response.content.iter_any()):
                 if name == "conversation":
                     self.conversation = data["id"]
                 elif name == "sources":
