@@ -82,6 +82,7 @@ class StepStats:
     refused: int = 0
     tokens: int = 0
     attached: int = 0
+    client_cpu: float = 0.0
     grounded: int = 0
     ttft_ms: list[float] = field(default_factory=list)
     refusal_ms: list[float] = field(default_factory=list)
@@ -108,6 +109,8 @@ class StepStats:
             "requests_per_s": round(self.requests / seconds, 2),
             "tokens_per_s": round(self.tokens / seconds, 1),
             "errors_by_kind": dict(self.errors.most_common()),
+            # Near 100 %, the planner itself is the limit: run it from more machines.
+            "planner_cpu_pct": round(100.0 * self.client_cpu / seconds, 1),
             # A refusal must be fast to count as admission control rather than a hang.
             "refusal_p95_ms": round(_percentile(sorted(self.refusal_ms), 0.95), 1)
             if self.refusal_ms
@@ -422,13 +425,14 @@ async def run_plan(
             stats.requests = 0  # sign-ins are not part of the step's throughput
             say(f"step of {step_users} users: running for {plan.step_seconds:g} s")
             stop = asyncio.Event()
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             # Those whose sign-in failed stay out (the failure is counted in this step).
             tasks = [asyncio.create_task(u.live(stats, stop)) for u in users if u.signed_in]
             await asyncio.sleep(plan.step_seconds)
             stop.set()
             await asyncio.gather(*tasks)
             stats.seconds = time.perf_counter() - started
+            stats.client_cpu = time.process_time() - cpu
             rows.append(stats.summary(plan.upstream_ttft_ms))
             say(format_row(rows[-1]))
     finally:
@@ -466,6 +470,7 @@ COLUMNS: Final = (
     ("ttft_added_p95_ms", "TTFT added p95 ms"),
     ("requests_per_s", "requests/s"),
     ("tokens_per_s", "tokens/s"),
+    ("planner_cpu_pct", "planner CPU %"),
     ("errors_by_kind", "errors by kind"),
 )
 

@@ -42,13 +42,18 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, title: str) -> None:
     latency.set_ylabel("TTFT added by Autan (ms)")
     throughput.plot(users, [r["requests_per_s"] for r in rows], "o-", label="requests/s")
     tokens = throughput.twinx()
-    tokens.plot(users, [r["tokens_per_s"] for r in rows], "s--", color="tab:green")
+    tokens.plot(
+        users, [r["tokens_per_s"] for r in rows], "s--", color="tab:green", label="tokens/s"
+    )
     tokens.set_ylabel("tokens/s", color="tab:green")
     throughput.set_ylabel("requests/s")
     for axes in (rates, latency, throughput):
         axes.set_xlabel("simulated users")
         axes.grid(alpha=0.3)
         axes.legend(loc="best")
+    # One legend for both axes of the throughput panel.
+    lines = throughput.get_lines() + tokens.get_lines()
+    throughput.legend(lines, [line.get_label() for line in lines], loc="upper left")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
