@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from autan.bench.load import COLUMNS, LoadPlan, parse_ramp, read_events, read_users_file, run_plan
+from autan.bench.crowd import run_plan
+from autan.bench.load import COLUMNS, LoadPlan, parse_ramp, read_events, read_users_file
 from autan.bench.users import create_bench_users
 from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelConfig, ModelsConfig, ModelType, ReplicaConfig
@@ -58,6 +59,8 @@ async def test_planner_ramps_signed_in_users_over_the_chat_path(
             *("--create-users", "5", "--org", "bench", "--users", "5", "--ramp", "2"),
             *("--step-seconds", "2", "--think-seconds", "0.3", "--attach-share", "0.2"),
             *("--upstream-ttft-ms", str(SIM_TTFT_MS), "--output", str(output)),
+            # Two planner processes: the people are dealt to both and their figures summed.
+            *("--client-processes", "2"),
         ]
         env = {**os.environ, "AUTAN_DATABASE_URL": database_url}
         done = await asyncio.to_thread(

@@ -14,7 +14,8 @@ import uvloop
 from rich.console import Console
 
 from autan.bench import report
-from autan.bench.load import LoadPlan, markdown_table, parse_ramp, read_users_file, run_plan
+from autan.bench.crowd import run_plan
+from autan.bench.load import LoadPlan, markdown_table, parse_ramp, read_users_file
 from autan.bench.users import create_bench_users, write_users_file
 from autan.core.db import create_engine, session_factory
 from autan.settings import Settings
@@ -70,6 +71,9 @@ def load(
         Path | None, typer.Option(help="Folder for load.md, load.json and load.png.")
     ] = None,
     name: Annotated[str, typer.Option(help="Base name of the files written.")] = "load",
+    client_processes: Annotated[
+        int, typer.Option(min=1, help="Planner processes (one reads ~30k tokens/s at most).")
+    ] = 1,
 ) -> None:
     """Simulated staff on the real chat path, step by step; a table and a plot per ramp."""
     if create_users:
@@ -94,6 +98,7 @@ def load(
             timeout=timeout,
             upstream_ttft_ms=upstream_ttft_ms,
             model=model,
+            client_processes=client_processes,
         )
         accounts = read_users_file(users_file)
         # uvloop: the planner must stay cheaper than the servers it measures.

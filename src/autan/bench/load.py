@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import random
 import re
 import statistics
@@ -68,6 +67,7 @@ class LoadPlan:
     model: str | None = None
     sign_in_concurrency: int = 16
     seed: int = 0
+    client_processes: int = 1
 
 
 @dataclass(slots=True)
@@ -87,6 +87,16 @@ class StepStats:
     ttft_ms: list[float] = field(default_factory=list)
     refusal_ms: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, other: StepStats) -> None:
+        """Add the figures of another planner process, which ran the same step alongside."""
+        self.seconds = max(self.seconds, other.seconds)
+        self.client_cpu += other.client_cpu
+        for name in ("requests", "turns", "complete", "refused", "tokens", "attached", "grounded"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.ttft_ms += other.ttft_ms
+        self.refusal_ms += other.refusal_ms
+        self.errors += other.errors
 
     def error(self, kind: str) -> None:
         """Count one failed turn (or sign-in, attachment) of this kind."""
@@ -109,7 +119,7 @@ class StepStats:
             "requests_per_s": round(self.requests / seconds, 2),
             "tokens_per_s": round(self.tokens / seconds, 1),
             "errors_by_kind": dict(self.errors.most_common()),
-            # Near 100 %, the planner itself is the limit: run it from more machines.
+            # Near 100 % per planner process, the planner itself is the limit: add processes.
             "planner_cpu_pct": round(100.0 * self.client_cpu / seconds, 1),
             # A refusal must be fast to count as admission control rather than a hang.
             "refusal_p95_ms": round(_percentile(sorted(self.refusal_ms), 0.95), 1)
@@ -383,80 +393,6 @@ def attachment_text(kilobytes: int = 12) -> bytes:
         size += len(parts[-1])
         n += 1
     return "".join(parts).encode()
-
-
-Progress = Callable[[str], None]
-
-
-async def run_plan(
-    plan: LoadPlan, accounts: Sequence[Account], progress: Progress | None = None
-) -> list[dict[str, Any]]:
-    """Run every step of the ramp; one summary row per step."""
-    if len(accounts) < plan.steps[-1]:
-        raise ValueError(f"{plan.steps[-1]} users needed, {len(accounts)} accounts given")
-    say = progress or (lambda _line: None)
-    rng = random.Random(plan.seed)
-    turn_robin = itertools.cycle(plan.urls)
-    attachment = attachment_text()
-    # No pool limit: every simulated person may have a request in flight at once.
-    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None)
-    users: list[SimulatedUser] = []
-    rows: list[dict[str, Any]] = []
-    try:
-        for step_users in plan.steps:
-            stats = StepStats(users=step_users)
-            newcomers = [
-                SimulatedUser(
-                    accounts[i],
-                    connector,
-                    lambda: next(turn_robin),
-                    plan,
-                    # Exactly the share asked, spread evenly over the ramp's people.
-                    attachment
-                    if int((i + 1) * plan.attach_share) > int(i * plan.attach_share)
-                    else None,
-                    random.Random(rng.random()),
-                )
-                for i in range(len(users), step_users)
-            ]
-            users.extend(newcomers)
-            say(f"step of {step_users} users: {len(newcomers)} signing in")
-            await _sign_in(newcomers, stats, plan.sign_in_concurrency)
-            stats.requests = 0  # sign-ins are not part of the step's throughput
-            say(f"step of {step_users} users: running for {plan.step_seconds:g} s")
-            stop = asyncio.Event()
-            started, cpu = time.perf_counter(), time.process_time()
-            # Those whose sign-in failed stay out (the failure is counted in this step).
-            tasks = [asyncio.create_task(u.live(stats, stop)) for u in users if u.signed_in]
-            await asyncio.sleep(plan.step_seconds)
-            stop.set()
-            await asyncio.gather(*tasks)
-            stats.seconds = time.perf_counter() - started
-            stats.client_cpu = time.process_time() - cpu
-            rows.append(stats.summary(plan.upstream_ttft_ms))
-            say(format_row(rows[-1]))
-    finally:
-        await asyncio.gather(*(u.close() for u in users), return_exceptions=True)
-        await connector.close()
-    return rows
-
-
-async def _sign_in(users: Sequence[SimulatedUser], stats: StepStats, concurrency: int) -> None:
-    """Sign the newcomers in, a few at a time (a real morning is not one instant)."""
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(user: SimulatedUser) -> None:
-        async with gate:
-            try:
-                await user.sign_in(stats)
-            except Failure as exc:
-                stats.error(exc.kind)
-            except TimeoutError:
-                stats.error("sign-in timeout")
-            except aiohttp.ClientError as exc:
-                stats.error(f"sign-in connection: {type(exc).__name__}")
-
-    await asyncio.gather(*(one(u) for u in users))
 
 
 COLUMNS: Final = (
