@@ -10,7 +10,7 @@ hash, written to a users file), then the planner runs as its own process, as an 
 would run it. Needs no shared data.
 
     .venv/bin/python -m benchmarks.load.run --users 200 --ramp 50,100,200 --step-seconds 60
-    # the issue's target, on a quiet machine:
+    # the issue's target, on a quiet machine (4 planner processes by default at 2,000):
     .venv/bin/python -m benchmarks.load.run --users 2000 --ramp 250,500,1000,1500,2000
 
 Results: benchmarks/results/load.md, load-postgresql.{md,json,png}, load-sqlite.{...}.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import math
 import os
 import platform
 import secrets
@@ -143,6 +144,8 @@ def planner(env: dict[str, str], urls: list[str], args: argparse.Namespace, name
         *("--think-seconds", str(args.think_seconds), "--attach-share", str(args.attach_share)),
         *("--upstream-ttft-ms", str(args.ttft_ms), "--timeout", str(args.timeout)),
         *("--output", str(RESULTS), "--name", name),
+        # One planner process reads ~30k tokens/s: about 600 people at the default pace.
+        *("--client-processes", str(args.client_processes or math.ceil(args.users / 600))),
     ]
     subprocess.run(command, env=env, check=True)
 
@@ -187,14 +190,15 @@ def on_sqlite(folder: Path, sim: SimUpstream, args: argparse.Namespace) -> None:
         planner(env, urls, args, "load-sqlite")
 
 
-def summary(args: argparse.Namespace, engines: list[str]) -> str:
+def summary(args: argparse.Namespace, engines: list[str], load_before: float) -> str:
     """load.md: how the run was made, then each engine's table and plot."""
     label = "full" if args.users >= 2000 else "SMALL (development machine, busy)"
     parts = [
         f"# Load: the chat path under simulated staff ({label} run)\n",
         f"`python -m benchmarks.load.run --users {args.users} --ramp {args.ramp} "
         f"--step-seconds {args.step_seconds:g}`; {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores (load average {load_before:.1f} before the run: the planner, "
+        f"servers and simulator share them), Python {platform.python_version()}, "
         f"{datetime.date.today().isoformat()}.\n",
         f"Upstream simulator: first token after {args.ttft_ms:g} ms, {args.tokens} tokens at "
         f"{args.tokens_per_s:g} tokens/s; {args.max_concurrent} concurrent streams per model "
@@ -223,11 +227,13 @@ def main() -> None:
     parser.add_argument("--tokens-per-s", type=float, default=50)
     parser.add_argument("--tokens", type=int, default=100)
     parser.add_argument("--max-concurrent", type=int, default=512)
+    parser.add_argument("--client-processes", type=int, default=0, help="0: one per 600 users")
     parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
     if shutil.which("redis-server") is None:
         sys.exit("redis-server is needed: apt-get install redis-server")
     RESULTS.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()[0]
     sim = start_sim(
         *("--ttft-ms", str(args.ttft_ms), "--tokens-per-s", str(args.tokens_per_s)),
         *("--tokens", str(args.tokens), "--model", "sim-chat"),
@@ -241,7 +247,7 @@ def main() -> None:
                 engines.append("load-sqlite")
     finally:
         sim.stop()
-    (RESULTS / "load.md").write_text(summary(args, engines))
+    (RESULTS / "load.md").write_text(summary(args, engines, load_before))
     print((RESULTS / "load.md").read_text())  # noqa: T201 - the benchmark's report
 
 
