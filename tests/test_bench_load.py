@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from autan.bench.crowd import run_plan
 from autan.bench.load import COLUMNS, LoadPlan, parse_ramp, read_events, read_users_file
 from autan.bench.users import create_bench_users
+from autan.chat.models import Message
 from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelConfig, ModelsConfig, ModelType, ReplicaConfig
 from tests.conftest import make_settings, serve_autan
@@ -90,6 +92,16 @@ async def test_planner_ramps_signed_in_users_over_the_chat_path(
     assert sum(step["answers_with_sources"] for step in figures) >= 1
     accounts = read_users_file(output / "bench-users.txt")
     assert len(accounts) == 5
+    # Every answer the planner counted complete was stored by the server.
+    engine = create_engine(database_url)
+    async with session_factory(engine)() as session:
+        stored = await session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .where(Message.role == "assistant", Message.status == "complete")
+        )
+    await engine.dispose()
+    assert stored == sum(step["complete"] for step in figures)
     # The simulator answered the attached file's embeddings as well as the chat turns.
     assert sim.stats()["completed"] > 0
 

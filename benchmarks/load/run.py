@@ -192,9 +192,9 @@ def on_sqlite(folder: Path, sim: SimUpstream, args: argparse.Namespace) -> None:
 
 def summary(args: argparse.Namespace, engines: list[str], load_before: float) -> str:
     """load.md: how the run was made, then each engine's table and plot."""
-    label = "full" if args.users >= 2000 else "SMALL (development machine, busy)"
+    label = "full run" if args.users >= 2000 else "SMALL run: development machine, busy"
     parts = [
-        f"# Load: the chat path under simulated staff ({label} run)\n",
+        f"# Load: the chat path under simulated staff ({label})\n",
         f"`python -m benchmarks.load.run --users {args.users} --ramp {args.ramp} "
         f"--step-seconds {args.step_seconds:g}`; {platform.machine()}, "
         f"{os.cpu_count()} cores (load average {load_before:.1f} before the run: the planner, "
