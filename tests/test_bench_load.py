@@ -58,7 +58,7 @@ async def test_planner_ramps_signed_in_users_over_the_chat_path(
     async with serve_autan(settings) as running:
         command = [
             *(sys.executable, "-m", "autan", "bench", "load", "--url", running.base_url),
-            *("--create-users", "5", "--org", "bench", "--users", "5", "--ramp", "2"),
+            *("--create-users", "5", "--org", "bench", "--users", "5", "--ramp", "2,5"),
             *("--step-seconds", "2", "--think-seconds", "0.3", "--attach-share", "0.2"),
             *("--upstream-ttft-ms", str(SIM_TTFT_MS), "--output", str(output)),
             # Two planner processes: the people are dealt to both and their figures summed.
@@ -108,10 +108,14 @@ async def test_planner_ramps_signed_in_users_over_the_chat_path(
 
 def test_ramp_steps() -> None:
     assert parse_ramp(100, None) == (100,)
-    assert parse_ramp(100, "4") == (25, 50, 75, 100)
+    assert parse_ramp(100, None, steps=4) == (25, 50, 75, 100)
     assert parse_ramp(2000, "50,500,2000") == (50, 500, 2000)
+    assert parse_ramp(2000, "250,1000") == (250, 1000, 2000)
+    assert parse_ramp(200, "200") == (200,)
     with pytest.raises(ValueError, match="increasing"):
-        parse_ramp(10, "20,10")
+        parse_ramp(30, "20,10")
+    with pytest.raises(ValueError, match="more people"):
+        parse_ramp(10, "5,20")
 
 
 async def test_refusals_of_a_saturated_model_are_admission_control_not_errors(

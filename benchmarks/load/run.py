@@ -26,6 +26,7 @@ import os
 import platform
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -230,6 +231,8 @@ def main() -> None:
     parser.add_argument("--client-processes", type=int, default=0, help="0: one per 600 users")
     parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
+    # A timeout's SIGTERM unwinds like Ctrl-C, so the servers started here are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if shutil.which("redis-server") is None:
         sys.exit("redis-server is needed: apt-get install redis-server")
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -44,8 +44,11 @@ def load(
     users: Annotated[int, typer.Option(min=1, help="Simulated people at the last step.")] = 10,
     ramp: Annotated[
         str | None,
-        typer.Option(help="Steps: a count (4 = a quarter of --users more each step) or 50,200."),
+        typer.Option(help="People at each step, e.g. 50,200,500 (--users is the last)."),
     ] = None,
+    steps: Annotated[
+        int, typer.Option(min=1, help="Without --ramp: this many equal steps up to --users.")
+    ] = 1,
     step_seconds: Annotated[float, typer.Option(min=1, help="Duration of each step.")] = 60,
     think_seconds: Annotated[
         float, typer.Option(min=0, help="Mean pause between two questions of one person.")
@@ -91,7 +94,7 @@ def load(
     try:
         plan = LoadPlan(
             urls=tuple(u.rstrip("/") for u in url),
-            steps=parse_ramp(users, ramp),
+            steps=parse_ramp(users, ramp, steps),
             step_seconds=step_seconds,
             think_seconds=think_seconds,
             attach_share=attach_share,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 import re
 import statistics
@@ -157,20 +158,21 @@ def read_users_file(path: Path) -> list[Account]:
     return accounts
 
 
-def parse_ramp(users: int, ramp: str | None) -> tuple[int, ...]:
-    """Steps of the ramp: `--ramp 4` is 4 equal steps up to `users`; `--ramp 50,200` is a list."""
-    if not ramp:
-        return (users,)
-    if "," in ramp:
-        steps = tuple(int(part) for part in ramp.split(",") if part.strip())
+def parse_ramp(users: int, ramp: str | None, steps: int = 1) -> tuple[int, ...]:
+    """The people of each step: `--ramp 50,200` (then `users` last), or `steps` equal steps."""
+    if ramp:
+        counts = [int(part) for part in ramp.split(",") if part.strip()]
+        if counts and counts[-1] < users:
+            counts.append(users)
     else:
-        count = int(ramp)
-        if count < 1:
-            raise ValueError("--ramp needs at least one step")
-        steps = tuple(max(1, round(users * (i + 1) / count)) for i in range(count))
-    if any(s < 1 for s in steps) or list(steps) != sorted(steps):
+        if steps < 1:
+            raise ValueError("--steps must be at least 1")
+        counts = [max(1, round(users * (i + 1) / steps)) for i in range(steps)]
+    if not counts or counts[0] < 1 or any(a >= b for a, b in itertools.pairwise(counts)):
         raise ValueError("the steps of --ramp must be positive and increasing")
-    return steps
+    if counts[-1] > users:
+        raise ValueError("a step of --ramp has more people than --users")
+    return tuple(counts)
 
 
 async def read_events(
