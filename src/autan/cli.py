@@ -23,6 +23,7 @@ from autan.accounts import codes, repository
 from autan.accounts import service as accounts
 from autan.accounts.models import Role
 from autan.accounts.permissions import OrganisationNotFound
+from autan.bench.cli import bench_app
 from autan.core.db import create_engine, session_factory
 from autan.core.errors import AutanError
 from autan.core.events import build_bus
@@ -389,6 +390,7 @@ def orgs_list() -> None:
 
 
 app.command("ingest")(ingest)
+app.add_typer(bench_app, name="bench")
 
 
 def main() -> None:

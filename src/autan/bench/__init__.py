@@ -1,0 +1,1 @@
+"""Benchmarks that ship with Autan: `autan bench load`, the capacity planner."""
