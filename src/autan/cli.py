@@ -151,6 +151,7 @@ def serve(
                 backlog=8192,
                 **proxy_options(settings),
                 timeout_graceful_shutdown=10,
+                timeout_keep_alive=settings.keep_alive_timeout,
                 # Importing Autan takes seconds on a loaded machine; uvicorn's default of 5 s
                 # made workers be killed and restarted in a loop before they were ever ready.
                 timeout_worker_healthcheck=60,
