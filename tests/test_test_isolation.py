@@ -22,7 +22,7 @@ def test_a_developer_env_file_and_variables_do_not_reach_test_settings(
     monkeypatch.chdir(developer)
     monkeypatch.setenv("AUTAN_DATABASE_URL", BOGUS)  # as if exported in the shell
     # Without the isolation, this `.env` is read: the check below is not vacuous.
-    assert Settings(_env_file=".env").redis_url == "redis://x"  # type: ignore[call-arg]
+    assert Settings(_env_file=".env").redis_url == "redis://x"
     with pytest.MonkeyPatch.context() as patch:
         isolate_settings(patch, tmp_path)
         assert "AUTAN_DATABASE_URL" not in os.environ
