@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -26,6 +27,25 @@ from tests.support.database import PostgresDatabases, SqliteDatabases
 pytest_plugins = ["tests.support.embedded_fixtures", "tests.support.browser"]
 
 ENGINES = ("sqlite", "postgresql")
+
+
+def isolate_settings(patch: pytest.MonkeyPatch, workdir: Path) -> None:
+    """Drop the developer's `AUTAN_*` variables and `.env` from every `Settings` built in tests."""
+    for name in [name for name in os.environ if name.startswith("AUTAN_")]:
+        patch.delenv(name)
+    # Read when each instance is built, so this reaches `Settings()` in the CLI and the app too.
+    patch.setitem(Settings.model_config, "env_file", None)
+    # `autan` child processes inherit the working directory and read the `.env` there; a
+    # clean one also keeps the default `data_dir` ("var") out of the checkout.
+    patch.chdir(workdir)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Results must not depend on the shell or the `.env` of whoever runs the tests."""
+    with pytest.MonkeyPatch.context() as patch:
+        isolate_settings(patch, tmp_path_factory.mktemp("cwd"))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from autan.chat.models import Message
 from autan.core.db import create_engine, session_factory
 from autan.documents.models import Chunk, Document
 from autan.llm.config import ModelsConfig
+from tests.fixtures import fiche_texts
 from tests.support.web import Site, run_site
 from tests.test_chat import csrf_of, turn
 
@@ -218,17 +219,12 @@ async def sqlite_site(
 
 def long_report() -> str:
     """About 3,000 tokens of real French public-service text, in sections."""
-    import json
-
-    data = Path(__file__).parents[2] / "shared" / "data" / "service-public" / "fiches.jsonl"
     sections, size = [], 0
-    with data.open() as lines:
-        for number, line in enumerate(lines, 1):
-            text = json.loads(line)["text"]
-            sections.append(f"## Partie {number}\n\n{text[:2500]}")
-            size += min(len(text), 2500)
-            if size > 12_000:
-                break
+    for number, text in enumerate(fiche_texts(), 1):
+        sections.append(f"## Partie {number}\n\n{text[:2500]}")
+        size += min(len(text), 2500)
+        if size > 12_000:
+            break
     return "# Rapport\n\n" + "\n\n".join(sections)
 
 

@@ -157,25 +157,21 @@ async def test_beyond_capacity_requests_are_refused_fast_with_retry_after(
     )
     try:
         async with serve_autan(settings) as autan, autan.client() as client:
+            finished: list[tuple[int, str | None]] = []  # in the order the answers arrive
 
-            async def ask() -> tuple[int, float, str | None]:
-                started = time.perf_counter()
+            async def ask() -> None:
                 response = await client.post(
                     "/v1/chat/completions", json={"model": "m", "messages": MESSAGES}
                 )
-                return (
-                    response.status_code,
-                    time.perf_counter() - started,
-                    response.headers.get("retry-after"),
-                )
+                finished.append((response.status_code, response.headers.get("retry-after")))
 
-            results = await asyncio.gather(*(ask() for _ in range(12)))
+            await asyncio.gather(*(ask() for _ in range(12)))
     finally:
         sim.stop()
-    served = [r for r in results if r[0] == 200]
-    refused = [r for r in results if r[0] == 503]
-    assert len(served) == 2 and len(refused) == 10
-    assert all(elapsed < 1.0 and retry_after == "2" for _, elapsed, retry_after in refused)
+    # "Fast" without a stopwatch: every refusal arrives before the first served answer, so
+    # none waited for a slot to free up (the upstream holds each slot for 2 s).
+    assert [status for status, _ in finished] == [503] * 10 + [200] * 2, finished
+    assert all(retry_after == "2" for status, retry_after in finished if status == 503)
 
 
 async def test_the_process_refuses_requests_beyond_its_connection_limit(
@@ -191,14 +187,14 @@ async def test_the_process_refuses_requests_beyond_its_connection_limit(
                 )
                 for _ in range(3)
             ]
-            await asyncio.sleep(0.3)
-            started = time.perf_counter()
+            await wait_for(lambda: sim.stats()["in_flight"] == 3)
             refused = await client.get("/v1/models")
-            elapsed = time.perf_counter() - started
+            # Refused at once, not after a held request freed a connection.
+            assert not any(request.done() for request in held)
             health = await client.get("/health")  # probes always get through
             assert [r.status_code for r in await asyncio.gather(*held)] == [200] * 3
     finally:
         sim.stop()
     assert refused.status_code == 503 and refused.headers["retry-after"] == "2"
-    assert refused.json()["error"]["code"] == "server_overloaded" and elapsed < 0.5
+    assert refused.json()["error"]["code"] == "server_overloaded"
     assert health.status_code == 200

