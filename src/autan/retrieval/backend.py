@@ -13,11 +13,9 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autan.retrieval.filters import Scope
+from autan.retrieval.filters import Ranking, Scope
 from autan.retrieval.postgres_backend import POSTGRES
 from autan.retrieval.sqlite_backend import SQLITE
-
-Ranking = list[tuple[int, float]]
 
 
 class SearchBackend(Protocol):

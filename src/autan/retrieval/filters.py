@@ -5,11 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import BindParameter, Uuid, bindparam, select
+from sqlalchemy import BindParameter, Uuid, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.documents.models import Document, DocumentStatus
+
+Ranking = list[tuple[int, float]]
+"""Chunk ids with their scores, best first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +78,13 @@ async def unready_documents(session: AsyncSession, scope: Scope) -> set[uuid.UUI
         for document_id, collection_id in rows
         if collection_id in collections or document_id in documents
     }
+
+
+async def ranked(
+    session: AsyncSession, sql: str, scope: Scope, parameters: dict[str, object]
+) -> Ranking:
+    """Run a ranking statement over a scope: its `:name` parameters and the scope's bound."""
+    names: list[BindParameter[Any]] = [bindparam(name) for name in parameters]
+    statement = text(sql).bindparams(*scope.bindparams(), *names)
+    rows = await session.execute(statement, parameters)
+    return [(int(chunk_id), float(score)) for chunk_id, score in rows]

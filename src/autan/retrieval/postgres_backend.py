@@ -21,16 +21,14 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import BindParameter, Uuid, bindparam, text
+from sqlalchemy import Uuid, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.documents.models import DocumentStatus
 from autan.retrieval.analysis import tsquery
-from autan.retrieval.filters import Scope
+from autan.retrieval.filters import Ranking, Scope, ranked
 from autan.retrieval.vectors import database_key
 from autan.retrieval.weights import common_words, idf
-
-Ranking = list[tuple[int, float]]
 
 # Each term is ranked alone and weighted by its BM25 IDF (ts_rank has none: a passage holding
 # "demande" would rank with one holding "passeport"): {rank} sums
@@ -259,7 +257,7 @@ class PostgresBackend:
             parameters[f"t{i}"] = tsquery([term])
             parameters[f"w{i}"] = idf(counts.get(term, 0), total)
         sql = _LEXICAL.format(branches=branches, rank=rank)
-        return await _ranked(session, sql, scope, parameters)
+        return await ranked(session, sql, scope, parameters)
 
     async def dense(
         self, session: AsyncSession, query_vector: Sequence[float], scope: Scope, limit: int
@@ -280,11 +278,11 @@ class PostgresBackend:
         parameters: dict[str, object] = {"query": _literal(query_vector), "limit": limit}
         if ef is not None:
             sql = _HNSW.format(scope=scope.sql("c"), ready=_READY)
-            found = await _ranked(session, sql, scope, {**parameters, "ef": ef})
+            found = await ranked(session, sql, scope, {**parameters, "ef": ef})
             if len(found) >= limit:
                 return found
         sql = _EXACT.format(scope=scope.sql("c"), ready=_READY)
-        return await _ranked(session, sql, scope, parameters)
+        return await ranked(session, sql, scope, parameters)
 
     async def ef_search(self, session: AsyncSession, scope: Scope, limit: int) -> int | None:
         """How many neighbours the HNSW walk should gather for the scope to keep `limit`
@@ -340,15 +338,6 @@ async def _configure(session: AsyncSession, ef_search: int | None = None) -> Non
 
 def _literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(repr(float(x)) for x in vector) + "]"
-
-
-async def _ranked(
-    session: AsyncSession, sql: str, scope: Scope, parameters: dict[str, object]
-) -> Ranking:
-    names: list[BindParameter[Any]] = [bindparam(name) for name in parameters]
-    statement = text(sql).bindparams(*scope.bindparams(), *names)
-    rows = await session.execute(statement, parameters)
-    return [(int(chunk_id), float(score)) for chunk_id, score in rows]
 
 
 POSTGRES = PostgresBackend()

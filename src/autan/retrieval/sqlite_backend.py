@@ -11,19 +11,16 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-from sqlalchemy import BindParameter, LargeBinary, bindparam, select, text, type_coerce
+from sqlalchemy import LargeBinary, bindparam, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.documents.models import Chunk
 from autan.retrieval.analysis import fts5_query
-from autan.retrieval.filters import Scope, unready_documents
+from autan.retrieval.filters import Ranking, Scope, ranked, unready_documents
 from autan.retrieval.vectors import DTYPE, matrix_cache, normalise
 from autan.retrieval.weights import common_words
-
-Ranking = list[tuple[int, float]]
 
 # bm25() is lower for better matches; the document title and headings count double (a
 # passage under "Conditions d'attribution" is about those conditions). Joining every match to
@@ -157,7 +154,7 @@ class SqliteBackend:
         """BM25 over FTS5, ranked over the whole index first, then the scope alone if need be."""
         match = fts5_query(terms, common_words(terms, counts, total))
         depth = max(4 * limit, TOP_DEPTH)
-        found = await _ranked(
+        found = await ranked(
             session,
             _TOP.format(scope=scope.sql("c")),
             scope,
@@ -166,7 +163,7 @@ class SqliteBackend:
         if len(found) < limit and await _matches_beyond(session, match, depth):
             # The scope's rows are too rare among the index's best: rank the scope alone.
             sql = _SCOPED.format(scope=scope.sql("c"))
-            found = await _ranked(session, sql, scope, {"match": match, "limit": limit})
+            found = await ranked(session, sql, scope, {"match": match, "limit": limit})
         return found
 
     async def dense(
@@ -209,15 +206,6 @@ async def _matches_beyond(session: AsyncSession, match: str, depth: int) -> bool
     )
     count = await session.scalar(statement, {"match": match, "n": depth + 1})
     return int(count or 0) > depth
-
-
-async def _ranked(
-    session: AsyncSession, sql: str, scope: Scope, parameters: dict[str, object]
-) -> Ranking:
-    names: list[BindParameter[Any]] = [bindparam(name) for name in parameters]
-    statement = text(sql).bindparams(*scope.bindparams(), *names)
-    rows = await session.execute(statement, parameters)
-    return [(int(chunk_id), float(score)) for chunk_id, score in rows]
 
 
 SQLITE = SqliteBackend()
