@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 import uvicorn
 from rich.console import Console
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,8 +64,29 @@ async def _session(settings: Settings) -> AsyncIterator[AsyncSession]:
         await engine.dispose()
 
 
-def _run(work: Callable[[], Awaitable[T]]) -> T:
+def _missing_sqlite_file(url: str) -> str | None:
+    """The path of a SQLite database file that does not exist yet, else None."""
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        return None
+    if path.startswith("file:") or Path(path).exists():
+        return None
+    return path
+
+
+def _run(work: Callable[[], Awaitable[T]], database_url: str | None = None) -> T:
     """Run a coroutine; domain errors become a one-line message and exit code 1."""
+    missing = _missing_sqlite_file(database_url) if database_url else None
+    if missing is not None:
+        # Said before connecting: when aiosqlite fails to open a file it stops its worker
+        # thread without waiting, and that thread then reports to an event loop that
+        # `asyncio.run` has already closed ("Event loop is closed" in a thread).
+        err.print(
+            f"[red]database error:[/red] no database at {missing}. Has `autan migrate` been run?",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
     try:
         return asyncio.run(work())  # type: ignore[arg-type]
     except AutanError as exc:
@@ -259,7 +281,7 @@ def users_create(
             )
             return user.email
 
-    created = _run(work)
+    created = _run(work, settings.resolved_database_url)
     err.print(f"user {created} created ({role.value}, organisation {org})")
 
 
@@ -275,7 +297,7 @@ def users_list(
         async with _session(settings) as session:
             return await accounts.user_summaries(session, org_slug=org, search=search)
 
-    for email, role, org_slug, active in _run(work):
+    for email, role, org_slug, active in _run(work, settings.resolved_database_url):
         typer.echo(f"{email}\t{role}\t{org_slug}\t{'active' if active else 'disabled'}")
 
 
@@ -286,7 +308,7 @@ def _update_user(email: str, *, role: Role | None = None, active: bool | None = 
         async with _session(settings) as session:
             await accounts.update_user_by_email(session, email, role=role, is_active=active)
 
-    _run(work)
+    _run(work, settings.resolved_database_url)
 
 
 @users_app.command("set-role")
@@ -323,7 +345,7 @@ def keys_create(
             created = await accounts.create_api_key(session, email, name=name)
             return created.secret
 
-    typer.echo(_run(work))
+    typer.echo(_run(work, settings.resolved_database_url))
 
 
 @codes_app.command("create")
@@ -352,7 +374,7 @@ def codes_create(
             )
             return created.code
 
-    typer.echo(_run(work))
+    typer.echo(_run(work, settings.resolved_database_url))
 
 
 @orgs_app.command("create")
@@ -373,7 +395,7 @@ def orgs_create(
                 session, slug, name or slug, domains=domain or [], external_id=external_id
             )
 
-    _run(work)
+    _run(work, settings.resolved_database_url)
     err.print(f"organisation {slug} created")
 
 
@@ -386,7 +408,7 @@ def orgs_list() -> None:
         async with _session(settings) as session:
             return await accounts.org_summaries(session)
 
-    for slug, name, members in _run(work):
+    for slug, name, members in _run(work, settings.resolved_database_url):
         typer.echo(f"{slug}\t{members}\t{name}")
 
 
