@@ -160,7 +160,7 @@ async def test_settings_page_and_quotas(site: Site) -> None:
             "/admin/orgs/agri/quotas",
             data={"csrf_token": csrf, "role": "member", "requests_per_minute": "-1"},
         )
-        assert bad_quota.status_code == 400 and "entre 0 et 1000000" in bad_quota.text
+        assert bad_quota.status_code == 400 and "entre 0 et 1\u202f000\u202f000" in bad_quota.text
         assert await snapshot(site) == before
         quota = await browser.post(
             "/admin/orgs/agri/quotas",
