@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig, dump_models_file
 from tests.conftest import free_port
-from tests.support.processes import SimUpstream, start_sim
+from tests.support.processes import SimUpstream, autan_serve, cli_deployment, start_sim
 
 pytestmark = pytest.mark.slow
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "Bonjour"}]}
@@ -35,35 +30,15 @@ def sim() -> Iterator[SimUpstream]:
 
 
 def test_metrics_sum_every_server_process(sim: SimUpstream, tmp_path: Path) -> None:
-    models_file = tmp_path / "models.yaml"
-    dump_models_file(
-        ModelsConfig(models=[ModelConfig(id="m", replicas=[ReplicaConfig(url=sim.api_url)])]),
-        models_file,
-    )
-    env = {
-        **os.environ,
-        "AUTAN_DATA_DIR": str(tmp_path),
-        "AUTAN_MODELS_FILE": str(models_file),
-        "AUTAN_QUOTAS__ENABLED": "false",
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env, key = cli_deployment(tmp_path, sim)
     # Left by an earlier run: `autan serve` must start from an empty folder.
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "counter_1.db").write_bytes(b"stale")
-    run = {"env": env, "check": True, "capture_output": True, "text": True}
-    subprocess.run([sys.executable, "-m", "autan", "migrate"], **run)  # type: ignore[call-overload]
-    subprocess.run([sys.executable, "-m", "autan", "users", "create", "a@b.fr"], **run)  # type: ignore[call-overload]
-    key = subprocess.run([sys.executable, "-m", "autan", "keys", "create", "a@b.fr"], **run).stdout  # type: ignore[call-overload]
     port = free_port()
-    with (tmp_path / "serve.log").open("wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "autan", "serve", "--port", str(port), "--workers", "2",
-             "--no-migrate", "--no-worker"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    headers = {"Authorization": f"Bearer {key.strip()}"}
-    try:
+    headers = {"Authorization": f"Bearer {key}"}
+    serve = ("--port", str(port), "--workers", "2", "--no-migrate", "--no-worker")
+    with autan_serve(env, tmp_path / "serve.log", *serve) as server:
         deadline = time.monotonic() + 90
         pids: set[str] = set()
         # Both processes up: each answers with its own pid once it is ready.
@@ -88,9 +63,6 @@ def test_metrics_sum_every_server_process(sim: SimUpstream, tmp_path: Path) -> N
             scrape = httpx.get(f"{url}/metrics")
             assert scrape.status_code == 200
             scrapes.append(scrape.text)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
     assert "1.db" not in served  # the stale file was cleared
     # Every request of either process counted in every scrape, whichever process answers.
     warmup = None
