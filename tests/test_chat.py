@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text
 from autan.chat.models import Conversation, Feedback, Message
 from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelsConfig
-from tests.support.web import Site, hidden, run_site
+from tests.support.web import Site, hidden, parse_events, run_site
 
 pytestmark = pytest.mark.slow
 
@@ -35,20 +35,6 @@ async def csrf_of(browser: httpx.AsyncClient) -> str:
     page = await browser.get("/")
     assert page.status_code == 200, page.text
     return hidden(page.text, "csrf_token")
-
-
-def parse_events(body: bytes) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in body.split(b"\n\n"):
-        name, data = "message", b""
-        for line in block.split(b"\n"):
-            if line.startswith(b"event:"):
-                name = line[6:].strip().decode()
-            elif line.startswith(b"data:"):
-                data += line[5:].strip()
-        if data:
-            events.append((name, orjson.loads(data)))
-    return events
 
 
 async def turn(

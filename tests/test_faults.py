@@ -40,7 +40,7 @@ from tests.support.faults import Freezer, OwnPostgres, eventually
 from tests.support.processes import SimUpstream, start_sim
 from tests.support.rag import FICHE_MD, add_user, client_for, new_collection, upload, wait_done
 from tests.support.redis_fixtures import start_redis
-from tests.support.web import PASSWORD, PEOPLE, Site, hidden, sign_in
+from tests.support.web import PASSWORD, PEOPLE, Site, hidden, parse_events, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -96,20 +96,6 @@ async def run_site(
 
 def sim_model(sim: SimUpstream, model_id: str = "m") -> ModelConfig:
     return ModelConfig(id=model_id, replicas=[ReplicaConfig(url=sim.api_url, name=model_id)])
-
-
-def parse_events(body: bytes) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in body.split(b"\n\n"):
-        name, data = "message", b""
-        for line in block.split(b"\n"):
-            if line.startswith(b"event:"):
-                name = line[6:].strip().decode()
-            elif line.startswith(b"data:"):
-                data += line[5:].strip()
-        if data:
-            events.append((name, orjson.loads(data)))
-    return events
 
 
 async def csrf_of(browser: httpx.AsyncClient) -> str:

@@ -7,8 +7,10 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
 
 from autan.accounts import service
 from autan.accounts.models import Role
@@ -94,3 +96,18 @@ async def sign_in(browser: httpx.AsyncClient, email: str, password: str) -> http
     return await browser.post(
         "/login", data={"form_token": token, "email": email, "password": password}
     )
+
+
+def parse_events(body: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """The named SSE events of a chat turn's body: (event name, JSON data)."""
+    events = []
+    for block in body.split(b"\n\n"):
+        name, data = "message", b""
+        for line in block.split(b"\n"):
+            if line.startswith(b"event:"):
+                name = line[6:].strip().decode()
+            elif line.startswith(b"data:"):
+                data += line[5:].strip()
+        if data:
+            events.append((name, orjson.loads(data)))
+    return events
