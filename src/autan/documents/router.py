@@ -200,7 +200,7 @@ async def _file(
     filename: str | None,
     spooled: SpooledFile,
 ) -> service.Upload:
-    result = await service.upload(
+    return await service.upload(
         session,
         worker.store,
         principal,
@@ -208,8 +208,6 @@ async def _file(
         filename=filename or "document",
         spooled=spooled,
     )
-    worker.wake()
-    return result
 
 
 async def _read(upload: UploadFile) -> AsyncIterator[bytes]:

@@ -312,7 +312,6 @@ async def attach_file(request: Request, me: CurrentPrincipal, session: SessionDe
         document = await attach(session, worker.store, me, conversation, filename, spooled)
     except AutanError as exc:
         return _error_json(request, exc)
-    worker.wake()
     return JSONResponse(
         {"conversation_id": str(conversation.id), "document": _attachment(request, document)},
         status_code=201,
