@@ -36,7 +36,7 @@ from autan.chat.models import Conversation, MessageRole, MessageStatus, TitleSou
 from autan.chat.prompting import fit, system_prompt
 from autan.chat.settings import ChatSettings
 from autan.chat.titles import propose_title
-from autan.core.db import database_unreachable
+from autan.core.db import database_busy, database_unreachable
 from autan.core.errors import AutanError
 from autan.llm.client import ChatMessage, ModelClient
 from autan.quotas.service import Quotas
@@ -259,9 +259,17 @@ class Turns:
                 max_tokens=self._settings.title_tokens,
             )
             source = TitleSource.MODEL if by_model else TitleSource.FALLBACK
-            async with self._factory() as session:
-                if await service.set_title(session, conversation.id, title, source):
-                    yield TurnEvent("title", {"id": str(conversation.id), "title": title})
+            try:
+                async with self._factory() as session:
+                    stored = await service.set_title(session, conversation.id, title, source)
+            except Exception as exc:
+                if not (database_busy(exc) or database_unreachable(exc)):
+                    raise
+                # The answer is stored; the title stays pending and is proposed next turn.
+                log.warning("chat_title_not_stored", conversation_id=str(conversation.id))
+                return
+            if stored:
+                yield TurnEvent("title", {"id": str(conversation.id), "title": title})
 
     async def _finish(
         self,
@@ -270,14 +278,14 @@ class Turns:
         model: str,
         answer: _Answer,
     ) -> uuid.UUID | None:
-        """Store the answer, waiting out a short database outage; AnswerNotStored past it."""
+        """Store the answer, waiting out a database outage or overload; AnswerNotStored past it."""
         if conversation is None:
             return None
         for delay in (*STORE_RETRY_DELAYS, None):
             try:
                 return await self._store_answer(principal, conversation, model, answer)
             except Exception as exc:
-                if not database_unreachable(exc):
+                if not (database_busy(exc) or database_unreachable(exc)):
                     raise
                 if delay is None:
                     log.error(
