@@ -29,9 +29,10 @@ from autan.chat.errors import (
     InvalidHistory,
     MessageTooLong,
     NothingToRegenerate,
+    ServiceBusy,
     readable_message,
 )
-from autan.chat.grounding import ChatGrounding
+from autan.chat.grounding import ChatGrounding, Grounded
 from autan.chat.models import Conversation, MessageRole, MessageStatus, TitleSource
 from autan.chat.prompting import fit, system_prompt
 from autan.chat.settings import ChatSettings
@@ -203,17 +204,16 @@ class Turns:
         messages = fit(system_prompt(request.lang), turns, context_length)
         answer = _Answer()
         try:
-            grounded = await self._grounding.ground(
+            grounded = await self._ground(
                 principal, conversation, messages, request.lang, context_length, model
             )
+        except ServiceBusy as exc:
+            # Storing a failed answer would wait for the same busy database.
+            yield TurnEvent("error", {"error": exc, "message_id": None})
+            return
         except AutanError as exc:
             answer.status, answer.error = MessageStatus.FAILED, exc
-            try:
-                message_id = await self._finish(principal, conversation, model, answer)
-            except AnswerNotStored as not_stored:
-                yield TurnEvent("error", {"error": not_stored, "message_id": None})
-                return
-            yield TurnEvent("error", {"error": exc, "message_id": _text(message_id)})
+            yield await self._failed(principal, conversation, model, answer, exc)
             return
         messages, answer.sources = grounded.messages, grounded.sources
         if answer.sources:
@@ -270,6 +270,41 @@ class Turns:
                 return
             if stored:
                 yield TurnEvent("title", {"id": str(conversation.id), "title": title})
+
+    async def _ground(
+        self,
+        principal: Principal,
+        conversation: Conversation | None,
+        messages: list[ChatMessage],
+        lang: str,
+        context_length: int | None,
+        model: str,
+    ) -> Grounded:
+        """The grounded messages; ServiceBusy when the database cannot be had right now."""
+        try:
+            return await self._grounding.ground(
+                principal, conversation, messages, lang, context_length, model
+            )
+        except Exception as exc:
+            # The stream is already open: a refusal the page shows, not a broken stream.
+            if database_busy(exc) or database_unreachable(exc):
+                raise ServiceBusy() from exc
+            raise
+
+    async def _failed(
+        self,
+        principal: Principal,
+        conversation: Conversation | None,
+        model: str,
+        answer: _Answer,
+        exc: AutanError,
+    ) -> TurnEvent:
+        """Store a failed answer; the error event that tells the page."""
+        try:
+            message_id = await self._finish(principal, conversation, model, answer)
+        except AnswerNotStored as not_stored:
+            return TurnEvent("error", {"error": not_stored, "message_id": None})
+        return TurnEvent("error", {"error": exc, "message_id": _text(message_id)})
 
     async def _finish(
         self,
