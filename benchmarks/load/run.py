@@ -237,6 +237,7 @@ def main() -> None:
     parser.add_argument("--max-concurrent", type=int, default=512)
     parser.add_argument("--client-processes", type=int, default=0, help="0: one per 600 users")
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--skip-postgresql", action="store_true")
     parser.add_argument("--keep-logs", type=Path, help="copy the servers' logs to this folder")
     args = parser.parse_args()
     # A timeout's SIGTERM unwinds like Ctrl-C, so the servers started here are stopped.
@@ -249,10 +250,12 @@ def main() -> None:
         *("--ttft-ms", str(args.ttft_ms), "--tokens-per-s", str(args.tokens_per_s)),
         *("--tokens", str(args.tokens), "--model", "sim-chat"),
     )
-    engines = ["load-postgresql"]
+    engines: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="autan-load-") as tmp:
-            on_postgresql(Path(tmp), sim, args)
+            if not args.skip_postgresql:
+                on_postgresql(Path(tmp), sim, args)
+                engines.append("load-postgresql")
             if not args.skip_sqlite:
                 on_sqlite(Path(tmp), sim, args)
                 engines.append("load-sqlite")
