@@ -112,7 +112,7 @@ async def backend(
     else:
         embedded = EmbeddedModels(settings.embedded, settings.data_dir)
         models = embedded.start(chat=chat)
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url, pool=settings.database_pool)
     tracing.instrument_engine(engine)
     factory = session_factory(engine)
     # Before anything uses `factory`: its sessions hand committed events to the bus.

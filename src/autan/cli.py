@@ -51,7 +51,7 @@ err = Console(stderr=True)
 
 @asynccontextmanager
 async def _session(settings: Settings) -> AsyncIterator[AsyncSession]:
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url, pool=settings.database_pool)
     factory = session_factory(engine)
     # Changes made here reach running servers over the same event bus as theirs (a disabled
     # user's sessions and keys stop working within a second).
@@ -101,7 +101,7 @@ def _run(work: Callable[[], Awaitable[T]], database_url: str | None = None) -> T
 
 async def _migrate(settings: Settings) -> None:
     settings.ensure_data_dir()
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url, pool=settings.database_pool)
     try:
         await upgrade(engine)
     finally:

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from autan.accounts.oidc_settings import OidcSettings
 from autan.chat.settings import ChatSettings
+from autan.core.db import DatabasePoolSettings
 from autan.core.events import EventSettings
 from autan.documents.settings import DocumentSettings
 from autan.quotas.policy import QuotaSettings
@@ -144,6 +145,10 @@ class Settings(BaseSettings):
         None,
         description="SQLAlchemy URL; default SQLite in data_dir. "
         "PostgreSQL: postgresql+asyncpg://user:pass@host/db",
+    )
+    database_pool: DatabasePoolSettings = Field(
+        DatabasePoolSettings(),
+        description="Database connections per process (AUTAN_DATABASE_POOL__*).",
     )
     redis_url: str | None = Field(
         None,

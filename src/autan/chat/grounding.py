@@ -184,6 +184,9 @@ class ChatGrounding:
         vector = None
         model = self.embedding_model()
         if model is not None and question:
+            # The embedding call may queue behind other model calls: hand the connection
+            # back to the pool meanwhile (read-only so far), or a busy model drains the pool.
+            await session.commit()
             # Retrieval is the owner's own request: the same principal pays for it.
             vector = (await self._models.embed(principal, model, [question], input_type="query"))[0]
         return await search(

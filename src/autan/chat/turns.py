@@ -29,14 +29,15 @@ from autan.chat.errors import (
     InvalidHistory,
     MessageTooLong,
     NothingToRegenerate,
+    ServiceBusy,
     readable_message,
 )
-from autan.chat.grounding import ChatGrounding
+from autan.chat.grounding import ChatGrounding, Grounded
 from autan.chat.models import Conversation, MessageRole, MessageStatus, TitleSource
 from autan.chat.prompting import fit, system_prompt
 from autan.chat.settings import ChatSettings
 from autan.chat.titles import propose_title
-from autan.core.db import database_unreachable
+from autan.core.db import database_busy, database_unreachable
 from autan.core.errors import AutanError
 from autan.llm.client import ChatMessage, ModelClient
 from autan.quotas.service import Quotas
@@ -203,17 +204,16 @@ class Turns:
         messages = fit(system_prompt(request.lang), turns, context_length)
         answer = _Answer()
         try:
-            grounded = await self._grounding.ground(
+            grounded = await self._ground(
                 principal, conversation, messages, request.lang, context_length, model
             )
+        except ServiceBusy as exc:
+            # Storing a failed answer would wait for the same busy database.
+            yield TurnEvent("error", {"error": exc, "message_id": None})
+            return
         except AutanError as exc:
             answer.status, answer.error = MessageStatus.FAILED, exc
-            try:
-                message_id = await self._finish(principal, conversation, model, answer)
-            except AnswerNotStored as not_stored:
-                yield TurnEvent("error", {"error": not_stored, "message_id": None})
-                return
-            yield TurnEvent("error", {"error": exc, "message_id": _text(message_id)})
+            yield await self._failed(principal, conversation, model, answer, exc)
             return
         messages, answer.sources = grounded.messages, grounded.sources
         if answer.sources:
@@ -259,9 +259,52 @@ class Turns:
                 max_tokens=self._settings.title_tokens,
             )
             source = TitleSource.MODEL if by_model else TitleSource.FALLBACK
-            async with self._factory() as session:
-                if await service.set_title(session, conversation.id, title, source):
-                    yield TurnEvent("title", {"id": str(conversation.id), "title": title})
+            try:
+                async with self._factory() as session:
+                    stored = await service.set_title(session, conversation.id, title, source)
+            except Exception as exc:
+                if not (database_busy(exc) or database_unreachable(exc)):
+                    raise
+                # The answer is stored; the title stays pending and is proposed next turn.
+                log.warning("chat_title_not_stored", conversation_id=str(conversation.id))
+                return
+            if stored:
+                yield TurnEvent("title", {"id": str(conversation.id), "title": title})
+
+    async def _ground(
+        self,
+        principal: Principal,
+        conversation: Conversation | None,
+        messages: list[ChatMessage],
+        lang: str,
+        context_length: int | None,
+        model: str,
+    ) -> Grounded:
+        """The grounded messages; ServiceBusy when the database cannot be had right now."""
+        try:
+            return await self._grounding.ground(
+                principal, conversation, messages, lang, context_length, model
+            )
+        except Exception as exc:
+            # The stream is already open: a refusal the page shows, not a broken stream.
+            if database_busy(exc) or database_unreachable(exc):
+                raise ServiceBusy() from exc
+            raise
+
+    async def _failed(
+        self,
+        principal: Principal,
+        conversation: Conversation | None,
+        model: str,
+        answer: _Answer,
+        exc: AutanError,
+    ) -> TurnEvent:
+        """Store a failed answer; the error event that tells the page."""
+        try:
+            message_id = await self._finish(principal, conversation, model, answer)
+        except AnswerNotStored as not_stored:
+            return TurnEvent("error", {"error": not_stored, "message_id": None})
+        return TurnEvent("error", {"error": exc, "message_id": _text(message_id)})
 
     async def _finish(
         self,
@@ -270,14 +313,14 @@ class Turns:
         model: str,
         answer: _Answer,
     ) -> uuid.UUID | None:
-        """Store the answer, waiting out a short database outage; AnswerNotStored past it."""
+        """Store the answer, waiting out a database outage or overload; AnswerNotStored past it."""
         if conversation is None:
             return None
         for delay in (*STORE_RETRY_DELAYS, None):
             try:
                 return await self._store_answer(principal, conversation, model, answer)
             except Exception as exc:
-                if not database_unreachable(exc):
+                if not (database_busy(exc) or database_unreachable(exc)):
                     raise
                 if delay is None:
                     log.error(
