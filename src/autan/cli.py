@@ -32,6 +32,7 @@ from autan.core.logging import configure as configure_logging
 from autan.core.metrics import MULTIPROCESS_ENV
 from autan.core.migrate import upgrade
 from autan.documents.cli import ingest
+from autan.llm.embedded.cli import models_app
 from autan.settings import Settings
 
 T = TypeVar("T")
@@ -414,6 +415,7 @@ def orgs_list() -> None:
 
 app.command("ingest")(ingest)
 app.add_typer(bench_app, name="bench")
+app.add_typer(models_app, name="models")
 
 
 def main() -> None:
