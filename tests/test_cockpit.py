@@ -201,6 +201,10 @@ async def test_demo_seed_fills_the_rollups(session_maker: Factory) -> None:
         assert view.total.requests == sum(p.requests for p in view.series)
         assert 0 < view.total.active_users <= 30 and view.total.feedback == report.feedback
         assert {m.label for m in view.by_model} == set(plan.models)
+    async with session_maker() as session:
+        again = await seed(session, plan)  # the people are reused, the usage adds up
+        assert again.users == 30
+        assert await session.scalar(select(func.sum(UsageDay.requests))) == 6000
 
 
 # -- Pages ----------------------------------------------------------------------------------

@@ -144,7 +144,7 @@ async def _feedback(
             continue
         at = row["created_at"]
         conversation = Conversation(
-            id=uuid.UUID(int=rng.getrandbits(128), version=4),
+            id=uuid.uuid4(),  # a second seeding must not collide with the first
             user_id=row["user_id"],
             org_id=row["org_id"],
             title="Conversation de démonstration",
@@ -155,7 +155,7 @@ async def _feedback(
             updated_at=at,
         )
         answer = Message(
-            id=uuid.UUID(int=rng.getrandbits(128), version=4),
+            id=uuid.uuid4(),
             conversation_id=conversation.id,
             position=1,
             role=MessageRole.ASSISTANT,
