@@ -31,6 +31,7 @@ from autan.core.events import build_bus
 from autan.core.logging import configure as configure_logging
 from autan.core.metrics import MULTIPROCESS_ENV
 from autan.core.migrate import upgrade
+from autan.devtools.demo_cli import demo_app
 from autan.documents.cli import ingest
 from autan.llm.embedded.cli import models_app
 from autan.settings import Settings
@@ -416,6 +417,7 @@ def orgs_list() -> None:
 app.command("ingest")(ingest)
 app.add_typer(bench_app, name="bench")
 app.add_typer(models_app, name="models")
+app.add_typer(demo_app, name="demo")
 
 
 def main() -> None:

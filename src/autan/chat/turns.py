@@ -224,7 +224,11 @@ class Turns:
         started = time.perf_counter()
         try:
             stream = self._models.stream_chat(
-                principal, model, messages, max_tokens=self._settings.max_answer_tokens
+                principal,
+                model,
+                messages,
+                endpoint=_endpoint(answer.sources),
+                max_tokens=self._settings.max_answer_tokens,
             )
             async for text in stream:
                 answer.text += text
@@ -362,3 +366,10 @@ class Turns:
 
 def _text(value: uuid.UUID | None) -> str | None:
     return str(value) if value is not None else None
+
+
+def _endpoint(sources: list[dict[str, Any]]) -> str:
+    """How the usage row names the answer: grounded in web pages, in documents, or neither."""
+    if not sources:
+        return "chat"
+    return "chat.web" if any(s.get("url") for s in sources) else "chat.documents"

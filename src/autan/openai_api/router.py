@@ -112,7 +112,8 @@ async def chat_completions(
     check_chat(pool.config, payload)
     await gateway.quotas.check(principal)
     results = await _search(request, principal, body, payload) if body.search else None
-    call = Call(principal, "chat", pool.model_id, stream=bool(body.stream))
+    endpoint = "chat" if results is None else "chat.documents"
+    call = Call(principal, endpoint, pool.model_id, stream=bool(body.stream))
     if not body.stream:
         try:
             answer = await until_disconnect(

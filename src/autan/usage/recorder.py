@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from autan.accounts.models import ApiKey
 from autan.core.db import utcnow
 from autan.core.tasks import cancel_and_wait
+from autan.usage import rollup
 from autan.usage.models import UsageRecord
 
 log = structlog.get_logger(__name__)
@@ -74,6 +75,8 @@ class UsageRecorder:
                 if rows:
                     # Core insert: the ORM's bulk path costs more Python per row, on the event loop.
                     await session.execute(insert(USAGE_TABLE), rows)
+                    # Same transaction: a failed flush, queued again, is not counted twice.
+                    await rollup.add(session, rows)
                 if key_uses:
                     await session.execute(
                         update(ApiKey),
