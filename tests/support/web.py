@@ -54,6 +54,7 @@ async def run_site(
     *,
     accept_charter: bool = True,
     chat: dict[str, object] | None = None,
+    web: dict[str, object] | None = None,
 ) -> AsyncIterator[Site]:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
@@ -78,7 +79,7 @@ async def run_site(
         ]
     )
     async with serve_autan(
-        make_settings(tmp_path, database_url, models, quotas, chat=chat)
+        make_settings(tmp_path, database_url, models, quotas, chat=chat, web=web)
     ) as autan:
         yield Site(autan)
 
