@@ -22,6 +22,10 @@ from tests.support.websearch import PAGES, WebFixture, web_fixture
 QUESTION = "Combien coûte le timbre fiscal du passeport ?"
 
 
+def echo_models(url: str) -> ModelsConfig:
+    return ModelsConfig(models=[ModelConfig(id="echo", replicas=[ReplicaConfig(url=url)])])
+
+
 @pytest.fixture
 async def web() -> AsyncIterator[WebFixture]:
     async with web_fixture(PAGES) as running:
