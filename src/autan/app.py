@@ -55,6 +55,8 @@ from autan.web import router as web
 from autan.web.charter_guard import CharterGate, require_charter
 from autan.web.errors import html_page
 from autan.web.templating import STATIC_DIR, Templates
+from autan.websearch.chat import WebGrounding
+from autan.websearch.runtime import WebRuntime
 
 log = structlog.get_logger(__name__)
 
@@ -191,6 +193,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             templates = Templates()
             models_client = ModelClient(core.gateway)
             cache_ttl = settings.gateway.api_key_cache_ttl
+            policies = OrgPolicies(factory, cache_ttl, bus)
+            web = WebRuntime(settings.web)
+            web_grounding = WebGrounding(web.search, policies, core.quotas, factory)
             state: dict[str, Any] = {
                 "settings": settings,
                 "session_factory": factory,
@@ -208,10 +213,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         settings.documents.embedding_model,
                         settings.retrieval,
                     ),
+                    web_grounding,
                 ),
+                "web": web_grounding,
                 "quotas": core.quotas,
                 "login_throttle": LoginThrottle(core.limiter),
-                "org_policies": OrgPolicies(factory, cache_ttl, bus),
+                "org_policies": policies,
                 "metrics": core.metrics,
                 "authenticator": ApiKeyAuthenticator(factory, cache_ttl, bus),
                 "session_codec": SessionCodec(settings.resolved_secret_key(), settings.sessions),
@@ -231,6 +238,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 await revocations.stop()
                 await oidc_http.aclose()
+                await web.close()
 
     app = FastAPI(
         title="Autan",

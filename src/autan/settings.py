@@ -21,6 +21,7 @@ from autan.core.events import EventSettings
 from autan.documents.settings import DocumentSettings
 from autan.quotas.policy import QuotaSettings
 from autan.retrieval.settings import RetrievalSettings
+from autan.websearch.settings import WebSettings
 
 
 def _split_addresses(value: str) -> list[str]:
@@ -220,6 +221,9 @@ class Settings(BaseSettings):
     chat: ChatSettings = Field(ChatSettings(), description="The chat (AUTAN_CHAT__*).")
     retrieval: RetrievalSettings = Field(
         RetrievalSettings(), description="Document search (AUTAN_RETRIEVAL__*)."
+    )
+    web: WebSettings = Field(
+        WebSettings(), description="Web search and page reading (AUTAN_WEB__*)."
     )
 
     @field_validator("forwarded_allow_ips")

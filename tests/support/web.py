@@ -55,6 +55,7 @@ async def run_site(
     accept_charter: bool = True,
     chat: dict[str, object] | None = None,
     database_pool: dict[str, object] | None = None,
+    web: dict[str, object] | None = None,
 ) -> AsyncIterator[Site]:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
@@ -78,7 +79,7 @@ async def run_site(
             ModelConfig(id="grand", replicas=[ReplicaConfig(url="http://127.0.0.1:9/v1")]),
         ]
     )
-    settings = make_settings(tmp_path, database_url, models, quotas, chat=chat)
+    settings = make_settings(tmp_path, database_url, models, quotas, chat=chat, web=web)
     if database_pool is not None:
         settings.database_pool = DatabasePoolSettings.model_validate(database_pool)
     async with serve_autan(settings) as autan:

@@ -41,6 +41,9 @@ from autan.core.db import database_busy, database_unreachable
 from autan.core.errors import AutanError
 from autan.llm.client import ChatMessage, ModelClient
 from autan.quotas.service import Quotas
+from autan.retrieval.grounding import last_user_text
+from autan.websearch.chat import WebGrounding
+from autan.websearch.errors import WebSearchOff
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +70,7 @@ class TurnRequest:
     history: list[ChatMessage] = field(default_factory=list)  # temporary turns only
     assistant_id: uuid.UUID | None = None  # a new conversation with an assistant
     lang: str = "fr"
+    web_search: bool | None = None  # the composer's switch; None: leave it as it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +125,10 @@ class Turns:
         quotas: Quotas,
         settings: ChatSettings,
         grounding: ChatGrounding,
+        web: WebGrounding | None = None,
     ) -> None:
         self._grounding = grounding
+        self._web = web
         self._factory = factory
         self._models = models
         self._quotas = quotas
@@ -135,6 +141,10 @@ class Turns:
         so that a refusal is an ordinary error and nothing of the question is lost."""
         if request.action != "regenerate":
             check_content(request.content)
+        if request.web_search:
+            if self._web is None:
+                raise WebSearchOff()
+            await self._web.check(principal)
         await self._quotas.check(principal)
         if request.temporary:
             turns = check_history(request.history)
@@ -172,6 +182,8 @@ class Turns:
         else:
             conversation = await service.owned(session, principal, request.conversation_id)
             conversation.model = model
+        if request.web_search is not None:
+            conversation.web_search = request.web_search
         if request.action == "regenerate":
             position = await service.last_user_position(session, conversation)
             if position is None:
@@ -203,10 +215,23 @@ class Turns:
             )
         messages = fit(system_prompt(request.lang), turns, context_length)
         answer = _Answer()
+        question = last_user_text(messages)
         try:
             grounded = await self._ground(
                 principal, conversation, messages, request.lang, context_length, model
             )
+            if await self._web_on(principal, request, conversation):
+                assert self._web is not None
+                web = await self._web.ground(
+                    principal,
+                    grounded.messages,
+                    question,
+                    "en" if request.lang == "en" else "fr",
+                    first=len(grounded.sources) + 1,
+                )
+                grounded.messages = web.messages
+                grounded.sources = [*grounded.sources, *web.sources]
+                grounded.preface = web.preface + grounded.preface
         except ServiceBusy as exc:
             # Storing a failed answer would wait for the same busy database.
             yield TurnEvent("error", {"error": exc, "message_id": None})
@@ -309,6 +334,14 @@ class Turns:
         except AnswerNotStored as not_stored:
             return TurnEvent("error", {"error": not_stored, "message_id": None})
         return TurnEvent("error", {"error": exc, "message_id": _text(message_id)})
+
+    async def _web_on(
+        self, principal: Principal, request: TurnRequest, conversation: Conversation | None
+    ) -> bool:
+        """The switch of the conversation (or of a temporary turn), if still allowed: an
+        organisation that forbade web search since just gets answers without it."""
+        wanted = conversation.web_search if conversation is not None else request.web_search
+        return bool(wanted) and self._web is not None and await self._web.allowed(principal)
 
     async def _finish(
         self,

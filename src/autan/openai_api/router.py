@@ -21,7 +21,9 @@ from autan.llm.limits import check_chat, check_embeddings, check_json_numbers
 from autan.llm.pool import ModelPool
 from autan.openai_api.schemas import ChatCompletionRequest, EmbeddingRequest
 from autan.openai_api.streaming import ClientGone, EventStreamResponse, until_disconnect
-from autan.retrieval.grounding import ground_chat_payload
+from autan.retrieval.grounding import ground_chat_payload, guess_lang, last_user_text
+from autan.websearch.api import url_citations, web_results
+from autan.websearch.chat import WebGrounding
 
 log = structlog.get_logger(__name__)
 
@@ -107,12 +109,36 @@ async def chat_completions(
     body = await parse_body(request, ChatCompletionRequest)
     _log_extras(body)
     pool = await _usable_pool(request, principal, gateway, body.model, ModelType.CHAT)
-    payload = body.model_dump(exclude_unset=True, exclude={"search", "search_args"})
+    payload = body.model_dump(exclude_unset=True, exclude={"search", "search_args", "web_search"})
+    web: WebGrounding = request.state.web
+    if body.web_search:
+        await web.check(principal)  # refused before anything is counted
     # Before the quota is counted: a request the model cannot take costs nothing.
     check_chat(pool.config, payload)
     await gateway.quotas.check(principal)
     results = await _search(request, principal, body, payload) if body.search else None
-    endpoint = "chat" if results is None else "chat.documents"
+    web_sources: list[dict[str, Any]] = []
+    if body.web_search:
+        question = last_user_text(payload["messages"])
+        if not question:
+            raise InvalidRequest(
+                "A search needs a question: the last user message has no text.",
+                param="messages",
+            )
+        grounded = await web.ground(
+            principal,
+            payload["messages"],
+            question,
+            guess_lang(question),
+            first=len(results or []) + 1,
+        )
+        payload["messages"] = grounded.messages
+        web_sources = grounded.sources
+        results = [*(results or []), *web_results(grounded.findings)]
+    if web_sources:
+        endpoint = "chat.web"
+    else:
+        endpoint = "chat" if results is None else "chat.documents"
     call = Call(principal, endpoint, pool.model_id, stream=bool(body.stream))
     if not body.stream:
         try:
@@ -121,7 +147,9 @@ async def chat_completions(
             )
         except ClientGone:
             return Response(status_code=499)
-        return _answer(answer) if results is None else _with_results(answer, results)
+        if results is None:
+            return _answer(answer)
+        return _with_results(answer, results, web_sources)
     opened = await gateway.open_stream(call, pool, payload)
     if isinstance(opened, UpstreamAnswer):
         return _answer(opened)
@@ -152,11 +180,18 @@ async def _search(
     )
 
 
-def _with_results(answer: UpstreamAnswer, results: list[dict[str, Any]]) -> Response:
+def _with_results(
+    answer: UpstreamAnswer, results: list[dict[str, Any]], web_sources: list[dict[str, Any]]
+) -> Response:
     if answer.status != 200:
         return _answer(answer)
     data = orjson.loads(answer.body)
     data["search_results"] = results
+    if web_sources:
+        for choice in data.get("choices") or ():
+            message = choice.get("message") if isinstance(choice, dict) else None
+            if isinstance(message, dict) and isinstance(message.get("content"), str):
+                message["annotations"] = url_citations(message["content"], web_sources)
     return Response(orjson.dumps(data), media_type=_JSON)
 
 

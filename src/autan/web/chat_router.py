@@ -180,6 +180,10 @@ async def _chat_page(
             (a for a in assistants if conversation and a.id == conversation.assistant_id), None
         ),
         "attachments": attachments,
+        "web_search": {
+            "allowed": await request.state.web.allowed(me),
+            "on": bool(conversation is not None and conversation.web_search),
+        },
     }
     context |= {
         "conversation": conversation,
@@ -429,6 +433,7 @@ def _parse_turn(body: Any, lang: str) -> TurnRequest:
         raise InvalidRequest("The request could not be read. Reload the page.") from None
     content, model, history = body.get("content", ""), body.get("model"), body.get("history", [])
     temporary = body.get("temporary", False)
+    web_search = body.get("web_search")
     # `bool` is an `int` in Python: a position must be a number, and fit its 32-bit column.
     if (
         not isinstance(content, str)
@@ -442,6 +447,7 @@ def _parse_turn(body: Any, lang: str) -> TurnRequest:
             )
         )
         or not isinstance(temporary, bool)
+        or (web_search is not None and not isinstance(web_search, bool))
     ):
         raise InvalidRequest("The request could not be read. Reload the page.")
     return TurnRequest(
@@ -454,6 +460,7 @@ def _parse_turn(body: Any, lang: str) -> TurnRequest:
         assistant_id=assistant_id,
         history=history,
         lang=lang,
+        web_search=web_search,
     )
 
 

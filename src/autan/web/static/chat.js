@@ -15,6 +15,7 @@ function start() {
   const sendButton = document.getElementById("send");
   const stopButton = document.getElementById("stop");
   const live = document.getElementById("live");
+  const webSwitch = document.getElementById("web-search");
   const errorBox = document.getElementById("chat-error");
   const errorText = document.getElementById("chat-error-text");
   const retryButton = document.getElementById("chat-retry");
@@ -172,6 +173,7 @@ function start() {
       assistant_id: !conversationId && document.getElementById("assistant") ? document.getElementById("assistant").value || null : null,
       temporary,
       history: temporary ? history : [],
+      web_search: webSwitch ? webSwitch.checked : null,
     };
     controller = new AbortController();
     setBusy(true);
@@ -320,6 +322,11 @@ function start() {
       const item = document.createElement("li");
       item.value = source.number;
       item.id = `source-${node.dataset.position}-${source.number}`;
+      if (source.kind === "web") {
+        item.appendChild(webSource(source));
+        list.appendChild(item);
+        continue;
+      }
       const details = document.createElement("details");
       const summary = document.createElement("summary");
       // "3" is one page, "3-4" a range: "page 3", "pages 3-4".
@@ -342,6 +349,27 @@ function start() {
     }
     box.append(heading, list);
     node.querySelector(".message-body").after(box);
+  }
+
+  // A web source: title, site, date when known, the passage used and a link to the page.
+  function webSource(source) {
+    const details = document.createElement("details");
+    const summary = document.createElement("summary");
+    const date = source.published ? ` (${source.published})` : "";
+    summary.textContent = `[${source.number}] ${source.title} — ${source.site}${date}`;
+    const passage = document.createElement("blockquote");
+    const excerpt = document.createElement("p");
+    excerpt.textContent = source.excerpt;
+    const open = document.createElement("p");
+    const link = document.createElement("a");
+    link.href = source.url;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    link.textContent = strings.openPage;
+    open.appendChild(link);
+    passage.append(excerpt, open);
+    details.append(summary, passage);
+    return details;
   }
 
   function finishAnswer(node, body, text, request) {
