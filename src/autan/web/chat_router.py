@@ -10,17 +10,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
 from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.principal import Principal
-from autan.assistants.service import list_assistants
+from autan.assistants.service import usable_assistants
 from autan.chat import service
 from autan.chat.attachments import attach, owned_attachment
 from autan.chat.errors import ConversationNotFound, MessageNotFound, readable_message
@@ -156,6 +156,7 @@ async def _chat_page(
     conversation: Conversation | None,
     *,
     prefill: str = "",
+    chosen_assistant: str | None = None,
 ) -> HTMLResponse:
     context = await page_context(request, me, csrf, session)
     models = await usable_models(request, me)
@@ -167,7 +168,7 @@ async def _chat_page(
         messages, has_earlier = window.messages, window.has_earlier
         feedback = await service.feedback_of(session, messages)
     current = conversation.model if conversation is not None else None
-    assistants = await list_assistants(session, me.org_id)
+    assistants = await usable_assistants(session, me)
     attachments = []
     if conversation is not None:
         attachments = [
@@ -180,6 +181,8 @@ async def _chat_page(
             (a for a in assistants if conversation and a.id == conversation.assistant_id), None
         ),
         "attachments": attachments,
+        # `?assistant=` from the gallery: that assistant is chosen (if the caller may use it).
+        "chosen_assistant": next((a for a in assistants if str(a.id) == chosen_assistant), None),
     }
     context |= {
         "conversation": conversation,
@@ -202,12 +205,17 @@ async def new_chat(
     data: CurrentSession,
     session: SessionDep,
     prompt: str | None = None,
+    assistant: Annotated[str | None, Query(max_length=40)] = None,
+    prompt_text: Annotated[str, Query(max_length=2000)] = "",
 ) -> HTMLResponse:
-    """A new conversation; `?prompt=` fills the message box with a template."""
-    prefill = ""
+    """A new conversation; `?prompt=` fills the message box with a template, `?prompt_text=`
+    with a question (an assistant's starter), `?assistant=` chooses an assistant."""
+    prefill = prompt_text
     if prompt:
         prefill = await _prompt_text(request, me, session, prompt)
-    return await _chat_page(request, me, data.csrf, session, None, prefill=prefill)
+    return await _chat_page(
+        request, me, data.csrf, session, None, prefill=prefill, chosen_assistant=assistant
+    )
 
 
 async def _prompt_text(request: Request, me: Principal, session: SessionDep, ref: str) -> str:
