@@ -103,7 +103,7 @@ def _parse(form: FormData) -> dict[str, Any]:
     starters = [line.strip() for line in forms.text(form, "starters", 4000).splitlines()]
     starters = [s for s in starters if s]
     if len(starters) > MAX_STARTERS:
-        raise forms.FormError("At most {max} starter questions.", "starters", max=MAX_STARTERS)
+        raise forms.FormError("Too many starter questions: keep six at most.", "starters")
     if any(len(s) > 300 for s in starters):
         raise forms.FormError(
             "A starter question is too long (300 characters at most).", "starters"

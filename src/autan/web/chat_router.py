@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile
 
 from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.principal import Principal
-from autan.assistants.service import usable_assistants
+from autan.assistants.service import usable_assistant, usable_assistants
 from autan.chat import service
 from autan.chat.attachments import attach, owned_attachment
 from autan.chat.errors import ConversationNotFound, MessageNotFound, readable_message
@@ -32,9 +32,10 @@ from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import INT32_MAX, PositionCursor, SearchText, TimeCursor
 from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, principal
-from autan.documents.errors import FileTooLarge, MissingFile
+from autan.documents.errors import AssistantNotFound, FileTooLarge, MissingFile
 from autan.documents.models import Document
 from autan.documents.router import MULTIPART_SLACK
+from autan.documents.service import delete_document
 from autan.documents.worker import IngestionWorker
 from autan.llm.config import ModelType
 from autan.llm.errors import ModelNotFound
@@ -302,6 +303,7 @@ async def attach_file(request: Request, me: CurrentPrincipal, session: SessionDe
                 raise MissingFile()
             conversation_field = form.get("conversation_id")
             model_field = form.get("model")
+            assistant_field = form.get("assistant_id")
             spooled = await worker.store.spool(_read(upload), limit)
             filename = upload.filename or "document"
         try:
@@ -312,7 +314,11 @@ async def attach_file(request: Request, me: CurrentPrincipal, session: SessionDe
                     await usable_models(request, me),
                     model_field if isinstance(model_field, str) and model_field else None,
                 )
-                conversation = await service.create(session, me, chosen["id"])
+                assistant_id = None
+                if isinstance(assistant_field, str) and assistant_field.strip():
+                    wanted = _assistant_uuid(assistant_field.strip())
+                    assistant_id = (await usable_assistant(session, me, wanted)).id
+                conversation = await service.create(session, me, chosen["id"], assistant_id)
                 await session.commit()
         except BaseException:
             spooled.discard()
@@ -335,6 +341,25 @@ async def attachment_status(
     if document is None:
         return _error_json(request, MessageNotFound())
     return JSONResponse(_attachment(request, document))
+
+
+@router.post("/chat/attachments/{document_id}/delete")
+async def remove_attachment(
+    document_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
+) -> Response:
+    """Take a file off its conversation (before sending, or later): it is deleted."""
+    if await owned_attachment(session, me, document_id) is None:
+        return _error_json(request, MessageNotFound())
+    worker: IngestionWorker = request.state.documents
+    await delete_document(session, worker.store, me, document_id)
+    return Response(status_code=204)
+
+
+def _assistant_uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise AssistantNotFound() from None
 
 
 def _attachment(request: Request, document: Document) -> dict[str, Any]:

@@ -17,14 +17,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("assistants") as batch_op:
-        batch_op.add_column(sa.Column("starters", sa.JSON(), nullable=True))
-        # Assistants made before this revision were usable by every member: they stay so.
-        batch_op.add_column(
-            sa.Column(
-                "audience", sa.String(length=16), nullable=False, server_default="organisation"
-            )
-        )
+    # Plain ADD COLUMN on both engines: a SQLite batch copy would re-create the table.
+    op.add_column("assistants", sa.Column("starters", sa.JSON(), nullable=True))
+    # Assistants made before this revision were usable by every member: they stay so.
+    op.add_column(
+        "assistants",
+        sa.Column("audience", sa.String(length=16), nullable=False, server_default="organisation"),
+    )
 
 
 def downgrade() -> None:
