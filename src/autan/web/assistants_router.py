@@ -104,7 +104,7 @@ def _parse(form: FormData) -> dict[str, Any]:
     starters = [s for s in starters if s]
     if len(starters) > MAX_STARTERS:
         raise forms.FormError("Too many starter questions: keep six at most.", "starters")
-    if any(len(s) > 300 for s in starters):
+    if any(len(line) > 300 for line in starters):
         raise forms.FormError(
             "A starter question is too long (300 characters at most).", "starters"
         )
