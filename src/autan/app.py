@@ -49,7 +49,9 @@ from autan.quotas.service import Quotas
 from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
 from autan.web import admin_router as web_admin
+from autan.web import assistants_router as web_assistants
 from autan.web import chat_router as web_chat
+from autan.web import collections_router as web_collections
 from autan.web import library_router as web_library
 from autan.web import router as web
 from autan.web.charter_guard import CharterGate, require_charter
@@ -262,6 +264,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_admin.router, dependencies=charter)
     app.include_router(web_chat.router, dependencies=charter)
     app.include_router(web_library.router)
+    app.include_router(web_collections.router)
+    app.include_router(web_assistants.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         AdmissionLimits,

@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.principal import Principal
-from autan.assistants.service import get_assistant
+from autan.assistants.service import usable_assistant
 from autan.chat import service
 from autan.chat.errors import (
     AnswerNotStored,
@@ -175,9 +175,7 @@ class Turns:
                 raise NothingToRegenerate()
             assistant_id = None
             if request.assistant_id is not None:
-                assistant_id = (
-                    await get_assistant(session, principal.org_id, request.assistant_id)
-                ).id
+                assistant_id = (await usable_assistant(session, principal, request.assistant_id)).id
             conversation = await service.create(session, principal, model, assistant_id)
         else:
             conversation = await service.owned(session, principal, request.conversation_id)

@@ -10,17 +10,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
 from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.principal import Principal
-from autan.assistants.service import list_assistants
+from autan.assistants.service import usable_assistant, usable_assistants
 from autan.chat import service
 from autan.chat.attachments import attach, owned_attachment
 from autan.chat.errors import ConversationNotFound, MessageNotFound, readable_message
@@ -32,9 +32,10 @@ from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import INT32_MAX, PositionCursor, SearchText, TimeCursor
 from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, principal
-from autan.documents.errors import FileTooLarge, MissingFile
+from autan.documents.errors import AssistantNotFound, FileTooLarge, MissingFile
 from autan.documents.models import Document
 from autan.documents.router import MULTIPART_SLACK
+from autan.documents.service import delete_document
 from autan.documents.worker import IngestionWorker
 from autan.llm.config import ModelType
 from autan.llm.errors import ModelNotFound
@@ -156,6 +157,7 @@ async def _chat_page(
     conversation: Conversation | None,
     *,
     prefill: str = "",
+    chosen_assistant: str | None = None,
 ) -> HTMLResponse:
     context = await page_context(request, me, csrf, session)
     models = await usable_models(request, me)
@@ -167,7 +169,7 @@ async def _chat_page(
         messages, has_earlier = window.messages, window.has_earlier
         feedback = await service.feedback_of(session, messages)
     current = conversation.model if conversation is not None else None
-    assistants = await list_assistants(session, me.org_id)
+    assistants = await usable_assistants(session, me)
     attachments = []
     if conversation is not None:
         attachments = [
@@ -184,6 +186,8 @@ async def _chat_page(
             "allowed": await request.state.web.allowed(me),
             "on": bool(conversation is not None and conversation.web_search),
         },
+        # `?assistant=` from the gallery: that assistant is chosen (if the caller may use it).
+        "chosen_assistant": next((a for a in assistants if str(a.id) == chosen_assistant), None),
     }
     context |= {
         "conversation": conversation,
@@ -206,12 +210,17 @@ async def new_chat(
     data: CurrentSession,
     session: SessionDep,
     prompt: str | None = None,
+    assistant: Annotated[str | None, Query(max_length=40)] = None,
+    prompt_text: Annotated[str, Query(max_length=2000)] = "",
 ) -> HTMLResponse:
-    """A new conversation; `?prompt=` fills the message box with a template."""
-    prefill = ""
+    """A new conversation; `?prompt=` fills the message box with a template, `?prompt_text=`
+    with a question (an assistant's starter), `?assistant=` chooses an assistant."""
+    prefill = prompt_text
     if prompt:
         prefill = await _prompt_text(request, me, session, prompt)
-    return await _chat_page(request, me, data.csrf, session, None, prefill=prefill)
+    return await _chat_page(
+        request, me, data.csrf, session, None, prefill=prefill, chosen_assistant=assistant
+    )
 
 
 async def _prompt_text(request: Request, me: Principal, session: SessionDep, ref: str) -> str:
@@ -298,6 +307,7 @@ async def attach_file(request: Request, me: CurrentPrincipal, session: SessionDe
                 raise MissingFile()
             conversation_field = form.get("conversation_id")
             model_field = form.get("model")
+            assistant_field = form.get("assistant_id")
             spooled = await worker.store.spool(_read(upload), limit)
             filename = upload.filename or "document"
         try:
@@ -308,7 +318,11 @@ async def attach_file(request: Request, me: CurrentPrincipal, session: SessionDe
                     await usable_models(request, me),
                     model_field if isinstance(model_field, str) and model_field else None,
                 )
-                conversation = await service.create(session, me, chosen["id"])
+                assistant_id = None
+                if isinstance(assistant_field, str) and assistant_field.strip():
+                    wanted = _assistant_uuid(assistant_field.strip())
+                    assistant_id = (await usable_assistant(session, me, wanted)).id
+                conversation = await service.create(session, me, chosen["id"], assistant_id)
                 await session.commit()
         except BaseException:
             spooled.discard()
@@ -331,6 +345,25 @@ async def attachment_status(
     if document is None:
         return _error_json(request, MessageNotFound())
     return JSONResponse(_attachment(request, document))
+
+
+@router.post("/chat/attachments/{document_id}/delete")
+async def remove_attachment(
+    document_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
+) -> Response:
+    """Take a file off its conversation (before sending, or later): it is deleted."""
+    if await owned_attachment(session, me, document_id) is None:
+        return _error_json(request, MessageNotFound())
+    worker: IngestionWorker = request.state.documents
+    await delete_document(session, worker.store, me, document_id)
+    return Response(status_code=204)
+
+
+def _assistant_uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise AssistantNotFound() from None
 
 
 def _attachment(request: Request, document: Document) -> dict[str, Any]:

@@ -344,6 +344,18 @@ function start() {
       excerpt.textContent = source.excerpt;
       passage.appendChild(excerpt);
       details.append(summary, passage);
+      if (source.document_id) {
+        // The original file, at the cited page when the viewer understands `#page=`.
+        const link = document.createElement("a");
+        link.className = "source-original";
+        link.href = `/documents/${source.document_id}/file${source.page ? `#page=${source.page}` : ""}`;
+        link.target = "_blank";
+        link.rel = "noopener";
+        link.textContent = strings.openOriginal;
+        const line = document.createElement("p");
+        line.appendChild(link);
+        details.appendChild(line);
+      }
       item.appendChild(details);
       list.appendChild(item);
     }
@@ -585,10 +597,33 @@ function start() {
     const state = document.createElement("span");
     state.className = "attachment-state";
     state.textContent = strings.uploading;
-    item.append(label, progress, state);
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "link-button attachment-remove";
+    remove.textContent = strings.remove;
+    remove.setAttribute("aria-label", strings.removeNamed.replace("{name}", name));
+    item.append(label, progress, state, " ", remove);
     attachmentList.appendChild(item);
     return item;
   }
+
+  // Remove a file before (or after) sending: it is deleted from the conversation.
+  attachmentList?.addEventListener("click", async (event) => {
+    const button = event.target.closest("button.attachment-remove");
+    if (!button) return;
+    const item = button.closest("li");
+    if (item.dataset.id) {
+      const response = await fetch(`/chat/attachments/${item.dataset.id}/delete`, {
+        method: "POST", headers: { "X-CSRF-Token": csrf, Accept: "application/json" },
+      });
+      if (!response.ok && response.status !== 404) {
+        showError(strings.serverError, null);
+        return;
+      }
+    }
+    item.remove();
+    composer.querySelector("textarea")?.focus();
+  });
 
   function showAttachment(item, info) {
     item.dataset.id = info.id;
@@ -616,16 +651,34 @@ function start() {
     setTimeout(poll, 800);
   }
 
-  function upload(file) {
+  // The first file sent to a new conversation creates it; the others wait for its id, so
+  // that files chosen together all land in that one conversation (not one each).
+  let creating = null;
+
+  async function upload(file) {
     if (temporary) {
       showError(strings.noTemporaryFiles, null);
       return;
     }
     const item = attachmentRow(file.name);
+    while (!conversationId && creating) await creating;
+    if (!conversationId) {
+      let done;
+      creating = new Promise((resolve) => { done = resolve; });
+      try { await send(file, item); } finally { creating = null; done(); }
+    } else {
+      await send(file, item);
+    }
+  }
+
+  function send(file, item) {
+    return new Promise((resolve) => {
     const form = new FormData();
     form.append("file", file);
     form.append("conversation_id", conversationId || "");
     form.append("model", modelSelect ? modelSelect.value : "");
+    const chosen = document.getElementById("assistant");
+    if (!conversationId && chosen && chosen.value) form.append("assistant_id", chosen.value);
     const request = new XMLHttpRequest();
     request.open("POST", "/chat/attachments");
     request.setRequestHeader("X-CSRF-Token", csrf);
@@ -654,7 +707,9 @@ function start() {
     request.addEventListener("error", () => {
       showAttachment(item, { id: "", status: "failed", label: strings.uploadFailed, error: strings.networkLost });
     });
+    request.addEventListener("loadend", () => resolve());
     request.send(form);
+    });
   }
 
   if (attachInput) {
