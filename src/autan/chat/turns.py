@@ -219,17 +219,7 @@ class Turns:
                 principal, conversation, messages, request.lang, context_length, model
             )
             if await self._web_on(principal, request, conversation):
-                assert self._web is not None
-                web = await self._web.ground(
-                    principal,
-                    grounded.messages,
-                    question,
-                    "en" if request.lang == "en" else "fr",
-                    first=len(grounded.sources) + 1,
-                )
-                grounded.messages = web.messages
-                grounded.sources = [*grounded.sources, *web.sources]
-                grounded.preface = web.preface + grounded.preface
+                await self._add_web(principal, request, grounded, question)
         except ServiceBusy as exc:
             # Storing a failed answer would wait for the same busy database.
             yield TurnEvent("error", {"error": exc, "message_id": None})
@@ -276,27 +266,39 @@ class Turns:
             return
         yield TurnEvent("done", {"message_id": _text(message_id), "status": str(answer.status)})
         if conversation is not None and conversation.title_source == TitleSource.PENDING:
-            first = next((t["content"] for t in turns if t["role"] == "user"), "")
-            title, by_model = await propose_title(
-                self._models,
-                principal,
-                model,
-                str(first),
-                request.lang,
-                max_tokens=self._settings.title_tokens,
-            )
-            source = TitleSource.MODEL if by_model else TitleSource.FALLBACK
-            try:
-                async with self._factory() as session:
-                    stored = await service.set_title(session, conversation.id, title, source)
-            except Exception as exc:
-                if not (database_busy(exc) or database_unreachable(exc)):
-                    raise
-                # The answer is stored; the title stays pending and is proposed next turn.
-                log.warning("chat_title_not_stored", conversation_id=str(conversation.id))
-                return
-            if stored:
-                yield TurnEvent("title", {"id": str(conversation.id), "title": title})
+            async for event in self._title(principal, request, model, conversation, turns):
+                yield event
+
+    async def _title(
+        self,
+        principal: Principal,
+        request: TurnRequest,
+        model: str,
+        conversation: Conversation,
+        turns: list[ChatMessage],
+    ) -> AsyncIterator[TurnEvent]:
+        """Propose a title for a conversation that has none yet, and store it."""
+        first = next((t["content"] for t in turns if t["role"] == "user"), "")
+        title, by_model = await propose_title(
+            self._models,
+            principal,
+            model,
+            str(first),
+            request.lang,
+            max_tokens=self._settings.title_tokens,
+        )
+        source = TitleSource.MODEL if by_model else TitleSource.FALLBACK
+        try:
+            async with self._factory() as session:
+                stored = await service.set_title(session, conversation.id, title, source)
+        except Exception as exc:
+            if not (database_busy(exc) or database_unreachable(exc)):
+                raise
+            # The answer is stored; the title stays pending and is proposed next turn.
+            log.warning("chat_title_not_stored", conversation_id=str(conversation.id))
+            return
+        if stored:
+            yield TurnEvent("title", {"id": str(conversation.id), "title": title})
 
     async def _ground(
         self,
@@ -332,6 +334,22 @@ class Turns:
         except AnswerNotStored as not_stored:
             return TurnEvent("error", {"error": not_stored, "message_id": None})
         return TurnEvent("error", {"error": exc, "message_id": _text(message_id)})
+
+    async def _add_web(
+        self, principal: Principal, request: TurnRequest, grounded: Grounded, question: str
+    ) -> None:
+        """Add what the web says to the grounded prompt, numbered after the documents."""
+        assert self._web is not None
+        web = await self._web.ground(
+            principal,
+            grounded.messages,
+            question,
+            "en" if request.lang == "en" else "fr",
+            first=len(grounded.sources) + 1,
+        )
+        grounded.messages = web.messages
+        grounded.sources = [*grounded.sources, *web.sources]
+        grounded.preface = web.preface + grounded.preface
 
     async def _web_on(
         self, principal: Principal, request: TurnRequest, conversation: Conversation | None

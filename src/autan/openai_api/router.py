@@ -135,10 +135,7 @@ async def chat_completions(
         payload["messages"] = grounded.messages
         web_sources = grounded.sources
         results = [*(results or []), *web_results(grounded.findings)]
-    if web_sources:
-        endpoint = "chat.web"
-    else:
-        endpoint = "chat" if results is None else "chat.documents"
+    endpoint = _endpoint(results, web_sources)
     call = Call(principal, endpoint, pool.model_id, stream=bool(body.stream))
     if not body.stream:
         try:
@@ -155,6 +152,13 @@ async def chat_completions(
         return _answer(opened)
     relay = gateway.relay(opened)
     return EventStreamResponse(relay if results is None else _results_first(results, relay))
+
+
+def _endpoint(results: list[dict[str, Any]] | None, web_sources: list[dict[str, Any]]) -> str:
+    """The usage row's endpoint: what the answer was grounded on."""
+    if web_sources:
+        return "chat.web"
+    return "chat" if results is None else "chat.documents"
 
 
 async def _search(
