@@ -477,7 +477,7 @@ class Gateway:
             user_id=principal.user_id,
             org_id=principal.org_id,
             api_key_id=principal.api_key_id,
-            role=principal.role.value,
+            role=str(principal.role),  # the worker builds principals with a plain string
             endpoint=call.endpoint,
             model=call.model,
             replica=call.replica,

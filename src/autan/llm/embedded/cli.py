@@ -18,7 +18,7 @@ err = Console(stderr=True, soft_wrap=True)  # one line per message, whatever the
 
 @models_app.command("add")
 def models_add(
-    source: Annotated[str, typer.Argument(help="A GGUF file path or an http(s) URL.")],
+    source: Annotated[str, typer.Argument(help="A GGUF file path or an HTTP or HTTPS URL.")],
     sha256: Annotated[str, typer.Option(help="The file's SHA-256, checked before use.")],
     name: Annotated[
         str | None, typer.Option(help="Name to select it (AUTAN_EMBEDDED__CHAT_MODEL).")
