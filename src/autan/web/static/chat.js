@@ -665,13 +665,13 @@ function start() {
     if (!conversationId) {
       let done;
       creating = new Promise((resolve) => { done = resolve; });
-      try { await send(file, item); } finally { creating = null; done(); }
+      try { await sendFile(file, item); } finally { creating = null; done(); }
     } else {
-      await send(file, item);
+      await sendFile(file, item);
     }
   }
 
-  function send(file, item) {
+  function sendFile(file, item) {
     return new Promise((resolve) => {
     const form = new FormData();
     form.append("file", file);
