@@ -40,6 +40,7 @@ from autan.chat.titles import propose_title
 from autan.core.db import database_busy, database_unreachable
 from autan.core.errors import AutanError
 from autan.llm.client import ChatMessage, ModelClient
+from autan.llm.gateway import Call
 from autan.quotas.service import Quotas
 from autan.retrieval.grounding import last_user_text
 from autan.websearch.chat import WebGrounding
@@ -87,6 +88,12 @@ class _Answer:
     status: MessageStatus = MessageStatus.COMPLETE
     error: AutanError | None = None
     sources: list[dict[str, Any]] = field(default_factory=list)
+    # Energy and CO2 of the answer (`usage.impacts`), known once the stream has ended.
+    impacts: dict[str, Any] | None = None
+
+    def account(self, call: Call) -> None:
+        """Keep what the gateway estimated for the answer."""
+        self.impacts = call.impacts.as_usage() if call.impacts is not None else None
 
 
 def check_content(content: str) -> str:
@@ -241,6 +248,7 @@ class Turns:
                 model,
                 messages,
                 endpoint=_endpoint(answer.sources),
+                on_finished=answer.account,
                 max_tokens=self._settings.max_answer_tokens,
             )
             async for text in stream:
@@ -264,7 +272,8 @@ class Turns:
         if answer.error is not None:
             yield TurnEvent("error", {"error": answer.error, "message_id": _text(message_id)})
             return
-        yield TurnEvent("done", {"message_id": _text(message_id), "status": str(answer.status)})
+        done = {"message_id": _text(message_id), "status": str(answer.status)}
+        yield TurnEvent("done", done | {"impacts": answer.impacts})
         if conversation is not None and conversation.title_source == TitleSource.PENDING:
             async for event in self._title(principal, request, model, conversation, turns):
                 yield event
@@ -408,6 +417,7 @@ class Turns:
                 status=answer.status,
                 error=readable_message(answer.error) if answer.error is not None else None,
                 sources=answer.sources or None,
+                impacts=answer.impacts,
             )
             await session.commit()
             return message.id

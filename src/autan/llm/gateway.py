@@ -32,6 +32,7 @@ from autan.core.metrics import Metrics
 from autan.core.tasks import cancel_and_wait
 from autan.llm.config import ModelType
 from autan.llm.errors import ModelNotFound, RejectedUpstream, UpstreamFailed, WrongModelType
+from autan.llm.impacts import NO_IMPACTS_ROW, Estimator, Impacts, estimators
 from autan.llm.pool import ModelPool, Replica
 from autan.quotas.service import Quotas
 from autan.settings import GatewaySettings
@@ -84,6 +85,8 @@ class Call:
     # work already in flight on the replica adds to that allowance (see `Gateway._post`).
     size: int = 0
     timeout: float | None = None
+    # Energy and CO2 of the answer (EcoLogits), for models that declare their footprint.
+    impacts: Impacts | None = None
 
     @property
     def org(self) -> Any:
@@ -148,6 +151,8 @@ class Gateway:
         # Told of every call once it is accounted (tracing hooks in here).
         self.observers: list[Callable[[Call], None]] = []
         self._checks: dict[int, asyncio.Task[bool]] = {}
+        # Built here so that an unknown hosting zone stops the start, not the first answer.
+        self._estimators = estimators([pool.config for pool in pools.values()])
 
     # -- lookup ---------------------------------------------------------------------------
 
@@ -179,6 +184,8 @@ class Gateway:
         if answer.status == 200:
             answer = self._rewrite_answer(answer, pool)
         _usage_from_body(answer.body, call)
+        if answer.status == 200 and self._estimate(call):
+            answer = UpstreamAnswer(answer.status, _with_impacts(answer.body, call))
         self.finish(call)
         return answer
 
@@ -322,6 +329,8 @@ class Gateway:
             else:
                 response.close()
             stream.pool.release(stream.replica, call.org)
+            if call.impacts is None:  # no usage event (stopped, broken): from counted events
+                self._estimate(call)
             self.finish(call)
 
     def _process_events(
@@ -345,11 +354,25 @@ class Gateway:
                 if isinstance(payload, dict) and payload.get("usage"):
                     _usage_of(payload, call)
                     if not include_usage and not payload.get("choices"):
+                        self._estimate(call)
                         continue
+                    if self._estimate(call):
+                        payload["usage"]["impacts"] = call.impacts.as_usage()  # type: ignore[union-attr]
+                        event = event[:start] + orjson.dumps(payload)
             kept.append(event + _EVENT_END)
         return b"".join(kept)
 
     # -- retry and accounting -------------------------------------------------------------
+
+    def _estimate(self, call: Call) -> bool:
+        """Estimate the answer's impacts from its tokens and latency so far; True if any."""
+        estimator: Estimator | None = self._estimators.get(call.model)
+        if estimator is None:
+            return False
+        call.impacts = estimator.estimate(
+            call.completion_tokens, time.perf_counter() - call.started
+        )
+        return call.impacts is not None
 
     async def _with_retry(
         self,
@@ -488,6 +511,7 @@ class Gateway:
             completion_tokens=call.completion_tokens,
             ttft_ms=call.ttft * 1000 if call.ttft is not None else None,
             duration_ms=duration * 1000,
+            **(call.impacts.as_row() if call.impacts else NO_IMPACTS_ROW),
         )
         self.quotas.add_tokens(principal.user_id, call.prompt_tokens + call.completion_tokens)
         metrics = self._metrics
@@ -562,6 +586,13 @@ def _renamer(upstream: str | None, public: str) -> tuple[bytes, bytes] | None:
     if upstream is None or upstream == public:
         return None
     return orjson.dumps({"model": upstream})[1:-1], orjson.dumps({"model": public})[1:-1]
+
+
+def _with_impacts(body: bytes, call: Call) -> bytes:
+    """The answer with `usage.impacts` added (the body was parsed already: it had usage)."""
+    payload = orjson.loads(body)
+    payload["usage"]["impacts"] = call.impacts.as_usage()  # type: ignore[union-attr]
+    return orjson.dumps(payload)
 
 
 def _usage_from_body(body: bytes, call: Call) -> None:
