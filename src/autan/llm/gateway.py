@@ -184,7 +184,8 @@ class Gateway:
         if answer.status == 200:
             answer = self._rewrite_answer(answer, pool)
         _usage_from_body(answer.body, call)
-        if answer.status == 200 and self._estimate(call):
+        if answer.status == 200 and pool.config.type is ModelType.CHAT:
+            self._estimate(call)
             answer = UpstreamAnswer(answer.status, _with_impacts(answer.body, call))
         self.finish(call)
         return answer
@@ -353,12 +354,11 @@ class Gateway:
                     payload = None
                 if isinstance(payload, dict) and payload.get("usage"):
                     _usage_of(payload, call)
+                    self._estimate(call)
                     if not include_usage and not payload.get("choices"):
-                        self._estimate(call)
                         continue
-                    if self._estimate(call):
-                        payload["usage"]["impacts"] = call.impacts.as_usage()  # type: ignore[union-attr]
-                        event = event[:start] + orjson.dumps(payload)
+                    payload["usage"]["impacts"] = _impacts_of(call)
+                    event = event[:start] + orjson.dumps(payload)
             kept.append(event + _EVENT_END)
         return b"".join(kept)
 
@@ -588,10 +588,23 @@ def _renamer(upstream: str | None, public: str) -> tuple[bytes, bytes] | None:
     return orjson.dumps({"model": upstream})[1:-1], orjson.dumps({"model": public})[1:-1]
 
 
+def _impacts_of(call: Call) -> dict[str, Any] | None:
+    """`usage.impacts`: null for a model that declares no footprint, or nothing generated."""
+    return call.impacts.as_usage() if call.impacts is not None else None
+
+
 def _with_impacts(body: bytes, call: Call) -> bytes:
-    """The answer with `usage.impacts` added (the body was parsed already: it had usage)."""
-    payload = orjson.loads(body)
-    payload["usage"]["impacts"] = call.impacts.as_usage()  # type: ignore[union-attr]
+    """The answer with `usage.impacts` added, when it carries usage."""
+    if b'"usage"' not in body:
+        return body
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    usage = payload.get("usage") if isinstance(payload, dict) else None
+    if not isinstance(usage, dict):
+        return body
+    usage["impacts"] = _impacts_of(call)
     return orjson.dumps(payload)
 
 
