@@ -8,6 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 from ecologits.tracers.utils import PROVIDER_CONFIG_MAP, llm_impacts
+from ecologits.utils.range_value import RangeValue
 from sqlalchemy import func, select
 
 from autan.core.db import create_engine, session_factory
@@ -42,6 +43,12 @@ def _mistral(total: float | ParameterRange, active: float | None = None) -> Mode
     )
 
 
+def _bounds(value: float | RangeValue) -> tuple[float, float]:
+    if isinstance(value, RangeValue):
+        return float(value.min), float(value.max)
+    return float(value), float(value)
+
+
 @pytest.mark.parametrize(
     ("ecologits_name", "footprint"),
     [
@@ -58,11 +65,7 @@ def test_figures_are_those_ecologits_gives_for_a_known_model(
     theirs = llm_impacts("mistralai", ecologits_name, tokens, latency)
     ours = Estimator("m", footprint).estimate(tokens, latency)
     assert ours is not None and theirs.energy is not None and theirs.gwp is not None
-    energy, gwp = theirs.energy.value, theirs.gwp.value
-    expected = (
-        *((energy.min, energy.max) if hasattr(energy, "min") else (energy, energy)),
-        *((gwp.min, gwp.max) if hasattr(gwp, "min") else (gwp, gwp)),
-    )
+    expected = (*_bounds(theirs.energy.value), *_bounds(theirs.gwp.value))
     got = (ours.energy_kwh_min, ours.energy_kwh_max, ours.gwp_kg_min, ours.gwp_kg_max)
     assert got == pytest.approx(expected, rel=1e-12)
 
