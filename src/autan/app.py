@@ -46,12 +46,14 @@ from autan.ops.router import OPS_PATHS
 from autan.ops.router import router as ops_router
 from autan.quotas.limiter import QuotaLimiter
 from autan.quotas.service import Quotas
+from autan.retention.loop import RetentionPurger
 from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
 from autan.web import admin_router as web_admin
 from autan.web import assistants_router as web_assistants
 from autan.web import chat_router as web_chat
 from autan.web import collections_router as web_collections
+from autan.web import footprint_router as web_footprint
 from autan.web import library_router as web_library
 from autan.web import router as web
 from autan.web.charter_guard import CharterGate, require_charter
@@ -98,6 +100,8 @@ class Backend:
     quotas: Quotas
     gateway: Gateway
     documents: IngestionWorker
+    # Started beside the ingestion loops (`autan worker`, or serve with its worker).
+    retention: RetentionPurger
 
 
 @asynccontextmanager
@@ -140,9 +144,11 @@ async def backend(
     )
     # Uploads made by a web process (or the CLI) wake the workers of every process at once.
     bus.subscribe(DocumentsQueued, lambda _event: documents.wake())
+    purger = RetentionPurger(factory, FileStore(settings.data_dir / "files"), settings.retention)
     try:
-        yield Backend(settings, factory, bus, metrics, limiter, quotas, gateway, documents)
+        yield Backend(settings, factory, bus, metrics, limiter, quotas, gateway, documents, purger)
     finally:
+        await purger.stop()
         await bus.stop()
         await documents.stop(grace)
         await gateway.stop_probes()
@@ -166,6 +172,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     async with backend(settings, tracing, chat=False, grace=settings.documents.stop_grace) as core:
         await core.bus.start()
         await core.documents.start()
+        core.retention.start()
         log.info(
             "worker_started",
             concurrency=core.documents.concurrency(),
@@ -192,6 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             documents = core.documents
             if settings.documents.worker_in_serve:
                 await documents.start()
+                core.retention.start()
             templates = Templates()
             models_client = ModelClient(core.gateway)
             cache_ttl = settings.gateway.api_key_cache_ttl
@@ -262,6 +270,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     charter = [Depends(require_charter)]
     app.include_router(web.pages, dependencies=charter)
     app.include_router(web_admin.router, dependencies=charter)
+    app.include_router(web_footprint.router, dependencies=charter)
     app.include_router(web_chat.router, dependencies=charter)
     app.include_router(web_library.router)
     app.include_router(web_collections.router)

@@ -20,6 +20,7 @@ from autan.core.db import DatabasePoolSettings
 from autan.core.events import EventSettings
 from autan.documents.settings import DocumentSettings
 from autan.quotas.policy import QuotaSettings
+from autan.retention.settings import RetentionSettings
 from autan.retrieval.settings import RetrievalSettings
 from autan.websearch.settings import WebSettings
 
@@ -236,6 +237,9 @@ class Settings(BaseSettings):
     )
     web: WebSettings = Field(
         WebSettings(), description="Web search and page reading (AUTAN_WEB__*)."
+    )
+    retention: RetentionSettings = Field(
+        RetentionSettings(), description="The scheduled retention purge (AUTAN_RETENTION__*)."
     )
 
     @field_validator("forwarded_allow_ips")

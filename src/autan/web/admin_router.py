@@ -30,6 +30,7 @@ from autan.core.params import BigIdCursor, Offset, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.llm.config import ModelType
 from autan.llm.gateway import Gateway
+from autan.retention import service as retention
 from autan.web import forms
 from autan.web.errors import fill_in, translate
 from autan.web.router import page_context
@@ -261,6 +262,7 @@ async def _settings_page(
     error: str = "",
     domain_conflict: bool = False,
     status_code: int = 200,
+    extra: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     gateway: Gateway = request.state.gateway
     models = [pool.config for pool in gateway.pools.values() if pool.config.type == ModelType.CHAT]
@@ -274,9 +276,26 @@ async def _settings_page(
         # What was typed, shown again when it was refused, instead of what is saved.
         "form": form,
         "domain_conflict": domain_conflict,
-    }
+        "retention": await retention.rule_of(session, org.id),
+    } | (extra or {})
     return await render_admin_page(
         request, "admin/settings.html", me, csrf, session, org, context, status_code
+    )
+
+
+async def settings_page_with(
+    request: Request,
+    me: Principal,
+    csrf: str,
+    session: AsyncSession,
+    org: Organisation,
+    extra: dict[str, Any],
+    *,
+    error: str,
+) -> HTMLResponse:
+    """The settings page refusing a form of another module (what was typed, in `extra`)."""
+    return await _settings_page(
+        request, me, csrf, session, org, error=error, status_code=400, extra=extra
     )
 
 

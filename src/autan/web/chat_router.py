@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
+from autan.accounts.models import Organisation
 from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.principal import Principal
 from autan.assistants.service import usable_assistant, usable_assistants
@@ -41,8 +42,10 @@ from autan.llm.config import ModelType
 from autan.llm.errors import ModelNotFound
 from autan.openai_api.streaming import EventStreamResponse
 from autan.prompts.service import usable_prompt
+from autan.retention import service as retention
 from autan.web import forms
 from autan.web.errors import fill_in, translate
+from autan.web.footprint_router import impact_figures
 from autan.web.router import page_context
 from autan.web.templating import Templates, request_language
 
@@ -195,6 +198,8 @@ async def _chat_page(
         "has_earlier": has_earlier,
         "feedback": feedback,
         "render": to_html,
+        "impact_figures": impact_figures(request, context["org"]),
+        "retention": await retention.rule_of(session, me.org_id),
         "models": models,
         "current_model": current if any(m["id"] == current for m in models) else None,
         "prefill": prefill,
@@ -253,6 +258,7 @@ async def earlier_messages(
     conversation = await service.owned(session, me, conversation_id)
     window = await service.window(session, conversation, before=before)
     feedback = await service.feedback_of(session, window.messages)
+    org = await session.get(Organisation, me.org_id)
     return _templates(request).render(
         request,
         "chat/_messages.html",
@@ -262,6 +268,7 @@ async def earlier_messages(
             "has_earlier": window.has_earlier,
             "feedback": feedback,
             "render": to_html,
+            "impact_figures": impact_figures(request, org),
         },
     )
 
