@@ -34,4 +34,4 @@ def purge_command() -> None:
         f"conversations={done.conversations} documents={done.documents} "
         f"usage_rows={done.usage_rows}"
     )
-    err.print(f"retention purge: {len(done.by_org)} organisation(s) with a rule")
+    err.print(f"retention purge: organisations with a rule: {len(done.by_org)}")

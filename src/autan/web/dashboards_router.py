@@ -23,6 +23,7 @@ from autan.admin import cockpit, dashboards
 from autan.admin.usage_views import csv_of, usage_charts
 from autan.core.params import Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep
+from autan.footprint.cockpit import footprint
 from autan.web import forms
 from autan.web.admin_router import managed_org, render_admin_page
 from autan.web.errors import translate
@@ -97,6 +98,7 @@ async def usage_page(
         "charts": usage_charts(view),
         "periods": cockpit.PERIODS,
         "csv_query": params.query_string(),
+        "footprint": await footprint(session, view.filters),
     }
     return await render_admin_page(
         request, "admin/usage.html", me, data.csrf, session, org, context
