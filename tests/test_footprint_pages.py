@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import insert, select, update
 
@@ -16,13 +17,13 @@ from autan.admin.cockpit import Filters
 from autan.chat.models import Message, MessageRole
 from autan.footprint.cockpit import footprint
 from autan.footprint.display import CAR_G_PER_KM
-from autan.llm.config import ModelFootprint
+from autan.llm.config import ModelFootprint, ModelsConfig
 from autan.llm.impacts import Estimator
 from autan.retention.models import RetentionRule
 from autan.usage import rollup
 from autan.usage.models import UsageRecord
 from tests.support.library import add_conversation, database, user_by_email
-from tests.support.web import PEOPLE, Site, hidden, run_site
+from tests.support.web import PEOPLE, Site, hidden, parse_events, run_site
 
 
 @pytest.fixture
@@ -167,3 +168,33 @@ async def test_the_cockpit_sums_the_footprint_with_a_comparison(site: Site) -> N
     assert page.status_code == 200
     assert "Énergie et CO₂ des réponses" in page.text and "km" in page.text
     assert "recharges" in page.text and "secret-of-culture" not in page.text
+
+
+@pytest.mark.slow
+async def test_a_chat_answer_of_the_embedded_model_carries_its_energy(
+    tmp_path: Path, database_url: str, embedded_models: ModelsConfig
+) -> None:
+    chat_model = next(m for m in embedded_models.models if m.footprint is not None)
+    assert chat_model.footprint is not None and chat_model.footprint.total_parameters == 0.135
+    async with run_site(tmp_path, database_url, embedded_models) as site:
+        async with site.signed_in("member_a") as browser:
+            page = await browser.get("/")
+            csrf = hidden(page.text, "csrf_token")
+            response = await browser.post(
+                "/chat/turn",
+                content=orjson.dumps({"action": "send", "content": "Bonjour"}),
+                headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+                timeout=120,
+            )
+            events = parse_events(response.content)
+            done = next(data for name, data in events if name == "done")
+            conversation_id = events[0][1]["id"]
+            energy = done["impacts"]["energy"]
+            assert energy["unit"] == "kWh" and 0 < energy["min"] <= energy["max"]
+            shown = await browser.get(f"/c/{conversation_id}")
+            assert " Wh · " in shown.text and "g CO₂e" in shown.text
+        async with database(site) as session:
+            stored = await session.scalar(
+                select(Message.impacts).where(Message.role == MessageRole.ASSISTANT)
+            )
+        assert stored == done["impacts"]
