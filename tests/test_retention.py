@@ -289,3 +289,70 @@ def test_periods_out_of_bounds_are_refused_by_the_form(days: int) -> None:
 
     with pytest.raises(forms.FormError):
         forms.whole_number(FormData({"d": str(days)}), "d", 1, retention.MAX_DAYS)
+
+
+def test_the_purge_command_prints_the_counts(tmp_path: Path) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from autan.cli import app
+    from autan.core.db import create_engine, session_factory
+
+    runner = CliRunner(env={"AUTAN_DATA_DIR": str(tmp_path), "AUTAN_DATABASE_URL": ""})
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+
+    async def fill() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'autan.db'}")
+        try:
+            async with session_factory(engine)() as session:
+                alice = await _user(session, "alice@agri.gouv.fr", "agri")
+                await add_conversation(session, alice, "x", [("a", "b")], at=OLD)
+                await add_conversation(session, alice, "y", [("a", "b")], at=RECENT)
+                await retention.set_rule(
+                    session,
+                    alice.org_id,
+                    None,
+                    conversation_days=30,
+                    document_days=None,
+                    usage_days=None,
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(fill())
+    done = runner.invoke(app, ["retention", "purge"])
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout == "conversations=1 documents=0 usage_rows=0\n"
+    again = runner.invoke(app, ["retention", "purge"])
+    assert again.stdout == "conversations=0 documents=0 usage_rows=0\n"
+
+
+async def test_the_scheduled_purge_runs_in_the_background(
+    session_maker: Factory, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from autan.retention.loop import RetentionPurger
+    from autan.retention.settings import RetentionSettings
+
+    async with session_maker() as session:
+        alice = await _user(session, "alice@agri.gouv.fr", "agri")
+        old = await add_conversation(session, alice, "x", [("a", "b")], at=OLD)
+        await retention.set_rule(
+            session, alice.org_id, None, conversation_days=30, document_days=None, usage_days=None
+        )
+    purger = RetentionPurger(
+        session_maker, FileStore(tmp_path / "files"), RetentionSettings(first_delay=0)
+    )
+    purger.start()
+    try:
+        for _ in range(200):
+            async with session_maker() as session:
+                if await session.get(Conversation, old.id) is None:
+                    break
+            await asyncio.sleep(0.05)
+    finally:
+        await purger.stop()
+    async with session_maker() as session:
+        assert await session.get(Conversation, old.id) is None

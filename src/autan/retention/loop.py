@@ -44,7 +44,13 @@ class RetentionPurger:
         await asyncio.sleep(self._settings.first_delay)
         while True:
             try:
-                await purge(self._factory, self._store)
+                done = await purge(self._factory, self._store)
+                log.info(
+                    "retention_purged",
+                    conversations=done.conversations,
+                    documents=done.documents,
+                    usage_rows=done.usage_rows,
+                )
             except (SQLAlchemyError, OSError) as exc:
                 # A database restart must not end the schedule: the next run catches up.
                 log.error("retention_purge_failed", error=str(exc))

@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,8 +27,6 @@ from autan.retention.models import RetentionRule
 from autan.retrieval.index import delete_document_chunks
 from autan.retrieval.vectors import matrix_cache
 from autan.usage.models import UsageRecord
-
-log = structlog.get_logger(__name__)
 
 BATCH = 500
 # The longest period a rule may set (ten years); beyond that, keep without limit.
@@ -195,7 +192,6 @@ async def purge(
                     usage_rows=done["usage_rows"],
                 )
                 await session.commit()
-            log.info("retention_purged", org_id=str(rule.org_id), **done)
         purged.conversations += done["conversations"]
         purged.documents += done["documents"]
         purged.usage_rows += done["usage_rows"]
