@@ -17,7 +17,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts import audit
-from autan.chat.attachments import forget_attachments
 from autan.chat.models import Conversation, Feedback, Message
 from autan.core.db import utcnow
 from autan.documents.models import Document
@@ -96,9 +95,16 @@ async def _purge_conversations(
             )
             if not ids:
                 return count
-            digests: set[str] = set()
-            for conversation_id in ids:
-                digests |= await forget_attachments(session, conversation_id)
+            # Their attachments, in one query for the batch (most conversations have none).
+            attached = list(
+                await session.execute(
+                    select(Document.id, Document.sha256).where(Document.conversation_id.in_(ids))
+                )
+            )
+            for document in attached:
+                await delete_document_chunks(session, document.id)
+            await session.execute(delete(Document).where(Document.conversation_id.in_(ids)))
+            digests = {d.sha256 for d in attached}
             # Explicit deletes: SQLite enforces ON DELETE CASCADE only with its pragma.
             messages = select(Message.id).where(Message.conversation_id.in_(ids))
             await session.execute(delete(Feedback).where(Feedback.message_id.in_(messages)))
