@@ -187,10 +187,10 @@ if __name__ == "__main__":
     args = parser.parse_args()
     server = None
     if args.engine == "postgresql":
-        import pgserver  # type: ignore[import-untyped]
+        import pgserver
 
         folder = tempfile.mkdtemp()
-        server = pgserver.get_server(folder, cleanup_mode="stop")
+        server = pgserver.get_server(folder, cleanup_mode="stop")  # type: ignore[attr-defined]
         server.psql("CREATE DATABASE bench")
         database_url = f"postgresql+asyncpg://postgres@/bench?host={folder}"
     else:
