@@ -21,20 +21,20 @@ _IMPACTS = ("energy_kwh_min", "energy_kwh_max", "gwp_g_min", "gwp_g_max")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("usage_records") as batch_op:
-        for name in _IMPACTS:
-            batch_op.add_column(sa.Column(name, sa.Float(), nullable=True))
-    with op.batch_alter_table("usage_days") as batch_op:
-        for name in _IMPACTS:
-            batch_op.add_column(
-                sa.Column(name, sa.Float(), nullable=False, server_default=sa.text("0"))
-            )
-    with op.batch_alter_table("messages") as batch_op:
-        batch_op.add_column(sa.Column("impacts", sa.JSON(), nullable=True))
-    with op.batch_alter_table("organisations") as batch_op:
-        batch_op.add_column(
-            sa.Column("show_impacts", sa.Boolean(), nullable=False, server_default=sa.true())
+    # Plain ADD COLUMN on both engines: batch mode would copy and drop `organisations` and
+    # `messages` on SQLite, which their referencing rows forbid with foreign keys on.
+    for name in _IMPACTS:
+        op.add_column("usage_records", sa.Column(name, sa.Float(), nullable=True))
+    for name in _IMPACTS:
+        op.add_column(
+            "usage_days",
+            sa.Column(name, sa.Float(), nullable=False, server_default=sa.text("0")),
         )
+    op.add_column("messages", sa.Column("impacts", sa.JSON(), nullable=True))
+    op.add_column(
+        "organisations",
+        sa.Column("show_impacts", sa.Boolean(), nullable=False, server_default=sa.true()),
+    )
     op.create_table(
         "retention_rules",
         sa.Column(
@@ -55,13 +55,15 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_conversations_org_updated", table_name="conversations")
     op.drop_table("retention_rules")
-    with op.batch_alter_table("organisations") as batch_op:
-        batch_op.drop_column("show_impacts")
-    with op.batch_alter_table("messages") as batch_op:
-        batch_op.drop_column("impacts")
-    with op.batch_alter_table("usage_days") as batch_op:
-        for name in _IMPACTS:
-            batch_op.drop_column(name)
-    with op.batch_alter_table("usage_records") as batch_op:
-        for name in _IMPACTS:
-            batch_op.drop_column(name)
+    columns = [
+        ("organisations", "show_impacts"),
+        ("messages", "impacts"),
+        *(("usage_days", name) for name in _IMPACTS),
+        *(("usage_records", name) for name in _IMPACTS),
+    ]
+    for table, column in columns:
+        if op.get_bind().dialect.name == "sqlite":
+            # SQLite drops a column in place (3.35+), without batch mode's table copy.
+            op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        else:
+            op.drop_column(table, column)
