@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.auth_router import router as auth_router
+from autan.accounts.charter_gate import CharterGate
 from autan.accounts.oidc import OidcClient
 from autan.accounts.oidc_router import router as oidc_router
 from autan.accounts.org_policy import OrgPolicies
@@ -46,13 +47,14 @@ from autan.ops.router import OPS_PATHS
 from autan.ops.router import router as ops_router
 from autan.quotas.limiter import QuotaLimiter
 from autan.quotas.service import Quotas
+from autan.services import Services
 from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
 from autan.web import admin_router as web_admin
 from autan.web import chat_router as web_chat
 from autan.web import library_router as web_library
 from autan.web import router as web
-from autan.web.charter_guard import CharterGate, require_charter
+from autan.web.charter_guard import require_charter
 from autan.web.errors import html_page
 from autan.web.templating import STATIC_DIR, Templates
 
@@ -191,13 +193,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             templates = Templates()
             models_client = ModelClient(core.gateway)
             cache_ttl = settings.gateway.api_key_cache_ttl
-            state: dict[str, Any] = {
-                "settings": settings,
-                "session_factory": factory,
-                "gateway": core.gateway,
-                "documents": documents,
-                "models": models_client,
-                "turns": Turns(
+            services = Services(
+                settings=settings,
+                session_factory=factory,
+                events=bus,
+                metrics=core.metrics,
+                gateway=core.gateway,
+                models=models_client,
+                documents=documents,
+                turns=Turns(
                     factory,
                     models_client,
                     core.quotas,
@@ -209,25 +213,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         settings.retrieval,
                     ),
                 ),
-                "quotas": core.quotas,
-                "login_throttle": LoginThrottle(core.limiter),
-                "org_policies": OrgPolicies(factory, cache_ttl, bus),
-                "metrics": core.metrics,
-                "authenticator": ApiKeyAuthenticator(factory, cache_ttl, bus),
-                "session_codec": SessionCodec(settings.resolved_secret_key(), settings.sessions),
-                "oidc": oidc,
-                "templates": templates,
-                "session_authenticator": SessionAuthenticator(factory, cache_ttl, bus, revocations),
-                "session_revocations": revocations,
-                "charter_gate": CharterGate(factory, cache_ttl, bus),
-                "events": bus,
-            }
+                quotas=core.quotas,
+                login_throttle=LoginThrottle(core.limiter),
+                org_policies=OrgPolicies(factory, cache_ttl, bus),
+                authenticator=ApiKeyAuthenticator(factory, cache_ttl, bus),
+                session_authenticator=SessionAuthenticator(factory, cache_ttl, bus, revocations),
+                session_codec=SessionCodec(settings.resolved_secret_key(), settings.sessions),
+                session_revocations=revocations,
+                charter_gate=CharterGate(factory, cache_ttl, bus),
+                templates=templates,
+                oidc=oidc,
+            )
             await revocations.start()
             await bus.start()
-            # The same objects, for code that holds the app rather than a request (tests, CLI).
-            _app.state.running = state
+            # The same object, for code that holds the app rather than a request (tests, CLI).
+            _app.state.services = services
             try:
-                yield state
+                yield {"services": services}
             finally:
                 await revocations.stop()
                 await oidc_http.aclose()

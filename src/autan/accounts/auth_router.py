@@ -18,6 +18,7 @@ from autan.deps import (
     end_session,
     set_session_cookie,
 )
+from autan.services import services_of
 
 router = APIRouter(prefix="/auth", tags=["Sign-in"])
 
@@ -63,7 +64,7 @@ async def password_login(
     if not settings.sessions.local_login_enabled:
         raise LocalLoginDisabled()
     ip = client_ip(request)
-    throttle: LoginThrottle = request.state.login_throttle
+    throttle: LoginThrottle = services_of(request).login_throttle
     await throttle.check(body.email, ip)
     try:
         user = await login.check_password(session, body.email, body.password, ip=ip)
@@ -71,7 +72,7 @@ async def password_login(
         await throttle.failed(body.email, ip)
         raise
     await throttle.succeeded(body.email, ip)
-    codec: SessionCodec = request.state.session_codec
+    codec: SessionCodec = services_of(request).session_codec
     cookie, data = codec.issue(user.id, user.session_epoch)
     set_session_cookie(request, response, cookie)
     return SessionOut(email=user.email, role=user.role, csrf_token=data.csrf)

@@ -20,6 +20,7 @@ from autan.accounts.sessions import SessionCodec
 from autan.core.cookies import set_private_cookie
 from autan.core.errors import NotFound
 from autan.deps import SessionDep, SettingsDep, set_session_cookie
+from autan.services import services_of
 
 router = APIRouter(prefix="/auth/oidc", tags=["Sign-in"])
 
@@ -43,18 +44,19 @@ class CodeIn(BaseModel):
 
 
 def _oidc(request: Request) -> OidcClient:
-    client: OidcClient | None = request.state.oidc
+    client: OidcClient | None = services_of(request).oidc
     if client is None:
         raise OidcDisabled()
     return client
 
 
 def _signer(request: Request, purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(request.state.settings.resolved_secret_key(), salt=purpose)
+    return URLSafeTimedSerializer(services_of(request).settings.resolved_secret_key(), salt=purpose)
 
 
 def _set(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
-    set_private_cookie(request, response, name, value, max_age=max_age, path="/auth")
+    secure = services_of(request).settings.sessions.cookie_secure
+    set_private_cookie(request, response, name, value, max_age=max_age, secure=secure, path="/auth")
 
 
 def _read(request: Request, name: str, purpose: str, max_age: int) -> Any:
@@ -68,10 +70,10 @@ def _read(request: Request, name: str, purpose: str, max_age: int) -> Any:
 
 
 def _start_session(request: Request, response: Response, user: User, id_token: str) -> SessionOut:
-    codec: SessionCodec = request.state.session_codec
+    codec: SessionCodec = services_of(request).session_codec
     cookie, data = codec.issue(user.id, user.session_epoch)
     set_session_cookie(request, response, cookie)
-    hours = request.state.settings.sessions.absolute_timeout_hours
+    hours = services_of(request).settings.sessions.absolute_timeout_hours
     _set(request, response, _ID_TOKEN_COOKIE, _signer(request, "idt").dumps(id_token), hours * 3600)
     response.delete_cookie(_PENDING_COOKIE, path="/auth")
     return SessionOut(email=user.email, role=user.role, csrf_token=data.csrf)
@@ -136,10 +138,10 @@ async def redeem_pending(
 @router.get("/logout")
 async def oidc_logout(request: Request) -> RedirectResponse:
     """End the session here and at the provider (RP-initiated logout)."""
-    settings = request.state.settings
+    settings = services_of(request).settings
     target = "/"
     id_token = _read(request, _ID_TOKEN_COOKIE, "idt", 365 * 24 * 3600)
-    client: OidcClient | None = request.state.oidc
+    client: OidcClient | None = services_of(request).oidc
     if client is not None and isinstance(id_token, str):
         back = str(request.base_url).rstrip("/") + settings.oidc.post_logout_redirect_path
         target = await client.logout_url(id_token, back, "logout") or "/"

@@ -36,6 +36,7 @@ from autan.documents.storage import SpooledFile
 from autan.documents.worker import IngestionWorker
 from autan.retrieval.grounding import chunk_metadata, retrieve, search_result
 from autan.retrieval.search import SearchHit
+from autan.services import services_of
 
 router = APIRouter(
     prefix="/v1",
@@ -59,7 +60,7 @@ def upload_body_limits(settings: DocumentSettings) -> dict[str, tuple[int, str]]
 
 
 async def get_worker(request: Request) -> IngestionWorker:
-    worker: IngestionWorker = request.state.documents
+    worker: IngestionWorker = services_of(request).documents
     return worker
 
 
@@ -304,6 +305,6 @@ async def search(
         collections=body.collections,
         k=body.k,
         method=body.method,
-        tuning=request.state.settings.retrieval,
+        tuning=services_of(request).settings.retrieval,
     )
     return listing([search_result(hit) for hit in hits])

@@ -22,6 +22,7 @@ from autan.llm.pool import ModelPool
 from autan.openai_api.schemas import ChatCompletionRequest, EmbeddingRequest
 from autan.openai_api.streaming import ClientGone, EventStreamResponse, until_disconnect
 from autan.retrieval.grounding import ground_chat_payload
+from autan.services import services_of
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +48,7 @@ def _model_card(config: ModelConfig) -> dict[str, Any]:
 
 
 async def _policy(request: Request, principal: Principal) -> OrgPolicy:
-    policies: OrgPolicies = request.state.org_policies
+    policies: OrgPolicies = services_of(request).org_policies
     return await policies.of(principal.org_id)
 
 
@@ -139,15 +140,15 @@ async def _search(
             param="search_args",
         )
     return await ground_chat_payload(
-        request.state.session_factory,
-        request.state.models,
+        services_of(request).session_factory,
+        services_of(request).models,
         principal,
         payload,
-        embedding_model=request.state.documents.embedding_model(),
+        embedding_model=services_of(request).documents.embedding_model(),
         collections=args.collections,
         k=args.k,
         method=args.method,
-        tuning=request.state.settings.retrieval,
+        tuning=services_of(request).settings.retrieval,
     )
 
 
@@ -184,7 +185,7 @@ async def embeddings(request: Request, principal: ApiPrincipal, gateway: Gateway
     check_json_numbers(payload)
     chars = check_embeddings(pool.config, body.items())
     await gateway.quotas.check(principal)
-    settings = request.state.settings.gateway
+    settings = services_of(request).settings.gateway
     # A small request has little time: a replica that takes longer is stuck, not busy.
     timeout = min(
         settings.read_timeout,

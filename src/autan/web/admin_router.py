@@ -30,6 +30,7 @@ from autan.core.params import BigIdCursor, Offset, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.llm.config import ModelType
 from autan.llm.gateway import Gateway
+from autan.services import services_of
 from autan.web import forms
 from autan.web.errors import fill_in, translate
 from autan.web.router import page_context
@@ -42,7 +43,7 @@ _ROLES = [r.value for r in Role]
 
 
 def _templates(request: Request) -> Templates:
-    templates: Templates = request.state.templates
+    templates: Templates = services_of(request).templates
     return templates
 
 
@@ -180,7 +181,7 @@ async def _codes_page(
     error: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    secret = request.state.settings.resolved_secret_key()
+    secret = services_of(request).settings.resolved_secret_key()
     rows = await codes.list_codes(session, org.id)
     context = {
         "codes": [(row, codes.visible_code(secret, row, me)) for row in rows],
@@ -217,7 +218,7 @@ async def create_code(
         days = forms.whole_number(form, "days", 1, 3650)
         await codes.create_code(
             session,
-            request.state.settings.resolved_secret_key(),
+            services_of(request).settings.resolved_secret_key(),
             org=org,
             creator=me,
             label=label,
@@ -262,7 +263,7 @@ async def _settings_page(
     domain_conflict: bool = False,
     status_code: int = 200,
 ) -> HTMLResponse:
-    gateway: Gateway = request.state.gateway
+    gateway: Gateway = services_of(request).gateway
     models = [pool.config for pool in gateway.pools.values() if pool.config.type == ModelType.CHAT]
     rules = {rule.role: rule for rule in await admin.quota_rules(session, org.id)}
     context = {
@@ -320,7 +321,7 @@ def _org_changes(form: FormData) -> dict[str, Any]:
 def _settings_error(request: Request, exc: AutanError) -> str:
     """The message of a refused settings form; domain errors name the domain."""
     if isinstance(exc, DomainError):
-        templates: Templates = request.state.templates
+        templates: Templates = services_of(request).templates
         return fill_in(templates, request_language(request), exc.template, exc.values)
     return translate(request, exc)
 

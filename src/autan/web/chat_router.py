@@ -40,6 +40,7 @@ from autan.llm.config import ModelType
 from autan.llm.errors import ModelNotFound
 from autan.openai_api.streaming import EventStreamResponse
 from autan.prompts.service import usable_prompt
+from autan.services import services_of
 from autan.web import forms
 from autan.web.errors import fill_in, translate
 from autan.web.router import page_context
@@ -53,12 +54,12 @@ MAX_TURN_BODY = 4 * 1024 * 1024
 
 
 def _templates(request: Request) -> Templates:
-    templates: Templates = request.state.templates
+    templates: Templates = services_of(request).templates
     return templates
 
 
 def _turns(request: Request) -> Turns:
-    turns: Turns = request.state.turns
+    turns: Turns = services_of(request).turns
     return turns
 
 
@@ -67,7 +68,7 @@ def _turns(request: Request) -> Turns:
 
 async def usable_models(request: Request, me: Principal) -> list[dict[str, Any]]:
     """The chat models of the deployment that the caller's organisation allows."""
-    policies: OrgPolicies = request.state.org_policies
+    policies: OrgPolicies = services_of(request).org_policies
     policy = await policies.of(me.org_id)
     return [
         {
@@ -76,7 +77,7 @@ async def usable_models(request: Request, me: Principal) -> list[dict[str, Any]]
             "description": pool.config.description,
             "context_length": pool.config.context_length,
         }
-        for pool in request.state.gateway.pools.values()
+        for pool in services_of(request).gateway.pools.values()
         if pool.config.type is ModelType.CHAT and policy.allows_model(pool.model_id)
     ]
 
@@ -268,7 +269,7 @@ async def delete(
     conversation_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
 ) -> Response:
     """Delete a conversation and everything in it."""
-    worker: IngestionWorker = request.state.documents
+    worker: IngestionWorker = services_of(request).documents
     await service.remove(session, me, conversation_id, worker.store)
     return RedirectResponse("/", status_code=303)
 
@@ -280,7 +281,7 @@ async def delete(
 async def attach_file(request: Request, me: CurrentPrincipal, session: SessionDep) -> Response:
     """Attach a file (multipart `file`) to a conversation, created if `conversation_id` is
     empty; the answer says where its ingestion stands, to follow with the GET below."""
-    worker: IngestionWorker = request.state.documents
+    worker: IngestionWorker = services_of(request).documents
     limit = worker.settings.max_file_bytes
     try:
         declared = request.headers.get("content-length")

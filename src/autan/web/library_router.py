@@ -25,6 +25,7 @@ from autan.prompts import service as prompts
 from autan.prompts.errors import InvalidPrompt, SharingNotAllowed
 from autan.prompts.library import CATEGORIES
 from autan.prompts.models import Visibility
+from autan.services import services_of
 from autan.web import dashboards_router, forms, settings_router
 from autan.web.charter_guard import require_charter
 from autan.web.errors import translate
@@ -39,7 +40,7 @@ router.include_router(dashboards_router.router)
 
 
 def _templates(request: Request) -> Templates:
-    templates: Templates = request.state.templates
+    templates: Templates = services_of(request).templates
     return templates
 
 

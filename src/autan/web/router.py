@@ -33,6 +33,7 @@ from autan.deps import (
     principal,
     set_session_cookie,
 )
+from autan.services import services_of
 from autan.web import forms
 from autan.web.errors import translate
 from autan.web.templating import LANG_COOKIE, LANGUAGES, Templates
@@ -42,7 +43,7 @@ pages = APIRouter(include_in_schema=False, dependencies=[Depends(principal)])
 
 
 def _templates(request: Request) -> Templates:
-    templates: Templates = request.state.templates
+    templates: Templates = services_of(request).templates
     return templates
 
 
@@ -88,8 +89,8 @@ def _login_page(
         request,
         "login.html",
         {
-            "oidc_enabled": request.state.oidc is not None,
-            "local_enabled": request.state.settings.sessions.local_login_enabled,
+            "oidc_enabled": services_of(request).oidc is not None,
+            "local_enabled": services_of(request).settings.sessions.local_login_enabled,
             "form_token": token,
             "email": email,
             "error": error,
@@ -111,7 +112,7 @@ async def login_form(request: Request, session: SessionDep) -> Response:
     """Sign in with the form; on failure the form comes back with the email kept."""
     form = await request.form()
     forms.check_form_token(request, form)
-    if not request.state.settings.sessions.local_login_enabled:
+    if not services_of(request).settings.sessions.local_login_enabled:
         raise LocalLoginDisabled()
     email = ""
     try:
@@ -120,7 +121,7 @@ async def login_form(request: Request, session: SessionDep) -> Response:
         if not email or not password:
             raise forms.FormError("Enter your email and your password.", "email")
         ip = client_ip(request)
-        throttle: LoginThrottle = request.state.login_throttle
+        throttle: LoginThrottle = services_of(request).login_throttle
         await throttle.check(email, ip)
         try:
             user = await login.check_password(session, email, password, ip=ip)
@@ -132,7 +133,7 @@ async def login_form(request: Request, session: SessionDep) -> Response:
         return _login_page(
             request, email=email, error=translate(request, exc), status_code=_status(exc)
         )
-    codec: SessionCodec = request.state.session_codec
+    codec: SessionCodec = services_of(request).session_codec
     cookie, _data = codec.issue(user.id, user.session_epoch)
     response = RedirectResponse("/", status_code=303)
     set_session_cookie(request, response, cookie)
@@ -187,9 +188,9 @@ async def logout(
 ) -> RedirectResponse:
     """End this session; through the identity provider's logout when it is enabled."""
     await end_session(request, session, data)
-    target = "/auth/oidc/logout" if request.state.oidc is not None else "/login"
+    target = "/auth/oidc/logout" if services_of(request).oidc is not None else "/login"
     response = RedirectResponse(target, status_code=303)
-    response.delete_cookie(request.state.settings.sessions.cookie_name, path="/")
+    response.delete_cookie(services_of(request).settings.sessions.cookie_name, path="/")
     return response
 
 

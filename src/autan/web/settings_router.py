@@ -20,6 +20,7 @@ from autan.chat import export
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep
 from autan.documents import service as documents
 from autan.documents.worker import IngestionWorker
+from autan.services import services_of
 from autan.web import forms
 from autan.web.errors import translate
 from autan.web.router import page_context
@@ -32,7 +33,7 @@ CONFIRM_WORDS = {"fr": "SUPPRIMER", "en": "DELETE"}
 
 
 def _templates(request: Request) -> Templates:
-    templates: Templates = request.state.templates
+    templates: Templates = services_of(request).templates
     return templates
 
 
@@ -187,6 +188,6 @@ async def delete_my_data(
         )
     result = await erasure.erase_my_data(session, me, client_ip(request))
     # The files are stored by content: remove those no other document still uses.
-    worker: IngestionWorker = request.state.documents
+    worker: IngestionWorker = services_of(request).documents
     await documents.remove_unreferenced(session, worker.store, result.document_digests)
     return await _delete_page(request, me, data.csrf, session, done=result.counts)
