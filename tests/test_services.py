@@ -49,4 +49,4 @@ def test_services_are_frozen_and_typed() -> None:
     assert Services.__dataclass_params__.frozen  # type: ignore[attr-defined]
     with pytest.raises(dataclasses.FrozenInstanceError):
         instance = object.__new__(Services)
-        instance.settings = None  # type: ignore[misc]
+        instance.settings = None  # type: ignore[misc,assignment]

@@ -31,7 +31,8 @@ from autan.documents.cli import ingest_paths
 from autan.documents.worker import IngestionWorker
 from autan.llm.config import dump_models_file
 from autan.llm.embedded.supervisor import EmbeddedModels
-from autan.settings import EmbeddedSettings, Settings
+from autan.llm.settings import EmbeddedSettings
+from autan.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path("/work/shared/data/service-public/fiches.jsonl")

@@ -23,6 +23,7 @@ from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.router import router as accounts_router
 from autan.accounts.service import ApiKeyAuthenticator
 from autan.accounts.sessions import SessionAuthenticator, SessionCodec, SessionRevocations
+from autan.accounts.signin import PasswordSignIn
 from autan.accounts.throttle import LoginThrottle
 from autan.assistants.router import router as assistants_router
 from autan.chat.grounding import ChatGrounding
@@ -40,6 +41,7 @@ from autan.documents.worker import IngestionWorker
 from autan.llm.client import ModelClient
 from autan.llm.config import ModelsConfig, load_models_file
 from autan.llm.embedded.supervisor import EmbeddedModels
+from autan.llm.events import CallFinished
 from autan.llm.gateway import Gateway
 from autan.llm.pool import ModelPool
 from autan.openai_api.router import router as openai_router
@@ -124,7 +126,10 @@ async def backend(
     http = _http_client(tracing.trace_configs())
     limiter = QuotaLimiter(settings.redis_url, timeout=settings.quotas.storage_timeout)
     quotas = Quotas(settings.quotas, limiter, factory, bus=bus)
-    gateway = Gateway(build_pools(models, settings), http, settings.gateway, usage, metrics, quotas)
+    # The gateway knows neither usage nor quotas: both follow the calls it finishes.
+    bus.subscribe(CallFinished, usage.on_call_finished)
+    bus.subscribe(CallFinished, quotas.on_call_finished)
+    gateway = Gateway(build_pools(models, settings), http, settings.gateway, metrics, bus)
     gateway.observers.extend(tracing.call_observers())
     metrics.watch_pools(lambda: gateway.pools.values())
     usage.start()
@@ -193,6 +198,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             templates = Templates()
             models_client = ModelClient(core.gateway)
             cache_ttl = settings.gateway.api_key_cache_ttl
+            throttle = LoginThrottle(core.limiter)
+            codec = SessionCodec(settings.resolved_secret_key(), settings.sessions)
             services = Services(
                 settings=settings,
                 session_factory=factory,
@@ -214,11 +221,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     ),
                 ),
                 quotas=core.quotas,
-                login_throttle=LoginThrottle(core.limiter),
+                login_throttle=throttle,
+                sign_in=PasswordSignIn(
+                    throttle, codec, enabled=settings.sessions.local_login_enabled
+                ),
                 org_policies=OrgPolicies(factory, cache_ttl, bus),
                 authenticator=ApiKeyAuthenticator(factory, cache_ttl, bus),
                 session_authenticator=SessionAuthenticator(factory, cache_ttl, bus, revocations),
-                session_codec=SessionCodec(settings.resolved_secret_key(), settings.sessions),
+                session_codec=codec,
                 session_revocations=revocations,
                 charter_gate=CharterGate(factory, cache_ttl, bus),
                 templates=templates,

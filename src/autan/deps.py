@@ -94,6 +94,15 @@ async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def client_ip(request: Request) -> str | None:
+    """The caller's address, for throttling and the audit log.
+
+    It is the connection's peer unless uvicorn replaced it with X-Forwarded-For, which it
+    does only for the proxies of `forwarded_allow_ips` (`cli.proxy_options`).
+    """
+    return request.client.host if request.client else None
+
+
 def bearer_token(request: Request) -> str | None:
     """The token of an `Authorization: Bearer` header, if there is one."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")

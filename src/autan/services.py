@@ -16,6 +16,7 @@ from autan.accounts.oidc import OidcClient
 from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.service import ApiKeyAuthenticator
 from autan.accounts.sessions import SessionAuthenticator, SessionCodec, SessionRevocations
+from autan.accounts.signin import PasswordSignIn
 from autan.accounts.throttle import LoginThrottle
 from autan.chat.turns import Turns
 from autan.core.events import EventBus
@@ -42,6 +43,7 @@ class Services:
     turns: Turns
     quotas: Quotas
     login_throttle: LoginThrottle
+    sign_in: PasswordSignIn
     org_policies: OrgPolicies
     authenticator: ApiKeyAuthenticator
     session_authenticator: SessionAuthenticator

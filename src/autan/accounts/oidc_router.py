@@ -12,14 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import onboarding
-from autan.accounts.auth_router import SessionOut, client_ip
 from autan.accounts.errors import PendingSignInMissing
 from autan.accounts.models import User
 from autan.accounts.oidc import OidcClient, OidcIdentity, PendingLogin
+from autan.accounts.schemas import SessionOut
 from autan.accounts.sessions import SessionCodec
 from autan.core.cookies import set_private_cookie
 from autan.core.errors import NotFound
-from autan.deps import SessionDep, SettingsDep, set_session_cookie
+from autan.deps import SessionDep, SettingsDep, client_ip, set_session_cookie
 from autan.services import services_of
 
 router = APIRouter(prefix="/auth/oidc", tags=["Sign-in"])

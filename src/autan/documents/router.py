@@ -295,7 +295,7 @@ async def search(
     """The passages of my collections closest to a prompt (hybrid, semantic or lexical)."""
     body = await parse_body(request, SearchIn)
     # A search embeds its prompt on the shared model: it counts like any model request.
-    await models.gateway.quotas.check(principal)
+    await services_of(request).quotas.check(principal)
     hits = await retrieve(
         session,
         models,

@@ -111,7 +111,7 @@ async def chat_completions(
     payload = body.model_dump(exclude_unset=True, exclude={"search", "search_args"})
     # Before the quota is counted: a request the model cannot take costs nothing.
     check_chat(pool.config, payload)
-    await gateway.quotas.check(principal)
+    await services_of(request).quotas.check(principal)
     results = await _search(request, principal, body, payload) if body.search else None
     call = Call(principal, "chat", pool.model_id, stream=bool(body.stream))
     if not body.stream:
@@ -184,7 +184,7 @@ async def embeddings(request: Request, principal: ApiPrincipal, gateway: Gateway
     payload = body.model_dump(exclude_unset=True)
     check_json_numbers(payload)
     chars = check_embeddings(pool.config, body.items())
-    await gateway.quotas.check(principal)
+    await services_of(request).quotas.check(principal)
     settings = services_of(request).settings.gateway
     # A small request has little time: a replica that takes longer is stuck, not busy.
     timeout = min(

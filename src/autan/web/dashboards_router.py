@@ -12,12 +12,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import charter
-from autan.accounts.auth_router import client_ip
 from autan.accounts.models import Organisation
 from autan.accounts.principal import Principal
 from autan.admin import dashboards
 from autan.core.params import Slug
-from autan.deps import CurrentPrincipal, CurrentSession, SessionDep
+from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, client_ip
 from autan.web import forms
 from autan.web.admin_router import managed_org, render_admin_page
 from autan.web.errors import translate

@@ -15,12 +15,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import charter
-from autan.accounts.auth_router import client_ip
 from autan.accounts.models import Role
 from autan.accounts.principal import Principal
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError
-from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
+from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, client_ip, principal
 from autan.prompts import service as prompts
 from autan.prompts.errors import InvalidPrompt, SharingNotAllowed
 from autan.prompts.library import CATEGORIES

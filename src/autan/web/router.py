@@ -14,21 +14,18 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autan.accounts import keys, login
-from autan.accounts.auth_router import LocalLoginDisabled, client_ip
-from autan.accounts.errors import LoginFailed
+from autan.accounts import keys
 from autan.accounts.models import Organisation, Role
 from autan.accounts.oidc_router import redeem_pending
 from autan.accounts.principal import Principal
 from autan.accounts.service import CreatedKey
-from autan.accounts.sessions import SessionCodec
-from autan.accounts.throttle import LoginThrottle
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
 from autan.deps import (
     CurrentPrincipal,
     CurrentSession,
     SessionDep,
+    client_ip,
     end_session,
     principal,
     set_session_cookie,
@@ -112,31 +109,21 @@ async def login_form(request: Request, session: SessionDep) -> Response:
     """Sign in with the form; on failure the form comes back with the email kept."""
     form = await request.form()
     forms.check_form_token(request, form)
-    if not services_of(request).settings.sessions.local_login_enabled:
-        raise LocalLoginDisabled()
+    sign_in = services_of(request).sign_in
+    sign_in.ensure_enabled()
     email = ""
     try:
         email = forms.text(form, "email", 320)
         password = forms.text(form, "password", 1024, strip=False)
         if not email or not password:
             raise forms.FormError("Enter your email and your password.", "email")
-        ip = client_ip(request)
-        throttle: LoginThrottle = services_of(request).login_throttle
-        await throttle.check(email, ip)
-        try:
-            user = await login.check_password(session, email, password, ip=ip)
-        except LoginFailed:
-            await throttle.failed(email, ip)
-            raise
-        await throttle.succeeded(email, ip)
+        signed = await sign_in.sign_in(session, email, password, client_ip(request))
     except AutanError as exc:
         return _login_page(
             request, email=email, error=translate(request, exc), status_code=_status(exc)
         )
-    codec: SessionCodec = services_of(request).session_codec
-    cookie, _data = codec.issue(user.id, user.session_epoch)
     response = RedirectResponse("/", status_code=303)
-    set_session_cookie(request, response, cookie)
+    set_session_cookie(request, response, signed.cookie)
     return response
 
 

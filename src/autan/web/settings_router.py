@@ -13,11 +13,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import erasure
-from autan.accounts.auth_router import client_ip
 from autan.accounts.models import User
 from autan.accounts.principal import Principal
 from autan.chat import export
-from autan.deps import CurrentPrincipal, CurrentSession, SessionDep
+from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, client_ip
 from autan.documents import service as documents
 from autan.documents.worker import IngestionWorker
 from autan.services import services_of

@@ -28,7 +28,7 @@ from pathlib import Path
 import structlog
 
 from autan.llm.config import ModelConfig, ModelsConfig, ModelType, ReplicaConfig
-from autan.settings import EmbeddedSettings
+from autan.llm.settings import EmbeddedSettings
 
 log = structlog.get_logger(__name__)
 
