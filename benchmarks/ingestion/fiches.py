@@ -83,9 +83,11 @@ async def run(limit: int | None, concurrency: int, max_seconds: float | None) ->
             app = create_app(settings)
             async with app.router.lifespan_context(app) as state:
                 assert state is not None
-                worker: IngestionWorker = state["documents"]
+                worker: IngestionWorker = state["services"].documents
                 started = time.perf_counter()
-                work = ingest_paths(state, [root / "fiches"], "fiches", None)
+                work = ingest_paths(
+                    state["services"].session_factory, worker, [root / "fiches"], "fiches", None
+                )
                 try:
                     report = await asyncio.wait_for(work, max_seconds)
                     failed = [list(f) for f in report.failed]

@@ -34,6 +34,7 @@ from autan.core.db import create_engine, session_factory
 from autan.core.events import DocumentsQueued, EventBus, build_bus
 from autan.core.limits import AdmissionLimits
 from autan.core.metrics import Metrics
+from autan.deps import principal
 from autan.documents.router import router as documents_router
 from autan.documents.router import upload_body_limits
 from autan.documents.storage import FileStore
@@ -54,8 +55,10 @@ from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
 from autan.web import admin_router as web_admin
 from autan.web import chat_router as web_chat
+from autan.web import dashboards_router as web_dashboards
 from autan.web import library_router as web_library
 from autan.web import router as web
+from autan.web import settings_router as web_settings
 from autan.web.charter_guard import require_charter
 from autan.web.errors import html_page
 from autan.web.templating import STATIC_DIR, Templates
@@ -265,6 +268,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web.pages, dependencies=charter)
     app.include_router(web_admin.router, dependencies=charter)
     app.include_router(web_chat.router, dependencies=charter)
+    # Signed-in pages whose routers carry no dependency of their own.
+    signed_in = [Depends(principal), Depends(require_charter)]
+    app.include_router(web_settings.router, dependencies=signed_in, include_in_schema=False)
+    app.include_router(web_dashboards.router, dependencies=signed_in, include_in_schema=False)
     app.include_router(web_library.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(

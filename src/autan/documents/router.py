@@ -31,7 +31,7 @@ from autan.documents.schemas import (
     document_out,
     listing,
 )
-from autan.documents.settings import DocumentSettings
+from autan.documents.settings import MULTIPART_SLACK, DocumentSettings
 from autan.documents.storage import SpooledFile
 from autan.documents.worker import IngestionWorker
 from autan.retrieval.grounding import chunk_metadata, retrieve, search_result
@@ -44,8 +44,6 @@ router = APIRouter(
     dependencies=[Depends(principal)],
 )
 
-# What multipart framing adds around a file, at most (boundaries, part headers, fields).
-MULTIPART_SLACK = 64 * 1024
 _COPY_CHUNK = 1024 * 1024
 
 

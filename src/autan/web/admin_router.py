@@ -14,14 +14,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from autan.accounts import admin, codes, repository
+from autan.accounts import admin, codes
 from autan.accounts.domains import DomainError, DomainTaken
 from autan.accounts.models import Organisation, Role
-from autan.accounts.permissions import OrganisationNotFound, require_org_manager
 from autan.accounts.principal import Principal
 from autan.accounts.schemas import OrgPatch
 from autan.core.error_handlers import STATUS_OF_KIND
@@ -32,8 +30,8 @@ from autan.llm.config import ModelType
 from autan.llm.gateway import Gateway
 from autan.services import services_of
 from autan.web import forms
+from autan.web.admin_pages import managed_org, render_admin_page
 from autan.web.errors import fill_in, translate
-from autan.web.router import page_context
 from autan.web.templating import Templates, request_language
 
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(principal)])
@@ -45,35 +43,6 @@ _ROLES = [r.value for r in Role]
 def _templates(request: Request) -> Templates:
     templates: Templates = services_of(request).templates
     return templates
-
-
-async def managed_org(session: AsyncSession, slug: str, me: Principal) -> Organisation:
-    """The organisation of `slug`, if `me` manages it (else not found / forbidden)."""
-    org = await repository.org_by_slug(session, slug)
-    if org is None:
-        raise OrganisationNotFound()
-    require_org_manager(me, org.id)
-    return org
-
-
-async def render_admin_page(
-    request: Request,
-    name: str,
-    me: Principal,
-    csrf: str,
-    session: AsyncSession,
-    org: Organisation,
-    context: dict[str, Any],
-    status_code: int = 200,
-) -> HTMLResponse:
-    """An administration page of `org`, with the administration navigation."""
-    base = await page_context(request, me, csrf, session)
-    base |= {"managed": org, "section": name.split("/")[-1].removesuffix(".html")}
-    if me.role == Role.ADMIN:
-        base["all_orgs"] = list(
-            await session.scalars(select(Organisation).order_by(Organisation.name))
-        )
-    return _templates(request).render(request, name, base | context, status_code=status_code)
 
 
 @router.get("")

@@ -34,7 +34,7 @@ from autan.core.params import INT32_MAX, PositionCursor, SearchText, TimeCursor
 from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, principal
 from autan.documents.errors import FileTooLarge, MissingFile
 from autan.documents.models import Document
-from autan.documents.router import MULTIPART_SLACK
+from autan.documents.settings import MULTIPART_SLACK
 from autan.documents.worker import IngestionWorker
 from autan.llm.config import ModelType
 from autan.llm.errors import ModelNotFound
@@ -43,7 +43,7 @@ from autan.prompts.service import usable_prompt
 from autan.services import services_of
 from autan.web import forms
 from autan.web.errors import fill_in, translate
-from autan.web.router import page_context
+from autan.web.pages import page_context
 from autan.web.templating import Templates, request_language
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(principal)])

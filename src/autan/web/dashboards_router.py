@@ -1,6 +1,6 @@
 """The referents' pages added to the administration: feedback, usage, the usage charter.
 
-Included by `library_router.router` (session and charter dependencies). Every page goes
+Mounted by `autan.app` with the session and charter dependencies. Every page goes
 through `permissions.require_org_manager`, as the other administration pages do: another
 organisation is "not found", a member is refused.
 """
@@ -18,7 +18,7 @@ from autan.admin import dashboards
 from autan.core.params import Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, client_ip
 from autan.web import forms
-from autan.web.admin_router import managed_org, render_admin_page
+from autan.web.admin_pages import managed_org, render_admin_page
 from autan.web.errors import translate
 from autan.web.templating import request_language
 

@@ -25,17 +25,15 @@ from autan.prompts.errors import InvalidPrompt, SharingNotAllowed
 from autan.prompts.library import CATEGORIES
 from autan.prompts.models import Visibility
 from autan.services import services_of
-from autan.web import dashboards_router, forms, settings_router
+from autan.web import forms
 from autan.web.charter_guard import require_charter
 from autan.web.errors import translate
-from autan.web.router import page_context
+from autan.web.pages import page_context
 from autan.web.templating import Templates, request_language
 
 router = APIRouter(
     include_in_schema=False, dependencies=[Depends(principal), Depends(require_charter)]
 )
-router.include_router(settings_router.router)
-router.include_router(dashboards_router.router)
 
 
 def _templates(request: Request) -> Templates:

@@ -8,15 +8,13 @@ and its forms carry the session's CSRF token (checked by `deps.principal`).
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import keys
-from autan.accounts.models import Organisation, Role
-from autan.accounts.oidc_router import redeem_pending
+from autan.accounts.oidc_flow import redeem_pending
 from autan.accounts.principal import Principal
 from autan.accounts.service import CreatedKey
 from autan.core.error_handlers import STATUS_OF_KIND
@@ -33,6 +31,7 @@ from autan.deps import (
 from autan.services import services_of
 from autan.web import forms
 from autan.web.errors import translate
+from autan.web.pages import page_context
 from autan.web.templating import LANG_COOKIE, LANGUAGES, Templates
 
 public = APIRouter(include_in_schema=False)
@@ -51,19 +50,6 @@ def _status(exc: AutanError) -> int:
 def _local_path(target: str) -> str:
     """Only paths of this site, so the language switch cannot redirect elsewhere."""
     return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
-
-
-async def page_context(
-    request: Request, principal: Principal, csrf: str, session: AsyncSession
-) -> dict[str, Any]:
-    """What every signed-in page shows: who is signed in, their organisation, the token."""
-    org = await session.get(Organisation, principal.org_id)
-    return {
-        "me": principal,
-        "org": org,
-        "csrf_token": csrf,
-        "manager": principal.role in (Role.ADMIN, Role.REFERENT),
-    }
 
 
 # -- Public pages ---------------------------------------------------------------------------

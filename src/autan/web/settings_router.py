@@ -1,6 +1,6 @@
 """Personal settings: profile, language, export of one's data, "delete all my data".
 
-Included by `library_router.router`, which carries the session and charter dependencies.
+Mounted by `autan.app` with the session and charter dependencies.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from autan.documents.worker import IngestionWorker
 from autan.services import services_of
 from autan.web import forms
 from autan.web.errors import translate
-from autan.web.router import page_context
+from autan.web.pages import page_context
 from autan.web.templating import LANG_COOKIE, LANGUAGES, Templates, request_language
 
 router = APIRouter()
