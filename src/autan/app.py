@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.auth_router import router as auth_router
 from autan.accounts.charter_gate import CharterGate
+from autan.accounts.model_access import ModelAccess
 from autan.accounts.oidc import OidcClient
 from autan.accounts.oidc_router import router as oidc_router
 from autan.accounts.org_policy import OrgPolicies
@@ -202,6 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             models_client = ModelClient(core.gateway)
             cache_ttl = settings.gateway.api_key_cache_ttl
             throttle = LoginThrottle(core.limiter)
+            policies = OrgPolicies(factory, cache_ttl, bus)
             codec = SessionCodec(settings.resolved_secret_key(), settings.sessions)
             services = Services(
                 settings=settings,
@@ -228,7 +230,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sign_in=PasswordSignIn(
                     throttle, codec, enabled=settings.sessions.local_login_enabled
                 ),
-                org_policies=OrgPolicies(factory, cache_ttl, bus),
+                org_policies=policies,
+                model_access=ModelAccess(core.gateway, policies),
                 authenticator=ApiKeyAuthenticator(factory, cache_ttl, bus),
                 session_authenticator=SessionAuthenticator(factory, cache_ttl, bus, revocations),
                 session_codec=codec,

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts.charter_gate import CharterGate
 from autan.accounts.errors import CsrfFailed, MissingApiKey, NotSignedIn
+from autan.accounts.model_access import ModelAccess
 from autan.accounts.oidc import OidcClient
 from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.principal import Principal
@@ -74,6 +75,10 @@ async def get_login_throttle(services: ServicesDep) -> LoginThrottle:
 
 async def get_org_policies(services: ServicesDep) -> OrgPolicies:
     return services.org_policies
+
+
+async def get_model_access(services: ServicesDep) -> ModelAccess:
+    return services.model_access
 
 
 async def get_charter_gate(services: ServicesDep) -> CharterGate:
@@ -196,6 +201,7 @@ TurnsDep = Annotated[Turns, Depends(get_turns)]
 QuotasDep = Annotated[Quotas, Depends(get_quotas)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
 OrgPoliciesDep = Annotated[OrgPolicies, Depends(get_org_policies)]
+ModelAccessDep = Annotated[ModelAccess, Depends(get_model_access)]
 CharterGateDep = Annotated[CharterGate, Depends(get_charter_gate)]
 TemplatesDep = Annotated[Templates, Depends(get_templates)]
 OidcDep = Annotated[OidcClient | None, Depends(get_oidc)]

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 
 from autan.accounts.charter_gate import CharterGate
+from autan.accounts.model_access import ModelAccess
 from autan.accounts.oidc import OidcClient
 from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.service import ApiKeyAuthenticator
@@ -45,6 +46,7 @@ class Services:
     login_throttle: LoginThrottle
     sign_in: PasswordSignIn
     org_policies: OrgPolicies
+    model_access: ModelAccess
     authenticator: ApiKeyAuthenticator
     session_authenticator: SessionAuthenticator
     session_codec: SessionCodec

@@ -9,16 +9,13 @@ import orjson
 import structlog
 from fastapi import APIRouter, Depends, Request, Response
 
-from autan.accounts.org_policy import OrgPolicies, OrgPolicy
 from autan.accounts.principal import Principal
 from autan.core.body import json_body, parse_body
 from autan.core.errors import InvalidRequest
 from autan.deps import ApiPrincipal, GatewayDep, api_principal
 from autan.llm.config import ModelConfig, ModelType
-from autan.llm.errors import ModelNotFound
-from autan.llm.gateway import Call, Gateway, UpstreamAnswer
+from autan.llm.gateway import Call, UpstreamAnswer
 from autan.llm.limits import check_chat, check_embeddings, check_json_numbers
-from autan.llm.pool import ModelPool
 from autan.openai_api.schemas import ChatCompletionRequest, EmbeddingRequest
 from autan.openai_api.streaming import ClientGone, EventStreamResponse, until_disconnect
 from autan.retrieval.grounding import ground_chat_payload
@@ -47,35 +44,13 @@ def _model_card(config: ModelConfig) -> dict[str, Any]:
     }
 
 
-async def _policy(request: Request, principal: Principal) -> OrgPolicy:
-    policies: OrgPolicies = services_of(request).org_policies
-    return await policies.of(principal.org_id)
-
-
-async def _usable_pool(
-    request: Request, principal: Principal, gateway: Gateway, model: str, kind: ModelType
-) -> ModelPool:
-    """The model's pool, if the caller's organisation allows it (else it does not exist)."""
-    pool = gateway.pool(model, kind)
-    if not (await _policy(request, principal)).allows_model(pool.model_id):
-        raise ModelNotFound(model)
-    return pool
-
-
 @router.get("/models")
 async def list_models(
     request: Request, principal: ApiPrincipal, gateway: GatewayDep
 ) -> dict[str, Any]:
     """The models this deployment offers to the caller's organisation."""
-    policy = await _policy(request, principal)
-    return {
-        "object": "list",
-        "data": [
-            _model_card(pool.config)
-            for pool in gateway.pools.values()
-            if policy.allows_model(pool.model_id)
-        ],
-    }
+    pools = await services_of(request).model_access.allowed(principal)
+    return {"object": "list", "data": [_model_card(pool.config) for pool in pools]}
 
 
 @router.get("/models/{model_id:path}")
@@ -83,9 +58,7 @@ async def get_model(
     model_id: str, request: Request, principal: ApiPrincipal, gateway: GatewayDep
 ) -> dict[str, Any]:
     """One model."""
-    pool = gateway.pools.get(model_id)
-    if pool is None or not (await _policy(request, principal)).allows_model(model_id):
-        raise ModelNotFound(model_id)
+    pool = await services_of(request).model_access.get(principal, model_id)
     return _model_card(pool.config)
 
 
@@ -107,7 +80,7 @@ async def chat_completions(
     """Chat completion, streamed (SSE) or not."""
     body = await parse_body(request, ChatCompletionRequest)
     _log_extras(body)
-    pool = await _usable_pool(request, principal, gateway, body.model, ModelType.CHAT)
+    pool = await services_of(request).model_access.pool(principal, body.model, ModelType.CHAT)
     payload = body.model_dump(exclude_unset=True, exclude={"search", "search_args"})
     # Before the quota is counted: a request the model cannot take costs nothing.
     check_chat(pool.config, payload)
@@ -180,7 +153,8 @@ async def embeddings(request: Request, principal: ApiPrincipal, gateway: Gateway
     problem = body.input_problem()
     if problem is not None:
         raise InvalidRequest(problem, param="input")
-    pool = await _usable_pool(request, principal, gateway, body.model, ModelType.EMBEDDING)
+    access = services_of(request).model_access
+    pool = await access.pool(principal, body.model, ModelType.EMBEDDING)
     payload = body.model_dump(exclude_unset=True)
     check_json_numbers(payload)
     chars = check_embeddings(pool.config, body.items())

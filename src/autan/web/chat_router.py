@@ -18,7 +18,6 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
-from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.principal import Principal
 from autan.assistants.service import list_assistants
 from autan.chat import service
@@ -68,8 +67,7 @@ def _turns(request: Request) -> Turns:
 
 async def usable_models(request: Request, me: Principal) -> list[dict[str, Any]]:
     """The chat models of the deployment that the caller's organisation allows."""
-    policies: OrgPolicies = services_of(request).org_policies
-    policy = await policies.of(me.org_id)
+    pools = await services_of(request).model_access.allowed(me, ModelType.CHAT)
     return [
         {
             "id": pool.model_id,
@@ -77,8 +75,7 @@ async def usable_models(request: Request, me: Principal) -> list[dict[str, Any]]
             "description": pool.config.description,
             "context_length": pool.config.context_length,
         }
-        for pool in services_of(request).gateway.pools.values()
-        if pool.config.type is ModelType.CHAT and policy.allows_model(pool.model_id)
+        for pool in pools
     ]
 
 
