@@ -27,7 +27,7 @@ from autan.chat.grounding import attached_documents
 from autan.chat.markdown import to_html
 from autan.chat.models import Conversation, Message
 from autan.chat.turns import TurnEvent, TurnRequest, Turns
-from autan.core.error_handlers import STATUS_OF_KIND
+from autan.core.error_handlers import STATUS_OF_KIND, error_response
 from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import INT32_MAX, PositionCursor, SearchText, TimeCursor
 from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, principal
@@ -399,12 +399,16 @@ def _error_text(request: Request, exc: AutanError) -> str:
     return translate(request, exc)
 
 
-def _error_json(request: Request, exc: AutanError) -> JSONResponse:
-    headers = {"Retry-After": str(int(exc.retry_after))} if exc.retry_after else None
-    return JSONResponse(
-        {"error": {"message": _error_text(request, exc), "code": exc.code, "param": exc.param}},
-        status_code=STATUS_OF_KIND[exc.kind],
-        headers=headers,
+def _error_json(request: Request, exc: AutanError) -> Response:
+    """The API's error answer (one mapping, `core.error_handlers`), its message translated
+    for the page's script, which shows it as is."""
+    return error_response(
+        STATUS_OF_KIND[exc.kind],
+        _error_text(request, exc),
+        type_=exc.kind.value,
+        param=exc.param,
+        code=exc.code,
+        retry_after=exc.retry_after,
     )
 
 
