@@ -142,6 +142,7 @@ def make_settings(
     models: ModelsConfig,
     quotas: dict[str, object] | None = None,
     chat: dict[str, object] | None = None,
+    web: object = None,  # the `web` section; typed loosely as `gateway` values are
     **gateway: object,
 ) -> Settings:
     """Settings for a test: its own data dir, database and models file.
@@ -158,4 +159,5 @@ def make_settings(
         quotas=quotas if quotas is not None else {"enabled": False},
         # Short answers: the tests check how answers flow, not how long the model can write.
         chat=chat if chat is not None else {"max_answer_tokens": 48},
+        web=web if web is not None else {},
     )

@@ -53,7 +53,14 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     data = tmp_path_factory.mktemp("embedded")
-    env = {**os.environ, "AUTAN_DATA_DIR": str(data), "AUTAN_GATEWAY__HEALTH_INTERVAL": "0.5"}
+    # The suite keeps SmolLM2-135M (40 times smaller than the default Qwen2.5 1.5B, loads in
+    # a second): these tests check the protocol and the supervision, not answer quality.
+    env = {
+        **os.environ,
+        "AUTAN_DATA_DIR": str(data),
+        "AUTAN_GATEWAY__HEALTH_INTERVAL": "0.5",
+        "AUTAN_EMBEDDED__CHAT_MODEL": "smollm2-135m",
+    }
     env.pop("AUTAN_MODELS_FILE", None)
     autan(env, "migrate")
     autan(env, "users", "create", "agent@exemple.gouv.fr")

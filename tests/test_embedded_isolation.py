@@ -60,7 +60,7 @@ async def test_an_image_for_the_embedded_text_model_cannot_take_it_down(
 
 
 def test_an_embedding_server_stuck_on_a_huge_input_is_restarted(tmp_path: Path) -> None:
-    settings = EmbeddedSettings(health_interval=0.3, health_timeout=1.0)
+    settings = EmbeddedSettings(chat_model="smollm2-135m", health_interval=0.3, health_timeout=1.0)
     supervisor = EmbeddedModels(settings, tmp_path)
     models = supervisor.start()
     try:

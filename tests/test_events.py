@@ -262,6 +262,26 @@ async def test_redis_going_away_and_back_degrades_then_restores_the_caches(
             restarted.stop()
 
 
+async def test_an_unreachable_database_transport_keeps_the_caches() -> None:
+    """The events live in the database: while it is down nothing can change, so caches stay."""
+    engine = create_engine("postgresql+asyncpg://autan@127.0.0.1:9/autan")
+    bus = EventBus(DatabaseTransport(session_factory(engine)), EventSettings(poll_interval=0.05))
+    resets: list[bool] = []
+    bus.on_reset(lambda: resets.append(True))
+    await bus.start()
+    try:
+        for _ in range(200):
+            if not bus.healthy:
+                break
+            await asyncio.sleep(0.05)
+        assert not bus.healthy
+        assert bus.ttl(30.0)() == bus.settings.degraded_ttl, "new entries are trusted briefly"
+        assert resets == [], "what was cached before the outage is kept"
+    finally:
+        await bus.stop()
+        await engine.dispose()
+
+
 async def test_an_event_committed_late_with_a_lower_id_is_not_missed(
     postgresql_databases: object,
 ) -> None:

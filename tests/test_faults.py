@@ -352,7 +352,9 @@ async def test_redis_stopped_quotas_and_login_throttling_fail_open(
 def chat_child(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedModels]:
     """An embedded llama.cpp chat child of this module's own, so that killing it spares the
     session's (which other tests use)."""
-    settings = EmbeddedSettings(embedding_enabled=False, parallel=2, context_length=1024)
+    settings = EmbeddedSettings(
+        chat_model="smollm2-135m", embedding_enabled=False, parallel=2, context_length=1024
+    )
     supervisor = EmbeddedModels(settings, tmp_path_factory.mktemp("faults-models"))
     supervisor.start()
     try:

@@ -94,7 +94,9 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextlib.contextmanager
-def deployment(env: dict[str, str], processes: int, folder: Path) -> Iterator[list[str]]:
+def deployment(
+    env: dict[str, str], processes: int, folder: Path, keep_logs: Path | None = None
+) -> Iterator[list[str]]:
     """`autan migrate`, then `processes` × `autan serve`; their base URLs."""
     subprocess.run([*AUTAN, "migrate"], env=env, check=True, capture_output=True)
     servers: list[subprocess.Popen[bytes]] = []
@@ -126,6 +128,11 @@ def deployment(env: dict[str, str], processes: int, folder: Path) -> Iterator[li
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+        if keep_logs is not None:
+            # The temporary folder goes with the run; the servers' tracebacks are the evidence.
+            keep_logs.mkdir(parents=True, exist_ok=True)
+            for i in range(processes):
+                shutil.copy(folder / f"serve-{i}.log", keep_logs / f"{folder.name}-serve-{i}.log")
 
 
 def planner(env: dict[str, str], urls: list[str], args: argparse.Namespace, name: str) -> None:
@@ -177,7 +184,7 @@ def on_postgresql(folder: Path, sim: SimUpstream, args: argparse.Namespace) -> N
         env = base_env(folder / "postgresql", sim, args)
         env["AUTAN_DATABASE_URL"] = f"postgresql+asyncpg://postgres@/bench?host={folder / 'pg'}"
         env["AUTAN_REDIS_URL"] = redis.url
-        with deployment(env, args.processes, folder / "postgresql") as urls:
+        with deployment(env, args.processes, folder / "postgresql", args.keep_logs) as urls:
             planner(env, urls, args, "load-postgresql")
     finally:
         redis.stop()
@@ -187,7 +194,7 @@ def on_postgresql(folder: Path, sim: SimUpstream, args: argparse.Namespace) -> N
 def on_sqlite(folder: Path, sim: SimUpstream, args: argparse.Namespace) -> None:
     env = base_env(folder / "sqlite", sim, args)
     env["AUTAN_DATABASE_URL"] = f"sqlite+aiosqlite:///{folder / 'sqlite' / 'autan.db'}"
-    with deployment(env, 1, folder / "sqlite") as urls:
+    with deployment(env, 1, folder / "sqlite", args.keep_logs) as urls:
         planner(env, urls, args, "load-sqlite")
 
 
@@ -230,6 +237,8 @@ def main() -> None:
     parser.add_argument("--max-concurrent", type=int, default=512)
     parser.add_argument("--client-processes", type=int, default=0, help="0: one per 600 users")
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--skip-postgresql", action="store_true")
+    parser.add_argument("--keep-logs", type=Path, help="copy the servers' logs to this folder")
     args = parser.parse_args()
     # A timeout's SIGTERM unwinds like Ctrl-C, so the servers started here are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -241,10 +250,12 @@ def main() -> None:
         *("--ttft-ms", str(args.ttft_ms), "--tokens-per-s", str(args.tokens_per_s)),
         *("--tokens", str(args.tokens), "--model", "sim-chat"),
     )
-    engines = ["load-postgresql"]
+    engines: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="autan-load-") as tmp:
-            on_postgresql(Path(tmp), sim, args)
+            if not args.skip_postgresql:
+                on_postgresql(Path(tmp), sim, args)
+                engines.append("load-postgresql")
             if not args.skip_sqlite:
                 on_sqlite(Path(tmp), sim, args)
                 engines.append("load-sqlite")

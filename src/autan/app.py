@@ -55,7 +55,9 @@ from autan.services import Services
 from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
 from autan.web import admin_router as web_admin
+from autan.web import assistants_router as web_assistants
 from autan.web import chat_router as web_chat
+from autan.web import collections_router as web_collections
 from autan.web import dashboards_router as web_dashboards
 from autan.web import library_router as web_library
 from autan.web import router as web
@@ -63,6 +65,8 @@ from autan.web import settings_router as web_settings
 from autan.web.charter_guard import require_charter
 from autan.web.errors import html_page
 from autan.web.templating import STATIC_DIR, Templates
+from autan.websearch.chat import WebGrounding
+from autan.websearch.runtime import WebRuntime
 
 log = structlog.get_logger(__name__)
 
@@ -120,7 +124,7 @@ async def backend(
     else:
         embedded = EmbeddedModels(settings.embedded, settings.data_dir)
         models = embedded.start(chat=chat)
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url, pool=settings.database_pool)
     tracing.instrument_engine(engine)
     factory = session_factory(engine)
     # Before anything uses `factory`: its sessions hand committed events to the bus.
@@ -204,6 +208,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cache_ttl = settings.gateway.api_key_cache_ttl
             throttle = LoginThrottle(core.limiter)
             policies = OrgPolicies(factory, cache_ttl, bus)
+            web_runtime = WebRuntime(settings.web)
+            web_grounding = WebGrounding(web_runtime.search, policies, core.quotas, factory)
             codec = SessionCodec(settings.resolved_secret_key(), settings.sessions)
             services = Services(
                 settings=settings,
@@ -224,7 +230,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         settings.documents.embedding_model,
                         settings.retrieval,
                     ),
+                    web_grounding,
                 ),
+                web=web_grounding,
                 quotas=core.quotas,
                 login_throttle=throttle,
                 sign_in=PasswordSignIn(
@@ -249,6 +257,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 await revocations.stop()
                 await oidc_http.aclose()
+                await web_runtime.close()
 
     app = FastAPI(
         title="Autan",
@@ -276,6 +285,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_settings.router, dependencies=signed_in, include_in_schema=False)
     app.include_router(web_dashboards.router, dependencies=signed_in, include_in_schema=False)
     app.include_router(web_library.router)
+    app.include_router(web_collections.router)
+    app.include_router(web_assistants.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         AdmissionLimits,

@@ -31,7 +31,9 @@ from autan.core.events import build_bus
 from autan.core.logging import configure as configure_logging
 from autan.core.metrics import MULTIPROCESS_ENV
 from autan.core.migrate import upgrade
+from autan.devtools.demo_cli import demo_app
 from autan.documents.cli import ingest
+from autan.models_cli import models_app
 from autan.settings import Settings
 
 T = TypeVar("T")
@@ -51,7 +53,7 @@ err = Console(stderr=True)
 
 @asynccontextmanager
 async def _session(settings: Settings) -> AsyncIterator[AsyncSession]:
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url, pool=settings.database_pool)
     factory = session_factory(engine)
     # Changes made here reach running servers over the same event bus as theirs (a disabled
     # user's sessions and keys stop working within a second).
@@ -101,7 +103,7 @@ def _run(work: Callable[[], Awaitable[T]], database_url: str | None = None) -> T
 
 async def _migrate(settings: Settings) -> None:
     settings.ensure_data_dir()
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url, pool=settings.database_pool)
     try:
         await upgrade(engine)
     finally:
@@ -414,6 +416,8 @@ def orgs_list() -> None:
 
 app.command("ingest")(ingest)
 app.add_typer(bench_app, name="bench")
+app.add_typer(models_app, name="models")
+app.add_typer(demo_app, name="demo")
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from autan.quotas.service import Quotas
 from autan.services import Services, services_of
 from autan.settings import Settings
 from autan.web.templating import Templates
+from autan.websearch.chat import WebGrounding
 
 
 async def get_services(request: Request) -> Services:
@@ -63,6 +64,10 @@ async def get_documents(services: ServicesDep) -> IngestionWorker:
 
 async def get_turns(services: ServicesDep) -> Turns:
     return services.turns
+
+
+async def get_web_search(services: ServicesDep) -> WebGrounding:
+    return services.web
 
 
 async def get_quotas(services: ServicesDep) -> Quotas:
@@ -198,6 +203,7 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 EventsDep = Annotated[EventBus, Depends(get_events)]
 DocumentsDep = Annotated[IngestionWorker, Depends(get_documents)]
 TurnsDep = Annotated[Turns, Depends(get_turns)]
+WebSearchDep = Annotated[WebGrounding, Depends(get_web_search)]
 QuotasDep = Annotated[Quotas, Depends(get_quotas)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
 OrgPoliciesDep = Annotated[OrgPolicies, Depends(get_org_policies)]

@@ -28,6 +28,7 @@ from autan.llm.gateway import Gateway
 from autan.quotas.service import Quotas
 from autan.settings import Settings
 from autan.web.templating import Templates
+from autan.websearch.chat import WebGrounding
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class Services:
     models: ModelClient
     documents: IngestionWorker
     turns: Turns
+    web: WebGrounding
     quotas: Quotas
     login_throttle: LoginThrottle
     sign_in: PasswordSignIn

@@ -16,11 +16,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from autan.accounts.oidc_settings import OidcSettings
 from autan.chat.settings import ChatSettings
+from autan.core.db import DatabasePoolSettings
 from autan.core.events import EventSettings
 from autan.documents.settings import DocumentSettings
 from autan.llm.settings import EmbeddedSettings, GatewaySettings
 from autan.quotas.policy import QuotaSettings
 from autan.retrieval.settings import RetrievalSettings
+from autan.websearch.settings import WebSettings
 
 
 def _split_addresses(value: str) -> list[str]:
@@ -58,6 +60,10 @@ class Settings(BaseSettings):
         None,
         description="SQLAlchemy URL; default SQLite in data_dir. "
         "PostgreSQL: postgresql+asyncpg://user:pass@host/db",
+    )
+    database_pool: DatabasePoolSettings = Field(
+        DatabasePoolSettings(),
+        description="Database connections per process (AUTAN_DATABASE_POOL__*).",
     )
     redis_url: str | None = Field(
         None,
@@ -118,6 +124,9 @@ class Settings(BaseSettings):
     chat: ChatSettings = Field(ChatSettings(), description="The chat (AUTAN_CHAT__*).")
     retrieval: RetrievalSettings = Field(
         RetrievalSettings(), description="Document search (AUTAN_RETRIEVAL__*)."
+    )
+    web: WebSettings = Field(
+        WebSettings(), description="Web search and page reading (AUTAN_WEB__*)."
     )
 
     @field_validator("forwarded_allow_ips")

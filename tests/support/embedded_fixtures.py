@@ -17,7 +17,9 @@ from autan.llm.settings import EmbeddedSettings
 
 @pytest.fixture(scope="session")
 def embedded_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelsConfig]:
-    supervisor = EmbeddedModels(EmbeddedSettings(), tmp_path_factory.mktemp("embedded-models"))
+    supervisor = EmbeddedModels(
+        EmbeddedSettings(chat_model="smollm2-135m"), tmp_path_factory.mktemp("embedded-models")
+    )
     models = supervisor.start()
     try:
         yield models

@@ -14,7 +14,7 @@ import orjson
 
 from autan.accounts import service
 from autan.accounts.models import Role
-from autan.core.db import create_engine, session_factory, utcnow
+from autan.core.db import DatabasePoolSettings, create_engine, session_factory, utcnow
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from tests.conftest import RunningAutan, make_settings, serve_autan
 
@@ -54,6 +54,8 @@ async def run_site(
     *,
     accept_charter: bool = True,
     chat: dict[str, object] | None = None,
+    database_pool: dict[str, object] | None = None,
+    web: dict[str, object] | None = None,
 ) -> AsyncIterator[Site]:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
@@ -77,9 +79,10 @@ async def run_site(
             ModelConfig(id="grand", replicas=[ReplicaConfig(url="http://127.0.0.1:9/v1")]),
         ]
     )
-    async with serve_autan(
-        make_settings(tmp_path, database_url, models, quotas, chat=chat)
-    ) as autan:
+    settings = make_settings(tmp_path, database_url, models, quotas, chat=chat, web=web)
+    if database_pool is not None:
+        settings.database_pool = DatabasePoolSettings.model_validate(database_pool)
+    async with serve_autan(settings) as autan:
         yield Site(autan)
 
 

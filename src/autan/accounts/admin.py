@@ -37,7 +37,14 @@ class AdminRoleReserved(Forbidden):
         super().__init__("Only platform administrators can grant or remove the admin role.")
 
 
-_ORG_FIELDS = ("name", "allowed_domains", "allowed_models", "web_search_allowed")
+_ORG_FIELDS = (
+    "name",
+    "allowed_domains",
+    "allowed_models",
+    "web_search_allowed",
+    "web_allowed_domains",
+    "web_blocked_domains",
+)
 
 
 async def update_org(

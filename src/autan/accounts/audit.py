@@ -28,6 +28,7 @@ class Action(StrEnum):
     CHARTER_ACCEPTED = "charter_accepted"
     CHARTER_UPDATED = "charter_updated"
     DATA_ERASED = "data_erased"
+    WEB_SEARCH = "web_search"  # that a search happened, never what was searched
 
 
 def record(

@@ -46,6 +46,10 @@ class Organisation(TimestampMixin, Base):
     # Model ids members may use; None means every model of the deployment.
     allowed_models: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     web_search_allowed: Mapped[bool] = mapped_column(default=True)
+    # Domains web search may read ("gouv.fr" also covers its subdomains); None: any domain.
+    web_allowed_domains: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    # Domains web search never reads, whatever the allow-list says.
+    web_blocked_domains: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     # The usage charter shown at sign-in; None means the default text (accounts/charter.py).
     charter_text: Mapped[str | None] = mapped_column(Text, default=None)
     # Bumped when the text changes, so that everyone accepts the new text again.

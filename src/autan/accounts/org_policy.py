@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.models import Organisation
 from autan.core.cache import LoadingCache
 from autan.core.events import EventBus, OrganisationChanged
+from autan.websearch.addresses import DomainRules
 
 
 @dataclass(frozen=True, slots=True)
 class OrgPolicy:
     allowed_models: frozenset[str] | None
     web_search_allowed: bool
+    web_domains: DomainRules = field(default_factory=DomainRules)
 
     def allows_model(self, model_id: str) -> bool:
         return self.allowed_models is None or model_id in self.allowed_models
@@ -42,7 +44,10 @@ class OrgPolicies:
         if org is None:
             return _EVERYTHING
         models = frozenset(org.allowed_models) if org.allowed_models is not None else None
-        return OrgPolicy(models, org.web_search_allowed)
+        domains = DomainRules(
+            tuple(org.web_allowed_domains or ()), tuple(org.web_blocked_domains or ())
+        )
+        return OrgPolicy(models, org.web_search_allowed, domains)
 
     async def of(self, org_id: uuid.UUID) -> OrgPolicy:
         return await self._cache.get(org_id)

@@ -143,6 +143,8 @@ async def _org_out(session: SessionDep, org: Organisation) -> OrgOut:
         allowed_domains=org.allowed_domains,
         allowed_models=org.allowed_models,
         web_search_allowed=org.web_search_allowed,
+        web_allowed_domains=org.web_allowed_domains,
+        web_blocked_domains=org.web_blocked_domains,
         quotas=[QuotaOut.model_validate(r, from_attributes=True) for r in rules],
     )
 

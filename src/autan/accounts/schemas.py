@@ -84,6 +84,12 @@ class OrgPatch(_Strict):
         None, max_length=200, description="None: every model of the deployment"
     )
     web_search_allowed: StrictBool | None = None
+    web_allowed_domains: list[Annotated[str, Field(min_length=2, max_length=253)]] | None = Field(
+        None, max_length=200, description="Domains web search may read; None: any."
+    )
+    web_blocked_domains: list[Annotated[str, Field(min_length=2, max_length=253)]] | None = Field(
+        None, max_length=200, description="Domains web search never reads."
+    )
     move_domains: StrictBool = Field(
         False,
         description="Administrators only: take listed domains from the organisation that "
@@ -97,6 +103,8 @@ class OrgOut(BaseModel):
     allowed_domains: list[str]
     allowed_models: list[str] | None
     web_search_allowed: bool
+    web_allowed_domains: list[str] | None = None
+    web_blocked_domains: list[str] | None = None
     quotas: list[QuotaOut]
 
 

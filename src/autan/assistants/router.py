@@ -36,7 +36,7 @@ def _assistant_id(value: str) -> uuid.UUID:
 @router.get("/assistants")
 async def my_assistants(principal: CurrentPrincipal, session: SessionDep) -> list[AssistantOut]:
     """The assistants of my organisation, which I can use."""
-    return await service.list_assistants(session, principal.org_id)
+    return await service.usable_assistants(session, principal)
 
 
 @router.get("/orgs/{slug}/assistants")

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+# "organisation": every member may use it; "managers": a draft for referents and admins.
+Audience = Literal["organisation", "managers"]
+Starter = Annotated[str, Field(min_length=1, max_length=300)]
+MAX_STARTERS = 6
 
 
 class _Strict(BaseModel):
@@ -21,6 +27,8 @@ class AssistantIn(_Strict):
     model: str | None = Field(None, max_length=200, description="None: the default chat model.")
     collections: list[uuid.UUID] = Field(default_factory=list, max_length=50)
     web_search: StrictBool = False
+    starters: list[Starter] = Field(default_factory=list, max_length=MAX_STARTERS)
+    audience: Audience = "organisation"
 
 
 class AssistantPatch(_Strict):
@@ -32,6 +40,8 @@ class AssistantPatch(_Strict):
     model: str | None = Field(None, max_length=200)
     collections: list[uuid.UUID] | None = Field(None, max_length=50)
     web_search: StrictBool | None = None
+    starters: list[Starter] | None = Field(None, max_length=MAX_STARTERS)
+    audience: Audience | None = None
 
 
 class AssistantOut(BaseModel):
@@ -42,5 +52,7 @@ class AssistantOut(BaseModel):
     model: str | None
     collections: list[uuid.UUID]
     web_search: bool
+    starters: list[str]
+    audience: Audience
     created_at: datetime
     updated_at: datetime

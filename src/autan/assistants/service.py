@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autan.accounts.models import Role
 from autan.accounts.principal import Principal
 from autan.assistants.schemas import AssistantIn, AssistantOut, AssistantPatch
 from autan.documents.errors import AssistantNotFound, NoChatModel
@@ -43,13 +44,15 @@ def out(assistant: Assistant, collections: list[uuid.UUID]) -> AssistantOut:
         model=assistant.model,
         collections=sorted(collections, key=str),
         web_search=assistant.web_search,
+        starters=list(assistant.starters or []),
+        audience="managers" if assistant.audience == "managers" else "organisation",
         created_at=assistant.created_at,
         updated_at=assistant.updated_at,
     )
 
 
 async def list_assistants(session: AsyncSession, org_id: uuid.UUID) -> list[AssistantOut]:
-    """The organisation's assistants, by name."""
+    """The organisation's assistants, by name, drafts included (for its managers)."""
     rows = list(
         await session.scalars(
             select(Assistant).where(Assistant.org_id == org_id).order_by(Assistant.name)
@@ -57,6 +60,30 @@ async def list_assistants(session: AsyncSession, org_id: uuid.UUID) -> list[Assi
     )
     links = await collections_of(session, [a.id for a in rows])
     return [out(a, links[a.id]) for a in rows]
+
+
+def may_use(principal: Principal, assistant: Assistant) -> bool:
+    """Members use published assistants of their organisation; its managers the drafts too."""
+    if assistant.org_id != principal.org_id:
+        return False
+    return assistant.audience != "managers" or principal.role in (Role.ADMIN, Role.REFERENT)
+
+
+async def usable_assistants(session: AsyncSession, principal: Principal) -> list[AssistantOut]:
+    """The assistants of the caller's organisation that the caller may use, by name."""
+    found = await list_assistants(session, principal.org_id)
+    managers = principal.role in (Role.ADMIN, Role.REFERENT)
+    return [a for a in found if managers or a.audience != "managers"]
+
+
+async def usable_assistant(
+    session: AsyncSession, principal: Principal, assistant_id: uuid.UUID
+) -> Assistant:
+    """An assistant the caller may use; any other is "not found"."""
+    found = await session.get(Assistant, assistant_id)
+    if found is None or not may_use(principal, found):
+        raise AssistantNotFound()
+    return found
 
 
 async def get_assistant(
@@ -110,6 +137,8 @@ async def create_assistant(
         instructions=body.instructions,
         model=body.model,
         web_search=body.web_search,
+        starters=list(body.starters),
+        audience=body.audience,
     )
     session.add(assistant)
     await session.flush()
@@ -132,7 +161,7 @@ async def update_assistant(
     collections = changes.pop("collections", None)
     if "model" in changes:
         _check_model(changes["model"], chat_models)
-    for field in ("name", "description", "instructions", "web_search"):
+    for field in ("name", "description", "instructions", "web_search", "starters", "audience"):
         if changes.get(field) is None:
             changes.pop(field, None)
     for field, value in changes.items():

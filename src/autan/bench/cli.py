@@ -26,7 +26,7 @@ err = Console(stderr=True)
 
 async def _create(count: int, org: str, password: str, path: Path) -> None:
     settings = Settings()
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url, pool=settings.database_pool)
     try:
         async with session_factory(engine)() as session:
             accounts = await create_bench_users(session, count, org, password)

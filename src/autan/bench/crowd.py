@@ -25,6 +25,7 @@ from autan.bench.load import (
     Account,
     Failure,
     LoadPlan,
+    Refused,
     SimulatedUser,
     StepStats,
     attachment_text,
@@ -73,6 +74,8 @@ class Crowd:
             async with gate:
                 try:
                     await user.sign_in(stats)
+                except Refused:
+                    stats.error("sign-in refused (503)")
                 except Failure as exc:
                     stats.error(exc.kind)
                 except TimeoutError:

@@ -33,7 +33,7 @@ import aiohttp
 import orjson
 
 # Error events that mean "the model is saturated, come back later": admission control.
-REFUSAL_CODES: Final = frozenset({"model_overloaded", "model_unavailable"})
+REFUSAL_CODES: Final = frozenset({"model_overloaded", "model_unavailable", "service_busy"})
 QUESTIONS: Final = (
     "Quelles pièces faut-il fournir pour renouveler une carte d'identité ?",
     "Rédige un courriel pour annoncer la fermeture du service le 14 juillet.",
@@ -136,6 +136,15 @@ def _percentile(ordered: Sequence[float], q: float) -> float:
     return ordered[index]
 
 
+class Refused(Exception):
+    """Autan's admission control turned the request away (503 with Retry-After)."""
+
+
+def refused(response: aiohttp.ClientResponse) -> bool:
+    """Whether an answer is a refusal by admission control rather than a failure."""
+    return response.status == 503 and "Retry-After" in response.headers
+
+
 class Failure(Exception):
     """A step of the user path that went wrong, with the kind it is counted under."""
 
@@ -235,6 +244,8 @@ class SimulatedUser:
         stats.requests += 1
         async with self.http.get(self._next_url() + path) as response:
             text = await response.text()
+            if refused(response):
+                raise Refused()
             if response.status != 200:
                 raise Failure(f"page HTTP {response.status}")
             if response.url.path == "/charter":
@@ -249,6 +260,8 @@ class SimulatedUser:
         stats.requests += 1
         async with self.http.post(self._next_url() + "/charter", data=form) as response:
             text = await response.text()
+            if refused(response):
+                raise Refused()
             if response.status != 200 or response.url.path == "/charter":
                 raise Failure(f"charter HTTP {response.status}")
             return text
@@ -278,6 +291,8 @@ class SimulatedUser:
         async with self.http.post(url, data=form, headers=headers) as response:
             if response.status != 201:
                 await response.read()
+                if refused(response):
+                    raise Refused()
                 raise Failure(f"attachment HTTP {response.status}")
             created = await response.json()
         self.conversation, self.turns_here = created["conversation_id"], 0
@@ -292,6 +307,8 @@ class SimulatedUser:
             stats.requests += 1
             status_url = f"{self._next_url()}/chat/attachments/{document['id']}"
             async with self.http.get(status_url) as response:
+                if refused(response):
+                    raise Refused()
                 if response.status != 200:
                     raise Failure(f"attachment HTTP {response.status}")
                 document = await response.json()
@@ -318,6 +335,8 @@ class SimulatedUser:
                 page = await self._page(f"/c/{self.conversation}", stats)
                 if f'data-id="{message_id}"' not in page:
                     raise Failure("answer not stored")
+        except Refused:
+            stats.refused += 1
         except Failure as exc:
             stats.error(exc.kind)
         except TimeoutError:
@@ -336,7 +355,7 @@ class SimulatedUser:
         async with self.http.post(
             self._next_url() + "/chat/turn", json=body, headers=headers
         ) as response:
-            if response.status == 503 and "Retry-After" in response.headers:
+            if refused(response):
                 await response.read()
                 stats.refused += 1
                 stats.refusal_ms.append((time.perf_counter() - started) * 1000.0)

@@ -68,6 +68,19 @@ class InvalidHistory(InvalidRequest):
         )
 
 
+class ServiceBusy(AutanError):
+    """Every database connection stayed in use: the turn is turned away, to be sent again."""
+
+    kind = ErrorKind.OVERLOADED
+    code = "service_busy"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The service is very busy right now. Please send your message again in a moment.",
+            retry_after=2,
+        )
+
+
 class AnswerNotStored(AutanError):
     """The database could not be reached to store an answer (it was shown, not saved)."""
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.principal import Principal
-from autan.assistants.service import collections_of
+from autan.assistants.service import collections_of, may_use
 from autan.chat.models import Conversation
 from autan.chat.prompting import estimate_tokens
 from autan.chat.summaries import summarise_parts, wants_summary
@@ -64,7 +64,7 @@ async def _assistant(
     if assistant_id is None:
         return None, []
     assistant = await session.get(Assistant, assistant_id)
-    if assistant is None or assistant.org_id != principal.org_id:
+    if assistant is None or not may_use(principal, assistant):
         return None, []  # deleted since, or never this organisation's: answer without it
     linked = (await collections_of(session, [assistant.id]))[assistant.id]
     if not linked:
@@ -184,6 +184,9 @@ class ChatGrounding:
         vector = None
         model = self.embedding_model()
         if model is not None and question:
+            # The embedding call may queue behind other model calls: hand the connection
+            # back to the pool meanwhile (read-only so far), or a busy model drains the pool.
+            await session.commit()
             # Retrieval is the owner's own request: the same principal pays for it.
             vector = (await self._models.embed(principal, model, [question], input_type="query"))[0]
         return await search(

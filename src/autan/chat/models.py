@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -59,6 +60,8 @@ class Conversation(TimestampMixin, Base):
     # deleting an assistant leaves its conversations readable.
     assistant_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The composer's "Recherche web" switch, remembered per conversation.
+    web_search: Mapped[bool] = mapped_column(default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     # The sidebar lists a person's conversations, most recent first.

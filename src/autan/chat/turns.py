@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.principal import Principal
-from autan.assistants.service import get_assistant
+from autan.assistants.service import usable_assistant
 from autan.chat import service
 from autan.chat.errors import (
     AnswerNotStored,
@@ -29,17 +29,21 @@ from autan.chat.errors import (
     InvalidHistory,
     MessageTooLong,
     NothingToRegenerate,
+    ServiceBusy,
     readable_message,
 )
-from autan.chat.grounding import ChatGrounding
+from autan.chat.grounding import ChatGrounding, Grounded
 from autan.chat.models import Conversation, MessageRole, MessageStatus, TitleSource
 from autan.chat.prompting import fit, system_prompt
 from autan.chat.settings import ChatSettings
 from autan.chat.titles import propose_title
-from autan.core.db import database_unreachable
+from autan.core.db import database_busy, database_unreachable
 from autan.core.errors import AutanError
 from autan.llm.client import ChatMessage, ModelClient
 from autan.quotas.service import Quotas
+from autan.retrieval.grounding import last_user_text
+from autan.websearch.chat import WebGrounding
+from autan.websearch.errors import WebSearchOff
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +70,7 @@ class TurnRequest:
     history: list[ChatMessage] = field(default_factory=list)  # temporary turns only
     assistant_id: uuid.UUID | None = None  # a new conversation with an assistant
     lang: str = "fr"
+    web_search: bool | None = None  # the composer's switch; None: leave it as it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +125,10 @@ class Turns:
         quotas: Quotas,
         settings: ChatSettings,
         grounding: ChatGrounding,
+        web: WebGrounding | None = None,
     ) -> None:
         self._grounding = grounding
+        self._web = web
         self._factory = factory
         self._models = models
         self._quotas = quotas
@@ -134,6 +141,10 @@ class Turns:
         so that a refusal is an ordinary error and nothing of the question is lost."""
         if request.action != "regenerate":
             check_content(request.content)
+        if request.web_search:
+            if self._web is None:
+                raise WebSearchOff()
+            await self._web.check(principal)
         await self._quotas.check(principal)
         if request.temporary:
             turns = check_history(request.history)
@@ -164,13 +175,13 @@ class Turns:
                 raise NothingToRegenerate()
             assistant_id = None
             if request.assistant_id is not None:
-                assistant_id = (
-                    await get_assistant(session, principal.org_id, request.assistant_id)
-                ).id
+                assistant_id = (await usable_assistant(session, principal, request.assistant_id)).id
             conversation = await service.create(session, principal, model, assistant_id)
         else:
             conversation = await service.owned(session, principal, request.conversation_id)
             conversation.model = model
+        if request.web_search is not None:
+            conversation.web_search = request.web_search
         if request.action == "regenerate":
             position = await service.last_user_position(session, conversation)
             if position is None:
@@ -202,18 +213,20 @@ class Turns:
             )
         messages = fit(system_prompt(request.lang), turns, context_length)
         answer = _Answer()
+        question = last_user_text(messages)
         try:
-            grounded = await self._grounding.ground(
+            grounded = await self._ground(
                 principal, conversation, messages, request.lang, context_length, model
             )
+            if await self._web_on(principal, request, conversation):
+                await self._add_web(principal, request, grounded, question)
+        except ServiceBusy as exc:
+            # Storing a failed answer would wait for the same busy database.
+            yield TurnEvent("error", {"error": exc, "message_id": None})
+            return
         except AutanError as exc:
             answer.status, answer.error = MessageStatus.FAILED, exc
-            try:
-                message_id = await self._finish(principal, conversation, model, answer)
-            except AnswerNotStored as not_stored:
-                yield TurnEvent("error", {"error": not_stored, "message_id": None})
-                return
-            yield TurnEvent("error", {"error": exc, "message_id": _text(message_id)})
+            yield await self._failed(principal, conversation, model, answer, exc)
             return
         messages, answer.sources = grounded.messages, grounded.sources
         if answer.sources:
@@ -224,7 +237,11 @@ class Turns:
         started = time.perf_counter()
         try:
             stream = self._models.stream_chat(
-                principal, model, messages, max_tokens=self._settings.max_answer_tokens
+                principal,
+                model,
+                messages,
+                endpoint=_endpoint(answer.sources),
+                max_tokens=self._settings.max_answer_tokens,
             )
             async for text in stream:
                 answer.text += text
@@ -249,19 +266,98 @@ class Turns:
             return
         yield TurnEvent("done", {"message_id": _text(message_id), "status": str(answer.status)})
         if conversation is not None and conversation.title_source == TitleSource.PENDING:
-            first = next((t["content"] for t in turns if t["role"] == "user"), "")
-            title, by_model = await propose_title(
-                self._models,
-                principal,
-                model,
-                str(first),
-                request.lang,
-                max_tokens=self._settings.title_tokens,
-            )
-            source = TitleSource.MODEL if by_model else TitleSource.FALLBACK
+            async for event in self._title(principal, request, model, conversation, turns):
+                yield event
+
+    async def _title(
+        self,
+        principal: Principal,
+        request: TurnRequest,
+        model: str,
+        conversation: Conversation,
+        turns: list[ChatMessage],
+    ) -> AsyncIterator[TurnEvent]:
+        """Propose a title for a conversation that has none yet, and store it."""
+        first = next((t["content"] for t in turns if t["role"] == "user"), "")
+        title, by_model = await propose_title(
+            self._models,
+            principal,
+            model,
+            str(first),
+            request.lang,
+            max_tokens=self._settings.title_tokens,
+        )
+        source = TitleSource.MODEL if by_model else TitleSource.FALLBACK
+        try:
             async with self._factory() as session:
-                if await service.set_title(session, conversation.id, title, source):
-                    yield TurnEvent("title", {"id": str(conversation.id), "title": title})
+                stored = await service.set_title(session, conversation.id, title, source)
+        except Exception as exc:
+            if not (database_busy(exc) or database_unreachable(exc)):
+                raise
+            # The answer is stored; the title stays pending and is proposed next turn.
+            log.warning("chat_title_not_stored", conversation_id=str(conversation.id))
+            return
+        if stored:
+            yield TurnEvent("title", {"id": str(conversation.id), "title": title})
+
+    async def _ground(
+        self,
+        principal: Principal,
+        conversation: Conversation | None,
+        messages: list[ChatMessage],
+        lang: str,
+        context_length: int | None,
+        model: str,
+    ) -> Grounded:
+        """The grounded messages; ServiceBusy when the database cannot be had right now."""
+        try:
+            return await self._grounding.ground(
+                principal, conversation, messages, lang, context_length, model
+            )
+        except Exception as exc:
+            # The stream is already open: a refusal the page shows, not a broken stream.
+            if database_busy(exc) or database_unreachable(exc):
+                raise ServiceBusy() from exc
+            raise
+
+    async def _failed(
+        self,
+        principal: Principal,
+        conversation: Conversation | None,
+        model: str,
+        answer: _Answer,
+        exc: AutanError,
+    ) -> TurnEvent:
+        """Store a failed answer; the error event that tells the page."""
+        try:
+            message_id = await self._finish(principal, conversation, model, answer)
+        except AnswerNotStored as not_stored:
+            return TurnEvent("error", {"error": not_stored, "message_id": None})
+        return TurnEvent("error", {"error": exc, "message_id": _text(message_id)})
+
+    async def _add_web(
+        self, principal: Principal, request: TurnRequest, grounded: Grounded, question: str
+    ) -> None:
+        """Add what the web says to the grounded prompt, numbered after the documents."""
+        assert self._web is not None
+        web = await self._web.ground(
+            principal,
+            grounded.messages,
+            question,
+            "en" if request.lang == "en" else "fr",
+            first=len(grounded.sources) + 1,
+        )
+        grounded.messages = web.messages
+        grounded.sources = [*grounded.sources, *web.sources]
+        grounded.preface = web.preface + grounded.preface
+
+    async def _web_on(
+        self, principal: Principal, request: TurnRequest, conversation: Conversation | None
+    ) -> bool:
+        """The switch of the conversation (or of a temporary turn), if still allowed: an
+        organisation that forbade web search since just gets answers without it."""
+        wanted = conversation.web_search if conversation is not None else request.web_search
+        return bool(wanted) and self._web is not None and await self._web.allowed(principal)
 
     async def _finish(
         self,
@@ -270,14 +366,14 @@ class Turns:
         model: str,
         answer: _Answer,
     ) -> uuid.UUID | None:
-        """Store the answer, waiting out a short database outage; AnswerNotStored past it."""
+        """Store the answer, waiting out a database outage or overload; AnswerNotStored past it."""
         if conversation is None:
             return None
         for delay in (*STORE_RETRY_DELAYS, None):
             try:
                 return await self._store_answer(principal, conversation, model, answer)
             except Exception as exc:
-                if not database_unreachable(exc):
+                if not (database_busy(exc) or database_unreachable(exc)):
                     raise
                 if delay is None:
                     log.error(
@@ -319,3 +415,10 @@ class Turns:
 
 def _text(value: uuid.UUID | None) -> str | None:
     return str(value) if value is not None else None
+
+
+def _endpoint(sources: list[dict[str, Any]]) -> str:
+    """How the usage row names the answer: grounded in web pages, in documents, or neither."""
+    if not sources:
+        return "chat"
+    return "chat.web" if any(s.get("url") for s in sources) else "chat.documents"

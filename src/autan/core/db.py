@@ -6,8 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -81,13 +83,44 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """Create the async engine for a URL, with per-dialect settings."""
+class DatabasePoolSettings(BaseModel):
+    """The connections one server process keeps to the database."""
+
+    size: int = Field(
+        10,
+        ge=1,
+        description="Connections a process keeps open. Every process of every host opens up "
+        "to size + max_overflow: keep the sum under PostgreSQL's max_connections (100 by "
+        "default) minus what migrations, workers and psql need.",
+    )
+    max_overflow: int = Field(
+        20, ge=0, description="Connections opened above `size` at a peak, closed when idle."
+    )
+    timeout: float = Field(
+        3.0,
+        gt=0,
+        description="Seconds a request waits for a free connection before it is refused "
+        "with 503 and Retry-After (the deployment is overloaded), instead of queueing on.",
+    )
+
+
+def create_engine(
+    url: str, *, echo: bool = False, pool: DatabasePoolSettings | None = None
+) -> AsyncEngine:
+    """Create the async engine for a URL, with per-dialect settings and a bounded pool."""
+    pool = pool or DatabasePoolSettings()
+    bounds: dict[str, Any] = {
+        "pool_size": pool.size,
+        "max_overflow": pool.max_overflow,
+        "pool_timeout": pool.timeout,
+    }
     if is_sqlite(url):
-        engine = create_async_engine(url, echo=echo)
+        # An in-memory database lives in its one connection (StaticPool): nothing to bound.
+        memory = ":memory:" in url or url.rstrip("/").endswith(":")
+        engine = create_async_engine(url, echo=echo, **({} if memory else bounds))
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(url, echo=echo, pool_pre_ping=True, **bounds)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -110,6 +143,15 @@ def database_unreachable(exc: BaseException) -> bool:
         return True
     state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     return isinstance(state, str) and (state.startswith("08") or state.startswith("57P"))
+
+
+def database_busy(exc: BaseException) -> bool:
+    """Whether an error means every database connection of this process is in use.
+
+    SQLAlchemy's pool raises its TimeoutError after `timeout` seconds of waiting: the
+    deployment is overloaded, so the caller should come back later (503), not see a bug.
+    """
+    return isinstance(exc, PoolTimeout)
 
 
 _DRIVERS = ("/sqlalchemy/", "/asyncpg/", "/aiosqlite/")

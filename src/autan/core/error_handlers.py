@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from autan.core.db import database_unreachable
+from autan.core.db import database_busy, database_unreachable
 from autan.core.errors import AutanError, ErrorKind
 from autan.core.responses import JSONBytesResponse
 
@@ -117,6 +117,17 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONBytesRespon
             type_=ErrorKind.UNAVAILABLE.value,
             code="database_unavailable",
             retry_after=5,
+        )
+    if database_busy(exc):
+        # Every connection of the pool stayed in use for its whole timeout: overloaded, so
+        # a fast refusal the client retries, not a request left waiting on a queue.
+        log.warning("database_busy", path=request.url.path)
+        return error_response(
+            503,
+            "The service is busy. Please try again in a moment.",
+            type_=ErrorKind.OVERLOADED.value,
+            code="database_busy",
+            retry_after=2,
         )
     log.exception("unhandled_error", path=request.url.path, exc_info=exc)
     return error_response(

@@ -223,8 +223,13 @@ class EventBus:
         if self._transport is not None:
             self._transport.send(self.origin, list(events))
 
-    async def set_healthy(self, healthy: bool) -> None:
-        """Called by the transport: after a change either way, caches start afresh."""
+    async def set_healthy(self, healthy: bool, *, forget: bool = True) -> None:
+        """Called by the transport: after a change either way, caches start afresh.
+
+        `forget=False` keeps what is cached: for a transport that is the database itself,
+        nothing can change while it is unreachable, and nothing is missed by an outage shorter
+        than the events' retention.
+        """
         if healthy == self.healthy:
             return
         self.healthy = healthy
@@ -232,7 +237,8 @@ class EventBus:
             log.info("event_transport_restored")
         else:
             log.warning("event_transport_down", degraded_ttl=self.settings.degraded_ttl)
-        await self.reset()
+        if forget:
+            await self.reset()
 
     async def reset(self) -> None:
         """Empty every subscribed cache (and reload what must be loaded)."""

@@ -67,6 +67,7 @@ class DatabaseTransport:
         self._last = 0
         self._holes: dict[int, float] = {}  # id skipped over -> when to stop looking for it
         self._trimmed_at = 0.0
+        self._down_since: float | None = None
 
     def outbox(self, session: Session, origin: str, events: list[Event]) -> None:
         """Write the events in the committing transaction."""
@@ -89,7 +90,7 @@ class DatabaseTransport:
             try:
                 await self._start()
                 break
-            except SQLAlchemyError:
+            except (SQLAlchemyError, OSError):  # a refused connection is not wrapped
                 await self._failed(bus)
                 await asyncio.sleep(self._interval)
         while True:
@@ -97,19 +98,27 @@ class DatabaseTransport:
             try:
                 events = await self.poll(bus.origin)
                 await self._trim()
-            except SQLAlchemyError:
+            except (SQLAlchemyError, OSError):  # a refused connection is not wrapped
                 await self._failed(bus)
                 continue
             if not bus.healthy:
-                # Whatever happened while the database was unreachable is in the caches'
-                # reload; rows trimmed meanwhile are not needed.
-                await bus.set_healthy(True)
+                # Events committed while this process could not read them are still in the
+                # table (they are read below) unless the outage outlasted their retention:
+                # only then may one have been missed, and the caches start afresh.
+                down = time.monotonic() - (self._down_since or time.monotonic())
+                self._down_since = None
+                await bus.set_healthy(True, forget=down >= self._retention / 2)
             if events:
                 bus.deliver(events)
 
     async def _failed(self, bus: EventBus) -> None:
         log.warning("event_poll_failed", exc_info=True)
-        await bus.set_healthy(False)
+        # The events live in the database: while it cannot be read, no change can be committed
+        # to it either, so the caches still hold the truth. Emptying them would turn every
+        # cached API key into a 503. Entries cached from now on get the degraded TTL.
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+        await bus.set_healthy(False, forget=False)
 
     async def _start(self) -> None:
         async with self._factory() as session:

@@ -200,6 +200,13 @@ class Assistant(TimestampMixin, UpdatedMixin, Base):
     # None means the deployment's default chat model.
     model: Mapped[str | None] = mapped_column(String(200), default=None)
     web_search: Mapped[bool] = mapped_column(default=False)
+    # Questions offered as buttons in a new conversation with this assistant.
+    starters: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    # Who may use it: "organisation" (every member) or "managers" (a draft that only the
+    # organisation's referents and the administrators see, until it is published).
+    audience: Mapped[str] = mapped_column(
+        String(16), default="organisation", server_default="organisation"
+    )
 
 
 assistant_collections = Table(

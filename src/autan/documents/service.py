@@ -201,6 +201,30 @@ async def delete_document(
     await remove_unreferenced(session, store, {document.sha256})
 
 
+async def reingest_document(
+    session: AsyncSession, principal: Principal, document_id: uuid.UUID
+) -> Document:
+    """Queue a document of a collection the caller manages to be read and indexed again.
+
+    Useful after a failure, or once the deployment reads documents better (OCR, limits). The
+    worker replaces its passages when it is done; one being read already is left as it is.
+    """
+    document = await get_document(session, principal, document_id)
+    if document.collection_id is None:
+        raise DocumentNotFound()  # a conversation's attachment: the chat owns it
+    await managed_collection(session, principal, document.collection_id)
+    if document.status in (DocumentStatus.READY, DocumentStatus.FAILED):
+        document.status = DocumentStatus.QUEUED
+        document.error = None
+        document.error_template = None
+        document.error_values = None
+        document.progress = 0.0
+        document.attempts = 0
+        emit(session, DocumentsQueued())
+        await session.commit()
+    return document
+
+
 async def remove_unreferenced(session: AsyncSession, store: FileStore, digests: set[str]) -> None:
     """Remove the stored files of these digests that no document references any more."""
     if not digests:

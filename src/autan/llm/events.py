@@ -17,6 +17,7 @@ class CallFinished(Event):
     user_id: uuid.UUID
     org_id: uuid.UUID
     api_key_id: uuid.UUID | None
+    role: str
     endpoint: str
     model: str
     replica: str | None

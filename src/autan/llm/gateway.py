@@ -478,6 +478,7 @@ class Gateway:
                     user_id=principal.user_id,
                     org_id=principal.org_id,
                     api_key_id=principal.api_key_id,
+                    role=str(principal.role),  # the worker builds principals with a plain string
                     endpoint=call.endpoint,
                     model=call.model,
                     replica=call.replica,

@@ -12,14 +12,15 @@ from fastapi import APIRouter, Depends, Request, Response
 from autan.accounts.principal import Principal
 from autan.core.body import json_body, parse_body
 from autan.core.errors import InvalidRequest
-from autan.deps import ApiPrincipal, GatewayDep, api_principal
+from autan.deps import ApiPrincipal, GatewayDep, WebSearchDep, api_principal
 from autan.llm.config import ModelConfig, ModelType
 from autan.llm.gateway import Call, UpstreamAnswer
 from autan.llm.limits import check_chat, check_embeddings, check_json_numbers
 from autan.openai_api.schemas import ChatCompletionRequest, EmbeddingRequest
 from autan.openai_api.streaming import ClientGone, EventStreamResponse, until_disconnect
-from autan.retrieval.grounding import ground_chat_payload
+from autan.retrieval.grounding import ground_chat_payload, guess_lang, last_user_text
 from autan.services import services_of
+from autan.websearch.api import url_citations, web_results
 
 log = structlog.get_logger(__name__)
 
@@ -75,18 +76,39 @@ def _answer(answer: UpstreamAnswer) -> Response:
     "/chat/completions", response_model=None, openapi_extra=json_body(ChatCompletionRequest)
 )
 async def chat_completions(
-    request: Request, principal: ApiPrincipal, gateway: GatewayDep
+    request: Request, principal: ApiPrincipal, gateway: GatewayDep, web: WebSearchDep
 ) -> Response:
     """Chat completion, streamed (SSE) or not."""
     body = await parse_body(request, ChatCompletionRequest)
     _log_extras(body)
     pool = await services_of(request).model_access.pool(principal, body.model, ModelType.CHAT)
-    payload = body.model_dump(exclude_unset=True, exclude={"search", "search_args"})
+    payload = body.model_dump(exclude_unset=True, exclude={"search", "search_args", "web_search"})
+    if body.web_search:
+        await web.check(principal)  # refused before anything is counted
     # Before the quota is counted: a request the model cannot take costs nothing.
     check_chat(pool.config, payload)
     await services_of(request).quotas.check(principal)
     results = await _search(request, principal, body, payload) if body.search else None
-    call = Call(principal, "chat", pool.model_id, stream=bool(body.stream))
+    web_sources: list[dict[str, Any]] = []
+    if body.web_search:
+        question = last_user_text(payload["messages"])
+        if not question:
+            raise InvalidRequest(
+                "A search needs a question: the last user message has no text.",
+                param="messages",
+            )
+        grounded = await web.ground(
+            principal,
+            payload["messages"],
+            question,
+            guess_lang(question),
+            first=len(results or []) + 1,
+        )
+        payload["messages"] = grounded.messages
+        web_sources = grounded.sources
+        results = [*(results or []), *web_results(grounded.findings)]
+    endpoint = _endpoint(results, web_sources)
+    call = Call(principal, endpoint, pool.model_id, stream=bool(body.stream))
     if not body.stream:
         try:
             answer = await until_disconnect(
@@ -94,12 +116,21 @@ async def chat_completions(
             )
         except ClientGone:
             return Response(status_code=499)
-        return _answer(answer) if results is None else _with_results(answer, results)
+        if results is None:
+            return _answer(answer)
+        return _with_results(answer, results, web_sources)
     opened = await gateway.open_stream(call, pool, payload)
     if isinstance(opened, UpstreamAnswer):
         return _answer(opened)
     relay = gateway.relay(opened)
     return EventStreamResponse(relay if results is None else _results_first(results, relay))
+
+
+def _endpoint(results: list[dict[str, Any]] | None, web_sources: list[dict[str, Any]]) -> str:
+    """The usage row's endpoint: what the answer was grounded on."""
+    if web_sources:
+        return "chat.web"
+    return "chat" if results is None else "chat.documents"
 
 
 async def _search(
@@ -125,11 +156,18 @@ async def _search(
     )
 
 
-def _with_results(answer: UpstreamAnswer, results: list[dict[str, Any]]) -> Response:
+def _with_results(
+    answer: UpstreamAnswer, results: list[dict[str, Any]], web_sources: list[dict[str, Any]]
+) -> Response:
     if answer.status != 200:
         return _answer(answer)
     data = orjson.loads(answer.body)
     data["search_results"] = results
+    if web_sources:
+        for choice in data.get("choices") or ():
+            message = choice.get("message") if isinstance(choice, dict) else None
+            if isinstance(message, dict) and isinstance(message.get("content"), str):
+                message["annotations"] = url_citations(message["content"], web_sources)
     return Response(orjson.dumps(data), media_type=_JSON)
 
 

@@ -73,6 +73,10 @@ class ChatCompletionRequest(_Open):
     # `search_results` (streamed: a first SSE event `{"object": "search_results", ...}`).
     search: StrictBool | None = None
     search_args: SearchArgs | None = None
+    # Extension: answer from the web. The pages read come back in `search_results` (each
+    # with `url`, `title` and the passage used) and the answer's [n] markers as OpenAI
+    # `url_citation` annotations; 403 when the caller's organisation forbids web search.
+    web_search: StrictBool | None = None
 
     def output_tokens(self) -> int | None:
         """The answer length asked for, if any (`max_completion_tokens` wins, as at OpenAI)."""

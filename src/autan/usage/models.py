@@ -6,9 +6,9 @@ Never the content of the request or the answer.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from autan.core.db import Base, utcnow
@@ -41,3 +41,53 @@ class UsageRecord(Base):
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     ttft_ms: Mapped[float | None] = mapped_column(default=None)
     duration_ms: Mapped[float] = mapped_column(default=0.0)
+    # The requester's role at the time (filters of the cockpit); None for rows written
+    # before it was recorded.
+    role: Mapped[str | None] = mapped_column(String(16), default=None)
+
+
+NO_ORG = uuid.UUID(int=0)
+
+
+class UsageDay(Base):
+    """Requests and tokens of one day, organisation, model, endpoint, channel and role.
+
+    Kept up to date on every write of usage rows (`usage.rollup`), so the cockpit reads a
+    few thousand of these instead of scanning millions of usage rows.
+    """
+
+    __tablename__ = "usage_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    # No foreign key: the platform-wide figures keep the requests of a deleted organisation
+    # (NO_ORG for rows whose organisation was unknown).
+    org_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class UsageUserDay(Base):
+    """That a user made requests on a day (how many), for distinct active-user counts.
+
+    Only ever read aggregated: the cockpit shows how many people, never who.
+    """
+
+    __tablename__ = "usage_user_days"
+    __table_args__ = (Index("ix_usage_user_days_org_day", "org_id", "day"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    # Erasing a person erases their days: nothing of them is left to count.
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)

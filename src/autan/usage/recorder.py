@@ -21,6 +21,7 @@ from autan.accounts.models import ApiKey
 from autan.core.db import utcnow
 from autan.core.tasks import cancel_and_wait
 from autan.llm.events import CallFinished
+from autan.usage import rollup
 from autan.usage.models import UsageRecord
 
 log = structlog.get_logger(__name__)
@@ -80,6 +81,8 @@ class UsageRecorder:
                 if rows:
                     # Core insert: the ORM's bulk path costs more Python per row, on the event loop.
                     await session.execute(insert(USAGE_TABLE), rows)
+                    # Same transaction: a failed flush, queued again, is not counted twice.
+                    await rollup.add(session, rows)
                 if key_uses:
                     await session.execute(
                         update(ApiKey),

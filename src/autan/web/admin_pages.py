@@ -13,8 +13,7 @@ from autan.accounts import repository
 from autan.accounts.models import Organisation, Role
 from autan.accounts.permissions import OrganisationNotFound, require_org_manager
 from autan.accounts.principal import Principal
-from autan.services import services_of
-from autan.web.pages import page_context
+from autan.web.pages import page_context, templates_of
 
 
 async def managed_org(session: AsyncSession, slug: str, me: Principal) -> Organisation:
@@ -43,6 +42,4 @@ async def render_admin_page(
         base["all_orgs"] = list(
             await session.scalars(select(Organisation).order_by(Organisation.name))
         )
-    return services_of(request).templates.render(
-        request, name, base | context, status_code=status_code
-    )
+    return templates_of(request).render(request, name, base | context, status_code=status_code)

@@ -40,11 +40,6 @@ _PAGE_SIZE = 50
 _ROLES = [r.value for r in Role]
 
 
-def _templates(request: Request) -> Templates:
-    templates: Templates = services_of(request).templates
-    return templates
-
-
 @router.get("")
 async def admin_home(
     me: CurrentPrincipal, session: SessionDep, org: Annotated[str, Query(max_length=64)] = ""

@@ -10,16 +10,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
 from autan.accounts.principal import Principal
-from autan.assistants.service import list_assistants
+from autan.assistants.service import usable_assistant, usable_assistants
 from autan.chat import service
 from autan.chat.attachments import attach, owned_attachment
 from autan.chat.errors import ConversationNotFound, MessageNotFound, readable_message
@@ -31,18 +31,18 @@ from autan.core.error_handlers import STATUS_OF_KIND, error_response
 from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import INT32_MAX, PositionCursor, SearchText, TimeCursor
 from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, principal
-from autan.documents.errors import FileTooLarge, MissingFile
+from autan.documents.errors import AssistantNotFound, FileTooLarge, MissingFile
 from autan.documents.models import Document
+from autan.documents.service import delete_document
 from autan.documents.settings import MULTIPART_SLACK
 from autan.documents.worker import IngestionWorker
-from autan.llm.config import ModelType
 from autan.llm.errors import ModelNotFound
 from autan.openai_api.streaming import EventStreamResponse
 from autan.prompts.service import usable_prompt
 from autan.services import services_of
 from autan.web import forms
 from autan.web.errors import fill_in, translate
-from autan.web.pages import page_context
+from autan.web.pages import page_context, templates_of, usable_models
 from autan.web.templating import Templates, request_language
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(principal)])
@@ -52,31 +52,12 @@ TIMEZONE = ZoneInfo("Europe/Paris")
 MAX_TURN_BODY = 4 * 1024 * 1024
 
 
-def _templates(request: Request) -> Templates:
-    templates: Templates = services_of(request).templates
-    return templates
-
-
 def _turns(request: Request) -> Turns:
     turns: Turns = services_of(request).turns
     return turns
 
 
 # -- models the caller may use -------------------------------------------------------------
-
-
-async def usable_models(request: Request, me: Principal) -> list[dict[str, Any]]:
-    """The chat models of the deployment that the caller's organisation allows."""
-    pools = await services_of(request).model_access.allowed(me, ModelType.CHAT)
-    return [
-        {
-            "id": pool.model_id,
-            "name": pool.config.display_name or pool.model_id,
-            "description": pool.config.description,
-            "context_length": pool.config.context_length,
-        }
-        for pool in pools
-    ]
 
 
 def _pick_model(models: list[dict[str, Any]], wanted: str | None) -> dict[str, Any]:
@@ -129,7 +110,7 @@ async def sidebar_page(
 ) -> HTMLResponse:
     """More of the sidebar (its "show more" button), as a fragment."""
     context = await _sidebar(session, me, before)
-    return _templates(request).render(request, "chat/_conversation_list.html", context)
+    return templates_of(request).render(request, "chat/_conversation_list.html", context)
 
 
 @router.get("/chat/search")
@@ -138,7 +119,7 @@ async def search(
 ) -> HTMLResponse:
     """Conversations whose title or messages contain the words typed, as a fragment."""
     found = await service.search_conversations(session, me, q)
-    return _templates(request).render(
+    return templates_of(request).render(
         request, "chat/_search_results.html", {"found": found, "q": q.strip()}
     )
 
@@ -154,6 +135,7 @@ async def _chat_page(
     conversation: Conversation | None,
     *,
     prefill: str = "",
+    chosen_assistant: str | None = None,
 ) -> HTMLResponse:
     context = await page_context(request, me, csrf, session)
     models = await usable_models(request, me)
@@ -165,7 +147,7 @@ async def _chat_page(
         messages, has_earlier = window.messages, window.has_earlier
         feedback = await service.feedback_of(session, messages)
     current = conversation.model if conversation is not None else None
-    assistants = await list_assistants(session, me.org_id)
+    assistants = await usable_assistants(session, me)
     attachments = []
     if conversation is not None:
         attachments = [
@@ -178,6 +160,12 @@ async def _chat_page(
             (a for a in assistants if conversation and a.id == conversation.assistant_id), None
         ),
         "attachments": attachments,
+        "web_search": {
+            "allowed": await services_of(request).web.allowed(me),
+            "on": bool(conversation is not None and conversation.web_search),
+        },
+        # `?assistant=` from the gallery: that assistant is chosen (if the caller may use it).
+        "chosen_assistant": next((a for a in assistants if str(a.id) == chosen_assistant), None),
     }
     context |= {
         "conversation": conversation,
@@ -190,7 +178,7 @@ async def _chat_page(
         "prefill": prefill,
         "wide": True,
     }
-    return _templates(request).render(request, "chat/page.html", context)
+    return templates_of(request).render(request, "chat/page.html", context)
 
 
 @router.get("/")
@@ -200,12 +188,17 @@ async def new_chat(
     data: CurrentSession,
     session: SessionDep,
     prompt: str | None = None,
+    assistant: Annotated[str | None, Query(max_length=40)] = None,
+    prompt_text: Annotated[str, Query(max_length=2000)] = "",
 ) -> HTMLResponse:
-    """A new conversation; `?prompt=` fills the message box with a template."""
-    prefill = ""
+    """A new conversation; `?prompt=` fills the message box with a template, `?prompt_text=`
+    with a question (an assistant's starter), `?assistant=` chooses an assistant."""
+    prefill = prompt_text
     if prompt:
         prefill = await _prompt_text(request, me, session, prompt)
-    return await _chat_page(request, me, data.csrf, session, None, prefill=prefill)
+    return await _chat_page(
+        request, me, data.csrf, session, None, prefill=prefill, chosen_assistant=assistant
+    )
 
 
 async def _prompt_text(request: Request, me: Principal, session: SessionDep, ref: str) -> str:
@@ -238,7 +231,7 @@ async def earlier_messages(
     conversation = await service.owned(session, me, conversation_id)
     window = await service.window(session, conversation, before=before)
     feedback = await service.feedback_of(session, window.messages)
-    return _templates(request).render(
+    return templates_of(request).render(
         request,
         "chat/_messages.html",
         {
@@ -292,6 +285,7 @@ async def attach_file(request: Request, me: CurrentPrincipal, session: SessionDe
                 raise MissingFile()
             conversation_field = form.get("conversation_id")
             model_field = form.get("model")
+            assistant_field = form.get("assistant_id")
             spooled = await worker.store.spool(_read(upload), limit)
             filename = upload.filename or "document"
         try:
@@ -302,7 +296,11 @@ async def attach_file(request: Request, me: CurrentPrincipal, session: SessionDe
                     await usable_models(request, me),
                     model_field if isinstance(model_field, str) and model_field else None,
                 )
-                conversation = await service.create(session, me, chosen["id"])
+                assistant_id = None
+                if isinstance(assistant_field, str) and assistant_field.strip():
+                    wanted = _assistant_uuid(assistant_field.strip())
+                    assistant_id = (await usable_assistant(session, me, wanted)).id
+                conversation = await service.create(session, me, chosen["id"], assistant_id)
                 await session.commit()
         except BaseException:
             spooled.discard()
@@ -327,9 +325,28 @@ async def attachment_status(
     return JSONResponse(_attachment(request, document))
 
 
+@router.post("/chat/attachments/{document_id}/delete")
+async def remove_attachment(
+    document_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
+) -> Response:
+    """Take a file off its conversation (before sending, or later): it is deleted."""
+    if await owned_attachment(session, me, document_id) is None:
+        return _error_json(request, MessageNotFound())
+    worker: IngestionWorker = services_of(request).documents
+    await delete_document(session, worker.store, me, document_id)
+    return Response(status_code=204)
+
+
+def _assistant_uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise AssistantNotFound() from None
+
+
 def _attachment(request: Request, document: Document) -> dict[str, Any]:
     lang = request_language(request)
-    templates = _templates(request)
+    templates = templates_of(request)
     states = {
         "queued": "Waiting to be read",
         "parsing": "Reading",
@@ -380,7 +397,7 @@ async def feedback(
     given = await service.give_feedback(
         session, me, message_id, rating or 0, forms.text(form, "comment", 4000)
     )
-    return _templates(request).render(
+    return templates_of(request).render(
         request,
         "chat/_feedback.html",
         {"message_id": message_id, "given": given, "saved": True, "csrf_token": data.csrf},
@@ -395,7 +412,7 @@ def _error_text(request: Request, exc: AutanError) -> str:
     readable = readable_message(exc)
     if readable != exc.message:
         # A model failure: a fixed sentence instead of one naming the model.
-        return _templates(request).gettext(request_language(request), readable)
+        return templates_of(request).gettext(request_language(request), readable)
     return translate(request, exc)
 
 
@@ -431,6 +448,7 @@ def _parse_turn(body: Any, lang: str) -> TurnRequest:
         raise InvalidRequest("The request could not be read. Reload the page.") from None
     content, model, history = body.get("content", ""), body.get("model"), body.get("history", [])
     temporary = body.get("temporary", False)
+    web_search = body.get("web_search")
     # `bool` is an `int` in Python: a position must be a number, and fit its 32-bit column.
     if (
         not isinstance(content, str)
@@ -444,6 +462,7 @@ def _parse_turn(body: Any, lang: str) -> TurnRequest:
             )
         )
         or not isinstance(temporary, bool)
+        or (web_search is not None and not isinstance(web_search, bool))
     ):
         raise InvalidRequest("The request could not be read. Reload the page.")
     return TurnRequest(
@@ -456,6 +475,7 @@ def _parse_turn(body: Any, lang: str) -> TurnRequest:
         assistant_id=assistant_id,
         history=history,
         lang=lang,
+        web_search=web_search,
     )
 
 

@@ -1,4 +1,4 @@
-"""The referents' pages added to the administration: feedback, usage, the usage charter.
+"""The referents' pages added to the administration: feedback, usage (the cockpit), charter.
 
 Mounted by `autan.app` with the session and charter dependencies. Every page goes
 through `permissions.require_org_manager`, as the other administration pages do: another
@@ -7,14 +7,19 @@ organisation is "not found", a member is refused.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from dataclasses import asdict, dataclass
+from typing import Annotated, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import charter
-from autan.accounts.models import Organisation
+from autan.accounts.models import Organisation, Role
 from autan.accounts.principal import Principal
-from autan.admin import dashboards
+from autan.admin import cockpit, dashboards
+from autan.admin.usage_views import csv_of, usage_charts
 from autan.core.params import Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, client_ip
 from autan.web import forms
@@ -38,16 +43,82 @@ async def feedback_page(
     )
 
 
+Channel = Literal["", "web", "api"]
+RoleFilter = Literal["", "member", "referent", "admin"]
+Scope = Literal["org", "platform"]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    """The cockpit's filters as the query string carries them."""
+
+    days: Annotated[int, Query(ge=1, le=366)] = 30
+    by: Annotated[cockpit.Granularity, Query()] = cockpit.Granularity.DAY
+    model: Annotated[str, Query(max_length=200)] = ""
+    channel: Annotated[Channel, Query()] = ""
+    role: Annotated[RoleFilter, Query()] = ""
+    scope: Annotated[Scope, Query()] = "org"
+
+    def filters(self, org: Organisation, me: Principal) -> cockpit.Filters:
+        """Platform-wide figures only for admins; a referent always sees their organisation."""
+        platform = self.scope == "platform" and me.role == Role.ADMIN
+        return cockpit.Filters(
+            None if platform else org.id,
+            self.days,
+            self.by,
+            self.model,
+            self.channel,
+            self.role,
+        )
+
+    def query_string(self) -> str:
+        return urlencode({k: v for k, v in asdict(self).items() if v not in ("", None)})
+
+
+UsageParams = Annotated[UsageQuery, Depends()]
+
+
 @router.get("/orgs/{slug}/usage")
 async def usage_page(
-    slug: Slug, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+    slug: Slug,
+    request: Request,
+    me: CurrentPrincipal,
+    data: CurrentSession,
+    session: SessionDep,
+    params: UsageParams,
 ) -> HTMLResponse:
-    """Requests, tokens and active users per day over 30 days, and per model."""
+    """Usage at a glance: plots and tables of requests, tokens, users and feedback."""
     org = await managed_org(session, slug, me)
-    summary = await dashboards.usage_summary(session, org.id)
-    context = {"summary": summary, "days": dashboards.USAGE_DAYS}
+    view = await cockpit.overview(session, params.filters(org, me))
+    context = {
+        "view": view,
+        "params": params,
+        "charts": usage_charts(view),
+        "periods": cockpit.PERIODS,
+        "csv_query": params.query_string(),
+    }
     return await render_admin_page(
         request, "admin/usage.html", me, data.csrf, session, org, context
+    )
+
+
+@router.get("/orgs/{slug}/usage.csv")
+async def usage_csv(
+    slug: Slug,
+    me: CurrentPrincipal,
+    session: SessionDep,
+    params: UsageParams,
+    table: Literal["series", "models"] = "series",
+) -> Response:
+    """The figures of the usage page as CSV (per period bucket, or per model)."""
+    org = await managed_org(session, slug, me)
+    view = await cockpit.overview(session, params.filters(org, me))
+    rows = view.series if table == "series" else view.by_model
+    name = f"usage-{org.slug}-{table}-{params.days}d.csv"
+    return Response(
+        csv_of(rows, "bucket" if table == "series" else "model"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 

@@ -24,34 +24,15 @@ from autan.prompts import service as prompts
 from autan.prompts.errors import InvalidPrompt, SharingNotAllowed
 from autan.prompts.library import CATEGORIES
 from autan.prompts.models import Visibility
-from autan.services import services_of
 from autan.web import forms
 from autan.web.charter_guard import require_charter
 from autan.web.errors import translate
-from autan.web.pages import page_context
-from autan.web.templating import Templates, request_language
+from autan.web.pages import render_page
+from autan.web.templating import request_language
 
 router = APIRouter(
     include_in_schema=False, dependencies=[Depends(principal), Depends(require_charter)]
 )
-
-
-def _templates(request: Request) -> Templates:
-    templates: Templates = services_of(request).templates
-    return templates
-
-
-async def _render(
-    request: Request,
-    name: str,
-    me: Principal,
-    csrf: str,
-    session: AsyncSession,
-    context: dict[str, Any],
-    status_code: int = 200,
-) -> HTMLResponse:
-    base = await page_context(request, me, csrf, session)
-    return _templates(request).render(request, name, base | context, status_code=status_code)
 
 
 # -- Prompt library -------------------------------------------------------------------------
@@ -77,7 +58,7 @@ async def prompts_page(
         "created": request.query_params.get("saved") == "1",
         "deleted": request.query_params.get("deleted") == "1",
     }
-    return await _render(request, "prompts/list.html", me, data.csrf, session, context)
+    return await render_page(request, "prompts/list.html", me, data.csrf, session, context)
 
 
 def _typed(form: Any) -> dict[str, str]:
@@ -108,7 +89,7 @@ async def _form_page(
         "error_field": error.param if error else None,
     }
     status = STATUS_OF_KIND[error.kind] if error else 200
-    return await _render(request, "prompts/form.html", me, csrf, session, context, status)
+    return await render_page(request, "prompts/form.html", me, csrf, session, context, status)
 
 
 @router.get("/prompts/new")
@@ -188,7 +169,7 @@ async def delete_prompt_page(
     """Ask before deleting a template."""
     row = await prompts.editable_prompt(session, me, prompt_id)
     context = {"prompt": row}
-    return await _render(request, "prompts/delete.html", me, data.csrf, session, context)
+    return await render_page(request, "prompts/delete.html", me, data.csrf, session, context)
 
 
 @router.post("/prompts/{prompt_id}/delete")
@@ -220,7 +201,7 @@ async def _charter_page(
 ) -> HTMLResponse:
     view = await charter.charter_for(session, me, request_language(request))
     context = {"charter": view, "next": next_path, "error": error}
-    return await _render(request, "charter.html", me, csrf, session, context, status_code)
+    return await render_page(request, "charter.html", me, csrf, session, context, status_code)
 
 
 @router.get("/charter")

@@ -31,16 +31,11 @@ from autan.deps import (
 from autan.services import services_of
 from autan.web import forms
 from autan.web.errors import translate
-from autan.web.pages import page_context
-from autan.web.templating import LANG_COOKIE, LANGUAGES, Templates
+from autan.web.pages import page_context, templates_of
+from autan.web.templating import LANG_COOKIE, LANGUAGES
 
 public = APIRouter(include_in_schema=False)
 pages = APIRouter(include_in_schema=False, dependencies=[Depends(principal)])
-
-
-def _templates(request: Request) -> Templates:
-    templates: Templates = services_of(request).templates
-    return templates
 
 
 def _status(exc: AutanError) -> int:
@@ -68,7 +63,7 @@ def _login_page(
     request: Request, *, email: str = "", error: str = "", status_code: int = 200
 ) -> HTMLResponse:
     token = forms.form_token(request)
-    response = _templates(request).render(
+    response = templates_of(request).render(
         request,
         "login.html",
         {
@@ -117,7 +112,7 @@ def _welcome_page(
     request: Request, *, code: str = "", error: str = "", status_code: int = 200
 ) -> HTMLResponse:
     token = forms.form_token(request)
-    response = _templates(request).render(
+    response = templates_of(request).render(
         request,
         "welcome.html",
         {"form_token": token, "code": code, "error": error},
@@ -185,7 +180,7 @@ async def _keys_page(
         "form": form or {},
         "error": error,
     }
-    return _templates(request).render(request, "keys.html", context, status_code=status_code)
+    return templates_of(request).render(request, "keys.html", context, status_code=status_code)
 
 
 @pages.get("/settings/keys")

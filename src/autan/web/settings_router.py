@@ -22,18 +22,13 @@ from autan.documents.worker import IngestionWorker
 from autan.services import services_of
 from autan.web import forms
 from autan.web.errors import translate
-from autan.web.pages import page_context
-from autan.web.templating import LANG_COOKIE, LANGUAGES, Templates, request_language
+from autan.web.pages import page_context, templates_of
+from autan.web.templating import LANG_COOKIE, LANGUAGES, request_language
 
 router = APIRouter()
 
 # The word to type to confirm the erasure, in either language, in any case.
 CONFIRM_WORDS = {"fr": "SUPPRIMER", "en": "DELETE"}
-
-
-def _templates(request: Request) -> Templates:
-    templates: Templates = services_of(request).templates
-    return templates
 
 
 async def _settings_page(
@@ -56,7 +51,7 @@ async def _settings_page(
         "saved": request.query_params.get("saved") == "1",
         "error": error,
     }
-    return _templates(request).render(
+    return templates_of(request).render(
         request, "settings/index.html", context, status_code=status_code
     )
 
@@ -148,7 +143,7 @@ async def _delete_page(
         "error": error,
         "typed": typed,
     }
-    return _templates(request).render(
+    return templates_of(request).render(
         request, "settings/delete.html", context, status_code=status_code
     )
 

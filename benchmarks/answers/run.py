@@ -1,0 +1,241 @@
+"""Answer benchmark: PIAF questions answered by an embedded model through Autan's prompts.
+
+Each case is sent exactly as a chat turn grounded in one document reaches the model: Autan's
+system prompt (chat/prompting.py), then the grounding instruction and the numbered source
+(retrieval/grounding.py, the function the chat page and `/v1/chat/completions` use), to the
+llama.cpp server that Autan's embedded supervisor starts for the GGUF file given. Greedy
+decoding (temperature 0) so that reruns agree.
+
+    .venv/bin/python -m benchmarks.answers.run --model PATH.gguf --name NAME \
+        --split test --questions 300 --abstentions 60
+
+Writes benchmarks/results/answers-<name>-<split>.json; `report.py` builds answers.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import py3langid
+
+from autan.chat.prompting import system_prompt
+from autan.llm.client import ChatMessage
+from autan.llm.embedded.supervisor import EmbeddedModels
+from autan.llm.settings import EmbeddedSettings
+from autan.retrieval.grounding import grounded_messages
+from autan.retrieval.search import SearchHit
+from benchmarks.answers.data import Case, Split, abstention_cases, load_cases
+from benchmarks.answers.scoring import abstains, contains_gold, leaks_prompt, token_f1
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def messages_for(case: Case) -> list[ChatMessage]:
+    """The messages a grounded chat turn sends for this case."""
+    hit = SearchHit(
+        chunk_id=1,
+        document_id=uuid.UUID(int=1),
+        collection_id=None,
+        document_name=case.paragraph_title,
+        content=case.paragraph,
+        page=None,
+        pages="",
+        headings="",
+        position=0,
+        score=1.0,
+        method="hybrid",
+    )
+    turn: list[ChatMessage] = [
+        {"role": "system", "content": system_prompt("fr")},
+        {"role": "user", "content": case.question},
+    ]
+    return grounded_messages(turn, [hit], "fr")
+
+
+async def ask(
+    http: aiohttp.ClientSession, base_url: str, case: Case, max_tokens: int
+) -> dict[str, Any]:
+    """Stream one answer; the text, time to first token and llama.cpp's own timings."""
+    payload = {
+        "model": "bench",
+        "messages": messages_for(case),
+        "stream": True,
+        "temperature": 0,
+        "max_tokens": max_tokens,
+    }
+    started = time.perf_counter()
+    first: float | None = None
+    parts: list[str] = []
+    timings: dict[str, Any] = {}
+    async with http.post(f"{base_url}/chat/completions", json=payload) as response:
+        response.raise_for_status()
+        async for raw in response.content:
+            line = raw.decode().strip()
+            if not line.startswith("data:") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[5:])
+            timings = chunk.get("timings") or timings
+            for choice in chunk.get("choices", []):
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    if first is None:
+                        first = time.perf_counter() - started
+                    parts.append(text)
+    return {
+        "answer": "".join(parts),
+        "ttft": first,
+        "seconds": time.perf_counter() - started,
+        "prompt_tokens": timings.get("prompt_n"),
+        "prompt_per_second": timings.get("prompt_per_second"),
+        "predicted_tokens": timings.get("predicted_n"),
+        "predicted_per_second": timings.get("predicted_per_second"),
+    }
+
+
+def score(case: Case, result: dict[str, Any]) -> dict[str, Any]:
+    """The case's scores beside its answer."""
+    answer = result["answer"]
+    lang, _ = py3langid.classify(answer) if answer.strip() else ("", 0.0)
+    return {
+        **asdict(case),
+        **result,
+        "contains_gold": contains_gold(answer, case.golds) if case.answerable else None,
+        "f1": token_f1(answer, case.golds) if case.answerable else None,
+        "abstains": abstains(answer),
+        "french": lang == "fr",
+        "leak": leaks_prompt(answer),
+    }
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _median(values: list[float]) -> float | None:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else None
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The figures of one run."""
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    return {
+        "questions": len(answerable),
+        "abstention_cases": len(unanswerable),
+        "contains_gold": _mean([float(r["contains_gold"]) for r in answerable]),
+        "f1": _mean([r["f1"] for r in answerable]),
+        "false_abstention": _mean([float(r["abstains"]) for r in answerable]),
+        "abstention": _mean([float(r["abstains"]) for r in unanswerable]),
+        "french": _mean([float(r["french"]) for r in rows]),
+        "leaks": sum(1 for r in rows if r["leak"]),
+        "decode_tokens_per_s": _median(
+            [r["predicted_per_second"] for r in rows if r["predicted_per_second"]]
+        ),
+        "prompt_tokens_per_s": _median(
+            [r["prompt_per_second"] for r in rows if r["prompt_per_second"]]
+        ),
+        "ttft_median_s": _median([r["ttft"] for r in rows if r["ttft"] is not None]),
+        "prompt_tokens_median": _median([r["prompt_tokens"] for r in rows if r["prompt_tokens"]]),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Start the model, answer every case, score and summarise."""
+    answerable = load_cases(args.split, args.questions)
+    unanswerable = abstention_cases(answerable, args.abstentions)
+    # Interleaved, so that a run cut by its time budget still measures both kinds.
+    ratio = max(1, len(answerable) // max(1, len(unanswerable)))
+    cases: list[Case] = []
+    for index, case in enumerate(answerable):
+        cases.append(case)
+        if index % ratio == ratio - 1 and unanswerable:
+            cases.append(unanswerable.pop(0))
+    cases += unanswerable
+    settings = EmbeddedSettings(
+        chat_model_path=Path(args.model),
+        chat_model_id="bench",
+        embedding_enabled=False,
+        parallel=1,
+        context_length=args.context,
+        threads=args.threads,
+        start_timeout=300,
+        # A busy shared machine may keep llama.cpp's HTTP thread waiting: never restart the
+        # server mid-benchmark for a slow health check.
+        health_interval=60,
+        health_timeout=300,
+    )
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="answers-bench-") as data_dir:
+        data_dir = args.logs or data_dir
+        models = EmbeddedModels(settings, Path(data_dir))
+        config = models.start()
+        base_url = config.models[0].replicas[0].url
+        rows: list[dict[str, Any]] = []
+        try:
+            # llama.cpp closes a kept-alive connection after a streamed answer: one per request.
+            connector = aiohttp.TCPConnector(force_close=True)
+            timeout = aiohttp.ClientTimeout(total=None)
+            async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+                deadline = time.monotonic() + args.budget
+                for n, case in enumerate(cases, 1):
+                    rows.append(score(case, await ask(http, base_url, case, args.max_tokens)))
+                    if n % 10 == 0:
+                        print(f"{args.name}: {n}/{len(cases)}", flush=True)
+                    if time.monotonic() > deadline:
+                        print(f"{args.name}: time budget spent after {n} cases", flush=True)
+                        break
+        finally:
+            models.stop()
+    summary = summarise(rows)
+    return {
+        "name": args.name,
+        "model_file": Path(args.model).name,
+        "split": args.split,
+        "date": datetime.now(UTC).isoformat(timespec="minutes"),
+        "machine": f"{os.cpu_count()} cores, {os.uname().machine}",
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
+        "summary": summary,
+        "rows": rows,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", required=True, help="GGUF file")
+    parser.add_argument("--name", required=True, help="row name in the results")
+    parser.add_argument("--split", choices=["dev", "test"], default="test")
+    parser.add_argument("--questions", type=int, default=300)
+    parser.add_argument("--abstentions", type=int, default=60)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--context", type=int, default=2048)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--logs", default=None, help="keep the model server logs here")
+    parser.add_argument(
+        "--budget", type=float, default=float("inf"), help="stop after this many seconds"
+    )
+    args = parser.parse_args()
+    split: Split = args.split
+    result = asyncio.run(run(args))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"answers-{args.name}-{split}.json"
+    out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(json.dumps(result["summary"], indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Web search in a chat turn or an API request: policy, quota, audit, then the findings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from autan.accounts import audit
+from autan.accounts.org_policy import OrgPolicies
+from autan.accounts.principal import Principal
+from autan.llm.client import ChatMessage
+from autan.quotas.service import Quotas
+from autan.retrieval.grounding import Lang
+from autan.websearch.errors import WebSearchForbidden, WebSearchOff
+from autan.websearch.prompt import notice_text, with_web_sources
+from autan.websearch.service import WebFindings, WebSearch
+
+
+@dataclass(slots=True)
+class WebGrounded:
+    """The messages with web sources, those sources, and what to say before the answer."""
+
+    messages: list[ChatMessage]
+    findings: WebFindings
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    preface: str = ""
+
+
+class WebGrounding:
+    """Checks that a person may search, counts and records the search, then runs it."""
+
+    def __init__(
+        self,
+        search: WebSearch | None,
+        policies: OrgPolicies,
+        quotas: Quotas,
+        factory: async_sessionmaker[AsyncSession],
+    ) -> None:
+        self._search = search
+        self._policies = policies
+        self._quotas = quotas
+        self._factory = factory
+
+    @property
+    def available(self) -> bool:
+        """Whether the deployment has a search engine at all."""
+        return self._search is not None
+
+    async def allowed(self, principal: Principal) -> bool:
+        """Whether this person's organisation lets them use web search here."""
+        if self._search is None:
+            return False
+        return (await self._policies.of(principal.org_id)).web_search_allowed
+
+    async def check(self, principal: Principal) -> None:
+        """WebSearchOff or WebSearchForbidden unless this person may search the web."""
+        if self._search is None:
+            raise WebSearchOff()
+        if not await self.allowed(principal):
+            raise WebSearchForbidden()
+
+    async def ground(
+        self,
+        principal: Principal,
+        messages: list[ChatMessage],
+        question: str,
+        lang: Lang,
+        first: int = 1,
+    ) -> WebGrounded:
+        """Search for the question and put the pages read, numbered from `first`, in the
+        prompt. A search counts as one request of the person's quota."""
+        await self.check(principal)
+        assert self._search is not None
+        await self._quotas.check(principal)
+        async with self._factory() as session:
+            audit.record(
+                session,
+                audit.Action.WEB_SEARCH,
+                actor_id=principal.user_id,
+                org_id=principal.org_id,
+            )
+            await session.commit()
+        policy = await self._policies.of(principal.org_id)
+        findings = await self._search.find(question, policy.web_domains, lang)
+        sources = [s.as_source(n) for n, s in enumerate(findings.sources, first)]
+        return WebGrounded(
+            messages=with_web_sources(messages, findings.sources, first, lang, question),
+            findings=findings,
+            sources=sources,
+            preface=notice_text(findings.notice, lang, bool(findings.sources)),
+        )
