@@ -22,7 +22,7 @@ from autan.llm.config import (
 from autan.llm.embedded.supervisor import EmbeddedModels
 from autan.llm.errors import ModelsFileError
 from autan.llm.impacts import Estimator
-from autan.settings import EmbeddedSettings
+from autan.llm.settings import EmbeddedSettings
 from autan.usage.models import UsageDay
 from tests.conftest import RunningAutan, make_settings, serve_autan
 from tests.support.processes import SimUpstream, start_sim

@@ -20,9 +20,9 @@ from autan.accounts import service as accounts
 from autan.accounts.models import AuditEvent, Role, User
 from autan.chat.models import Conversation, Message
 from autan.core.db import utcnow
-from autan.core.models_registry import metadata
 from autan.documents.models import Chunk, Collection, Document, DocumentStatus
 from autan.documents.storage import FileStore
+from autan.migrations.models_registry import metadata
 from autan.retention import service as retention
 from autan.retrieval.index import add_chunks
 from autan.usage import rollup

@@ -1,13 +1,11 @@
-"""Pages of footprint and retention: the referent's form, and what members are shown.
+"""The referent's form of retention rules and of energy shown under answers.
 
-The form lives on the organisation's settings page (`admin_router`); a referent sets the
-rules of their own organisation only (`managed_org`), an admin of any.
+The form lives on the organisation's settings page (`admin_pages.settings_page`); a referent
+sets the rules of their own organisation only (`managed_org`), an admin of any.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -15,28 +13,16 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
 from autan.accounts import audit
-from autan.accounts.models import Organisation
 from autan.core.errors import InvalidRequest
 from autan.core.params import Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
-from autan.footprint.display import AnswerFigures, answer_figures
 from autan.retention import service as retention
 from autan.retention.service import MAX_DAYS
 from autan.web import forms
-from autan.web.admin_router import managed_org, settings_page_with
+from autan.web.admin_pages import managed_org, settings_page_with
 from autan.web.errors import translate
-from autan.web.templating import request_language
 
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(principal)])
-
-
-def impact_figures(
-    request: Request, org: Organisation | None
-) -> Callable[[dict[str, Any] | None], AnswerFigures | None] | None:
-    """How answers' impacts are written in the reader's language; None if the org hides them."""
-    if org is None or not org.show_impacts:
-        return None
-    return partial(answer_figures, locale=request_language(request))
 
 
 def _typed(form: FormData) -> dict[str, Any]:
