@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.auth_router import router as auth_router
+from autan.accounts.links_router import router as links_router
 from autan.accounts.oidc import OidcClient
 from autan.accounts.oidc_router import router as oidc_router
 from autan.accounts.org_policy import OrgPolicies
@@ -53,6 +54,7 @@ from autan.web import assistants_router as web_assistants
 from autan.web import chat_router as web_chat
 from autan.web import collections_router as web_collections
 from autan.web import library_router as web_library
+from autan.web import people_router as web_people
 from autan.web import router as web
 from autan.web.charter_guard import CharterGate, require_charter
 from autan.web.errors import html_page
@@ -255,13 +257,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(documents_router)
     app.include_router(assistants_router)
     app.include_router(accounts_router)
+    app.include_router(links_router)
     app.include_router(auth_router)
     app.include_router(oidc_router)
     app.include_router(web.public)
+    app.include_router(web_people.public)
     # Signed-in pages wait for the usage charter to be accepted (API keys are not affected).
     charter = [Depends(require_charter)]
     app.include_router(web.pages, dependencies=charter)
     app.include_router(web_admin.router, dependencies=charter)
+    app.include_router(web_people.router, dependencies=charter)
     app.include_router(web_chat.router, dependencies=charter)
     app.include_router(web_library.router)
     app.include_router(web_collections.router)
