@@ -299,6 +299,13 @@ def _audit_filter(
     return audit_log.AuditFilter(action=action, actor=actor.strip(), since=since, until=until)
 
 
+def _action_choices(request: Request) -> list[tuple[str, str]]:
+    """Every action and its label in the reader's language, in that language's order."""
+    templates, lang = _templates(request), request_language(request)
+    labels = [(code, templates.gettext(lang, label)) for code, label in audit_log.LABELS.items()]
+    return sorted(labels, key=lambda item: item[1].casefold())
+
+
 @router.get("/orgs/{slug}/audit")
 async def audit_page(
     slug: Slug,
@@ -324,7 +331,7 @@ async def audit_page(
     context = {
         "events": shown,
         "filter": wanted,
-        "actions": sorted(audit_log.LABELS.items(), key=lambda item: item[0]),
+        "actions": _action_choices(request),
         "older": urlencode(older) if older else "",
         "newest": urlencode(query) if before_id is not None else None,
         "export": urlencode(query),
