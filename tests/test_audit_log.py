@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from autan.accounts import audit, audit_log, service
-from autan.accounts.models import AuditEvent, User
+from autan.accounts.models import AuditEvent, Role, User
 from autan.core.db import create_engine, session_factory, utcnow
 from tests.support.web import PEOPLE, Site, hidden, run_site
 
@@ -42,9 +42,7 @@ async def seed(site: Site) -> None:
                     )
                 )
             await service.create_user(session, "parti@agriculture.gouv.fr", org_slug="agri")
-            await service.update_user_by_email(
-                session, PEOPLE["member_a"][0], role=service.Role.REFERENT
-            )
+            await service.update_user_by_email(session, PEOPLE["member_a"][0], role=Role.REFERENT)
             gone = await session.scalar(
                 select(User).where(User.email == "parti@agriculture.gouv.fr")
             )
@@ -110,10 +108,10 @@ async def test_who_did_what_on_what(site: Site) -> None:
         )
         assert exported.status_code == 200
         assert exported.headers["content-type"].startswith("text/csv")
-        table = list(csv.reader(io.StringIO(exported.text.lstrip("\ufeff"))))
-        assert table[0] == ["Date", "Auteur", "Action", "Cible", "Adresse IP", "Code"]
-        assert len(table) == 2 and table[1][1].startswith("Rémi Référent")
-        assert table[1][2] == "Connexion" and table[1][5] == "login"
+        cells = list(csv.reader(io.StringIO(exported.text.lstrip("\ufeff"))))
+        assert cells[0] == ["Date", "Auteur", "Action", "Cible", "Adresse IP", "Code"]
+        assert len(cells) == 2 and cells[1][1].startswith("Rémi Référent")
+        assert cells[1][2] == "Connexion" and cells[1][5] == "login"
         browser.cookies.set("lang", "en")
         everything = await browser.get("/admin/orgs/agri/audit.csv")
         rows = list(csv.reader(io.StringIO(everything.text.lstrip("\ufeff"))))
