@@ -291,12 +291,28 @@ ActionParam = Annotated[str, Query(max_length=64)]
 ActorParam = Annotated[str, Query(max_length=200)]
 
 
-def _audit_filter(
-    action: str, actor: str, since: date | None, until: date | None
-) -> audit_log.AuditFilter:
+DayParam = Annotated[str, Query(max_length=10, description="A day, YYYY-MM-DD; empty: none.")]
+
+
+def _day(text: str, name: str) -> date | None:
+    # A date field left empty is sent as "", which a `date` parameter would refuse.
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise forms.FormError("Enter a date such as 2026-01-31.", name) from None
+
+
+def _audit_filter(action: str, actor: str, since: str, until: str) -> audit_log.AuditFilter:
     if action and action not in audit_log.LABELS:
         raise forms.FormError("Choose an action from the list.", "action")
-    return audit_log.AuditFilter(action=action, actor=actor.strip(), since=since, until=until)
+    return audit_log.AuditFilter(
+        action=action,
+        actor=actor.strip(),
+        since=_day(since, "since"),
+        until=_day(until, "until"),
+    )
 
 
 def _action_choices(request: Request) -> list[tuple[str, str]]:
@@ -315,8 +331,8 @@ async def audit_page(
     session: SessionDep,
     action: ActionParam = "",
     actor: ActorParam = "",
-    since: date | None = None,
-    until: date | None = None,
+    since: DayParam = "",
+    until: DayParam = "",
     before_id: BigIdCursor = None,
 ) -> HTMLResponse:
     """The organisation's audit log, newest first, filtered, a page at a time."""
@@ -352,8 +368,8 @@ async def audit_export(
     session: SessionDep,
     action: ActionParam = "",
     actor: ActorParam = "",
-    since: date | None = None,
-    until: date | None = None,
+    since: DayParam = "",
+    until: DayParam = "",
 ) -> Response:
     """The filtered audit log as CSV, in the reader's language."""
     org = await managed_org(session, slug, me)
