@@ -109,7 +109,15 @@ async def test_who_did_what_on_what(site: Site) -> None:
         assert exported.status_code == 200
         assert exported.headers["content-type"].startswith("text/csv")
         cells = list(csv.reader(io.StringIO(exported.text.lstrip("\ufeff"))))
-        assert cells[0] == ["Date", "Auteur", "Action", "Cible", "Adresse IP", "Code"]
+        assert cells[0] == [
+            "Date",
+            "Auteur",
+            "Action",
+            "Cible",
+            "Adresse IP",
+            "Code",
+            "Organisation",
+        ]
         assert len(cells) == 2 and cells[1][1].startswith("Rémi Référent")
         assert cells[1][2] == "Connexion" and cells[1][5] == "login"
         browser.cookies.set("lang", "en")
@@ -117,6 +125,26 @@ async def test_who_did_what_on_what(site: Site) -> None:
         rows = list(csv.reader(io.StringIO(everything.text.lstrip("\ufeff"))))
         assert rows[0][1] == "Actor" and ["system"] in [[r[1]] for r in rows]
         assert any(r[3] == "parti@agriculture.gouv.fr (deleted)" for r in rows)
+
+
+async def test_only_admins_read_every_organisation(site: Site) -> None:
+    async with site.signed_in("ref_b"):
+        pass  # a sign-in recorded in culture
+    async with site.signed_in("ref_a") as referent:
+        page = await referent.get("/admin/orgs/agri/audit")
+        assert 'name="everywhere"' not in page.text
+        for path in ("/admin/orgs/agri/audit", "/admin/orgs/agri/audit.csv"):
+            refused = await referent.get(path, params={"everywhere": "true"})
+            assert refused.status_code == 403, path
+    async with site.signed_in("admin") as admin:
+        own = rows_of((await admin.get("/admin/orgs/agri/audit")).text)
+        assert PEOPLE["ref_a"][0] in own and PEOPLE["ref_b"][0] not in own
+        everywhere = await admin.get(
+            "/admin/orgs/agri/audit", params={"everywhere": "true", "action": "login"}
+        )
+        rows = rows_of(everywhere.text)
+        assert PEOPLE["ref_a"][0] in rows and PEOPLE["ref_b"][0] in rows and "culture" in rows
+        assert "everywhere=true" in everywhere.text.split("audit.csv")[1].split('"')[0]
 
 
 def test_every_action_has_a_label_in_both_languages() -> None:

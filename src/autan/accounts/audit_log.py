@@ -103,6 +103,7 @@ class AuditRow:
     target: str
     target_deleted: bool
     ip: str
+    organisation: str = ""
 
 
 def _filtered(statement: Select[AuditEvent], wanted: AuditFilter) -> Select[AuditEvent]:
@@ -126,14 +127,18 @@ def _filtered(statement: Select[AuditEvent], wanted: AuditFilter) -> Select[Audi
 
 async def events(
     session: AsyncSession,
-    org_id: uuid.UUID,
+    org_id: uuid.UUID | None,
     wanted: AuditFilter,
     *,
     limit: int = 50,
     before_id: int | None = None,
 ) -> list[AuditRow]:
-    """The organisation's events that pass the filter, newest first, named for a reader."""
-    statement = _filtered(select(AuditEvent).where(AuditEvent.org_id == org_id), wanted)
+    """The organisation's events (every organisation's for None: admins only, the caller
+    checks) that pass the filter, newest first, named for a reader."""
+    statement = select(AuditEvent)
+    if org_id is not None:
+        statement = statement.where(AuditEvent.org_id == org_id)
+    statement = _filtered(statement, wanted)
     if before_id is not None:
         statement = statement.where(AuditEvent.id < before_id)
     rows = list(await session.scalars(statement.order_by(AuditEvent.id.desc()).limit(limit)))
@@ -164,6 +169,11 @@ async def _lookup(
         names[slug] = name
     emails = {r.target for r in rows if r.target and r.action in _BY_EMAIL}
     known = set(await session.scalars(select(User.email).where(User.email.in_(emails))))
+    org_ids = {r.org_id for r in rows if r.org_id}
+    for org_id, name in await session.execute(
+        select(Organisation.id, Organisation.name).where(Organisation.id.in_(org_ids))
+    ):
+        names[str(org_id)] = name
     return users, names, known
 
 
@@ -197,6 +207,7 @@ async def _named(session: AsyncSession, rows: list[AuditEvent]) -> list[AuditRow
                 target=target,
                 target_deleted=deleted,
                 ip=row.ip or "",
+                organisation=names.get(str(row.org_id), "") if row.org_id else "",
             )
         )
     return named
@@ -217,7 +228,7 @@ def to_csv(rows: Iterable[AuditRow], gettext: Callable[[str], str]) -> str:
     """The rows as CSV in the reader's language (headers, labels, "system", "deleted")."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    headers = ("Date", "Actor", "Action", "Target", "Address", "Code")
+    headers = ("Date", "Actor", "Action", "Target", "Address", "Code", "Organisation")
     writer.writerow([gettext(h) for h in headers])
     for row in rows:
         target = row.target
@@ -232,6 +243,7 @@ def to_csv(rows: Iterable[AuditRow], gettext: Callable[[str], str]) -> str:
                 _safe(target),
                 row.ip,
                 row.action,
+                _safe(row.organisation),
             ]
         )
     return buffer.getvalue()

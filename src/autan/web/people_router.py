@@ -25,7 +25,7 @@ from autan.accounts.sessions import SessionCodec
 from autan.accounts.throttle import LoginThrottle
 from autan.core.db import utcnow
 from autan.core.error_handlers import STATUS_OF_KIND
-from autan.core.errors import AutanError, InvalidRequest, NotFound
+from autan.core.errors import AutanError, Forbidden, InvalidRequest, NotFound
 from autan.core.params import BigIdCursor, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal, set_session_cookie
 from autan.web import forms
@@ -44,6 +44,13 @@ class SignupDisabled(NotFound):
 
     def __init__(self) -> None:
         super().__init__("Creating an account is not possible on this site.")
+
+
+class AdminOnly(Forbidden):
+    code = "admin_required"
+
+    def __init__(self) -> None:
+        super().__init__("Only platform administrators can do this.")
 
 
 def _templates(request: Request) -> Templates:
@@ -315,6 +322,20 @@ def _audit_filter(action: str, actor: str, since: str, until: str) -> audit_log.
     )
 
 
+EverywhereParam = Annotated[
+    bool, Query(description="Every organisation's rows (administrators only).")
+]
+
+
+def _scope(me: Principal, org_id: uuid.UUID, everywhere: bool) -> uuid.UUID | None:
+    """The organisation whose rows are read; None (all) only for an administrator."""
+    if not everywhere:
+        return org_id
+    if me.role != Role.ADMIN:
+        raise AdminOnly()
+    return None
+
+
 def _action_choices(request: Request) -> list[tuple[str, str]]:
     """Every action and its label in the reader's language, in that language's order."""
     templates, lang = _templates(request), request_language(request)
@@ -333,16 +354,17 @@ async def audit_page(
     actor: ActorParam = "",
     since: DayParam = "",
     until: DayParam = "",
+    everywhere: EverywhereParam = False,
     before_id: BigIdCursor = None,
 ) -> HTMLResponse:
-    """The organisation's audit log, newest first, filtered, a page at a time."""
+    """The organisation's audit log (an admin's choice: every organisation's), newest first,
+    filtered, a page at a time."""
     org = await managed_org(session, slug, me)
     wanted = _audit_filter(action, actor, since, until)
-    rows = await audit_log.events(
-        session, org.id, wanted, limit=_PAGE_SIZE + 1, before_id=before_id
-    )
+    scope = _scope(me, org.id, everywhere)
+    rows = await audit_log.events(session, scope, wanted, limit=_PAGE_SIZE + 1, before_id=before_id)
     shown = rows[:_PAGE_SIZE]
-    query = wanted.query()
+    query = wanted.query() | ({"everywhere": "true"} if scope is None else {})
     older = {**query, "before_id": str(shown[-1].id)} if len(rows) > _PAGE_SIZE else None
     context = {
         "events": shown,
@@ -351,6 +373,7 @@ async def audit_page(
         "older": urlencode(older) if older else "",
         "newest": urlencode(query) if before_id is not None else None,
         "export": urlencode(query),
+        "everywhere": scope is None,
     }
     return await render_admin_page(
         request, "admin/audit.html", me, data.csrf, session, org, context
@@ -370,11 +393,13 @@ async def audit_export(
     actor: ActorParam = "",
     since: DayParam = "",
     until: DayParam = "",
+    everywhere: EverywhereParam = False,
 ) -> Response:
     """The filtered audit log as CSV, in the reader's language."""
     org = await managed_org(session, slug, me)
     wanted = _audit_filter(action, actor, since, until)
-    rows = await audit_log.events(session, org.id, wanted, limit=_EXPORT_MAX)
+    scope = _scope(me, org.id, everywhere)
+    rows = await audit_log.events(session, scope, wanted, limit=_EXPORT_MAX)
     lang = request_language(request)
     templates = _templates(request)
     text = audit_log.to_csv(rows, lambda msg: templates.gettext(lang, msg))
