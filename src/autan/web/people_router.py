@@ -218,6 +218,7 @@ async def invite_page(
     """The form to invite a person into the organisation."""
     org = await managed_org(session, slug, me)
     context = {"form": {"role": "member"}, "roles": _roles_for(me.role), "error": ""}
+    context["section"] = "users"  # the tab that stays lit
     return await render_admin_page(
         request, "admin/invite.html", me, data.csrf, session, org, context
     )
@@ -249,6 +250,7 @@ async def invite(
     except (InvalidRequest, UserExists, AdminRoleReserved) as exc:
         await session.rollback()
         context = {"form": typed, "roles": _roles_for(me.role), "error": translate(request, exc)}
+        context["section"] = "users"
         return await render_admin_page(
             request, "admin/invite.html", me, data.csrf, session, org, context, 400
         )
@@ -269,6 +271,7 @@ async def _created_page(
         "email": created.user.email,
         "url": _link_url(request, created.token),
         "expires_at": created.row.expires_at,
+        "section": "users",
     }
     return await render_admin_page(
         request, "admin/link_created.html", me, csrf, session, org, context, 201
