@@ -51,6 +51,7 @@ from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
 from autan.web import admin_router as web_admin
 from autan.web import assistants_router as web_assistants
+from autan.web import audit_router as web_audit
 from autan.web import chat_router as web_chat
 from autan.web import collections_router as web_collections
 from autan.web import library_router as web_library
@@ -267,6 +268,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web.pages, dependencies=charter)
     app.include_router(web_admin.router, dependencies=charter)
     app.include_router(web_people.router, dependencies=charter)
+    app.include_router(web_audit.router, dependencies=charter)
     app.include_router(web_chat.router, dependencies=charter)
     app.include_router(web_library.router)
     app.include_router(web_collections.router)

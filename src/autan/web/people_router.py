@@ -1,5 +1,5 @@
-"""Pages for joining and for managing people: sign-up with an access code, one-time links
-(invitation, password reset) and the audit log that says who did what.
+"""Pages for joining and for managing people: sign-up with an access code, and one-time
+links (invitation, password reset) made by referents and admins.
 
 `public` holds the pages a visitor reaches without a session (listed in `access.py`);
 `router` is the administration side, behind a session and `permissions.require_org_manager`.
@@ -8,14 +8,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
-from typing import Annotated, Any
-from urllib.parse import urlencode
+from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from autan.accounts import audit_log, codes, links, signup
+from autan.accounts import codes, links, signup
 from autan.accounts.admin import AdminRoleReserved
 from autan.accounts.auth_router import LocalLoginDisabled, client_ip
 from autan.accounts.errors import UserExists
@@ -23,15 +21,14 @@ from autan.accounts.models import Role
 from autan.accounts.principal import Principal
 from autan.accounts.sessions import SessionCodec
 from autan.accounts.throttle import LoginThrottle
-from autan.core.db import utcnow
 from autan.core.error_handlers import STATUS_OF_KIND
-from autan.core.errors import AutanError, Forbidden, InvalidRequest, NotFound
-from autan.core.params import BigIdCursor, Slug
+from autan.core.errors import AutanError, InvalidRequest, NotFound
+from autan.core.params import Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal, set_session_cookie
 from autan.web import forms
 from autan.web.admin_router import managed_org, render_admin_page
 from autan.web.errors import translate
-from autan.web.templating import Templates, request_language
+from autan.web.templating import Templates
 
 public = APIRouter(include_in_schema=False)
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(principal)])
@@ -44,13 +41,6 @@ class SignupDisabled(NotFound):
 
     def __init__(self) -> None:
         super().__init__("Creating an account is not possible on this site.")
-
-
-class AdminOnly(Forbidden):
-    code = "admin_required"
-
-    def __init__(self) -> None:
-        super().__init__("Only platform administrators can do this.")
 
 
 def _templates(request: Request) -> Templates:
@@ -293,123 +283,3 @@ async def reset_link(
         session, org, me, user_id, request.state.settings.sessions.link_valid_hours
     )
     return await _created_page(request, me, data.csrf, session, slug, created)
-
-
-# -- Audit log ------------------------------------------------------------------------------
-
-ActionParam = Annotated[str, Query(max_length=64)]
-ActorParam = Annotated[str, Query(max_length=200)]
-
-
-DayParam = Annotated[str, Query(max_length=10, description="A day, YYYY-MM-DD; empty: none.")]
-
-
-def _day(text: str, name: str) -> date | None:
-    # A date field left empty is sent as "", which a `date` parameter would refuse.
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise forms.FormError("Enter a date such as 2026-01-31.", name) from None
-
-
-def _audit_filter(action: str, actor: str, since: str, until: str) -> audit_log.AuditFilter:
-    if action and action not in audit_log.LABELS:
-        raise forms.FormError("Choose an action from the list.", "action")
-    return audit_log.AuditFilter(
-        action=action,
-        actor=actor.strip(),
-        since=_day(since, "since"),
-        until=_day(until, "until"),
-    )
-
-
-EverywhereParam = Annotated[
-    bool, Query(description="Every organisation's rows (administrators only).")
-]
-
-
-def _scope(me: Principal, org_id: uuid.UUID, everywhere: bool) -> uuid.UUID | None:
-    """The organisation whose rows are read; None (all) only for an administrator."""
-    if not everywhere:
-        return org_id
-    if me.role != Role.ADMIN:
-        raise AdminOnly()
-    return None
-
-
-def _action_choices(request: Request) -> list[tuple[str, str]]:
-    """Every action and its label in the reader's language, in that language's order."""
-    templates, lang = _templates(request), request_language(request)
-    labels = [(code, templates.gettext(lang, label)) for code, label in audit_log.LABELS.items()]
-    return sorted(labels, key=lambda item: item[1].casefold())
-
-
-@router.get("/orgs/{slug}/audit")
-async def audit_page(
-    slug: Slug,
-    request: Request,
-    me: CurrentPrincipal,
-    data: CurrentSession,
-    session: SessionDep,
-    action: ActionParam = "",
-    actor: ActorParam = "",
-    since: DayParam = "",
-    until: DayParam = "",
-    everywhere: EverywhereParam = False,
-    before_id: BigIdCursor = None,
-) -> HTMLResponse:
-    """The organisation's audit log (an admin's choice: every organisation's), newest first,
-    filtered, a page at a time."""
-    org = await managed_org(session, slug, me)
-    wanted = _audit_filter(action, actor, since, until)
-    scope = _scope(me, org.id, everywhere)
-    rows = await audit_log.events(session, scope, wanted, limit=_PAGE_SIZE + 1, before_id=before_id)
-    shown = rows[:_PAGE_SIZE]
-    query = wanted.query() | ({"everywhere": "true"} if scope is None else {})
-    older = {**query, "before_id": str(shown[-1].id)} if len(rows) > _PAGE_SIZE else None
-    context = {
-        "events": shown,
-        "filter": wanted,
-        "actions": _action_choices(request),
-        "older": urlencode(older) if older else "",
-        "newest": urlencode(query) if before_id is not None else None,
-        "export": urlencode(query),
-        "everywhere": scope is None,
-    }
-    return await render_admin_page(
-        request, "admin/audit.html", me, data.csrf, session, org, context
-    )
-
-
-_EXPORT_MAX = 100_000
-
-
-@router.get("/orgs/{slug}/audit.csv")
-async def audit_export(
-    slug: Slug,
-    request: Request,
-    me: CurrentPrincipal,
-    session: SessionDep,
-    action: ActionParam = "",
-    actor: ActorParam = "",
-    since: DayParam = "",
-    until: DayParam = "",
-    everywhere: EverywhereParam = False,
-) -> Response:
-    """The filtered audit log as CSV, in the reader's language."""
-    org = await managed_org(session, slug, me)
-    wanted = _audit_filter(action, actor, since, until)
-    scope = _scope(me, org.id, everywhere)
-    rows = await audit_log.events(session, scope, wanted, limit=_EXPORT_MAX)
-    lang = request_language(request)
-    templates = _templates(request)
-    text = audit_log.to_csv(rows, lambda msg: templates.gettext(lang, msg))
-    filename = f"audit-{org.slug}-{utcnow().date().isoformat()}.csv"
-    return Response(
-        # A byte-order mark, so that spreadsheets open French accents right.
-        "\ufeff" + text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
