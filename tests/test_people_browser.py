@@ -154,6 +154,8 @@ async def test_invite_sign_up_and_read_the_audit_log(
     text = await referent.locator("tbody").inner_text()
     assert "Invitation acceptée" in text and "Iris Invitée <iris@agriculture.gouv.fr>" in text
     assert "Inscription avec un code d'accès" in text and "Jules Nouveau" in text
+    # The code was made by the command line, without a label: named in words, not by its id.
+    assert "système" in text and "un code d'accès sans libellé" in text
     await check(referent, "people-audit", folder)
     await referent.get_by_label("Action").select_option(label="Inscription avec un code d'accès")
     await referent.get_by_role("button", name="Filtrer").click()

@@ -51,6 +51,10 @@ LABELS: dict[str, str] = {
     Action.RESET_LINK_USED: _("Password reset through a link"),
 }
 SYSTEM = _("system")
+# Targets without a name of their own; shown translated (`AuditRow.target_is_msgid`).
+UNTITLED_CODE = _("an access code without a label")
+UNTITLED_KEY = _("an API key without a name")
+_UNTITLED = frozenset({UNTITLED_CODE, UNTITLED_KEY})
 DELETED = _("deleted")
 
 _BY_EMAIL = frozenset(
@@ -104,6 +108,7 @@ class AuditRow:
     target_deleted: bool
     ip: str
     organisation: str = ""
+    target_is_msgid: bool = False
 
 
 def _filtered(statement: Select[AuditEvent], wanted: AuditFilter) -> Select[AuditEvent]:
@@ -157,11 +162,11 @@ async def _lookup(
     for row_id, label in await session.execute(
         select(AccessCode.id, AccessCode.label).where(AccessCode.id.in_(parsed))
     ):
-        names[str(row_id)] = label or str(row_id)[:8]
+        names[str(row_id)] = label or UNTITLED_CODE
     for row_id, label in await session.execute(
         select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(parsed))
     ):
-        names[str(row_id)] = label or str(row_id)[:8]
+        names[str(row_id)] = label or UNTITLED_KEY
     slugs = {r.target for r in rows if r.target and r.action in _BY_SLUG}
     for slug, name in await session.execute(
         select(Organisation.slug, Organisation.name).where(Organisation.slug.in_(slugs))
@@ -208,6 +213,7 @@ async def _named(session: AsyncSession, rows: list[AuditEvent]) -> list[AuditRow
                 target_deleted=deleted,
                 ip=row.ip or "",
                 organisation=names.get(str(row.org_id), "") if row.org_id else "",
+                target_is_msgid=target in _UNTITLED and row.action in _BY_CODE | _BY_KEY,
             )
         )
     return named
@@ -231,7 +237,7 @@ def to_csv(rows: Iterable[AuditRow], gettext: Callable[[str], str]) -> str:
     headers = ("Date", "Actor", "Action", "Target", "Address", "Code", "Organisation")
     writer.writerow([gettext(h) for h in headers])
     for row in rows:
-        target = row.target
+        target = gettext(row.target) if row.target_is_msgid else row.target
         if row.target_deleted:
             target = f"{target} ({gettext(DELETED)})"
         actor = gettext(SYSTEM) if row.actor_is_system else row.actor
