@@ -22,8 +22,9 @@ from autan.core.errors import Forbidden
 from autan.core.params import BigIdCursor, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.web import forms
-from autan.web.admin_router import managed_org, render_admin_page
-from autan.web.templating import Templates, request_language
+from autan.web.admin_pages import managed_org, render_admin_page
+from autan.web.pages import templates_of
+from autan.web.templating import request_language
 
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(principal)])
 
@@ -35,11 +36,6 @@ class AdminOnly(Forbidden):
 
     def __init__(self) -> None:
         super().__init__("Only platform administrators can do this.")
-
-
-def _templates(request: Request) -> Templates:
-    templates: Templates = request.state.templates
-    return templates
 
 
 # -- Filters ------------------------------------------------------------------------------
@@ -88,7 +84,7 @@ def _scope(me: Principal, org_id: uuid.UUID, everywhere: bool) -> uuid.UUID | No
 
 def _action_choices(request: Request) -> list[tuple[str, str]]:
     """Every action and its label in the reader's language, in that language's order."""
-    templates, lang = _templates(request), request_language(request)
+    templates, lang = templates_of(request), request_language(request)
     labels = [(code, templates.gettext(lang, label)) for code, label in audit_log.LABELS.items()]
     return sorted(labels, key=lambda item: item[1].casefold())
 
@@ -151,7 +147,7 @@ async def audit_export(
     scope = _scope(me, org.id, everywhere)
     rows = await audit_log.events(session, scope, wanted, limit=_EXPORT_MAX)
     lang = request_language(request)
-    templates = _templates(request)
+    templates = templates_of(request)
     text = audit_log.to_csv(rows, lambda msg: templates.gettext(lang, msg))
     filename = f"audit-{org.slug}-{utcnow().date().isoformat()}.csv"
     return Response(

@@ -15,20 +15,27 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from autan.accounts import codes, links, signup
 from autan.accounts.admin import AdminRoleReserved
-from autan.accounts.auth_router import LocalLoginDisabled, client_ip
-from autan.accounts.errors import UserExists
+from autan.accounts.errors import LocalLoginDisabled, UserExists
 from autan.accounts.models import Role
 from autan.accounts.principal import Principal
-from autan.accounts.sessions import SessionCodec
-from autan.accounts.throttle import LoginThrottle
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest, NotFound
 from autan.core.params import Slug
-from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal, set_session_cookie
+from autan.deps import (
+    CurrentPrincipal,
+    CurrentSession,
+    LoginThrottleDep,
+    SessionDep,
+    SettingsDep,
+    client_ip,
+    principal,
+    set_session_cookie,
+)
+from autan.services import services_of
 from autan.web import forms
-from autan.web.admin_router import managed_org, render_admin_page
+from autan.web.admin_pages import managed_org, render_admin_page
 from autan.web.errors import translate
-from autan.web.templating import Templates
+from autan.web.pages import templates_of
 
 public = APIRouter(include_in_schema=False)
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(principal)])
@@ -43,14 +50,9 @@ class SignupDisabled(NotFound):
         super().__init__("Creating an account is not possible on this site.")
 
 
-def _templates(request: Request) -> Templates:
-    templates: Templates = request.state.templates
-    return templates
-
-
 def signup_open(request: Request) -> bool:
     """Whether visitors may create a local account with an access code."""
-    sessions = request.state.settings.sessions
+    sessions = services_of(request).settings.sessions
     return bool(sessions.local_login_enabled and sessions.signup_enabled)
 
 
@@ -73,7 +75,9 @@ def _signup_page(
         "field": field,
         "min_length": signup.PASSWORD_MIN,
     }
-    response = _templates(request).render(request, "signup.html", context, status_code=status_code)
+    response = templates_of(request).render(
+        request, "signup.html", context, status_code=status_code
+    )
     forms.set_form_cookie(request, response, token)
     return response
 
@@ -87,7 +91,9 @@ async def signup_page(request: Request) -> HTMLResponse:
 
 
 @public.post("/auth/signup")
-async def signup_form(request: Request, session: SessionDep) -> Response:
+async def signup_form(
+    request: Request, session: SessionDep, throttle: LoginThrottleDep
+) -> Response:
     """Create the account and sign in; what was typed (not the password) comes back on error."""
     form = await request.form()
     forms.check_form_token(request, form)
@@ -95,7 +101,6 @@ async def signup_form(request: Request, session: SessionDep) -> Response:
         raise SignupDisabled()
     typed = {name: str(form.get(name, ""))[:320] for name in ("email", "name", "code")}
     ip = client_ip(request)
-    throttle: LoginThrottle = request.state.login_throttle
     try:
         email = forms.text(form, "email", 320)
         name = forms.text(form, "name", 200)
@@ -122,8 +127,7 @@ async def signup_form(request: Request, session: SessionDep) -> Response:
             field=exc.param or "",
             status_code=STATUS_OF_KIND[exc.kind],
         )
-    codec: SessionCodec = request.state.session_codec
-    cookie, _data = codec.issue(user.id, user.session_epoch)
+    cookie, _data = services_of(request).session_codec.issue(user.id, user.session_epoch)
     # The charter guard takes the newcomer to the usage charter first.
     response = RedirectResponse("/", status_code=303)
     set_session_cookie(request, response, cookie)
@@ -140,7 +144,7 @@ def _link_page(
 ) -> HTMLResponse:
     token = forms.form_token(request)
     context = {"form_token": token, "min_length": signup.PASSWORD_MIN, **context}
-    response = _templates(request).render(request, "link.html", context, status_code=status_code)
+    response = templates_of(request).render(request, "link.html", context, status_code=status_code)
     forms.set_form_cookie(request, response, token)
     return response
 
@@ -159,15 +163,16 @@ async def link_page(token: str, request: Request, session: SessionDep) -> HTMLRe
 
 
 @public.post("/auth/link/{token}")
-async def link_form(token: str, request: Request, session: SessionDep) -> Response:
+async def link_form(
+    token: str, request: Request, session: SessionDep, throttle: LoginThrottleDep
+) -> Response:
     """Set the password; then the person signs in with it."""
     form = await request.form()
     forms.check_form_token(request, form)
-    if not request.state.settings.sessions.local_login_enabled:
+    if not services_of(request).settings.sessions.local_login_enabled:
         raise LocalLoginDisabled()
     token = token[:_TOKEN_MAX]
     ip = client_ip(request)
-    throttle: LoginThrottle = request.state.login_throttle
     try:
         password = forms.text(form, "password", 1024, strip=False)
         if password != forms.text(form, "confirm", 1024, strip=False):
@@ -216,7 +221,12 @@ async def invite_page(
 
 @router.post("/orgs/{slug}/invite")
 async def invite(
-    slug: Slug, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+    slug: Slug,
+    request: Request,
+    me: CurrentPrincipal,
+    data: CurrentSession,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> HTMLResponse:
     """Create the person and show their one-time link (once: it is stored hashed)."""
     org = await managed_org(session, slug, me)
@@ -235,7 +245,7 @@ async def invite(
             email=email,
             name=name,
             role=Role(role_text),
-            hours=request.state.settings.sessions.link_valid_hours,
+            hours=settings.sessions.link_valid_hours,
         )
     except (InvalidRequest, UserExists, AdminRoleReserved) as exc:
         await session.rollback()
@@ -276,10 +286,9 @@ async def reset_link(
     me: CurrentPrincipal,
     data: CurrentSession,
     session: SessionDep,
+    settings: SettingsDep,
 ) -> HTMLResponse:
     """A password-reset link for a member of the organisation, shown once."""
     org = await managed_org(session, slug, me)
-    created = await links.reset_link(
-        session, org, me, user_id, request.state.settings.sessions.link_valid_hours
-    )
+    created = await links.reset_link(session, org, me, user_id, settings.sessions.link_valid_hours)
     return await _created_page(request, me, data.csrf, session, slug, created)
