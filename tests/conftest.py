@@ -31,7 +31,8 @@ ENGINES = ("sqlite", "postgresql")
 
 def isolate_settings(patch: pytest.MonkeyPatch, workdir: Path) -> None:
     """Drop the developer's `AUTAN_*` variables and `.env` from every `Settings` built in tests."""
-    for name in [name for name in os.environ if name.startswith("AUTAN_")]:
+    # AUTAN_SCREENSHOTS is not a setting: it asks the browser tests to refresh docs/screenshots.
+    for name in [n for n in os.environ if n.startswith("AUTAN_") and n != "AUTAN_SCREENSHOTS"]:
         patch.delenv(name)
     # Read when each instance is built, so this reaches `Settings()` in the CLI and the app too.
     patch.setitem(Settings.model_config, "env_file", None)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.auth_router import router as auth_router
 from autan.accounts.charter_gate import CharterGate
+from autan.accounts.links_router import router as links_router
 from autan.accounts.model_access import ModelAccess
 from autan.accounts.oidc import OidcClient
 from autan.accounts.oidc_router import router as oidc_router
@@ -56,10 +57,12 @@ from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
 from autan.web import admin_router as web_admin
 from autan.web import assistants_router as web_assistants
+from autan.web import audit_router as web_audit
 from autan.web import chat_router as web_chat
 from autan.web import collections_router as web_collections
 from autan.web import dashboards_router as web_dashboards
 from autan.web import library_router as web_library
+from autan.web import people_router as web_people
 from autan.web import router as web
 from autan.web import settings_router as web_settings
 from autan.web.charter_guard import require_charter
@@ -272,13 +275,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(documents_router)
     app.include_router(assistants_router)
     app.include_router(accounts_router)
+    app.include_router(links_router)
     app.include_router(auth_router)
     app.include_router(oidc_router)
     app.include_router(web.public)
+    app.include_router(web_people.public)
     # Signed-in pages wait for the usage charter to be accepted (API keys are not affected).
     charter = [Depends(require_charter)]
     app.include_router(web.pages, dependencies=charter)
     app.include_router(web_admin.router, dependencies=charter)
+    app.include_router(web_people.router, dependencies=charter)
+    app.include_router(web_audit.router, dependencies=charter)
     app.include_router(web_chat.router, dependencies=charter)
     # Signed-in pages whose routers carry no dependency of their own.
     signed_in = [Depends(principal), Depends(require_charter)]

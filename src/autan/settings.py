@@ -43,6 +43,17 @@ class SessionSettings(BaseModel):
         None, description="Send cookies over HTTPS only (default: when the request is HTTPS)."
     )
     local_login_enabled: bool = Field(True, description="Allow email + password accounts.")
+    signup_enabled: bool = Field(
+        True,
+        description="Let newcomers create a local account with an access code a referent "
+        "handed out (needs local_login_enabled).",
+    )
+    link_valid_hours: int = Field(
+        72,
+        ge=1,
+        le=24 * 30,
+        description="Hours an invitation or password-reset link stays valid (single use).",
+    )
 
 
 class Settings(BaseSettings):

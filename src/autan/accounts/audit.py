@@ -29,6 +29,11 @@ class Action(StrEnum):
     CHARTER_UPDATED = "charter_updated"
     DATA_ERASED = "data_erased"
     WEB_SEARCH = "web_search"  # that a search happened, never what was searched
+    SIGNED_UP = "signed_up"
+    INVITATION_CREATED = "invitation_created"
+    INVITATION_USED = "invitation_used"
+    RESET_LINK_CREATED = "reset_link_created"
+    RESET_LINK_USED = "reset_link_used"
 
 
 def record(
