@@ -46,6 +46,8 @@ from autan.ops.router import OPS_PATHS
 from autan.ops.router import router as ops_router
 from autan.quotas.limiter import QuotaLimiter
 from autan.quotas.service import Quotas
+from autan.research.runtime import research_runner
+from autan.research.service import Research
 from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
 from autan.web import admin_router as web_admin
@@ -53,6 +55,7 @@ from autan.web import assistants_router as web_assistants
 from autan.web import chat_router as web_chat
 from autan.web import collections_router as web_collections
 from autan.web import library_router as web_library
+from autan.web import research_router as web_research
 from autan.web import router as web
 from autan.web.charter_guard import CharterGate, require_charter
 from autan.web.errors import html_page
@@ -198,6 +201,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             policies = OrgPolicies(factory, cache_ttl, bus)
             web = WebRuntime(settings.web)
             web_grounding = WebGrounding(web.search, policies, core.quotas, factory)
+            research_worker = research_runner(settings, factory, models_client, web, policies)
+            if research_worker is not None and settings.documents.worker_in_serve:
+                await research_worker.start()
             state: dict[str, Any] = {
                 "settings": settings,
                 "session_factory": factory,
@@ -218,6 +224,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     web_grounding,
                 ),
                 "web": web_grounding,
+                "research": Research(
+                    factory,
+                    settings.research,
+                    web_grounding,
+                    core.quotas,
+                    research_worker.wake if research_worker is not None else None,
+                ),
                 "quotas": core.quotas,
                 "login_throttle": LoginThrottle(core.limiter),
                 "org_policies": policies,
@@ -240,6 +253,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 await revocations.stop()
                 await oidc_http.aclose()
+                if research_worker is not None:
+                    await research_worker.stop()
                 await web.close()
 
     app = FastAPI(
@@ -266,6 +281,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_library.router)
     app.include_router(web_collections.router)
     app.include_router(web_assistants.router)
+    app.include_router(web_research.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         AdmissionLimits,

@@ -20,6 +20,7 @@ from autan.core.db import DatabasePoolSettings
 from autan.core.events import EventSettings
 from autan.documents.settings import DocumentSettings
 from autan.quotas.policy import QuotaSettings
+from autan.research.settings import ResearchSettings
 from autan.retrieval.settings import RetrievalSettings
 from autan.websearch.settings import WebSettings
 
@@ -224,6 +225,9 @@ class Settings(BaseSettings):
     )
     web: WebSettings = Field(
         WebSettings(), description="Web search and page reading (AUTAN_WEB__*)."
+    )
+    research: ResearchSettings = Field(
+        ResearchSettings(), description="Deep research runs (AUTAN_RESEARCH__*)."
     )
 
     @field_validator("forwarded_allow_ips")

@@ -29,6 +29,7 @@ class Action(StrEnum):
     CHARTER_UPDATED = "charter_updated"
     DATA_ERASED = "data_erased"
     WEB_SEARCH = "web_search"  # that a search happened, never what was searched
+    DEEP_RESEARCH = "deep_research"  # that a run started, never its question
 
 
 def record(
