@@ -100,9 +100,13 @@ def sentences(text: str) -> list[str]:
 
 
 def best_sentences(passage: str, question: str, limit: int = 2) -> list[str]:
-    """The sentences of a passage sharing most words with the question, in page order."""
+    """The sentences of a passage sharing most words with the question, in page order.
+
+    Lines without a final stop (titles, menus) are left out when the page has sentences.
+    """
     wanted = set(terms(question))
     found = sentences(passage)
+    found = [s for s in found if s.endswith((".", "!", "?", "…"))] or found
     ranked = sorted(
         range(len(found)), key=lambda i: (-len(wanted.intersection(terms(found[i]))), i)
     )
@@ -195,3 +199,11 @@ def docx_bytes(report: str) -> bytes:
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
+
+
+def report_body(report: str) -> str:
+    """The report without its title and question, which the run's page already shows."""
+    lines = report.splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[4:]
+    return "\n".join(lines)

@@ -24,6 +24,12 @@ class ResearchSettings(BaseModel):
     max_questions: int = Field(
         4, ge=1, le=10, description="Sub-questions the plan of one run may hold."
     )
+    plan_tokens: int = Field(
+        150, ge=16, description="Longest answer the model may give when planning sub-questions."
+    )
+    summary_tokens: int = Field(
+        400, ge=16, description="Longest summary the model may write at the top of the report."
+    )
     max_running_per_user: int = Field(
         2, ge=1, description="Runs one person may have queued or running at once."
     )

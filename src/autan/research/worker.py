@@ -34,7 +34,6 @@ from autan.websearch.service import WebSearch
 log = structlog.get_logger(__name__)
 
 _CHARS_PER_TOKEN = 4  # the estimate of tokens used, for the run's budget
-_SUMMARY_TOKENS = 400
 
 
 class _Gone(Exception):
@@ -259,7 +258,11 @@ class ResearchWorker:
         messages = writing.plan_messages(job.question, count - 1, job.lang)
         try:
             answer = await self._models.complete_chat(
-                principal, job.model, messages, endpoint="research", max_tokens=200
+                principal,
+                job.model,
+                messages,
+                endpoint="research",
+                max_tokens=self._settings.plan_tokens,
             )
         except AutanError as exc:
             # No plan from the model: the question alone is still worth searching.
@@ -299,7 +302,7 @@ class ResearchWorker:
                     job.model,
                     messages,
                     endpoint="research",
-                    max_tokens=min(_SUMMARY_TOKENS, budget - _tokens(messages, "")),
+                    max_tokens=min(self._settings.summary_tokens, budget - _tokens(messages, "")),
                 ),
             )
         except (AutanError, _Halt) as exc:

@@ -20,7 +20,7 @@ from autan.core.errors import AutanError
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.research import service
 from autan.research.models import ResearchJob
-from autan.research.report import docx_bytes
+from autan.research.report import docx_bytes, report_body
 from autan.research.service import Research
 from autan.web.charter_guard import require_charter
 from autan.web.chat_router import usable_models
@@ -41,7 +41,7 @@ def _research(request: Request) -> Research:
 
 def _view(job: ResearchJob) -> dict[str, Any]:
     """What the page shows of a run."""
-    return {"job": job, "report_html": to_html(job.report) if job.report else ""}
+    return {"job": job, "report_html": to_html(report_body(job.report)) if job.report else ""}
 
 
 @router.get("/research")
