@@ -169,13 +169,24 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     async with backend(settings, tracing, chat=False, grace=settings.documents.stop_grace) as core:
         await core.bus.start()
         await core.documents.start()
+        # Deep-research runs too, where web search is configured (else this is None).
+        web = WebRuntime(settings.web)
+        policies = OrgPolicies(core.factory, settings.gateway.api_key_cache_ttl, core.bus)
+        research = research_runner(settings, core.factory, ModelClient(core.gateway), web, policies)
+        if research is not None:
+            await research.start()
         log.info(
             "worker_started",
             concurrency=core.documents.concurrency(),
             embedding_model=core.documents.embedding_model(),
         )
-        await stop.wait()
-        log.info("worker_stopping", documents_in_progress=core.documents.active)
+        try:
+            await stop.wait()
+            log.info("worker_stopping", documents_in_progress=core.documents.active)
+        finally:
+            if research is not None:
+                await research.stop()
+            await web.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
