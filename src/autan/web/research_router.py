@@ -22,11 +22,11 @@ from autan.research import service
 from autan.research.models import ResearchJob
 from autan.research.report import docx_bytes, report_body
 from autan.research.service import Research
+from autan.services import services_of
 from autan.web.charter_guard import require_charter
-from autan.web.chat_router import usable_models
 from autan.web.errors import translate
-from autan.web.router import page_context
-from autan.web.templating import Templates, request_language
+from autan.web.pages import page_context, templates_of, usable_models
+from autan.web.templating import request_language
 
 router = APIRouter(
     include_in_schema=False, dependencies=[Depends(principal), Depends(require_charter)]
@@ -35,8 +35,7 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
 def _research(request: Request) -> Research:
-    research: Research = request.state.research
-    return research
+    return services_of(request).research
 
 
 def _view(job: ResearchJob) -> dict[str, Any]:
@@ -68,9 +67,8 @@ async def _list_page(
         "question": question,
         "error": translate(request, error) if error else "",
     }
-    templates: Templates = request.state.templates
     status = STATUS_OF_KIND[error.kind] if error else 200
-    return templates.render(request, "research/list.html", context, status_code=status)
+    return templates_of(request).render(request, "research/list.html", context, status_code=status)
 
 
 @router.post("/research")
@@ -100,8 +98,7 @@ async def research_run_page(
     """One run: its plan, steps as they happen, sources and report."""
     job = await service.owned(session, me, job_id)
     context = await page_context(request, me, data.csrf, session) | _view(job)
-    templates: Templates = request.state.templates
-    return templates.render(request, "research/run.html", context)
+    return templates_of(request).render(request, "research/run.html", context)
 
 
 @router.get("/research/{job_id}/progress")
@@ -115,8 +112,7 @@ async def research_progress(
     """The part of the run's page that changes, polled while the run works."""
     job = await service.owned(session, me, job_id)
     context = {"csrf_token": data.csrf, **_view(job)}
-    templates: Templates = request.state.templates
-    return templates.render(request, "research/_progress.html", context)
+    return templates_of(request).render(request, "research/_progress.html", context)
 
 
 @router.post("/research/{job_id}/stop")
