@@ -120,9 +120,13 @@ def test_the_plan_keeps_questions_only_and_the_question_first() -> None:
 
 
 def test_the_summary_is_the_models_only_when_its_citations_exist() -> None:
-    assert report.checked_summary("Il coûte 86 euros [1].", [SOURCE]) == "Il coûte 86 euros [1]."
-    assert report.checked_summary("Il coûte 86 euros [4].", [SOURCE]) is None
-    assert report.checked_summary("Il coûte 86 euros.", [SOURCE]) is None
+    good = "Le timbre fiscal coûte 86 euros pour un adulte [1]."
+    assert report.checked_summary(good, [SOURCE]) == good
+    assert report.checked_summary(good.replace("[1]", "[4]"), [SOURCE]) is None
+    assert report.checked_summary(good.replace(" [1]", ""), [SOURCE]) is None
+    # Cited, but not what the page says (a small model's invention).
+    invented = "Le passeport est une opération compétitive des entrepreneurs [1]."
+    assert report.checked_summary(invented, [SOURCE]) is None
     text = report.build_report(QUESTION, [QUESTION], [SOURCE], "fr")
     # The fallback summary and the section quote the page, not its title line.
     assert "Le timbre fiscal coûte 86 euros pour un adulte. [1]" in text

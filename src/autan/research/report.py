@@ -99,6 +99,15 @@ def sentences(text: str) -> list[str]:
     return found
 
 
+def quoted(source: dict[str, Any], question: str, limit: int = 2) -> str:
+    """The best sentences of a source's passage, without the page title run into them."""
+    text = " ".join(best_sentences(source["excerpt"], question, limit))
+    title = str(source.get("title") or "")
+    if title and text.startswith(title + " "):
+        text = text[len(title) + 1 :]
+    return text
+
+
 def best_sentences(passage: str, question: str, limit: int = 2) -> list[str]:
     """The sentences of a passage sharing most words with the question, in page order.
 
@@ -126,12 +135,21 @@ def summary_messages(
 
 
 def checked_summary(answer: str, sources: Sequence[dict[str, Any]]) -> str | None:
-    """The model's summary if every [n] it cites exists and it cites at least one."""
-    text = answer.strip()
-    numbers = {int(n) for n in _MARKER.findall(text)}
-    known = {int(s["number"]) for s in sources}
-    if not text or not numbers or not numbers <= known:
+    """The model's summary if each of its sentences cites sources that exist and says
+    mostly what they say (most of its content words are in the cited passages)."""
+    text = " ".join(answer.split())
+    by_number = {int(s["number"]): s for s in sources}
+    found = [s for s in _SENTENCE.split(text) if s.strip()]
+    if not found:
         return None
+    for sentence in found:
+        numbers = {int(n) for n in _MARKER.findall(sentence)}
+        if not numbers or not numbers <= set(by_number):
+            return None
+        said = set(terms(_MARKER.sub(" ", sentence)))
+        cited = set(terms(" ".join(by_number[n]["excerpt"] for n in numbers)))
+        if len(said) < 3 or len(said & cited) < 0.6 * len(said):
+            return None
     return text
 
 
@@ -139,9 +157,9 @@ def extractive_summary(question: str, sources: Sequence[dict[str, Any]]) -> str:
     """A summary made of the best sentence of the first pages, each with its number."""
     lines = []
     for source in sources[:4]:
-        best = best_sentences(source["excerpt"], question, 1)
+        best = quoted(source, question, 1)
         if best:
-            lines.append(f"{best[0]} [{source['number']}]")
+            lines.append(f"{best} [{source['number']}]")
     return " ".join(lines)
 
 
@@ -170,9 +188,9 @@ def build_report(
             continue
         out += ["", f"## {sub}", ""]
         for source in found:
-            quoted = " ".join(best_sentences(source["excerpt"], sub))
-            if quoted:
-                out.append(f"- {quoted} [{source['number']}]")
+            text = quoted(source, sub)
+            if text:
+                out.append(f"- {text} [{source['number']}]")
     out += ["", f"## {words['sources']}", ""]
     for source in sources:
         where = ", ".join(p for p in (source.get("site"), source.get("published")) if p)
