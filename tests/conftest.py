@@ -144,6 +144,7 @@ def make_settings(
     quotas: dict[str, object] | None = None,
     chat: dict[str, object] | None = None,
     web: object = None,  # the `web` section; typed loosely as `gateway` values are
+    research: object = None,  # the `research` section, likewise
     **gateway: object,
 ) -> Settings:
     """Settings for a test: its own data dir, database and models file.
@@ -161,4 +162,5 @@ def make_settings(
         # Short answers: the tests check how answers flow, not how long the model can write.
         chat=chat if chat is not None else {"max_answer_tokens": 48},
         web=web if web is not None else {},
+        research=research if research is not None else {},
     )

@@ -52,6 +52,8 @@ from autan.ops.router import OPS_PATHS
 from autan.ops.router import router as ops_router
 from autan.quotas.limiter import QuotaLimiter
 from autan.quotas.service import Quotas
+from autan.research.runtime import research_runner
+from autan.research.service import Research
 from autan.services import Services
 from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
@@ -63,6 +65,7 @@ from autan.web import collections_router as web_collections
 from autan.web import dashboards_router as web_dashboards
 from autan.web import library_router as web_library
 from autan.web import people_router as web_people
+from autan.web import research_router as web_research
 from autan.web import router as web
 from autan.web import settings_router as web_settings
 from autan.web.charter_guard import require_charter
@@ -180,13 +183,26 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     async with backend(settings, tracing, chat=False, grace=settings.documents.stop_grace) as core:
         await core.bus.start()
         await core.documents.start()
+        # Deep-research runs too, where web search is configured (else this is None).
+        web_runtime = WebRuntime(settings.web)
+        policies = OrgPolicies(core.factory, settings.gateway.api_key_cache_ttl, core.bus)
+        research = research_runner(
+            settings, core.factory, ModelClient(core.gateway), web_runtime, policies
+        )
+        if research is not None:
+            await research.start()
         log.info(
             "worker_started",
             concurrency=core.documents.concurrency(),
             embedding_model=core.documents.embedding_model(),
         )
-        await stop.wait()
-        log.info("worker_stopping", documents_in_progress=core.documents.active)
+        try:
+            await stop.wait()
+            log.info("worker_stopping", documents_in_progress=core.documents.active)
+        finally:
+            if research is not None:
+                await research.stop()
+            await web_runtime.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -213,6 +229,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             policies = OrgPolicies(factory, cache_ttl, bus)
             web_runtime = WebRuntime(settings.web)
             web_grounding = WebGrounding(web_runtime.search, policies, core.quotas, factory)
+            research_worker = research_runner(
+                settings, factory, models_client, web_runtime, policies
+            )
+            if research_worker is not None and settings.documents.worker_in_serve:
+                await research_worker.start()
             codec = SessionCodec(settings.resolved_secret_key(), settings.sessions)
             services = Services(
                 settings=settings,
@@ -236,6 +257,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     web_grounding,
                 ),
                 web=web_grounding,
+                research=Research(
+                    factory,
+                    settings.research,
+                    web_grounding,
+                    core.quotas,
+                    research_worker.wake if research_worker is not None else None,
+                ),
                 quotas=core.quotas,
                 login_throttle=throttle,
                 sign_in=PasswordSignIn(
@@ -260,6 +288,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 await revocations.stop()
                 await oidc_http.aclose()
+                if research_worker is not None:
+                    await research_worker.stop()
                 await web_runtime.close()
 
     app = FastAPI(
@@ -294,6 +324,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_library.router)
     app.include_router(web_collections.router)
     app.include_router(web_assistants.router)
+    app.include_router(web_research.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         AdmissionLimits,

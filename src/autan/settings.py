@@ -21,6 +21,7 @@ from autan.core.events import EventSettings
 from autan.documents.settings import DocumentSettings
 from autan.llm.settings import EmbeddedSettings, GatewaySettings
 from autan.quotas.policy import QuotaSettings
+from autan.research.settings import ResearchSettings
 from autan.retrieval.settings import RetrievalSettings
 from autan.websearch.settings import WebSettings
 
@@ -138,6 +139,9 @@ class Settings(BaseSettings):
     )
     web: WebSettings = Field(
         WebSettings(), description="Web search and page reading (AUTAN_WEB__*)."
+    )
+    research: ResearchSettings = Field(
+        ResearchSettings(), description="Deep research runs (AUTAN_RESEARCH__*)."
     )
 
     @field_validator("forwarded_allow_ips")

@@ -34,6 +34,7 @@ class Action(StrEnum):
     INVITATION_USED = "invitation_used"
     RESET_LINK_CREATED = "reset_link_created"
     RESET_LINK_USED = "reset_link_used"
+    DEEP_RESEARCH = "deep_research"  # that a run started, never its question
 
 
 def record(

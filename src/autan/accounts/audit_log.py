@@ -49,6 +49,7 @@ LABELS: dict[str, str] = {
     Action.INVITATION_USED: _("Invitation accepted"),
     Action.RESET_LINK_CREATED: _("Password reset link created"),
     Action.RESET_LINK_USED: _("Password reset through a link"),
+    Action.DEEP_RESEARCH: _("Deep research started"),
 }
 SYSTEM = _("system")
 # Targets without a name of their own; shown translated (`AuditRow.target_is_msgid`).

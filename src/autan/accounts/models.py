@@ -57,6 +57,9 @@ class Organisation(TimestampMixin, Base):
     # Overrides of the deployment's document limits for this organisation's files, e.g.
     # {"max_characters": 1000000, "max_passages": 5000} (autan.documents.worker); None: none.
     document_limits: Mapped[dict[str, int] | None] = mapped_column(JSON, default=None)
+    # Lower limits of this organisation's deep-research runs, e.g. {"max_pages": 6}
+    # (autan.research.settings.ORG_LIMITS); None: the deployment's.
+    research_limits: Mapped[dict[str, int] | None] = mapped_column(JSON, default=None)
 
 
 class OrganisationDomain(TimestampMixin, Base):

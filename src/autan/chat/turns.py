@@ -44,6 +44,7 @@ from autan.quotas.service import Quotas
 from autan.retrieval.grounding import last_user_text
 from autan.websearch.chat import WebGrounding
 from autan.websearch.errors import WebSearchOff
+from autan.websearch.passages import links_in
 
 log = structlog.get_logger(__name__)
 
@@ -218,8 +219,9 @@ class Turns:
             grounded = await self._ground(
                 principal, conversation, messages, request.lang, context_length, model
             )
-            if await self._web_on(principal, request, conversation):
-                await self._add_web(principal, request, grounded, question)
+            searching = await self._web_on(principal, request, conversation)
+            if searching or await self._links_on(principal, question):
+                await self._add_web(principal, request, grounded, question, search=searching)
         except ServiceBusy as exc:
             # Storing a failed answer would wait for the same busy database.
             yield TurnEvent("error", {"error": exc, "message_id": None})
@@ -336,7 +338,13 @@ class Turns:
         return TurnEvent("error", {"error": exc, "message_id": _text(message_id)})
 
     async def _add_web(
-        self, principal: Principal, request: TurnRequest, grounded: Grounded, question: str
+        self,
+        principal: Principal,
+        request: TurnRequest,
+        grounded: Grounded,
+        question: str,
+        *,
+        search: bool = True,
     ) -> None:
         """Add what the web says to the grounded prompt, numbered after the documents."""
         assert self._web is not None
@@ -346,6 +354,7 @@ class Turns:
             question,
             "en" if request.lang == "en" else "fr",
             first=len(grounded.sources) + 1,
+            search=search,
         )
         grounded.messages = web.messages
         grounded.sources = [*grounded.sources, *web.sources]
@@ -358,6 +367,14 @@ class Turns:
         organisation that forbade web search since just gets answers without it."""
         wanted = conversation.web_search if conversation is not None else request.web_search
         return bool(wanted) and self._web is not None and await self._web.allowed(principal)
+
+    async def _links_on(self, principal: Principal, question: str) -> bool:
+        """Whether the question holds links to read (web access allowed, switch off)."""
+        return (
+            bool(links_in(question))
+            and self._web is not None
+            and await self._web.allowed(principal)
+        )
 
     async def _finish(
         self,

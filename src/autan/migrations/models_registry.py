@@ -6,8 +6,18 @@ from autan.core import events_db as _events
 from autan.core.db import Base
 from autan.documents import models as _documents
 from autan.prompts import models as _prompts
+from autan.research import models as _research
 from autan.usage import models as _usage
 
 metadata = Base.metadata
 
-__all__ = ["metadata", "_accounts", "_chat", "_documents", "_events", "_prompts", "_usage"]
+__all__ = [
+    "metadata",
+    "_accounts",
+    "_chat",
+    "_documents",
+    "_events",
+    "_prompts",
+    "_research",
+    "_usage",
+]

@@ -318,7 +318,13 @@ function start() {
     const heading = document.createElement("h3");
     heading.textContent = strings.sources;
     const list = document.createElement("ol");
+    const refused = document.createElement("ul");
+    refused.className = "refused-links";
     for (const source of sources) {
+      if (source.kind === "web_refused") {
+        refused.appendChild(refusedLink(source));
+        continue;
+      }
       const item = document.createElement("li");
       item.value = source.number;
       item.id = `source-${node.dataset.position}-${source.number}`;
@@ -360,7 +366,19 @@ function start() {
       list.appendChild(item);
     }
     box.append(heading, list);
+    if (refused.children.length) box.appendChild(refused);
     node.querySelector(".message-body").after(box);
+  }
+
+  // A pasted link that was not read, and why in plain words.
+  function refusedLink(source) {
+    const item = document.createElement("li");
+    const url = document.createElement("span");
+    url.className = "refused-url";
+    url.textContent = source.url;
+    const why = strings.refusals[source.reason] || strings.refusals.other;
+    item.append(url, ` — ${strings.notRead} ${why}`);
+    return item;
   }
 
   // A web source: title, site, date when known, the passage used and a link to the page.
