@@ -36,7 +36,7 @@ from autan.chat.grounding import ChatGrounding, Grounded
 from autan.chat.models import Conversation, MessageRole, MessageStatus, TitleSource
 from autan.chat.prompting import fit, system_prompt
 from autan.chat.settings import ChatSettings
-from autan.chat.titles import propose_title
+from autan.chat.titles import fallback_title, propose_title
 from autan.core.db import database_busy, database_unreachable
 from autan.core.errors import AutanError
 from autan.llm.client import ChatMessage, ModelClient
@@ -194,6 +194,11 @@ class Turns:
                 raise NothingToRegenerate()
             await service.truncate(session, conversation, position)
         await service.append(session, conversation, MessageRole.USER, request.content)
+        if conversation.title_source == TitleSource.PENDING and (
+            not conversation.title or conversation.message_count == 1
+        ):
+            # A provisional title at once (still pending: the model's proposal replaces it).
+            conversation.title = fallback_title(request.content)
         return conversation
 
     async def run(
@@ -263,8 +268,9 @@ class Turns:
         log.debug("chat_turn", status=answer.status, seconds=time.perf_counter() - started)
         if answer.error is not None:
             yield TurnEvent("error", {"error": answer.error, "message_id": _text(message_id)})
-            return
-        yield TurnEvent("done", {"message_id": _text(message_id), "status": str(answer.status)})
+        else:
+            yield TurnEvent("done", {"message_id": _text(message_id), "status": str(answer.status)})
+        # A failed answer still deserves a title: the question alone says what it is about.
         if conversation is not None and conversation.title_source == TitleSource.PENDING:
             async for event in self._title(principal, request, model, conversation, turns):
                 yield event

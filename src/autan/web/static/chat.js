@@ -248,6 +248,7 @@ function start() {
           window.history.replaceState({}, "", `/c/${data.id}`);
           addToSidebar(data.id, data.title || strings.newConversation);
         }
+        if (data.title) setTitle(data.id, data.title);
       } else if (name === "delta") {
         text += data.text;
         if (!pending) { pending = true; requestAnimationFrame(paint); }
@@ -443,13 +444,17 @@ function start() {
     if (window.htmx) window.htmx.process(form);
   }
 
+  // A conversation just created: first in the sidebar under the one "Today" heading (the
+  // server marks it), with its Rename and Delete actions offered at once.
   function addToSidebar(id, label) {
+    showConversationActions(id);
     const list = document.getElementById("conversation-list");
     if (!list) return;
     list.querySelectorAll("[aria-current]").forEach((a) => a.removeAttribute("aria-current"));
-    let first = list.querySelector("ul.conversation-list");
+    if (list.querySelector(`a[data-id="${id}"]`)) return;
     const heading = list.querySelector("h3.group-title");
-    if (!first || !heading || heading.dataset.today !== "1") {
+    let first = heading ? heading.nextElementSibling : null;
+    if (!first || !first.matches("ul.conversation-list") || heading.dataset.today !== "1") {
       const h = document.createElement("h3");
       h.className = "group-title";
       h.dataset.today = "1";
@@ -469,10 +474,20 @@ function start() {
     first.prepend(li);
   }
 
+  function showConversationActions(id) {
+    const bar = document.getElementById("chat-actions");
+    if (!bar) return;
+    bar.querySelector("form.rename-form").action = `/c/${id}/rename`;
+    bar.querySelector("form.delete-form").action = `/c/${id}/delete`;
+    bar.hidden = false;
+  }
+
   function setTitle(id, text) {
     if (id === conversationId) {
       title.textContent = text;
       document.title = `${text} · Autan`;
+      const rename = document.getElementById("rename-title");
+      if (rename) rename.value = text;
     }
     document.querySelectorAll(`#conversation-list a[data-id="${id}"]`).forEach((a) => { a.textContent = text; });
   }

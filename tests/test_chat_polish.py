@@ -1,0 +1,106 @@
+"""Everyday chat roughness (issue 17), on SQLite and PostgreSQL, against a protocol-speaking
+scripted model: titles at once, one "Today" heading, a dying upstream, search by meaning of
+letters (accents and case do not matter), and the user's language in exports."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from sqlalchemy import select
+
+from autan.chat.models import Conversation, Message
+from autan.core.db import create_engine, session_factory
+from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
+from tests.support.scripted_upstream import TITLE, scripted_upstream
+from tests.support.web import Site, hidden, parse_events, run_site
+
+
+@pytest.fixture
+async def site(tmp_path: Path, database_url: str) -> AsyncIterator[Site]:
+    async with scripted_upstream() as upstream:
+        models = ModelsConfig(
+            models=[ModelConfig(id="scripted", replicas=[ReplicaConfig(url=upstream)])]
+        )
+        async with run_site(tmp_path, database_url, models) as running:
+            yield running
+
+
+async def csrf_of(browser: httpx.AsyncClient) -> str:
+    page = await browser.get("/")
+    assert page.status_code == 200, page.text
+    return hidden(page.text, "csrf_token")
+
+
+async def turn(
+    browser: httpx.AsyncClient, csrf: str, **body: Any
+) -> list[tuple[str, dict[str, Any]]]:
+    response = await browser.post(
+        "/chat/turn",
+        content=orjson.dumps({"action": "send", **body}),
+        headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    return parse_events(response.content)
+
+
+async def messages_of(site: Site, conversation_id: str) -> list[Message]:
+    engine = create_engine(site.autan.settings.resolved_database_url)
+    try:
+        async with session_factory(engine)() as session:
+            conversation = await session.get(Conversation, uuid.UUID(conversation_id))
+            assert conversation is not None
+            rows = await session.scalars(
+                select(Message)
+                .where(Message.conversation_id == conversation.id)
+                .order_by(Message.position)
+            )
+            return list(rows)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_new_conversation_is_titled_at_once_then_by_the_model(site: Site) -> None:
+    async with site.signed_in("member_a") as browser:
+        csrf = await csrf_of(browser)
+        events = await turn(browser, csrf, content="Bonjour ! **Comment** préparer un budget?")
+        name, first = events[0]
+        assert name == "conversation"
+        # The provisional title: the question's words, cleaned, before any answer.
+        assert first["title"] == "Comment préparer un budget"
+        titled = [data for name, data in events if name == "title"]
+        assert titled == [{"id": first["id"], "title": TITLE}]
+        page = await browser.get(f"/c/{first['id']}")
+        # One "Today" heading, marked so that the page files new conversations under it.
+        assert page.text.count('data-today="1"') == 1
+        assert page.text.count(">Aujourd&#39;hui<") + page.text.count(">Aujourd'hui<") == 1
+        # The actions of the conversation are there; the new-chat page has them hidden.
+        assert f'action="/c/{first["id"]}/rename"' in page.text
+        blank = await browser.get("/")
+        assert re.search(r'id="chat-actions"\s+hidden', blank.text)
+
+
+async def test_an_upstream_that_dies_keeps_the_partial_answer_and_a_title(site: Site) -> None:
+    async with site.signed_in("member_a") as browser:
+        csrf = await csrf_of(browser)
+        events = await turn(browser, csrf, content="Une question qui casse [die]")
+        names = [name for name, _ in events]
+        assert "delta" in names and "error" in names and "done" not in names
+        written = "".join(data["text"] for name, data in events if name == "delta")
+        assert written.startswith("Voici une réponse")
+        # The question still gets a title, though its answer failed (the model just failed,
+        # so the title may be the question's own words).
+        titles = [data["title"] for name, data in events if name == "title"]
+        assert titles in ([TITLE], ["Une question qui casse die"])
+        conversation_id = events[0][1]["id"]
+        question, answer = await messages_of(site, conversation_id)
+        assert answer.status == "failed" and answer.content == written
+        page = await browser.get(f"/c/{conversation_id}")
+        assert "Réessayer" in page.text and written.split()[-1] in page.text
