@@ -104,3 +104,27 @@ async def test_an_upstream_that_dies_keeps_the_partial_answer_and_a_title(site: 
         assert answer.status == "failed" and answer.content == written
         page = await browser.get(f"/c/{conversation_id}")
         assert "Réessayer" in page.text and written.split()[-1] in page.text
+
+
+async def test_search_ignores_case_and_accents_and_shows_the_passage(site: Site) -> None:
+    async with site.signed_in("member_a") as browser:
+        csrf = await csrf_of(browser)
+        question = "Quels jours de congé poser en Août pour le pont de l'Assomption ?"
+        first = await turn(browser, csrf, content=question)
+        mine = first[0][1]["id"]
+        await turn(browser, csrf, content="Rédige une note sur le budget ÉTÉ 2027")
+        found = await browser.get("/chat/search", params={"q": "aout"})
+        assert found.status_code == 200
+        # Only the conversation that says "Août", with the passage and the word marked.
+        assert found.text.count('href="/c/') == 1 and f'href="/c/{mine}"' in found.text
+        assert "<mark>Août</mark> pour le pont" in found.text
+        by_title = await browser.get("/chat/search", params={"q": "ete 2027"})
+        assert by_title.text.count('href="/c/') == 1 and "<mark>ÉTÉ 2027</mark>" in by_title.text
+        # Case and accents typed by the searcher do not matter either.
+        assert f'href="/c/{mine}"' in (await browser.get("/chat/search?q=CONGÉ")).text
+        # Wildcards are words like any other.
+        assert "Aucune conversation" in (await browser.get("/chat/search?q=%25")).text
+    async with site.signed_in("ref_a") as other:
+        # Someone else, even of the same organisation, finds nothing of it.
+        theirs = await other.get("/chat/search", params={"q": "aout"})
+        assert theirs.status_code == 200 and 'href="/c/' not in theirs.text
