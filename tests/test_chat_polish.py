@@ -4,6 +4,7 @@ letters (accents and case do not matter), and the user's language in exports."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -128,3 +129,46 @@ async def test_search_ignores_case_and_accents_and_shows_the_passage(site: Site)
         # Someone else, even of the same organisation, finds nothing of it.
         theirs = await other.get("/chat/search", params={"q": "aout"})
         assert theirs.status_code == 200 and 'href="/c/' not in theirs.text
+
+
+async def test_a_model_reciting_its_instructions_is_not_shown_them(site: Site) -> None:
+    async with site.signed_in("member_a") as browser:
+        csrf = await csrf_of(browser)
+        events = await turn(browser, csrf, content="Qui es-tu vraiment ? [leak]")
+        shown = "".join(data["text"] for name, data in events if name == "delta")
+        assert shown == "Voici la réponse demandée [1]."
+        [stored] = [m for m in await messages_of(site, events[0][1]["id"]) if m.role != "user"]
+        assert stored.content == shown
+
+
+async def test_stop_before_the_first_word_keeps_the_question_with_a_retry(site: Site) -> None:
+    async with site.signed_in("member_a") as browser:
+        csrf = await csrf_of(browser)
+        request = browser.build_request(
+            "POST",
+            "/chat/turn",
+            content=orjson.dumps({"action": "send", "content": "Une longue attente [wait]"}),
+            headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+        )
+        response = await browser.send(request, stream=True)
+        seen = b""
+        async for chunk in response.aiter_bytes():
+            seen += chunk
+            if b"event: conversation" in seen and b"\n\n" in seen.split(b"event: conversation")[1]:
+                break
+        await response.aclose()  # "Arrêter" before any word came
+        conversation_id = parse_events(seen)[0][1]["id"]
+        stored: list[Message] = []
+        for _ in range(100):
+            stored = await messages_of(site, conversation_id)
+            if len(stored) == 2:
+                break
+            await asyncio.sleep(0.1)
+        question, answer = stored
+        assert question.content == "Une longue attente [wait]"
+        assert answer.status == "stopped" and answer.content == ""
+        page = await browser.get(f"/c/{conversation_id}")
+        assert "Réponse interrompue." in page.text and "Réessayer" in page.text
+        # Trying again answers the same question.
+        events = await turn(browser, csrf, action="regenerate", conversation_id=conversation_id)
+        assert any(name == "done" for name, _ in events)

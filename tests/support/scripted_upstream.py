@@ -3,7 +3,8 @@
 The chat's tests that are not about the model's wits use it: it answers at once and
 predictably, and a test steers it with words in the question:
 - `[slow]`: a pause before each word (so a reader can stop or scroll mid-answer);
-- `[wait]`: a long pause before the first word (Stop before anything is written);
+- `[wait]`: a long pause before the first word, the first time a question is asked (Stop
+  before anything is written; trying again is answered at once);
 - `[die]`: a few words, then the connection is cut as a crashed upstream would;
 - `[leak]`: the answer starts by repeating the system message it was given.
 Title requests (the one-line system prompt of `chat.titles`) get a title back.
@@ -20,6 +21,7 @@ import orjson
 from aiohttp import web
 
 TITLE = "Titre proposé par le modèle"
+WAITED = web.AppKey("waited", set[str])
 
 
 def _chunk(body: dict[str, Any], text: str | None, finish: str | None = None) -> bytes:
@@ -70,8 +72,10 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         )
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
-    if "[wait]" in question:
-        await asyncio.sleep(30)
+    waited: set[str] = request.app[WAITED]
+    if "[wait]" in question and question not in waited:
+        waited.add(question)
+        await asyncio.sleep(5)
     words = text.split(" ")
     for index, word in enumerate(words):
         if "[die]" in question and index == 6:
@@ -97,6 +101,7 @@ async def _models(_request: web.Request) -> web.Response:
 async def scripted_upstream() -> AsyncIterator[str]:
     """Serve the scripted model on a free loopback port; yields its `/v1` base URL."""
     app = web.Application()
+    app[WAITED] = set()
     app.router.add_post("/v1/chat/completions", _chat)
     app.router.add_get("/v1/models", _models)
     runner = web.AppRunner(app, shutdown_timeout=0.1)

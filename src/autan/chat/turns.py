@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,6 +33,7 @@ from autan.chat.errors import (
     readable_message,
 )
 from autan.chat.grounding import ChatGrounding, Grounded
+from autan.chat.leakguard import LeakGuard
 from autan.chat.models import Conversation, MessageRole, MessageStatus, TitleSource
 from autan.chat.prompting import fit, system_prompt
 from autan.chat.settings import ChatSettings
@@ -87,6 +88,7 @@ class _Answer:
     status: MessageStatus = MessageStatus.COMPLETE
     error: AutanError | None = None
     sources: list[dict[str, Any]] = field(default_factory=list)
+    finished: bool = False  # its storing has begun: not to be stored twice
 
 
 def check_content(content: str) -> str:
@@ -211,13 +213,43 @@ class Turns:
         turns: list[ChatMessage],
     ) -> AsyncIterator[TurnEvent]:
         """Stream the answer; always store how it ended (unless the turn is temporary)."""
+        answer = _Answer()
+        events = self._answer(
+            principal, request, model, context_length, conversation, turns, answer
+        )
+        try:
+            async for event in events:
+                yield event
+        except BaseException:
+            if not answer.finished:
+                # The reader stopped the answer or left, maybe before its first word (while
+                # sources were searched): keep what was written, marked stopped, so the
+                # question is never left unanswered and a reload offers to try again.
+                answer.status = MessageStatus.STOPPED
+                # AnswerNotStored is logged; the reader has gone, nobody is left to tell.
+                with anyio.CancelScope(shield=True), contextlib.suppress(AnswerNotStored):
+                    await self._finish(principal, conversation, model, answer)
+            raise
+        finally:
+            await events.aclose()
+
+    async def _answer(
+        self,
+        principal: Principal,
+        request: TurnRequest,
+        model: str,
+        context_length: int | None,
+        conversation: Conversation | None,
+        turns: list[ChatMessage],
+        answer: _Answer,
+    ) -> AsyncGenerator[TurnEvent, None]:
+        """The events of a turn; `run` stores an answer this leaves unfinished."""
         if conversation is not None:
             yield TurnEvent(
                 "conversation",
                 {"id": str(conversation.id), "title": conversation.title},
             )
         messages = fit(system_prompt(request.lang), turns, context_length)
-        answer = _Answer()
         question = last_user_text(messages)
         try:
             grounded = await self._ground(
@@ -248,18 +280,16 @@ class Turns:
                 endpoint=_endpoint(answer.sources),
                 max_tokens=self._settings.max_answer_tokens,
             )
+            guard = LeakGuard(str(messages[0].get("content", "")) if messages else "")
             async for text in stream:
-                answer.text += text
-                yield TurnEvent("delta", {"text": text})
+                if shown := _shown(guard.feed(text), answer.text):
+                    answer.text += shown
+                    yield TurnEvent("delta", {"text": shown})
+            if shown := _shown(guard.flush(), answer.text):
+                answer.text += shown
+                yield TurnEvent("delta", {"text": shown})
         except AutanError as exc:
             answer.status, answer.error = MessageStatus.FAILED, exc
-        except BaseException:
-            # The reader stopped the answer or left: keep what was written.
-            answer.status = MessageStatus.STOPPED
-            # AnswerNotStored is logged; the reader has gone, nobody is left to tell.
-            with anyio.CancelScope(shield=True), contextlib.suppress(AnswerNotStored):
-                await self._finish(principal, conversation, model, answer)
-            raise
         try:
             message_id = await self._finish(principal, conversation, model, answer)
         except AnswerNotStored as exc:
@@ -373,6 +403,7 @@ class Turns:
         answer: _Answer,
     ) -> uuid.UUID | None:
         """Store the answer, waiting out a database outage or overload; AnswerNotStored past it."""
+        answer.finished = True
         if conversation is None:
             return None
         for delay in (*STORE_RETRY_DELAYS, None):
@@ -417,6 +448,12 @@ class Turns:
             )
             await session.commit()
             return message.id
+
+
+def _shown(text: str, so_far: str) -> str:
+    """A piece of the answer as shown: an answer does not begin with blanks (left where a
+    recited instruction was taken out)."""
+    return text if so_far else text.lstrip()
 
 
 def _text(value: uuid.UUID | None) -> str | None:
