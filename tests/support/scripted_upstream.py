@@ -2,7 +2,7 @@
 
 The chat's tests that are not about the model's wits use it: it answers at once and
 predictably, and a test steers it with words in the question:
-- `[slow]`: a pause before each word (so a reader can stop or scroll mid-answer);
+- `[slow]`: a long answer with a pause before each word (to stop or scroll mid-answer);
 - `[wait]`: a long pause before the first word, the first time a question is asked (Stop
   before anything is written; trying again is answered at once);
 - `[die]`: a few words, then the connection is cut as a crashed upstream would;
@@ -42,7 +42,12 @@ def _answer(messages: list[dict[str, Any]]) -> str:
     if "[leak]" in question:
         return f"{system} Voici la réponse demandée [1]."
     words = " ".join(question.split()[-12:])
-    return f"Voici une réponse détaillée à votre question : {words} Fin de la réponse [1]."
+    body = f"Voici une réponse détaillée à votre question : {words}"
+    if "[slow]" in question:
+        body += "".join(
+            f"\n\n{n}. Un paragraphe de plus, pour que la page défile." for n in range(1, 25)
+        )
+    return f"{body} Fin de la réponse [1]."
 
 
 async def _chat(request: web.Request) -> web.StreamResponse:
@@ -85,7 +90,7 @@ async def _chat(request: web.Request) -> web.StreamResponse:
             return response
         await response.write(_chunk(body, word if index == 0 else " " + word))
         if "[slow]" in question:
-            await asyncio.sleep(0.15)
+            await asyncio.sleep(0.06)
     await response.write(_chunk(body, None, "stop"))
     final = orjson.dumps({"choices": [], "usage": usage})
     await response.write(b"data: " + final + b"\n\ndata: [DONE]\n\n")

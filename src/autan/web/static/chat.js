@@ -416,7 +416,8 @@ function start() {
       addFeedback(node);
     }
     live.textContent = `${strings.answered} ${text.slice(0, 600)}`;
-    textarea.focus();
+    textarea.focus({ preventScroll: true });
+    keepInView(); // the buttons under the answer, in view above the composer
   }
 
   function stoppedAnswer(node, text, request) {
@@ -441,7 +442,8 @@ function start() {
     }
     if (temporary && text) history.push({ role: "assistant", content: text });
     live.textContent = strings.stopped;
-    textarea.focus();
+    textarea.focus({ preventScroll: true });
+    keepInView();
   }
 
   function failAnswer(node, message) {
@@ -458,6 +460,7 @@ function start() {
     retry.textContent = strings.retry;
     box.append(p, retry);
     node.appendChild(box);
+    keepInView();
   }
 
   // "[2]" in an answer becomes a link to its second source (when the answer has one), which
@@ -616,7 +619,7 @@ function start() {
 
   function nearBottom() {
     const page = document.scrollingElement;
-    return page.scrollHeight - page.scrollTop - window.innerHeight < 96;
+    return page.scrollHeight - page.scrollTop - window.innerHeight < 48;
   }
 
   // The very bottom of the page: the last answer and its buttons sit above the composer.
@@ -627,7 +630,7 @@ function start() {
   window.addEventListener("scroll", () => {
     if (!controller) return;
     following = nearBottom();
-    if (following && jumpButton) jumpButton.hidden = true;
+    if (jumpButton) jumpButton.hidden = following;
   }, { passive: true });
 
   jumpButton?.addEventListener("click", () => {
