@@ -36,10 +36,15 @@ async def site(tmp_path: Path, sqlite_databases: object) -> AsyncIterator[Site]:
             yield running
 
 
-async def shots(page: Page, folder: Path, name: str) -> None:
-    """Screenshots at 1440x900 and 375x812, each without serious axe-core violations."""
+async def shots(page: Page, folder: Path, name: str, shown: str = "") -> None:
+    """Screenshots at 1440x900 and 375x812, each without serious axe-core violations, the
+    `shown` element (else the page's end) in view."""
     for label, size in (("desktop", WIDE), ("phone", PHONE)):
         await page.set_viewport_size(size)
+        if shown:
+            await page.locator(shown).first.evaluate("e => e.scrollIntoView({block: 'center'})")
+        else:
+            await page.evaluate("() => scrollTo(0, document.scrollingElement.scrollHeight)")
         assert await serious_violations(page) == [], f"{name} at {label}"
         await page.screenshot(path=str(folder / f"{name}-{label}.png"))
     await page.set_viewport_size(WIDE)
@@ -141,7 +146,7 @@ async def test_the_everyday_chat(site: Site, browser: Browser, tmp_path: Path) -
     assert await citation.get_attribute("aria-label") == "Source 1"
     await citation.click()
     await page.get_by_text("Le budget d'août est préparé en juin.").wait_for()
-    await shots(page, folder, "chat-sources")
+    await shots(page, folder, "chat-sources", "section.sources")
 
     # Stop before the first word: the question stays, answered "interrupted", with a retry.
     await page.get_by_role("link", name="Nouvelle conversation").first.click()
@@ -162,6 +167,6 @@ async def test_the_everyday_chat(site: Site, browser: Browser, tmp_path: Path) -
     await page.get_by_label("Rechercher dans mes conversations").fill("aout")
     await page.locator("#search-results mark").first.wait_for()
     assert "août" in (await page.locator("#search-results mark").first.inner_text()).lower()
-    await shots(page, folder, "chat-search")
+    await shots(page, folder, "chat-search", "#search-results")
     await context.close()
     assert problems == []
