@@ -172,3 +172,27 @@ async def test_stop_before_the_first_word_keeps_the_question_with_a_retry(site: 
         # Trying again answers the same question.
         events = await turn(browser, csrf, action="regenerate", conversation_id=conversation_id)
         assert any(name == "done" for name, _ in events)
+
+
+async def test_a_quota_refusal_counts_in_french(tmp_path: Path, database_url: str) -> None:
+    """ "limite de 1 requêtes … dans 58 secondees" (issue 17): plurals come from the catalogue."""
+    async with scripted_upstream() as upstream:
+        models = ModelsConfig(
+            models=[ModelConfig(id="scripted", replicas=[ReplicaConfig(url=upstream)])]
+        )
+        quotas = {"requests_per_minute": 1}
+        async with (
+            run_site(tmp_path, database_url, models, quotas) as site,
+            site.signed_in("member_a") as browser,
+        ):
+            csrf = await csrf_of(browser)
+            await turn(browser, csrf, content="Première question")
+            refused = await browser.post(
+                "/chat/turn",
+                content=orjson.dumps({"action": "send", "content": "Deuxième question"}),
+                headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+            )
+            assert refused.status_code == 429
+            message = refused.json()["error"]["message"]
+            assert "limite de 1 requête par minute" in message, message
+            assert re.search(r"dans \d+ secondes?\.", message) and "secondee" not in message
