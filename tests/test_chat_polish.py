@@ -169,6 +169,12 @@ async def test_stop_before_the_first_word_keeps_the_question_with_a_retry(site: 
         assert answer.status == "stopped" and answer.content == ""
         page = await browser.get(f"/c/{conversation_id}")
         assert "Réponse interrompue." in page.text and "Réessayer" in page.text
+        # The stopped conversation gets its title all the same, once the model gives one.
+        for _ in range(150):
+            if TITLE in (await browser.get(f"/c/{conversation_id}")).text:
+                break
+            await asyncio.sleep(0.1)
+        assert TITLE in (await browser.get(f"/c/{conversation_id}")).text
         # Trying again answers the same question.
         events = await turn(browser, csrf, action="regenerate", conversation_id=conversation_id)
         assert any(name == "done" for name, _ in events)

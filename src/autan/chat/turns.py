@@ -54,6 +54,7 @@ MAX_TEMPORARY_TURNS = 200
 # in memory and written once the database is back, if it is back within these waits (about
 # 16 s in all; the page has shown the whole answer meanwhile and only waits for `done`).
 STORE_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+TITLE_AFTER_STOP_SECONDS = 15.0
 
 Action = Literal["send", "edit", "regenerate"]
 
@@ -226,9 +227,11 @@ class Turns:
                 # sources were searched): keep what was written, marked stopped, so the
                 # question is never left unanswered and a reload offers to try again.
                 answer.status = MessageStatus.STOPPED
-                # AnswerNotStored is logged; the reader has gone, nobody is left to tell.
-                with anyio.CancelScope(shield=True), contextlib.suppress(AnswerNotStored):
-                    await self._finish(principal, conversation, model, answer)
+                with anyio.CancelScope(shield=True):
+                    # AnswerNotStored is logged; the reader has gone, nobody is left to tell.
+                    with contextlib.suppress(AnswerNotStored):
+                        await self._finish(principal, conversation, model, answer)
+                    await self._title_after_stop(principal, request, model, conversation, turns)
             raise
         finally:
             await events.aclose()
@@ -304,6 +307,22 @@ class Turns:
         if conversation is not None and conversation.title_source == TitleSource.PENDING:
             async for event in self._title(principal, request, model, conversation, turns):
                 yield event
+
+    async def _title_after_stop(
+        self,
+        principal: Principal,
+        request: TurnRequest,
+        model: str,
+        conversation: Conversation | None,
+        turns: list[ChatMessage],
+    ) -> None:
+        """A stopped first answer still gets the model's title, for the sidebar the reader
+        comes back to; bounded, as nobody waits for it."""
+        if conversation is None or conversation.title_source != TitleSource.PENDING:
+            return
+        with anyio.move_on_after(TITLE_AFTER_STOP_SECONDS):
+            async for _event in self._title(principal, request, model, conversation, turns):
+                pass
 
     async def _title(
         self,
