@@ -186,7 +186,7 @@ async def test_a_quota_refusal_counts_in_french(tmp_path: Path, database_url: st
         models = ModelsConfig(
             models=[ModelConfig(id="scripted", replicas=[ReplicaConfig(url=upstream)])]
         )
-        quotas = {"requests_per_minute": 1}
+        quotas: dict[str, object] = {"requests_per_minute": 1}
         async with (
             run_site(tmp_path, database_url, models, quotas) as site,
             site.signed_in("member_a") as browser,
