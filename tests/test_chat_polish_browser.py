@@ -168,5 +168,15 @@ async def test_the_everyday_chat(site: Site, browser: Browser, tmp_path: Path) -
     await page.locator("#search-results mark").first.wait_for()
     assert "août" in (await page.locator("#search-results mark").first.inner_text()).lower()
     await shots(page, folder, "chat-search", "#search-results")
+
+    # A temporary conversation streams and ends the same way (nothing is waited for).
+    await page.get_by_role("link", name="Nouvelle conversation").first.click()
+    await page.wait_for_url(f"{base}/")
+    await page.get_by_label("Conversation temporaire").check()
+    await box.fill("Une question sans trace")
+    await box.press("Enter")
+    await page.locator("article.message-assistant .message-body p").first.wait_for()
+    await page.wait_for_function("() => !document.querySelector('[aria-busy=true]')")
+    assert page.url == f"{base}/"
     await context.close()
     assert problems == []
