@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts import charter
 from autan.accounts import service as accounts
+from autan.accounts.charter_gate import CharterGate
 from autan.accounts.models import AuditEvent, Organisation, Role, User
-from autan.web.charter_guard import CharterGate
 from tests.support.library import database, principal_of, user_by_email
 from tests.support.web import PEOPLE, Site, hidden, run_site
 

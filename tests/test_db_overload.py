@@ -22,7 +22,7 @@ POOL: dict[str, object] = {"size": POOL_SIZE, "max_overflow": 0, "timeout": 0.3}
 @contextlib.asynccontextmanager
 async def every_connection_taken(site: Site) -> AsyncIterator[None]:
     """Check out every connection of the server's own pool until the block ends."""
-    factory: async_sessionmaker[AsyncSession] = site.autan.app.state.running["session_factory"]  # type: ignore[attr-defined]
+    factory: async_sessionmaker[AsyncSession] = site.autan.app.state.services.session_factory  # type: ignore[attr-defined]
     engine = factory.kw["bind"]
     held: list[AsyncConnection] = []
     try:

@@ -18,7 +18,7 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
 from autan.llm.embedded.supervisor import EmbeddedModelError, EmbeddedModels, default_chat_model
-from autan.settings import EmbeddedSettings
+from autan.llm.settings import EmbeddedSettings
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow

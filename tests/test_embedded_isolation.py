@@ -14,7 +14,7 @@ from autan.accounts import service as accounts
 from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelsConfig, ModelType
 from autan.llm.embedded.supervisor import EmbeddedModels
-from autan.settings import EmbeddedSettings
+from autan.llm.settings import EmbeddedSettings
 from tests.conftest import make_settings, serve_autan
 from tests.support.database import SqliteDatabases
 

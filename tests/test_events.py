@@ -82,7 +82,7 @@ async def signed_in(
 
 def listen(autan: RunningAutan, kind: type[E]) -> asyncio.Queue[E]:
     """The events of a kind that the server's bus delivers from now on (after its caches)."""
-    bus: EventBus = autan.app.state.running["events"]  # type: ignore[attr-defined]
+    bus: EventBus = autan.app.state.services.events  # type: ignore[attr-defined]
     received: asyncio.Queue[E] = asyncio.Queue()
     bus.subscribe(kind, received.put_nowait)
     return received
@@ -243,7 +243,7 @@ async def test_redis_going_away_and_back_degrades_then_restores_the_caches(
     )
     try:
         async with serve_autan(settings) as server, server.client() as client:
-            bus: EventBus = server.app.state.running["events"]  # type: ignore[attr-defined]
+            bus: EventBus = server.app.state.services.events  # type: ignore[attr-defined]
             reset = asyncio.Event()
             bus.on_reset(reset.set)
             assert bus.healthy and (await client.get("/v1/models")).status_code == 200

@@ -32,7 +32,7 @@ from autan.core.db import create_engine, session_factory, utcnow
 from autan.documents.models import Document
 from autan.llm.config import ModelConfig, ModelsConfig, ModelType, ReplicaConfig
 from autan.llm.embedded.supervisor import EmbeddedModels
-from autan.settings import EmbeddedSettings
+from autan.llm.settings import EmbeddedSettings
 from tests.conftest import make_settings, serve_autan
 from tests.documents.test_ingestion import with_documents
 from tests.support.database import SqliteDatabases

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from autan.core.db import UTCDateTime, create_engine, session_factory
 from autan.core.migrate import alembic_config, include_name, upgrade
-from autan.core.models_registry import metadata
+from autan.migrations.models_registry import metadata
 from autan.retrieval.search import search
 from tests.retrieval.corpus import build
 

@@ -23,7 +23,7 @@ async def test_stream_complete_and_embed(
 ) -> None:
     url: str = sqlite_databases.new()  # type: ignore[attr-defined]
     async with serve_autan(make_settings(tmp_path, url, embedded_models)) as autan:
-        client: ModelClient = autan.app.state.running["models"]  # type: ignore[attr-defined]
+        client: ModelClient = autan.app.state.services.models  # type: ignore[attr-defined]
         who = Principal(uuid.uuid4(), uuid.uuid4(), "x@example.org", Role.MEMBER)
         chat = client.chat_models()[0]
         pieces = [

@@ -17,7 +17,7 @@ from autan.cli import app
 from autan.llm.embedded.errors import EmbeddedModelError
 from autan.llm.embedded.supervisor import EmbeddedModels, default_chat_model
 from autan.llm.embedded.weights import PackagedModel, assemble, registry, resolve, verify
-from autan.settings import EmbeddedSettings
+from autan.llm.settings import EmbeddedSettings
 
 
 @pytest.fixture(scope="module")

@@ -33,9 +33,9 @@ import py3langid
 from autan.chat.prompting import system_prompt
 from autan.llm.client import ChatMessage
 from autan.llm.embedded.supervisor import EmbeddedModels
+from autan.llm.settings import EmbeddedSettings
 from autan.retrieval.grounding import grounded_messages
 from autan.retrieval.search import SearchHit
-from autan.settings import EmbeddedSettings
 from benchmarks.answers.data import Case, Split, abstention_cases, load_cases
 from benchmarks.answers.scoring import abstains, contains_gold, leaks_prompt, token_f1
 

@@ -28,9 +28,9 @@ import aiohttp
 from autan.chat.prompting import system_prompt
 from autan.llm.client import ChatMessage
 from autan.llm.embedded.supervisor import EmbeddedModels
+from autan.llm.settings import EmbeddedSettings
 from autan.retrieval import grounding
 from autan.retrieval.search import SearchHit
-from autan.settings import EmbeddedSettings
 from benchmarks.answers.data import Case, abstention_cases, load_cases
 from benchmarks.answers.run import RESULTS, score, summarise
 

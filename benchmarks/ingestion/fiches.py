@@ -31,7 +31,8 @@ from autan.documents.cli import ingest_paths
 from autan.documents.worker import IngestionWorker
 from autan.llm.config import dump_models_file
 from autan.llm.embedded.supervisor import EmbeddedModels
-from autan.settings import EmbeddedSettings, Settings
+from autan.llm.settings import EmbeddedSettings
+from autan.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path("/work/shared/data/service-public/fiches.jsonl")
@@ -82,9 +83,11 @@ async def run(limit: int | None, concurrency: int, max_seconds: float | None) ->
             app = create_app(settings)
             async with app.router.lifespan_context(app) as state:
                 assert state is not None
-                worker: IngestionWorker = state["documents"]
+                worker: IngestionWorker = state["services"].documents
                 started = time.perf_counter()
-                work = ingest_paths(state, [root / "fiches"], "fiches", None)
+                work = ingest_paths(
+                    state["services"].session_factory, worker, [root / "fiches"], "fiches", None
+                )
                 try:
                     report = await asyncio.wait_for(work, max_seconds)
                     failed = [list(f) for f in report.failed]

@@ -65,9 +65,11 @@ async def run(replicas: int, limit: int, delay_ms: float) -> dict[str, Any]:
             app = create_app(settings)
             async with app.router.lifespan_context(app) as state:
                 assert state is not None
-                worker: IngestionWorker = state["documents"]
+                worker: IngestionWorker = state["services"].documents
                 started = time.perf_counter()
-                await ingest_paths(state, [root / "fiches"], "fiches", None)
+                await ingest_paths(
+                    state["services"].session_factory, worker, [root / "fiches"], "fiches", None
+                )
                 total = time.perf_counter() - started
                 timings = worker.timings
         requests = [s.stats()["completed"] for s in sims]

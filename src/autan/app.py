@@ -16,12 +16,15 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.auth_router import router as auth_router
+from autan.accounts.charter_gate import CharterGate
+from autan.accounts.model_access import ModelAccess
 from autan.accounts.oidc import OidcClient
 from autan.accounts.oidc_router import router as oidc_router
 from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.router import router as accounts_router
 from autan.accounts.service import ApiKeyAuthenticator
 from autan.accounts.sessions import SessionAuthenticator, SessionCodec, SessionRevocations
+from autan.accounts.signin import PasswordSignIn
 from autan.accounts.throttle import LoginThrottle
 from autan.assistants.router import router as assistants_router
 from autan.chat.grounding import ChatGrounding
@@ -32,6 +35,7 @@ from autan.core.db import create_engine, session_factory
 from autan.core.events import DocumentsQueued, EventBus, build_bus
 from autan.core.limits import AdmissionLimits
 from autan.core.metrics import Metrics
+from autan.deps import principal
 from autan.documents.router import router as documents_router
 from autan.documents.router import upload_body_limits
 from autan.documents.storage import FileStore
@@ -39,6 +43,7 @@ from autan.documents.worker import IngestionWorker
 from autan.llm.client import ModelClient
 from autan.llm.config import ModelsConfig, load_models_file
 from autan.llm.embedded.supervisor import EmbeddedModels
+from autan.llm.events import CallFinished
 from autan.llm.gateway import Gateway
 from autan.llm.pool import ModelPool
 from autan.openai_api.router import router as openai_router
@@ -46,15 +51,18 @@ from autan.ops.router import OPS_PATHS
 from autan.ops.router import router as ops_router
 from autan.quotas.limiter import QuotaLimiter
 from autan.quotas.service import Quotas
+from autan.services import Services
 from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
 from autan.web import admin_router as web_admin
 from autan.web import assistants_router as web_assistants
 from autan.web import chat_router as web_chat
 from autan.web import collections_router as web_collections
+from autan.web import dashboards_router as web_dashboards
 from autan.web import library_router as web_library
 from autan.web import router as web
-from autan.web.charter_guard import CharterGate, require_charter
+from autan.web import settings_router as web_settings
+from autan.web.charter_guard import require_charter
 from autan.web.errors import html_page
 from autan.web.templating import STATIC_DIR, Templates
 from autan.websearch.chat import WebGrounding
@@ -126,7 +134,10 @@ async def backend(
     http = _http_client(tracing.trace_configs())
     limiter = QuotaLimiter(settings.redis_url, timeout=settings.quotas.storage_timeout)
     quotas = Quotas(settings.quotas, limiter, factory, bus=bus)
-    gateway = Gateway(build_pools(models, settings), http, settings.gateway, usage, metrics, quotas)
+    # The gateway knows neither usage nor quotas: both follow the calls it finishes.
+    bus.subscribe(CallFinished, usage.on_call_finished)
+    bus.subscribe(CallFinished, quotas.on_call_finished)
+    gateway = Gateway(build_pools(models, settings), http, settings.gateway, metrics, bus)
     gateway.observers.extend(tracing.call_observers())
     metrics.watch_pools(lambda: gateway.pools.values())
     usage.start()
@@ -195,16 +206,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             templates = Templates()
             models_client = ModelClient(core.gateway)
             cache_ttl = settings.gateway.api_key_cache_ttl
+            throttle = LoginThrottle(core.limiter)
             policies = OrgPolicies(factory, cache_ttl, bus)
-            web = WebRuntime(settings.web)
-            web_grounding = WebGrounding(web.search, policies, core.quotas, factory)
-            state: dict[str, Any] = {
-                "settings": settings,
-                "session_factory": factory,
-                "gateway": core.gateway,
-                "documents": documents,
-                "models": models_client,
-                "turns": Turns(
+            web_runtime = WebRuntime(settings.web)
+            web_grounding = WebGrounding(web_runtime.search, policies, core.quotas, factory)
+            codec = SessionCodec(settings.resolved_secret_key(), settings.sessions)
+            services = Services(
+                settings=settings,
+                session_factory=factory,
+                events=bus,
+                metrics=core.metrics,
+                gateway=core.gateway,
+                models=models_client,
+                documents=documents,
+                turns=Turns(
                     factory,
                     models_client,
                     core.quotas,
@@ -217,30 +232,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     ),
                     web_grounding,
                 ),
-                "web": web_grounding,
-                "quotas": core.quotas,
-                "login_throttle": LoginThrottle(core.limiter),
-                "org_policies": policies,
-                "metrics": core.metrics,
-                "authenticator": ApiKeyAuthenticator(factory, cache_ttl, bus),
-                "session_codec": SessionCodec(settings.resolved_secret_key(), settings.sessions),
-                "oidc": oidc,
-                "templates": templates,
-                "session_authenticator": SessionAuthenticator(factory, cache_ttl, bus, revocations),
-                "session_revocations": revocations,
-                "charter_gate": CharterGate(factory, cache_ttl, bus),
-                "events": bus,
-            }
+                web=web_grounding,
+                quotas=core.quotas,
+                login_throttle=throttle,
+                sign_in=PasswordSignIn(
+                    throttle, codec, enabled=settings.sessions.local_login_enabled
+                ),
+                org_policies=policies,
+                model_access=ModelAccess(core.gateway, policies),
+                authenticator=ApiKeyAuthenticator(factory, cache_ttl, bus),
+                session_authenticator=SessionAuthenticator(factory, cache_ttl, bus, revocations),
+                session_codec=codec,
+                session_revocations=revocations,
+                charter_gate=CharterGate(factory, cache_ttl, bus),
+                templates=templates,
+                oidc=oidc,
+            )
             await revocations.start()
             await bus.start()
-            # The same objects, for code that holds the app rather than a request (tests, CLI).
-            _app.state.running = state
+            # The same object, for code that holds the app rather than a request (tests, CLI).
+            _app.state.services = services
             try:
-                yield state
+                yield {"services": services}
             finally:
                 await revocations.stop()
                 await oidc_http.aclose()
-                await web.close()
+                await web_runtime.close()
 
     app = FastAPI(
         title="Autan",
@@ -263,6 +280,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web.pages, dependencies=charter)
     app.include_router(web_admin.router, dependencies=charter)
     app.include_router(web_chat.router, dependencies=charter)
+    # Signed-in pages whose routers carry no dependency of their own.
+    signed_in = [Depends(principal), Depends(require_charter)]
+    app.include_router(web_settings.router, dependencies=signed_in, include_in_schema=False)
+    app.include_router(web_dashboards.router, dependencies=signed_in, include_in_schema=False)
     app.include_router(web_library.router)
     app.include_router(web_collections.router)
     app.include_router(web_assistants.router)

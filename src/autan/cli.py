@@ -33,7 +33,7 @@ from autan.core.metrics import MULTIPROCESS_ENV
 from autan.core.migrate import upgrade
 from autan.devtools.demo_cli import demo_app
 from autan.documents.cli import ingest
-from autan.llm.embedded.cli import models_app
+from autan.models_cli import models_app
 from autan.settings import Settings
 
 T = TypeVar("T")

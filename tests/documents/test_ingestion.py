@@ -223,7 +223,7 @@ async def test_deleted_while_processing_does_not_come_back(
             await asyncio.sleep(0.02)
         assert state["status"] == "indexing", state  # 40 passages, 2 at a time
         assert (await client.delete(f"/v1/documents/{document_id}")).status_code == 204
-        worker = autan.app.state.running["documents"]  # type: ignore[attr-defined]
+        worker = autan.app.state.services.documents  # type: ignore[attr-defined]
         for _ in range(2400):  # the worker finishes its batch, then drops the document
             if worker.active == 0:
                 break

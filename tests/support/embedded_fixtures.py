@@ -12,7 +12,7 @@ import pytest
 
 from autan.llm.config import ModelsConfig
 from autan.llm.embedded.supervisor import EmbeddedModels
-from autan.settings import EmbeddedSettings
+from autan.llm.settings import EmbeddedSettings
 
 
 @pytest.fixture(scope="session")

@@ -6,15 +6,14 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from autan.accounts import login
-from autan.accounts.errors import LoginFailed
-from autan.accounts.sessions import SessionCodec
-from autan.accounts.throttle import LoginThrottle
-from autan.core.errors import Forbidden
+from autan.accounts.schemas import SessionOut
 from autan.deps import (
     CurrentPrincipal,
     CurrentSession,
+    ServicesDep,
     SessionDep,
     SettingsDep,
+    client_ip,
     end_session,
     set_session_cookie,
 )
@@ -29,52 +28,18 @@ class PasswordLogin(BaseModel):
     password: str = Field(max_length=1024)
 
 
-class SessionOut(BaseModel):
-    email: str
-    role: str
-    csrf_token: str = Field(description="Send it as `X-CSRF-Token` on state-changing requests.")
-
-
-class LocalLoginDisabled(Forbidden):
-    code = "local_login_disabled"
-
-    def __init__(self) -> None:
-        super().__init__("Sign-in with a password is disabled here. Use your organisation's login.")
-
-
-def client_ip(request: Request) -> str | None:
-    """The caller's address, for throttling and the audit log.
-
-    It is the connection's peer unless uvicorn replaced it with X-Forwarded-For, which it
-    does only for the proxies of `forwarded_allow_ips` (`cli.proxy_options`).
-    """
-    return request.client.host if request.client else None
-
-
 @router.post("/login")
 async def password_login(
     body: PasswordLogin,
     request: Request,
     response: Response,
     session: SessionDep,
-    settings: SettingsDep,
+    services: ServicesDep,
 ) -> SessionOut:
     """Sign in with an email and a password; sets the session cookie."""
-    if not settings.sessions.local_login_enabled:
-        raise LocalLoginDisabled()
-    ip = client_ip(request)
-    throttle: LoginThrottle = request.state.login_throttle
-    await throttle.check(body.email, ip)
-    try:
-        user = await login.check_password(session, body.email, body.password, ip=ip)
-    except LoginFailed:
-        await throttle.failed(body.email, ip)
-        raise
-    await throttle.succeeded(body.email, ip)
-    codec: SessionCodec = request.state.session_codec
-    cookie, data = codec.issue(user.id, user.session_epoch)
-    set_session_cookie(request, response, cookie)
-    return SessionOut(email=user.email, role=user.role, csrf_token=data.csrf)
+    signed = await services.sign_in.sign_in(session, body.email, body.password, client_ip(request))
+    set_session_cookie(request, response, signed.cookie)
+    return SessionOut(email=signed.user.email, role=signed.user.role, csrf_token=signed.data.csrf)
 
 
 @router.get("/session")

@@ -79,3 +79,10 @@ class PendingSignInMissing(Unauthenticated):
 
     def __init__(self) -> None:
         super().__init__("Your sign-in has expired. Please sign in again with your organisation.")
+
+
+class LocalLoginDisabled(Forbidden):
+    code = "local_login_disabled"
+
+    def __init__(self) -> None:
+        super().__init__("Sign-in with a password is disabled here. Use your organisation's login.")

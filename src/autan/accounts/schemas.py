@@ -131,3 +131,9 @@ class AuditOut(BaseModel):
     target: str | None
     ip: str | None
     details: dict[str, Any]
+
+
+class SessionOut(BaseModel):
+    email: str
+    role: str
+    csrf_token: str = Field(description="Send it as `X-CSRF-Token` on state-changing requests.")

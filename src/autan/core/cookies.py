@@ -7,14 +7,20 @@ from starlette.responses import Response
 
 
 def set_private_cookie(
-    request: Request, response: Response, name: str, value: str, *, max_age: int, path: str = "/"
+    request: Request,
+    response: Response,
+    name: str,
+    value: str,
+    *,
+    max_age: int,
+    secure: bool | None,
+    path: str = "/",
 ) -> None:
     """Set a cookie scripts cannot read, sent on top-level navigations, Secure over HTTPS.
 
-    `sessions.cookie_secure` forces Secure on or off (e.g. behind a TLS-terminating proxy
-    that does not forward the scheme); by default it follows the request's scheme.
+    `secure` (the setting `sessions.cookie_secure`) forces Secure on or off (e.g. behind a
+    TLS-terminating proxy that does not forward the scheme); `None` follows the request's scheme.
     """
-    secure = request.state.settings.sessions.cookie_secure
     response.set_cookie(
         name,
         value,

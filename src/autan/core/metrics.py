@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -26,7 +27,27 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from autan.llm.pool import ModelPool
+
+class ReplicaGauge(Protocol):
+    """What the metrics read of one replica (`autan.llm.pool.ReplicaState` has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def in_flight(self) -> int: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def healthy(self) -> bool: ...
+
+
+class WatchedPool(Protocol):
+    """A model's pool of replicas as the metrics see it; core knows no model code."""
+
+    @property
+    def model_id(self) -> str: ...
+    def states(self) -> Sequence[ReplicaGauge]: ...
+
 
 _TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64)
 _DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -43,7 +64,7 @@ def multiprocess_dir() -> str | None:
 class _PoolCollector(Collector):
     """Reads replica state at scrape time, so the request path updates no gauge."""
 
-    def __init__(self, pools: Callable[[], Iterable[ModelPool]]) -> None:
+    def __init__(self, pools: Callable[[], Iterable[WatchedPool]]) -> None:
         self._pools = pools
 
     def collect(self) -> Iterator[Metric]:
@@ -71,7 +92,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self._multiprocess = multiprocess_dir()
-        self._pools: Callable[[], Iterable[ModelPool]] | None = None
+        self._pools: Callable[[], Iterable[WatchedPool]] | None = None
         self._refresher: asyncio.Task[None] | None = None
         self.requests = Counter(
             "autan_requests",
@@ -100,7 +121,7 @@ class Metrics:
             registry=self.registry,
         )
 
-    def watch_pools(self, pools: Callable[[], Iterable[ModelPool]]) -> None:
+    def watch_pools(self, pools: Callable[[], Iterable[WatchedPool]]) -> None:
         """Export the live state of these pools' replicas."""
         if self._multiprocess is None:
             self.registry.register(_PoolCollector(pools))

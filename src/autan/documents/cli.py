@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -145,15 +145,14 @@ async def _submit(
 
 
 async def ingest_paths(
-    state: Mapping[str, Any],
+    factory: async_sessionmaker[AsyncSession],
+    worker: IngestionWorker,
     paths: list[Path],
     collection_name: str,
     owner_email: str | None,
     progress: Progress | None = None,
 ) -> Report:
     """Queue the files, wait until each is ready or failed, and say what happened."""
-    factory: async_sessionmaker[AsyncSession] = state["session_factory"]
-    worker: IngestionWorker = state["documents"]
     files = files_under(paths)
     report = Report()
     async with factory() as session:
@@ -230,7 +229,10 @@ def ingest(
                 TimeElapsedColumn(),
             )
             with Progress(*columns, console=err, transient=True) as progress:
-                return await ingest_paths(state, paths, collection, owner, progress)
+                services = state["services"]
+                return await ingest_paths(
+                    services.session_factory, services.documents, paths, collection, owner, progress
+                )
 
     try:
         report = asyncio.run(work())

@@ -31,11 +31,12 @@ from autan.documents.schemas import (
     document_out,
     listing,
 )
-from autan.documents.settings import DocumentSettings
+from autan.documents.settings import MULTIPART_SLACK, DocumentSettings
 from autan.documents.storage import SpooledFile
 from autan.documents.worker import IngestionWorker
 from autan.retrieval.grounding import chunk_metadata, retrieve, search_result
 from autan.retrieval.search import SearchHit
+from autan.services import services_of
 
 router = APIRouter(
     prefix="/v1",
@@ -43,8 +44,6 @@ router = APIRouter(
     dependencies=[Depends(principal)],
 )
 
-# What multipart framing adds around a file, at most (boundaries, part headers, fields).
-MULTIPART_SLACK = 64 * 1024
 _COPY_CHUNK = 1024 * 1024
 
 
@@ -60,7 +59,7 @@ def upload_body_limits(settings: DocumentSettings) -> dict[str, tuple[int, str]]
 
 
 async def get_worker(request: Request) -> IngestionWorker:
-    worker: IngestionWorker = request.state.documents
+    worker: IngestionWorker = services_of(request).documents
     return worker
 
 
@@ -295,7 +294,7 @@ async def search(
     """The passages of my collections closest to a prompt (hybrid, semantic or lexical)."""
     body = await parse_body(request, SearchIn)
     # A search embeds its prompt on the shared model: it counts like any model request.
-    await models.gateway.quotas.check(principal)
+    await services_of(request).quotas.check(principal)
     hits = await retrieve(
         session,
         models,
@@ -305,6 +304,6 @@ async def search(
         collections=body.collections,
         k=body.k,
         method=body.method,
-        tuning=request.state.settings.retrieval,
+        tuning=services_of(request).settings.retrieval,
     )
     return listing([search_result(hit) for hit in hits])

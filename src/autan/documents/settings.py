@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+# What multipart framing adds around a file, at most (boundaries, part headers, fields).
+MULTIPART_SLACK = 64 * 1024
+
 
 class DocumentSettings(BaseModel):
     """Limits of uploaded files and how they are parsed, chunked and embedded."""

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import orjson
 
-from autan.accounts.principal import Principal
+from autan.llm.caller import Caller
 from autan.llm.config import ModelType
 from autan.llm.errors import UpstreamFailed
 from autan.llm.gateway import Call, Gateway, UpstreamAnswer
@@ -78,7 +78,7 @@ class ModelClient:
 
     async def stream_chat(
         self,
-        principal: Principal,
+        principal: Caller,
         model: str,
         messages: Sequence[ChatMessage],
         *,
@@ -106,7 +106,7 @@ class ModelClient:
 
     async def complete_chat(
         self,
-        principal: Principal,
+        principal: Caller,
         model: str,
         messages: Sequence[ChatMessage],
         *,
@@ -129,7 +129,7 @@ class ModelClient:
 
     async def embed(
         self,
-        principal: Principal,
+        principal: Caller,
         model: str,
         texts: Sequence[str],
         *,

@@ -25,17 +25,17 @@ import aiohttp
 import orjson
 import structlog
 
-from autan.accounts.principal import Principal
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError
+from autan.core.events import EventBus
 from autan.core.metrics import Metrics
 from autan.core.tasks import cancel_and_wait
+from autan.llm.caller import Caller
 from autan.llm.config import ModelType
 from autan.llm.errors import ModelNotFound, RejectedUpstream, UpstreamFailed, WrongModelType
+from autan.llm.events import CallFinished
 from autan.llm.pool import ModelPool, Replica
-from autan.quotas.service import Quotas
-from autan.settings import GatewaySettings
-from autan.usage.recorder import UsageRecorder
+from autan.llm.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -69,7 +69,7 @@ class _ServerError(Exception):
 class Call:
     """Accounting of one model request, written as one usage row when it ends."""
 
-    principal: Principal
+    principal: Caller
     endpoint: str
     model: str
     stream: bool = False
@@ -131,15 +131,13 @@ class Gateway:
         pools: dict[str, ModelPool],
         http: aiohttp.ClientSession,
         settings: GatewaySettings,
-        usage: UsageRecorder,
         metrics: Metrics,
-        quotas: Quotas,
+        bus: EventBus,
     ) -> None:
         self.pools = pools
-        self.quotas = quotas
         self._http = http
         self._settings = settings
-        self._usage = usage
+        self._bus = bus
         self._metrics = metrics
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
@@ -473,23 +471,27 @@ class Gateway:
         """Record the usage row and metrics of a finished request."""
         duration = time.perf_counter() - call.started
         principal = call.principal
-        self._usage.record(
-            user_id=principal.user_id,
-            org_id=principal.org_id,
-            api_key_id=principal.api_key_id,
-            role=str(principal.role),  # the worker builds principals with a plain string
-            endpoint=call.endpoint,
-            model=call.model,
-            replica=call.replica,
-            stream=call.stream,
-            status=call.status,
-            error_code=call.error_code,
-            prompt_tokens=call.prompt_tokens,
-            completion_tokens=call.completion_tokens,
-            ttft_ms=call.ttft * 1000 if call.ttft is not None else None,
-            duration_ms=duration * 1000,
+        # Usage rows and token budgets follow this event (see `autan.app.backend`).
+        self._bus.deliver(
+            [
+                CallFinished(
+                    user_id=principal.user_id,
+                    org_id=principal.org_id,
+                    api_key_id=principal.api_key_id,
+                    role=str(principal.role),  # the worker builds principals with a plain string
+                    endpoint=call.endpoint,
+                    model=call.model,
+                    replica=call.replica,
+                    stream=call.stream,
+                    status=call.status,
+                    error_code=call.error_code,
+                    prompt_tokens=call.prompt_tokens,
+                    completion_tokens=call.completion_tokens,
+                    ttft_ms=call.ttft * 1000 if call.ttft is not None else None,
+                    duration_ms=duration * 1000,
+                )
+            ]
         )
-        self.quotas.add_tokens(principal.user_id, call.prompt_tokens + call.completion_tokens)
         metrics = self._metrics
         metrics.requests.labels(call.endpoint, call.model, str(call.status)).inc()
         metrics.duration.labels(call.endpoint, call.model).observe(duration)

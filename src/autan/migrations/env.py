@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from autan.core.migrate import include_name
-from autan.core.models_registry import metadata
+from autan.migrations.models_registry import metadata
 
 
 def _run(connection: Connection) -> None:

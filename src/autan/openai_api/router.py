@@ -9,21 +9,18 @@ import orjson
 import structlog
 from fastapi import APIRouter, Depends, Request, Response
 
-from autan.accounts.org_policy import OrgPolicies, OrgPolicy
 from autan.accounts.principal import Principal
 from autan.core.body import json_body, parse_body
 from autan.core.errors import InvalidRequest
-from autan.deps import ApiPrincipal, GatewayDep, api_principal
+from autan.deps import ApiPrincipal, GatewayDep, WebSearchDep, api_principal
 from autan.llm.config import ModelConfig, ModelType
-from autan.llm.errors import ModelNotFound
-from autan.llm.gateway import Call, Gateway, UpstreamAnswer
+from autan.llm.gateway import Call, UpstreamAnswer
 from autan.llm.limits import check_chat, check_embeddings, check_json_numbers
-from autan.llm.pool import ModelPool
 from autan.openai_api.schemas import ChatCompletionRequest, EmbeddingRequest
 from autan.openai_api.streaming import ClientGone, EventStreamResponse, until_disconnect
 from autan.retrieval.grounding import ground_chat_payload, guess_lang, last_user_text
+from autan.services import services_of
 from autan.websearch.api import url_citations, web_results
-from autan.websearch.chat import WebGrounding
 
 log = structlog.get_logger(__name__)
 
@@ -48,35 +45,13 @@ def _model_card(config: ModelConfig) -> dict[str, Any]:
     }
 
 
-async def _policy(request: Request, principal: Principal) -> OrgPolicy:
-    policies: OrgPolicies = request.state.org_policies
-    return await policies.of(principal.org_id)
-
-
-async def _usable_pool(
-    request: Request, principal: Principal, gateway: Gateway, model: str, kind: ModelType
-) -> ModelPool:
-    """The model's pool, if the caller's organisation allows it (else it does not exist)."""
-    pool = gateway.pool(model, kind)
-    if not (await _policy(request, principal)).allows_model(pool.model_id):
-        raise ModelNotFound(model)
-    return pool
-
-
 @router.get("/models")
 async def list_models(
     request: Request, principal: ApiPrincipal, gateway: GatewayDep
 ) -> dict[str, Any]:
     """The models this deployment offers to the caller's organisation."""
-    policy = await _policy(request, principal)
-    return {
-        "object": "list",
-        "data": [
-            _model_card(pool.config)
-            for pool in gateway.pools.values()
-            if policy.allows_model(pool.model_id)
-        ],
-    }
+    pools = await services_of(request).model_access.allowed(principal)
+    return {"object": "list", "data": [_model_card(pool.config) for pool in pools]}
 
 
 @router.get("/models/{model_id:path}")
@@ -84,9 +59,7 @@ async def get_model(
     model_id: str, request: Request, principal: ApiPrincipal, gateway: GatewayDep
 ) -> dict[str, Any]:
     """One model."""
-    pool = gateway.pools.get(model_id)
-    if pool is None or not (await _policy(request, principal)).allows_model(model_id):
-        raise ModelNotFound(model_id)
+    pool = await services_of(request).model_access.get(principal, model_id)
     return _model_card(pool.config)
 
 
@@ -103,19 +76,18 @@ def _answer(answer: UpstreamAnswer) -> Response:
     "/chat/completions", response_model=None, openapi_extra=json_body(ChatCompletionRequest)
 )
 async def chat_completions(
-    request: Request, principal: ApiPrincipal, gateway: GatewayDep
+    request: Request, principal: ApiPrincipal, gateway: GatewayDep, web: WebSearchDep
 ) -> Response:
     """Chat completion, streamed (SSE) or not."""
     body = await parse_body(request, ChatCompletionRequest)
     _log_extras(body)
-    pool = await _usable_pool(request, principal, gateway, body.model, ModelType.CHAT)
+    pool = await services_of(request).model_access.pool(principal, body.model, ModelType.CHAT)
     payload = body.model_dump(exclude_unset=True, exclude={"search", "search_args", "web_search"})
-    web: WebGrounding = request.state.web
     if body.web_search:
         await web.check(principal)  # refused before anything is counted
     # Before the quota is counted: a request the model cannot take costs nothing.
     check_chat(pool.config, payload)
-    await gateway.quotas.check(principal)
+    await services_of(request).quotas.check(principal)
     results = await _search(request, principal, body, payload) if body.search else None
     web_sources: list[dict[str, Any]] = []
     if body.web_search:
@@ -172,15 +144,15 @@ async def _search(
             param="search_args",
         )
     return await ground_chat_payload(
-        request.state.session_factory,
-        request.state.models,
+        services_of(request).session_factory,
+        services_of(request).models,
         principal,
         payload,
-        embedding_model=request.state.documents.embedding_model(),
+        embedding_model=services_of(request).documents.embedding_model(),
         collections=args.collections,
         k=args.k,
         method=args.method,
-        tuning=request.state.settings.retrieval,
+        tuning=services_of(request).settings.retrieval,
     )
 
 
@@ -219,12 +191,13 @@ async def embeddings(request: Request, principal: ApiPrincipal, gateway: Gateway
     problem = body.input_problem()
     if problem is not None:
         raise InvalidRequest(problem, param="input")
-    pool = await _usable_pool(request, principal, gateway, body.model, ModelType.EMBEDDING)
+    access = services_of(request).model_access
+    pool = await access.pool(principal, body.model, ModelType.EMBEDDING)
     payload = body.model_dump(exclude_unset=True)
     check_json_numbers(payload)
     chars = check_embeddings(pool.config, body.items())
-    await gateway.quotas.check(principal)
-    settings = request.state.settings.gateway
+    await services_of(request).quotas.check(principal)
+    settings = services_of(request).settings.gateway
     # A small request has little time: a replica that takes longer is stuck, not busy.
     timeout = min(
         settings.read_timeout,

@@ -16,6 +16,7 @@ from autan.accounts.principal import Principal
 from autan.core.cache import LoadingCache
 from autan.core.events import EventBus, QuotaRulesChanged
 from autan.core.tasks import cancel_and_wait
+from autan.llm.events import CallFinished
 from autan.quotas.limiter import QuotaLimiter
 from autan.quotas.policy import QuotaRule, QuotaSettings, resolve
 
@@ -83,6 +84,10 @@ class Quotas:
             rule = self._rule_of[user_id]
             if rule.tokens_per_day:
                 self._tokens[user_id] += tokens
+
+    def on_call_finished(self, event: CallFinished) -> None:
+        """Count a finished model request's tokens against its user's daily budget."""
+        self.add_tokens(event.user_id, event.tokens)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="quota-tokens")

@@ -7,6 +7,7 @@ INSERT per flush interval instead of one per request.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from autan.accounts.models import ApiKey
 from autan.core.db import utcnow
 from autan.core.tasks import cancel_and_wait
+from autan.llm.events import CallFinished
 from autan.usage import rollup
 from autan.usage.models import UsageRecord
 
@@ -48,6 +50,10 @@ class UsageRecorder:
         key_id = row.get("api_key_id")
         if key_id is not None:
             self._key_uses[key_id] = row["created_at"]
+
+    def on_call_finished(self, event: CallFinished) -> None:
+        """Queue the usage row of a finished model request."""
+        self.record(**dataclasses.asdict(event))
 
     def start(self) -> None:
         """Start the periodic writer."""

@@ -14,14 +14,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from autan.accounts import admin, codes, repository
+from autan.accounts import admin, codes
 from autan.accounts.domains import DomainError, DomainTaken
 from autan.accounts.models import Organisation, Role
-from autan.accounts.permissions import OrganisationNotFound, require_org_manager
 from autan.accounts.principal import Principal
 from autan.accounts.schemas import OrgPatch
 from autan.core.error_handlers import STATUS_OF_KIND
@@ -30,49 +28,16 @@ from autan.core.params import BigIdCursor, Offset, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.llm.config import ModelType
 from autan.llm.gateway import Gateway
+from autan.services import services_of
 from autan.web import forms
+from autan.web.admin_pages import managed_org, render_admin_page
 from autan.web.errors import fill_in, translate
-from autan.web.router import page_context
 from autan.web.templating import Templates, request_language
 
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(principal)])
 
 _PAGE_SIZE = 50
 _ROLES = [r.value for r in Role]
-
-
-def _templates(request: Request) -> Templates:
-    templates: Templates = request.state.templates
-    return templates
-
-
-async def managed_org(session: AsyncSession, slug: str, me: Principal) -> Organisation:
-    """The organisation of `slug`, if `me` manages it (else not found / forbidden)."""
-    org = await repository.org_by_slug(session, slug)
-    if org is None:
-        raise OrganisationNotFound()
-    require_org_manager(me, org.id)
-    return org
-
-
-async def render_admin_page(
-    request: Request,
-    name: str,
-    me: Principal,
-    csrf: str,
-    session: AsyncSession,
-    org: Organisation,
-    context: dict[str, Any],
-    status_code: int = 200,
-) -> HTMLResponse:
-    """An administration page of `org`, with the administration navigation."""
-    base = await page_context(request, me, csrf, session)
-    base |= {"managed": org, "section": name.split("/")[-1].removesuffix(".html")}
-    if me.role == Role.ADMIN:
-        base["all_orgs"] = list(
-            await session.scalars(select(Organisation).order_by(Organisation.name))
-        )
-    return _templates(request).render(request, name, base | context, status_code=status_code)
 
 
 @router.get("")
@@ -180,7 +145,7 @@ async def _codes_page(
     error: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    secret = request.state.settings.resolved_secret_key()
+    secret = services_of(request).settings.resolved_secret_key()
     rows = await codes.list_codes(session, org.id)
     context = {
         "codes": [(row, codes.visible_code(secret, row, me)) for row in rows],
@@ -217,7 +182,7 @@ async def create_code(
         days = forms.whole_number(form, "days", 1, 3650)
         await codes.create_code(
             session,
-            request.state.settings.resolved_secret_key(),
+            services_of(request).settings.resolved_secret_key(),
             org=org,
             creator=me,
             label=label,
@@ -262,7 +227,7 @@ async def _settings_page(
     domain_conflict: bool = False,
     status_code: int = 200,
 ) -> HTMLResponse:
-    gateway: Gateway = request.state.gateway
+    gateway: Gateway = services_of(request).gateway
     models = [pool.config for pool in gateway.pools.values() if pool.config.type == ModelType.CHAT]
     rules = {rule.role: rule for rule in await admin.quota_rules(session, org.id)}
     context = {
@@ -320,7 +285,7 @@ def _org_changes(form: FormData) -> dict[str, Any]:
 def _settings_error(request: Request, exc: AutanError) -> str:
     """The message of a refused settings form; domain errors name the domain."""
     if isinstance(exc, DomainError):
-        templates: Templates = request.state.templates
+        templates: Templates = services_of(request).templates
         return fill_in(templates, request_language(request), exc.template, exc.values)
     return translate(request, exc)
 

@@ -29,10 +29,8 @@ from autan.documents import service as documents
 from autan.documents.errors import AssistantNotFound
 from autan.web import forms
 from autan.web.charter_guard import require_charter
-from autan.web.chat_router import usable_models
 from autan.web.errors import translate
-from autan.web.router import page_context
-from autan.web.templating import Templates
+from autan.web.pages import render_page, usable_models
 
 router = APIRouter(
     include_in_schema=False, dependencies=[Depends(principal), Depends(require_charter)]
@@ -42,26 +40,8 @@ router = APIRouter(
 _LIMITS = {"name": 120, "description": 2000, "instructions": 20_000, "model": 200}
 
 
-def _templates(request: Request) -> Templates:
-    templates: Templates = request.state.templates
-    return templates
-
-
 def _manager(me: Principal) -> bool:
     return me.role in (Role.ADMIN, Role.REFERENT)
-
-
-async def _render(
-    request: Request,
-    name: str,
-    me: Principal,
-    csrf: str,
-    session: AsyncSession,
-    context: dict[str, Any],
-    status_code: int = 200,
-) -> HTMLResponse:
-    base = await page_context(request, me, csrf, session)
-    return _templates(request).render(request, name, base | context, status_code=status_code)
 
 
 def _assistant_id(value: str) -> uuid.UUID:
@@ -82,7 +62,7 @@ async def gallery(
         "can_build": _manager(me),
         "notice": request.query_params.get("done", ""),
     }
-    return await _render(request, "workspace/assistants.html", me, data.csrf, session, context)
+    return await render_page(request, "workspace/assistants.html", me, data.csrf, session, context)
 
 
 def _typed(form: FormData) -> dict[str, Any]:
@@ -144,7 +124,7 @@ async def _form_page(
         "error_field": error.param if error else None,
     }
     status = STATUS_OF_KIND[error.kind] if error else 200
-    return await _render(
+    return await render_page(
         request, "workspace/assistant_form.html", me, csrf, session, context, status
     )
 
@@ -267,7 +247,7 @@ async def delete_assistant_page(
     require_org_manager(me, me.org_id)
     row = await service.get_assistant(session, me.org_id, _assistant_id(assistant_id))
     context = {"assistant": row}
-    return await _render(
+    return await render_page(
         request, "workspace/delete_assistant.html", me, data.csrf, session, context
     )
 

@@ -18,7 +18,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
-from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.principal import Principal
 from autan.assistants.service import usable_assistant, usable_assistants
 from autan.chat import search as chat_search
@@ -29,22 +28,22 @@ from autan.chat.grounding import attached_documents
 from autan.chat.markdown import to_html
 from autan.chat.models import Conversation, Message
 from autan.chat.turns import TurnEvent, TurnRequest, Turns
-from autan.core.error_handlers import STATUS_OF_KIND
+from autan.core.error_handlers import STATUS_OF_KIND, error_response
 from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import INT32_MAX, PositionCursor, SearchText, TimeCursor
 from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, principal
 from autan.documents.errors import AssistantNotFound, FileTooLarge, MissingFile
 from autan.documents.models import Document
-from autan.documents.router import MULTIPART_SLACK
 from autan.documents.service import delete_document
+from autan.documents.settings import MULTIPART_SLACK
 from autan.documents.worker import IngestionWorker
-from autan.llm.config import ModelType
 from autan.llm.errors import ModelNotFound
 from autan.openai_api.streaming import EventStreamResponse
 from autan.prompts.service import usable_prompt
+from autan.services import services_of
 from autan.web import forms
 from autan.web.errors import fill_in, translate
-from autan.web.router import page_context
+from autan.web.pages import page_context, templates_of, usable_models
 from autan.web.templating import Templates, request_language
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(principal)])
@@ -54,33 +53,12 @@ TIMEZONE = ZoneInfo("Europe/Paris")
 MAX_TURN_BODY = 4 * 1024 * 1024
 
 
-def _templates(request: Request) -> Templates:
-    templates: Templates = request.state.templates
-    return templates
-
-
 def _turns(request: Request) -> Turns:
-    turns: Turns = request.state.turns
+    turns: Turns = services_of(request).turns
     return turns
 
 
 # -- models the caller may use -------------------------------------------------------------
-
-
-async def usable_models(request: Request, me: Principal) -> list[dict[str, Any]]:
-    """The chat models of the deployment that the caller's organisation allows."""
-    policies: OrgPolicies = request.state.org_policies
-    policy = await policies.of(me.org_id)
-    return [
-        {
-            "id": pool.model_id,
-            "name": pool.config.display_name or pool.model_id,
-            "description": pool.config.description,
-            "context_length": pool.config.context_length,
-        }
-        for pool in request.state.gateway.pools.values()
-        if pool.config.type is ModelType.CHAT and policy.allows_model(pool.model_id)
-    ]
 
 
 def _pick_model(models: list[dict[str, Any]], wanted: str | None) -> dict[str, Any]:
@@ -133,7 +111,7 @@ async def sidebar_page(
 ) -> HTMLResponse:
     """More of the sidebar (its "show more" button), as a fragment."""
     context = await _sidebar(session, me, before)
-    return _templates(request).render(request, "chat/_conversation_list.html", context)
+    return templates_of(request).render(request, "chat/_conversation_list.html", context)
 
 
 @router.get("/chat/search")
@@ -142,7 +120,7 @@ async def search(
 ) -> HTMLResponse:
     """Conversations whose title or messages contain the words typed, as a fragment."""
     found = await chat_search.search_conversations(session, me, q)
-    return _templates(request).render(
+    return templates_of(request).render(
         request, "chat/_search_results.html", {"found": found, "q": q.strip()}
     )
 
@@ -184,7 +162,7 @@ async def _chat_page(
         ),
         "attachments": attachments,
         "web_search": {
-            "allowed": await request.state.web.allowed(me),
+            "allowed": await services_of(request).web.allowed(me),
             "on": bool(conversation is not None and conversation.web_search),
         },
         # `?assistant=` from the gallery: that assistant is chosen (if the caller may use it).
@@ -201,7 +179,7 @@ async def _chat_page(
         "prefill": prefill,
         "wide": True,
     }
-    return _templates(request).render(request, "chat/page.html", context)
+    return templates_of(request).render(request, "chat/page.html", context)
 
 
 @router.get("/")
@@ -254,7 +232,7 @@ async def earlier_messages(
     conversation = await service.owned(session, me, conversation_id)
     window = await service.window(session, conversation, before=before)
     feedback = await service.feedback_of(session, window.messages)
-    return _templates(request).render(
+    return templates_of(request).render(
         request,
         "chat/_messages.html",
         {
@@ -282,7 +260,7 @@ async def delete(
     conversation_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
 ) -> Response:
     """Delete a conversation and everything in it."""
-    worker: IngestionWorker = request.state.documents
+    worker: IngestionWorker = services_of(request).documents
     await service.remove(session, me, conversation_id, worker.store)
     return RedirectResponse("/", status_code=303)
 
@@ -294,7 +272,7 @@ async def delete(
 async def attach_file(request: Request, me: CurrentPrincipal, session: SessionDep) -> Response:
     """Attach a file (multipart `file`) to a conversation, created if `conversation_id` is
     empty; the answer says where its ingestion stands, to follow with the GET below."""
-    worker: IngestionWorker = request.state.documents
+    worker: IngestionWorker = services_of(request).documents
     limit = worker.settings.max_file_bytes
     try:
         declared = request.headers.get("content-length")
@@ -355,7 +333,7 @@ async def remove_attachment(
     """Take a file off its conversation (before sending, or later): it is deleted."""
     if await owned_attachment(session, me, document_id) is None:
         return _error_json(request, MessageNotFound())
-    worker: IngestionWorker = request.state.documents
+    worker: IngestionWorker = services_of(request).documents
     await delete_document(session, worker.store, me, document_id)
     return Response(status_code=204)
 
@@ -369,7 +347,7 @@ def _assistant_uuid(value: str) -> uuid.UUID:
 
 def _attachment(request: Request, document: Document) -> dict[str, Any]:
     lang = request_language(request)
-    templates = _templates(request)
+    templates = templates_of(request)
     states = {
         "queued": "Waiting to be read",
         "parsing": "Reading",
@@ -420,7 +398,7 @@ async def feedback(
     given = await service.give_feedback(
         session, me, message_id, rating or 0, forms.text(form, "comment", 4000)
     )
-    return _templates(request).render(
+    return templates_of(request).render(
         request,
         "chat/_feedback.html",
         {"message_id": message_id, "given": given, "saved": True, "csrf_token": data.csrf},
@@ -435,16 +413,20 @@ def _error_text(request: Request, exc: AutanError) -> str:
     readable = readable_message(exc)
     if readable != exc.message:
         # A model failure: a fixed sentence instead of one naming the model.
-        return _templates(request).gettext(request_language(request), readable)
+        return templates_of(request).gettext(request_language(request), readable)
     return translate(request, exc)
 
 
-def _error_json(request: Request, exc: AutanError) -> JSONResponse:
-    headers = {"Retry-After": str(int(exc.retry_after))} if exc.retry_after else None
-    return JSONResponse(
-        {"error": {"message": _error_text(request, exc), "code": exc.code, "param": exc.param}},
-        status_code=STATUS_OF_KIND[exc.kind],
-        headers=headers,
+def _error_json(request: Request, exc: AutanError) -> Response:
+    """The API's error answer (one mapping, `core.error_handlers`), its message translated
+    for the page's script, which shows it as is."""
+    return error_response(
+        STATUS_OF_KIND[exc.kind],
+        _error_text(request, exc),
+        type_=exc.kind.value,
+        param=exc.param,
+        code=exc.code,
+        retry_after=exc.retry_after,
     )
 
 

@@ -32,15 +32,17 @@ from autan.documents.errors import (
 )
 from autan.documents.models import Collection, Document, Visibility
 from autan.documents.permissions import can_manage_collection
-from autan.documents.router import MULTIPART_SLACK
+from autan.documents.settings import MULTIPART_SLACK
 from autan.documents.worker import IngestionWorker
+from autan.llm.client import ModelClient
 from autan.retrieval.grounding import retrieve
 from autan.retrieval.search import SearchHit
+from autan.services import services_of
 from autan.web import forms
 from autan.web.charter_guard import require_charter
 from autan.web.errors import fill_in, translate
-from autan.web.router import page_context
-from autan.web.templating import Templates, request_language
+from autan.web.pages import render_page, templates_of
+from autan.web.templating import request_language
 
 router = APIRouter(
     include_in_schema=False, dependencies=[Depends(principal), Depends(require_charter)]
@@ -61,27 +63,8 @@ _INLINE = {"pdf": "application/pdf", "txt": "text/plain; charset=utf-8"}
 SEARCH_RESULTS = 8
 
 
-def _templates(request: Request) -> Templates:
-    templates: Templates = request.state.templates
-    return templates
-
-
 def _worker(request: Request) -> IngestionWorker:
-    worker: IngestionWorker = request.state.documents
-    return worker
-
-
-async def _render(
-    request: Request,
-    name: str,
-    me: Principal,
-    csrf: str,
-    session: AsyncSession,
-    context: dict[str, Any],
-    status_code: int = 200,
-) -> HTMLResponse:
-    base = await page_context(request, me, csrf, session)
-    return _templates(request).render(request, name, base | context, status_code=status_code)
+    return services_of(request).documents
 
 
 def visibilities(me: Principal) -> list[str]:
@@ -97,7 +80,7 @@ def visibilities(me: Principal) -> list[str]:
 def document_view(request: Request, document: Document) -> dict[str, Any]:
     """A document as the pages show it: its state and any failure in the reader's language."""
     lang = request_language(request)
-    templates = _templates(request)
+    templates = templates_of(request)
     error = None
     if document.error_template and document.error_values:
         error = fill_in(templates, lang, document.error_template, document.error_values)
@@ -141,7 +124,9 @@ async def _list_page(
         "deleted": request.query_params.get("deleted") == "1",
     }
     status = STATUS_OF_KIND[error.kind] if error else 200
-    return await _render(request, "workspace/collections.html", me, csrf, session, context, status)
+    return await render_page(
+        request, "workspace/collections.html", me, csrf, session, context, status
+    )
 
 
 @router.get("/collections")
@@ -195,12 +180,12 @@ async def _search(
     request: Request,
     me: Principal,
     session: AsyncSession,
-    models: Any,
+    models: ModelClient,
     collection: Collection,
     q: str,
 ) -> list[SearchHit]:
     # A search embeds its words on the shared model: it counts like any model request.
-    await models.gateway.quotas.check(me)
+    await services_of(request).quotas.check(me)
     return await retrieve(
         session,
         models,
@@ -209,7 +194,7 @@ async def _search(
         prompt=q,
         collections=[collection.id],
         k=SEARCH_RESULTS,
-        tuning=request.state.settings.retrieval,
+        tuning=services_of(request).settings.retrieval,
     )
 
 
@@ -243,7 +228,7 @@ async def collection_page(
         "notice": request.query_params.get("done", ""),
         "max_bytes": _worker(request).settings.max_file_bytes,
     }
-    return await _render(request, "workspace/collection.html", me, data.csrf, session, context)
+    return await render_page(request, "workspace/collection.html", me, data.csrf, session, context)
 
 
 @router.get("/collections/{collection_id}/documents")
@@ -263,7 +248,7 @@ async def documents_fragment(
         "documents": [document_view(request, d) for d in documents],
         "csrf_token": data.csrf,
     }
-    return _templates(request).render(request, "workspace/_documents.html", context)
+    return templates_of(request).render(request, "workspace/_documents.html", context)
 
 
 @router.get("/collections/{collection_id}/delete")
@@ -279,7 +264,7 @@ async def delete_collection_page(
     await service.managed_collection(session, me, collection.id)
     count = await service.count_documents(session, collection.id)
     context = {"collection": collection, "count": count}
-    return await _render(
+    return await render_page(
         request, "workspace/delete_collection.html", me, data.csrf, session, context
     )
 

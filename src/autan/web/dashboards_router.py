@@ -1,6 +1,6 @@
 """The referents' pages added to the administration: feedback, usage (the cockpit), charter.
 
-Included by `library_router.router` (session and charter dependencies). Every page goes
+Mounted by `autan.app` with the session and charter dependencies. Every page goes
 through `permissions.require_org_manager`, as the other administration pages do: another
 organisation is "not found", a member is refused.
 """
@@ -16,15 +16,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import charter
-from autan.accounts.auth_router import client_ip
 from autan.accounts.models import Organisation, Role
 from autan.accounts.principal import Principal
 from autan.admin import cockpit, dashboards
 from autan.admin.usage_views import csv_of, usage_charts
 from autan.core.params import Slug
-from autan.deps import CurrentPrincipal, CurrentSession, SessionDep
+from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, client_ip
 from autan.web import forms
-from autan.web.admin_router import managed_org, render_admin_page
+from autan.web.admin_pages import managed_org, render_admin_page
 from autan.web.errors import translate
 from autan.web.templating import request_language
 

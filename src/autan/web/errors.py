@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autan.core.errors import AutanError, Plural
+from autan.services import Services, services_of
 from autan.web.templating import Templates, request_language
 
 # Paths whose clients are programs: they keep the JSON errors.
@@ -52,7 +53,7 @@ def translate(request: Request, exc: Exception) -> str:
     """The message of an error for its reader: translated whole, with its values filled in."""
     if not isinstance(exc, AutanError):
         return ""
-    templates: Templates = request.state.templates
+    templates: Templates = services_of(request).templates
     return fill_in(templates, request_language(request), exc.template, exc.values)
 
 
@@ -100,11 +101,13 @@ def _as_plural(value: Any) -> Plural | None:
 
 def html_page(request: Request, exc: Exception, status: int) -> Response | None:
     """The error page for a UI request; a visitor who must sign in is sent to /login."""
-    templates: Templates | None = getattr(request.state, "templates", None)
-    if templates is None or not wants_page(request):
+    # Without a running lifespan there are no templates to render a page with.
+    services: Services | None = getattr(request.state, "services", None)
+    if services is None or not wants_page(request):
         return None
     if status == 401:
         return RedirectResponse("/login", status_code=303)
+    templates = services.templates
     message = translate(request, exc) if isinstance(exc, AutanError) else ""
     if not message:
         lang = request_language(request)

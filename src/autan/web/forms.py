@@ -20,6 +20,7 @@ from starlette.datastructures import FormData
 from autan.accounts.errors import CsrfFailed
 from autan.core.cookies import set_private_cookie
 from autan.core.errors import InvalidRequest
+from autan.services import services_of
 
 FORM_COOKIE = "autan_form"
 _FORM_MAX_AGE = 2 * 3600
@@ -35,7 +36,7 @@ class FormError(InvalidRequest):
 
 
 def _serializer(request: Request) -> URLSafeTimedSerializer:
-    secret = request.state.settings.resolved_secret_key()
+    secret = services_of(request).settings.resolved_secret_key()
     return URLSafeTimedSerializer(secret, salt="autan.form-csrf")
 
 
@@ -57,7 +58,12 @@ def form_token(request: Request) -> str:
 
 def set_form_cookie(request: Request, response: Response, token: str) -> None:
     set_private_cookie(
-        request, response, FORM_COOKIE, _serializer(request).dumps(token), max_age=_FORM_MAX_AGE
+        request,
+        response,
+        FORM_COOKIE,
+        _serializer(request).dumps(token),
+        max_age=_FORM_MAX_AGE,
+        secure=services_of(request).settings.sessions.cookie_secure,
     )
 
 

@@ -15,45 +15,24 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import charter
-from autan.accounts.auth_router import client_ip
 from autan.accounts.models import Role
 from autan.accounts.principal import Principal
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError
-from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
+from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, client_ip, principal
 from autan.prompts import service as prompts
 from autan.prompts.errors import InvalidPrompt, SharingNotAllowed
 from autan.prompts.library import CATEGORIES
 from autan.prompts.models import Visibility
-from autan.web import dashboards_router, forms, settings_router
+from autan.web import forms
 from autan.web.charter_guard import require_charter
 from autan.web.errors import translate
-from autan.web.router import page_context
-from autan.web.templating import Templates, request_language
+from autan.web.pages import render_page
+from autan.web.templating import request_language
 
 router = APIRouter(
     include_in_schema=False, dependencies=[Depends(principal), Depends(require_charter)]
 )
-router.include_router(settings_router.router)
-router.include_router(dashboards_router.router)
-
-
-def _templates(request: Request) -> Templates:
-    templates: Templates = request.state.templates
-    return templates
-
-
-async def _render(
-    request: Request,
-    name: str,
-    me: Principal,
-    csrf: str,
-    session: AsyncSession,
-    context: dict[str, Any],
-    status_code: int = 200,
-) -> HTMLResponse:
-    base = await page_context(request, me, csrf, session)
-    return _templates(request).render(request, name, base | context, status_code=status_code)
 
 
 # -- Prompt library -------------------------------------------------------------------------
@@ -79,7 +58,7 @@ async def prompts_page(
         "created": request.query_params.get("saved") == "1",
         "deleted": request.query_params.get("deleted") == "1",
     }
-    return await _render(request, "prompts/list.html", me, data.csrf, session, context)
+    return await render_page(request, "prompts/list.html", me, data.csrf, session, context)
 
 
 def _typed(form: Any) -> dict[str, str]:
@@ -110,7 +89,7 @@ async def _form_page(
         "error_field": error.param if error else None,
     }
     status = STATUS_OF_KIND[error.kind] if error else 200
-    return await _render(request, "prompts/form.html", me, csrf, session, context, status)
+    return await render_page(request, "prompts/form.html", me, csrf, session, context, status)
 
 
 @router.get("/prompts/new")
@@ -190,7 +169,7 @@ async def delete_prompt_page(
     """Ask before deleting a template."""
     row = await prompts.editable_prompt(session, me, prompt_id)
     context = {"prompt": row}
-    return await _render(request, "prompts/delete.html", me, data.csrf, session, context)
+    return await render_page(request, "prompts/delete.html", me, data.csrf, session, context)
 
 
 @router.post("/prompts/{prompt_id}/delete")
@@ -222,7 +201,7 @@ async def _charter_page(
 ) -> HTMLResponse:
     view = await charter.charter_for(session, me, request_language(request))
     context = {"charter": view, "next": next_path, "error": error}
-    return await _render(request, "charter.html", me, csrf, session, context, status_code)
+    return await render_page(request, "charter.html", me, csrf, session, context, status_code)
 
 
 @router.get("/charter")

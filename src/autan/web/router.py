@@ -8,42 +8,34 @@ and its forms carry the session's CSRF token (checked by `deps.principal`).
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autan.accounts import keys, login
-from autan.accounts.auth_router import LocalLoginDisabled, client_ip
-from autan.accounts.errors import LoginFailed
-from autan.accounts.models import Organisation, Role
-from autan.accounts.oidc_router import redeem_pending
+from autan.accounts import keys
+from autan.accounts.oidc_flow import redeem_pending
 from autan.accounts.principal import Principal
 from autan.accounts.service import CreatedKey
-from autan.accounts.sessions import SessionCodec
-from autan.accounts.throttle import LoginThrottle
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
 from autan.deps import (
     CurrentPrincipal,
     CurrentSession,
     SessionDep,
+    client_ip,
     end_session,
     principal,
     set_session_cookie,
 )
+from autan.services import services_of
 from autan.web import forms
 from autan.web.errors import translate
-from autan.web.templating import LANG_COOKIE, LANGUAGES, Templates
+from autan.web.pages import page_context, templates_of
+from autan.web.templating import LANG_COOKIE, LANGUAGES
 
 public = APIRouter(include_in_schema=False)
 pages = APIRouter(include_in_schema=False, dependencies=[Depends(principal)])
-
-
-def _templates(request: Request) -> Templates:
-    templates: Templates = request.state.templates
-    return templates
 
 
 def _status(exc: AutanError) -> int:
@@ -53,19 +45,6 @@ def _status(exc: AutanError) -> int:
 def _local_path(target: str) -> str:
     """Only paths of this site, so the language switch cannot redirect elsewhere."""
     return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
-
-
-async def page_context(
-    request: Request, principal: Principal, csrf: str, session: AsyncSession
-) -> dict[str, Any]:
-    """What every signed-in page shows: who is signed in, their organisation, the token."""
-    org = await session.get(Organisation, principal.org_id)
-    return {
-        "me": principal,
-        "org": org,
-        "csrf_token": csrf,
-        "manager": principal.role in (Role.ADMIN, Role.REFERENT),
-    }
 
 
 # -- Public pages ---------------------------------------------------------------------------
@@ -84,12 +63,12 @@ def _login_page(
     request: Request, *, email: str = "", error: str = "", status_code: int = 200
 ) -> HTMLResponse:
     token = forms.form_token(request)
-    response = _templates(request).render(
+    response = templates_of(request).render(
         request,
         "login.html",
         {
-            "oidc_enabled": request.state.oidc is not None,
-            "local_enabled": request.state.settings.sessions.local_login_enabled,
+            "oidc_enabled": services_of(request).oidc is not None,
+            "local_enabled": services_of(request).settings.sessions.local_login_enabled,
             "form_token": token,
             "email": email,
             "error": error,
@@ -111,31 +90,21 @@ async def login_form(request: Request, session: SessionDep) -> Response:
     """Sign in with the form; on failure the form comes back with the email kept."""
     form = await request.form()
     forms.check_form_token(request, form)
-    if not request.state.settings.sessions.local_login_enabled:
-        raise LocalLoginDisabled()
+    sign_in = services_of(request).sign_in
+    sign_in.ensure_enabled()
     email = ""
     try:
         email = forms.text(form, "email", 320)
         password = forms.text(form, "password", 1024, strip=False)
         if not email or not password:
             raise forms.FormError("Enter your email and your password.", "email")
-        ip = client_ip(request)
-        throttle: LoginThrottle = request.state.login_throttle
-        await throttle.check(email, ip)
-        try:
-            user = await login.check_password(session, email, password, ip=ip)
-        except LoginFailed:
-            await throttle.failed(email, ip)
-            raise
-        await throttle.succeeded(email, ip)
+        signed = await sign_in.sign_in(session, email, password, client_ip(request))
     except AutanError as exc:
         return _login_page(
             request, email=email, error=translate(request, exc), status_code=_status(exc)
         )
-    codec: SessionCodec = request.state.session_codec
-    cookie, _data = codec.issue(user.id, user.session_epoch)
     response = RedirectResponse("/", status_code=303)
-    set_session_cookie(request, response, cookie)
+    set_session_cookie(request, response, signed.cookie)
     return response
 
 
@@ -143,7 +112,7 @@ def _welcome_page(
     request: Request, *, code: str = "", error: str = "", status_code: int = 200
 ) -> HTMLResponse:
     token = forms.form_token(request)
-    response = _templates(request).render(
+    response = templates_of(request).render(
         request,
         "welcome.html",
         {"form_token": token, "code": code, "error": error},
@@ -187,9 +156,9 @@ async def logout(
 ) -> RedirectResponse:
     """End this session; through the identity provider's logout when it is enabled."""
     await end_session(request, session, data)
-    target = "/auth/oidc/logout" if request.state.oidc is not None else "/login"
+    target = "/auth/oidc/logout" if services_of(request).oidc is not None else "/login"
     response = RedirectResponse(target, status_code=303)
-    response.delete_cookie(request.state.settings.sessions.cookie_name, path="/")
+    response.delete_cookie(services_of(request).settings.sessions.cookie_name, path="/")
     return response
 
 
@@ -211,7 +180,7 @@ async def _keys_page(
         "form": form or {},
         "error": error,
     }
-    return _templates(request).render(request, "keys.html", context, status_code=status_code)
+    return templates_of(request).render(request, "keys.html", context, status_code=status_code)
 
 
 @pages.get("/settings/keys")

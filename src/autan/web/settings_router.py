@@ -1,6 +1,6 @@
 """Personal settings: profile, language, export of one's data, "delete all my data".
 
-Included by `library_router.router`, which carries the session and charter dependencies.
+Mounted by `autan.app` with the session and charter dependencies.
 """
 
 from __future__ import annotations
@@ -13,27 +13,22 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import erasure
-from autan.accounts.auth_router import client_ip
 from autan.accounts.models import User
 from autan.accounts.principal import Principal
 from autan.chat import export
-from autan.deps import CurrentPrincipal, CurrentSession, SessionDep
+from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, client_ip
 from autan.documents import service as documents
 from autan.documents.worker import IngestionWorker
+from autan.services import services_of
 from autan.web import forms
 from autan.web.errors import translate
-from autan.web.router import page_context
-from autan.web.templating import LANG_COOKIE, LANGUAGES, Templates, request_language
+from autan.web.pages import page_context, templates_of
+from autan.web.templating import LANG_COOKIE, LANGUAGES, request_language
 
 router = APIRouter()
 
 # The word to type to confirm the erasure, in either language, in any case.
 CONFIRM_WORDS = {"fr": "SUPPRIMER", "en": "DELETE"}
-
-
-def _templates(request: Request) -> Templates:
-    templates: Templates = request.state.templates
-    return templates
 
 
 async def _settings_page(
@@ -56,7 +51,7 @@ async def _settings_page(
         "saved": request.query_params.get("saved") == "1",
         "error": error,
     }
-    return _templates(request).render(
+    return templates_of(request).render(
         request, "settings/index.html", context, status_code=status_code
     )
 
@@ -147,7 +142,7 @@ async def _delete_page(
         "error": error,
         "typed": typed,
     }
-    return _templates(request).render(
+    return templates_of(request).render(
         request, "settings/delete.html", context, status_code=status_code
     )
 
@@ -186,6 +181,6 @@ async def delete_my_data(
         )
     result = await erasure.erase_my_data(session, me, client_ip(request))
     # The files are stored by content: remove those no other document still uses.
-    worker: IngestionWorker = request.state.documents
+    worker: IngestionWorker = services_of(request).documents
     await documents.remove_unreferenced(session, worker.store, result.document_digests)
     return await _delete_page(request, me, data.csrf, session, done=result.counts)

@@ -113,8 +113,3 @@ class Templates:
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "same-origin"
         return response
-
-
-def get_templates(request: Request) -> Templates:
-    templates: Templates = request.state.templates
-    return templates

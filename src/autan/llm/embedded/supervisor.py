@@ -29,7 +29,7 @@ import structlog
 from autan.llm.config import ModelConfig, ModelsConfig, ModelType, ReplicaConfig
 from autan.llm.embedded.errors import EmbeddedModelError
 from autan.llm.embedded.weights import CATALOGUE, resolve
-from autan.settings import EmbeddedSettings
+from autan.llm.settings import EmbeddedSettings
 
 log = structlog.get_logger(__name__)
 

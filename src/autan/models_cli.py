@@ -1,4 +1,4 @@
-"""`autan models ...`: the embedded server's chat model files."""
+"""`autan models ...`: the embedded server's chat model files (an entry point: reads `Settings`)."""
 
 from __future__ import annotations
 
