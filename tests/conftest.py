@@ -31,7 +31,8 @@ ENGINES = ("sqlite", "postgresql")
 
 def isolate_settings(patch: pytest.MonkeyPatch, workdir: Path) -> None:
     """Drop the developer's `AUTAN_*` variables and `.env` from every `Settings` built in tests."""
-    for name in [name for name in os.environ if name.startswith("AUTAN_")]:
+    # AUTAN_SCREENSHOTS is not a setting: it asks the browser tests to refresh docs/screenshots.
+    for name in [n for n in os.environ if n.startswith("AUTAN_") and n != "AUTAN_SCREENSHOTS"]:
         patch.delenv(name)
     # Read when each instance is built, so this reaches `Settings()` in the CLI and the app too.
     patch.setitem(Settings.model_config, "env_file", None)
@@ -143,6 +144,7 @@ def make_settings(
     quotas: dict[str, object] | None = None,
     chat: dict[str, object] | None = None,
     web: object = None,  # the `web` section; typed loosely as `gateway` values are
+    research: object = None,  # the `research` section, likewise
     **gateway: object,
 ) -> Settings:
     """Settings for a test: its own data dir, database and models file.
@@ -160,4 +162,5 @@ def make_settings(
         # Short answers: the tests check how answers flow, not how long the model can write.
         chat=chat if chat is not None else {"max_answer_tokens": 48},
         web=web if web is not None else {},
+        research=research if research is not None else {},
     )

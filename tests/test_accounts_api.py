@@ -147,6 +147,9 @@ async def test_cross_organisation_matrix(world: World) -> None:
         ("member_b", "DELETE", f"/api/keys/{member_key}", 404),
         ("member_a", "DELETE", f"/api/keys/{key_a}", 404),
         ("ref_a", "GET", "/api/orgs/nowhere/codes", 404),
+        ("ref_b", "POST", f"/api/orgs/agri/users/{target['id']}/password-link", 404),
+        ("ref_b", "POST", f"/api/orgs/culture/users/{target['id']}/password-link", 404),
+        ("member_a", "POST", f"/api/orgs/agri/users/{target['id']}/password-link", 403),
     ]
     for who, method, path, expected in attempts:
         async with world.client(who) as client:

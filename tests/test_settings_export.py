@@ -110,7 +110,14 @@ async def test_export_and_erasure_touch_only_ones_own_data(session_maker: Factor
         text = archive.read(names[0]).decode()
         assert text.startswith("# Télétravail") and "Combien de jours ?" in text
         assert '[1] circulaire.pdf, p. 3-4 — "Le télétravail est possible' in text
-        assert "> Your feedback: 👍: Précis" in text
+        # In the reader's language: French by default, English on request.
+        assert "> Votre avis : 👍 : Précis" in text and "## Vous (" in text
+        assert "- Modèle : " in text and "Your feedback" not in text
+        english = zipfile.ZipFile(
+            io.BytesIO(await export.export_markdown_zip(session, me.id, "en"))
+        )
+        english_text = english.read(names[0]).decode()
+        assert "> Your feedback: 👍: Précis" in english_text and "## You (" in english_text
 
         before = await erasure.count_my_data(session, me.id)
         assert before == erasure.ErasureCounts(2, 6, 1, 1, 1, 1)
@@ -191,8 +198,10 @@ async def test_export_then_delete_everything(site: Site) -> None:
         assert data["conversations"][0]["messages"][1]["feedback"]["rating"] == -1
         as_zip = await browser.get("/settings/export.zip")
         assert as_zip.headers["content-type"] == "application/zip"
-        [name] = zipfile.ZipFile(io.BytesIO(as_zip.content)).namelist()
+        zipped = zipfile.ZipFile(io.BytesIO(as_zip.content))
+        [name] = zipped.namelist()
         assert name.endswith("budget-2027.md")
+        assert "## Vous (" in zipped.read(name).decode()  # a French reader's page language
 
         async with httpx_client(site, key) as api:
             assert (await api.get("/v1/models")).status_code == 200

@@ -182,21 +182,22 @@ async def test_audit_page_pages(site: Site) -> None:
         for _ in range(3):
             await browser.get("/login")
         page = await browser.get("/admin/orgs/agri/audit")
-        assert page.status_code == 200 and "<code>login</code>" in page.text
+        assert page.status_code == 200 and ">Connexion</span>" in page.text
         assert "Plus anciens" not in page.text
         older = await browser.get("/admin/orgs/agri/audit", params={"before_id": 1})
         assert older.status_code == 200 and "Rien n" in older.text
 
 
-@pytest.mark.parametrize("section", ["users", "codes", "settings", "audit"])
+@pytest.mark.parametrize("section", ["users", "codes", "settings", "audit", "invite", "audit.csv"])
 async def test_other_organisations_and_members_are_refused(site: Site, section: str) -> None:
     async with site.signed_in("ref_b") as stranger:
         response = await stranger.get(f"/admin/orgs/agri/{section}")
         assert response.status_code == 404
         assert "Cette organisation n'existe pas" in response.text.replace("&#39;", "'")
         csrf = await csrf_of(stranger)
-        posted = await stranger.post("/admin/orgs/agri/codes", data={"csrf_token": csrf})
-        assert posted.status_code == 404
+        for form in ("codes", "invite"):
+            posted = await stranger.post(f"/admin/orgs/agri/{form}", data={"csrf_token": csrf})
+            assert posted.status_code == 404, form
     async with site.signed_in("member_a") as member:
         response = await member.get(f"/admin/orgs/agri/{section}")
         assert response.status_code == 403 and "Accès refusé" in response.text
@@ -211,6 +212,8 @@ async def test_every_form_refuses_a_missing_or_forged_csrf_token(site: Site) -> 
         (f"/admin/orgs/agri/users/{user.id}", {"is_active": "false"}),
         ("/admin/orgs/agri/codes", {"label": "x", "uses": "1", "days": "1"}),
         (f"/admin/orgs/agri/codes/{user.id}/revoke", {}),
+        ("/admin/orgs/agri/invite", {"email": "x@agriculture.gouv.fr"}),
+        (f"/admin/orgs/agri/users/{user.id}/reset-link", {}),
         ("/admin/orgs/agri/settings", {"domains": "evil.fr", "all_models": "on"}),
         ("/admin/orgs/agri/quotas", {"requests_per_minute": "1"}),
         ("/logout", {}),

@@ -14,6 +14,8 @@ PUBLIC_PATHS = OPS_PATHS | frozenset(
         # The web UI's pages for visitors without a session; static files are a mount.
         "/login",
         "/auth/welcome",
+        "/auth/signup",
+        "/auth/link/{token}",
         "/lang",
     }
 )

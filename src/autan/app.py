@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.auth_router import router as auth_router
 from autan.accounts.charter_gate import CharterGate
+from autan.accounts.links_router import router as links_router
 from autan.accounts.model_access import ModelAccess
 from autan.accounts.oidc import OidcClient
 from autan.accounts.oidc_router import router as oidc_router
@@ -51,17 +52,22 @@ from autan.ops.router import OPS_PATHS
 from autan.ops.router import router as ops_router
 from autan.quotas.limiter import QuotaLimiter
 from autan.quotas.service import Quotas
+from autan.research.runtime import research_runner
+from autan.research.service import Research
 from autan.retention.loop import RetentionPurger
 from autan.services import Services
 from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
 from autan.web import admin_router as web_admin
 from autan.web import assistants_router as web_assistants
+from autan.web import audit_router as web_audit
 from autan.web import chat_router as web_chat
 from autan.web import collections_router as web_collections
 from autan.web import dashboards_router as web_dashboards
 from autan.web import footprint_router as web_footprint
 from autan.web import library_router as web_library
+from autan.web import people_router as web_people
+from autan.web import research_router as web_research
 from autan.web import router as web
 from autan.web import settings_router as web_settings
 from autan.web.charter_guard import require_charter
@@ -184,13 +190,26 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         await core.bus.start()
         await core.documents.start()
         core.retention.start()
+        # Deep-research runs too, where web search is configured (else this is None).
+        web_runtime = WebRuntime(settings.web)
+        policies = OrgPolicies(core.factory, settings.gateway.api_key_cache_ttl, core.bus)
+        research = research_runner(
+            settings, core.factory, ModelClient(core.gateway), web_runtime, policies
+        )
+        if research is not None:
+            await research.start()
         log.info(
             "worker_started",
             concurrency=core.documents.concurrency(),
             embedding_model=core.documents.embedding_model(),
         )
-        await stop.wait()
-        log.info("worker_stopping", documents_in_progress=core.documents.active)
+        try:
+            await stop.wait()
+            log.info("worker_stopping", documents_in_progress=core.documents.active)
+        finally:
+            if research is not None:
+                await research.stop()
+            await web_runtime.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -218,6 +237,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             policies = OrgPolicies(factory, cache_ttl, bus)
             web_runtime = WebRuntime(settings.web)
             web_grounding = WebGrounding(web_runtime.search, policies, core.quotas, factory)
+            research_worker = research_runner(
+                settings, factory, models_client, web_runtime, policies
+            )
+            if research_worker is not None and settings.documents.worker_in_serve:
+                await research_worker.start()
             codec = SessionCodec(settings.resolved_secret_key(), settings.sessions)
             services = Services(
                 settings=settings,
@@ -241,6 +265,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     web_grounding,
                 ),
                 web=web_grounding,
+                research=Research(
+                    factory,
+                    settings.research,
+                    web_grounding,
+                    core.quotas,
+                    research_worker.wake if research_worker is not None else None,
+                ),
                 quotas=core.quotas,
                 login_throttle=throttle,
                 sign_in=PasswordSignIn(
@@ -265,6 +296,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 await revocations.stop()
                 await oidc_http.aclose()
+                if research_worker is not None:
+                    await research_worker.stop()
                 await web_runtime.close()
 
     app = FastAPI(
@@ -280,14 +313,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(documents_router)
     app.include_router(assistants_router)
     app.include_router(accounts_router)
+    app.include_router(links_router)
     app.include_router(auth_router)
     app.include_router(oidc_router)
     app.include_router(web.public)
+    app.include_router(web_people.public)
     # Signed-in pages wait for the usage charter to be accepted (API keys are not affected).
     charter = [Depends(require_charter)]
     app.include_router(web.pages, dependencies=charter)
     app.include_router(web_admin.router, dependencies=charter)
     app.include_router(web_footprint.router, dependencies=charter)
+    app.include_router(web_people.router, dependencies=charter)
+    app.include_router(web_audit.router, dependencies=charter)
     app.include_router(web_chat.router, dependencies=charter)
     # Signed-in pages whose routers carry no dependency of their own.
     signed_in = [Depends(principal), Depends(require_charter)]
@@ -296,6 +333,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_library.router)
     app.include_router(web_collections.router)
     app.include_router(web_assistants.router)
+    app.include_router(web_research.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         AdmissionLimits,

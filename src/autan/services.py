@@ -26,6 +26,7 @@ from autan.documents.worker import IngestionWorker
 from autan.llm.client import ModelClient
 from autan.llm.gateway import Gateway
 from autan.quotas.service import Quotas
+from autan.research.service import Research
 from autan.settings import Settings
 from autan.web.templating import Templates
 from autan.websearch.chat import WebGrounding
@@ -44,6 +45,7 @@ class Services:
     documents: IngestionWorker
     turns: Turns
     web: WebGrounding
+    research: Research
     quotas: Quotas
     login_throttle: LoginThrottle
     sign_in: PasswordSignIn

@@ -21,6 +21,7 @@ from autan.core.events import EventSettings
 from autan.documents.settings import DocumentSettings
 from autan.llm.settings import EmbeddedSettings, GatewaySettings
 from autan.quotas.policy import QuotaSettings
+from autan.research.settings import ResearchSettings
 from autan.retention.settings import RetentionSettings
 from autan.retrieval.settings import RetrievalSettings
 from autan.websearch.settings import WebSettings
@@ -44,6 +45,17 @@ class SessionSettings(BaseModel):
         None, description="Send cookies over HTTPS only (default: when the request is HTTPS)."
     )
     local_login_enabled: bool = Field(True, description="Allow email + password accounts.")
+    signup_enabled: bool = Field(
+        True,
+        description="Let newcomers create a local account with an access code a referent "
+        "handed out (needs local_login_enabled).",
+    )
+    link_valid_hours: int = Field(
+        72,
+        ge=1,
+        le=24 * 30,
+        description="Hours an invitation or password-reset link stays valid (single use).",
+    )
 
 
 class Settings(BaseSettings):
@@ -131,6 +143,9 @@ class Settings(BaseSettings):
     )
     retention: RetentionSettings = Field(
         RetentionSettings(), description="The scheduled retention purge (AUTAN_RETENTION__*)."
+    )
+    research: ResearchSettings = Field(
+        ResearchSettings(), description="Deep research runs (AUTAN_RESEARCH__*)."
     )
 
     @field_validator("forwarded_allow_ips")

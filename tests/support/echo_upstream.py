@@ -32,7 +32,23 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     if body.get("echo_status"):
         error = {"error": {"message": "refused by upstream", "type": "invalid_request_error"}}
         return web.json_response(error, status=int(body["echo_status"]))
-    return web.json_response(_completion(body, dict(request.headers)))
+    completion = _completion(body, dict(request.headers))
+    if not body.get("stream"):
+        return web.json_response(completion)
+    # Streamed: the same echo as one delta, as an OpenAI server sends it.
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    text = completion["choices"][0]["message"]["content"]
+    chunk = {
+        "id": "chatcmpl-echo",
+        "object": "chat.completion.chunk",
+        "model": body.get("model"),
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": "stop"}],
+    }
+    await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
 
 
 async def _models(_request: web.Request) -> web.Response:

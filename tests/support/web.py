@@ -56,6 +56,7 @@ async def run_site(
     chat: dict[str, object] | None = None,
     database_pool: dict[str, object] | None = None,
     web: dict[str, object] | None = None,
+    research: dict[str, object] | None = None,
 ) -> AsyncIterator[Site]:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
@@ -79,7 +80,9 @@ async def run_site(
             ModelConfig(id="grand", replicas=[ReplicaConfig(url="http://127.0.0.1:9/v1")]),
         ]
     )
-    settings = make_settings(tmp_path, database_url, models, quotas, chat=chat, web=web)
+    settings = make_settings(
+        tmp_path, database_url, models, quotas, chat=chat, web=web, research=research
+    )
     if database_pool is not None:
         settings.database_pool = DatabasePoolSettings.model_validate(database_pool)
     async with serve_autan(settings) as autan:

@@ -31,6 +31,12 @@ class Action(StrEnum):
     WEB_SEARCH = "web_search"  # that a search happened, never what was searched
     RETENTION_UPDATED = "retention_updated"
     RETENTION_PURGED = "retention_purged"  # how many rows of each kind, never which
+    SIGNED_UP = "signed_up"
+    INVITATION_CREATED = "invitation_created"
+    INVITATION_USED = "invitation_used"
+    RESET_LINK_CREATED = "reset_link_created"
+    RESET_LINK_USED = "reset_link_used"
+    DEEP_RESEARCH = "deep_research"  # that a run started, never its question
 
 
 def record(

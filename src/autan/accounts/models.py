@@ -60,6 +60,9 @@ class Organisation(TimestampMixin, Base):
     document_limits: Mapped[dict[str, int] | None] = mapped_column(JSON, default=None)
     # Whether the energy and CO2 of each answer is shown under it in the chat.
     show_impacts: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Lower limits of this organisation's deep-research runs, e.g. {"max_pages": 6}
+    # (autan.research.settings.ORG_LIMITS); None: the deployment's.
+    research_limits: Mapped[dict[str, int] | None] = mapped_column(JSON, default=None)
 
 
 class OrganisationDomain(TimestampMixin, Base):
@@ -182,3 +185,24 @@ class RevokedSession(Base):
 
     session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AccountLink(TimestampMixin, Base):
+    """A one-time link to set a password: an invitation, or a reset a referent handed over."""
+
+    __tablename__ = "account_links"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(16))  # "invitation" or "reset"
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    # The organisation the link was made in: it stops working if the person leaves it.
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    # SHA-256 of the token: the database alone cannot open the link.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -27,6 +27,28 @@ from autan.prompts.models import PromptTemplate
 EXPORT_FORMAT = "autan-export/1"
 _NAME_MAX = 60
 
+# The Markdown files are read by people: in the language they read the pages in.
+_LABELS: dict[str, dict[str, str]] = {
+    "fr": {
+        "model": "Modèle",
+        "started": "Commencée le",
+        "you": "Vous",
+        "assistant": "Assistant",
+        "feedback": "Votre avis",
+        "page": "p.",
+        "untitled": "Conversation",
+    },
+    "en": {
+        "model": "Model",
+        "started": "Started",
+        "you": "You",
+        "assistant": "Assistant",
+        "feedback": "Your feedback",
+        "page": "p.",
+        "untitled": "Conversation",
+    },
+}
+
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
@@ -132,45 +154,51 @@ def safe_file_name(title: str, when: datetime, taken: set[str]) -> str:
     return name
 
 
-def _source_line(index: int, source: dict[str, Any]) -> str:
+def _source_line(index: int, source: dict[str, Any], page_label: str = "p.") -> str:
     """`[n] document, pages: "excerpt"`, from the citation shape of `retrieval.grounding`."""
     number = source.get("number") or index
     name = source.get("document_name") or source.get("title") or source.get("url") or ""
     pages = source.get("pages") or source.get("page")
-    where = f", p. {pages}" if pages else ""
+    where = f", {page_label} {pages}" if pages else ""
     excerpt = str(source.get("excerpt") or "").replace("\n", " ")
     quoted = f' — "{excerpt}"' if excerpt else ""
     return f"[{number}] {name}{where}{quoted}"
 
 
-def _markdown(conversation: Conversation, messages: list[tuple[Message, Feedback | None]]) -> str:
+def _markdown(
+    conversation: Conversation,
+    messages: list[tuple[Message, Feedback | None]],
+    lang: str = "fr",
+) -> str:
+    words = _LABELS.get(lang, _LABELS["fr"])
+    colon = " :" if lang != "en" else ":"
     lines = [
-        f"# {conversation.title or 'Conversation'}",
+        f"# {conversation.title or words['untitled']}",
         "",
-        f"- Model: {conversation.model}",
-        f"- Started: {_iso(conversation.created_at)}",
+        f"- {words['model']}{colon} {conversation.model}",
+        f"- {words['started']}{colon} {_iso(conversation.created_at)}",
         "",
     ]
     for message, feedback in messages:
-        who = "You" if message.role == MessageRole.USER else "Assistant"
+        who = words["you"] if message.role == MessageRole.USER else words["assistant"]
         lines += [f"## {who} ({_iso(message.created_at)})", "", message.content, ""]
         for index, source in enumerate(message.sources or [], start=1):
-            lines.append(_source_line(index, source))
+            lines.append(_source_line(index, source, words["page"]))
         if message.sources:
             lines.append("")
         if feedback is not None:
             rating = "👍" if feedback.rating > 0 else "👎"
-            comment = f": {feedback.comment}" if feedback.comment else ""
-            lines += [f"> Your feedback: {rating}{comment}", ""]
+            comment = f"{colon} {feedback.comment}" if feedback.comment else ""
+            lines += [f"> {words['feedback']}{colon} {rating}{comment}", ""]
     return "\n".join(lines)
 
 
-async def export_markdown_zip(session: AsyncSession, user_id: uuid.UUID) -> bytes:
-    """A zip with one Markdown file per conversation."""
+async def export_markdown_zip(session: AsyncSession, user_id: uuid.UUID, lang: str = "fr") -> bytes:
+    """A zip with one Markdown file per conversation, its labels in the reader's language."""
     buffer = io.BytesIO()
     taken: set[str] = set()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         async for conversation, messages in _conversations(session, user_id):
             name = safe_file_name(conversation.title, conversation.created_at, taken)
-            archive.writestr(name, _markdown(conversation, messages))
+            archive.writestr(name, _markdown(conversation, messages, lang))
     return buffer.getvalue()

@@ -23,7 +23,13 @@ from autan.chat.summaries import summarise_parts, wants_summary
 from autan.documents.models import Assistant, Chunk, Collection, Document, DocumentStatus
 from autan.documents.permissions import visible_collections
 from autan.llm.client import ChatMessage, ModelClient
-from autan.retrieval.grounding import Lang, grounded_messages, last_user_text, sources_of
+from autan.retrieval.grounding import (
+    Lang,
+    grounded_messages,
+    last_user_text,
+    relevant,
+    sources_of,
+)
 from autan.retrieval.search import SearchHit, search
 from autan.retrieval.settings import RetrievalSettings
 
@@ -189,7 +195,7 @@ class ChatGrounding:
             await session.commit()
             # Retrieval is the owner's own request: the same principal pays for it.
             vector = (await self._models.embed(principal, model, [question], input_type="query"))[0]
-        return await search(
+        hits = await search(
             session,
             query=question,
             query_vector=vector,
@@ -199,3 +205,5 @@ class ChatGrounding:
             method=self._tuning.method,
             tuning=self._tuning,
         )
+        # Numbered after the cut, so that [n] in the answer is the n-th source shown.
+        return relevant(hits, self._tuning.relevance_share)

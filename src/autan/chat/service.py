@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts.principal import Principal
@@ -89,39 +89,6 @@ async def list_conversations(
     more = len(rows) > limit
     rows = rows[:limit]
     return ConversationPage(rows, rows[-1].updated_at if more and rows else None)
-
-
-def _like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-async def search_conversations(
-    session: AsyncSession, principal: Principal, text: str, *, limit: int = 30
-) -> list[Conversation]:
-    """The caller's conversations whose title or any message contains `text` (any case)."""
-    text = text.strip()[:200]
-    if not text:
-        return []
-    pattern = _like_pattern(text)
-    in_messages = (
-        select(Message.conversation_id)
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(
-            Conversation.user_id == principal.user_id,
-            Message.content.ilike(pattern, escape="\\"),
-        )
-    )
-    query = (
-        select(Conversation)
-        .where(
-            Conversation.user_id == principal.user_id,
-            or_(Conversation.title.ilike(pattern, escape="\\"), Conversation.id.in_(in_messages)),
-        )
-        .order_by(Conversation.updated_at.desc())
-        .limit(limit)
-    )
-    return list(await session.scalars(query))
 
 
 async def window(

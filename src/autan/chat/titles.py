@@ -1,4 +1,9 @@
-"""Short conversation titles: asked of the model after the first exchange, else derived."""
+"""Short conversation titles: derived from the question at once, then asked of the model.
+
+A new conversation gets a provisional title from its first question (cleaned first words)
+as soon as the question is stored, so the sidebar never shows a row of "New conversation";
+the model's proposal replaces it once an answer has ended (whole, failed or stopped).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,12 @@ from autan.llm.client import ModelClient
 
 MAX_TITLE = 80
 _FALLBACK_WORDS = 8
+_PROVISIONAL_CHARS = 60
+# Markup, links and greetings say nothing about what a conversation is about.
+_MARKUP = re.compile(r"[`*_#>|~\[\]]+|https?://\S+")
+_GREETING = re.compile(
+    r"^(bonjour|bonsoir|salut|coucou|hello|hi|hey)\b[\s,.!;:-]*", flags=re.IGNORECASE
+)
 
 _ASK = {
     "fr": (
@@ -26,11 +37,20 @@ _ASK = {
 
 
 def fallback_title(first_message: str) -> str:
-    """The first words of the first question, cut cleanly."""
-    words = first_message.split()
-    title = " ".join(words[:_FALLBACK_WORDS])
-    if len(words) > _FALLBACK_WORDS:
+    """The first words of the first question, cleaned (no markup, links or greeting) and cut
+    on a word boundary: the provisional title, and the title when the model gives none."""
+    text = " ".join(_MARKUP.sub(" ", first_message).split())
+    text = _GREETING.sub("", text).strip() or text
+    words = text.split()
+    kept: list[str] = []
+    for word in words[:_FALLBACK_WORDS]:
+        if kept and len(" ".join([*kept, word])) > _PROVISIONAL_CHARS:
+            break
+        kept.append(word)
+    title = " ".join(kept)[:_PROVISIONAL_CHARS].rstrip(" ,;:.!?-")
+    if len(kept) < len(words):
         title += "…"
+    title = title[:1].upper() + title[1:]
     return title[:MAX_TITLE] or "Conversation"
 
 

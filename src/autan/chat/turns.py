@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,10 +33,11 @@ from autan.chat.errors import (
     readable_message,
 )
 from autan.chat.grounding import ChatGrounding, Grounded
+from autan.chat.leakguard import LeakGuard
 from autan.chat.models import Conversation, MessageRole, MessageStatus, TitleSource
 from autan.chat.prompting import fit, system_prompt
 from autan.chat.settings import ChatSettings
-from autan.chat.titles import propose_title
+from autan.chat.titles import fallback_title, propose_title
 from autan.core.db import database_busy, database_unreachable
 from autan.core.errors import AutanError
 from autan.llm.client import ChatMessage, ModelClient
@@ -45,6 +46,7 @@ from autan.quotas.service import Quotas
 from autan.retrieval.grounding import last_user_text
 from autan.websearch.chat import WebGrounding
 from autan.websearch.errors import WebSearchOff
+from autan.websearch.passages import links_in
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +56,7 @@ MAX_TEMPORARY_TURNS = 200
 # in memory and written once the database is back, if it is back within these waits (about
 # 16 s in all; the page has shown the whole answer meanwhile and only waits for `done`).
 STORE_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+TITLE_AFTER_STOP_SECONDS = 15.0
 
 Action = Literal["send", "edit", "regenerate"]
 
@@ -88,6 +91,7 @@ class _Answer:
     status: MessageStatus = MessageStatus.COMPLETE
     error: AutanError | None = None
     sources: list[dict[str, Any]] = field(default_factory=list)
+    finished: bool = False  # its storing has begun: not to be stored twice
     # Energy and CO2 of the answer (`usage.impacts`), known once the stream has ended.
     impacts: dict[str, Any] | None = None
 
@@ -201,6 +205,11 @@ class Turns:
                 raise NothingToRegenerate()
             await service.truncate(session, conversation, position)
         await service.append(session, conversation, MessageRole.USER, request.content)
+        if conversation.title_source == TitleSource.PENDING and (
+            not conversation.title or conversation.message_count == 1
+        ):
+            # A provisional title at once (still pending: the model's proposal replaces it).
+            conversation.title = fallback_title(request.content)
         return conversation
 
     async def run(
@@ -213,20 +222,53 @@ class Turns:
         turns: list[ChatMessage],
     ) -> AsyncIterator[TurnEvent]:
         """Stream the answer; always store how it ended (unless the turn is temporary)."""
+        answer = _Answer()
+        events = self._answer(
+            principal, request, model, context_length, conversation, turns, answer
+        )
+        try:
+            async for event in events:
+                yield event
+        except BaseException:
+            if not answer.finished:
+                # The reader stopped the answer or left, maybe before its first word (while
+                # sources were searched): keep what was written, marked stopped, so the
+                # question is never left unanswered and a reload offers to try again.
+                answer.status = MessageStatus.STOPPED
+                with anyio.CancelScope(shield=True):
+                    # AnswerNotStored is logged; the reader has gone, nobody is left to tell.
+                    with contextlib.suppress(AnswerNotStored):
+                        await self._finish(principal, conversation, model, answer)
+                    await self._title_after_stop(principal, request, model, conversation, turns)
+            raise
+        finally:
+            await events.aclose()
+
+    async def _answer(
+        self,
+        principal: Principal,
+        request: TurnRequest,
+        model: str,
+        context_length: int | None,
+        conversation: Conversation | None,
+        turns: list[ChatMessage],
+        answer: _Answer,
+    ) -> AsyncGenerator[TurnEvent, None]:
+        """The events of a turn; `run` stores an answer this leaves unfinished."""
         if conversation is not None:
             yield TurnEvent(
                 "conversation",
                 {"id": str(conversation.id), "title": conversation.title},
             )
         messages = fit(system_prompt(request.lang), turns, context_length)
-        answer = _Answer()
         question = last_user_text(messages)
         try:
             grounded = await self._ground(
                 principal, conversation, messages, request.lang, context_length, model
             )
-            if await self._web_on(principal, request, conversation):
-                await self._add_web(principal, request, grounded, question)
+            searching = await self._web_on(principal, request, conversation)
+            if searching or await self._links_on(principal, question):
+                await self._add_web(principal, request, grounded, question, search=searching)
         except ServiceBusy as exc:
             # Storing a failed answer would wait for the same busy database.
             yield TurnEvent("error", {"error": exc, "message_id": None})
@@ -251,18 +293,16 @@ class Turns:
                 on_finished=answer.account,
                 max_tokens=self._settings.max_answer_tokens,
             )
+            guard = LeakGuard(str(messages[0].get("content", "")) if messages else "")
             async for text in stream:
-                answer.text += text
-                yield TurnEvent("delta", {"text": text})
+                if shown := _shown(guard.feed(text), answer.text):
+                    answer.text += shown
+                    yield TurnEvent("delta", {"text": shown})
+            if shown := _shown(guard.flush(), answer.text):
+                answer.text += shown
+                yield TurnEvent("delta", {"text": shown})
         except AutanError as exc:
             answer.status, answer.error = MessageStatus.FAILED, exc
-        except BaseException:
-            # The reader stopped the answer or left: keep what was written.
-            answer.status = MessageStatus.STOPPED
-            # AnswerNotStored is logged; the reader has gone, nobody is left to tell.
-            with anyio.CancelScope(shield=True), contextlib.suppress(AnswerNotStored):
-                await self._finish(principal, conversation, model, answer)
-            raise
         try:
             message_id = await self._finish(principal, conversation, model, answer)
         except AnswerNotStored as exc:
@@ -271,12 +311,29 @@ class Turns:
         log.debug("chat_turn", status=answer.status, seconds=time.perf_counter() - started)
         if answer.error is not None:
             yield TurnEvent("error", {"error": answer.error, "message_id": _text(message_id)})
-            return
-        done = {"message_id": _text(message_id), "status": str(answer.status)}
-        yield TurnEvent("done", done | {"impacts": answer.impacts})
+        else:
+            done = {"message_id": _text(message_id), "status": str(answer.status)}
+            yield TurnEvent("done", done | {"impacts": answer.impacts})
+        # A failed answer still deserves a title: the question alone says what it is about.
         if conversation is not None and conversation.title_source == TitleSource.PENDING:
             async for event in self._title(principal, request, model, conversation, turns):
                 yield event
+
+    async def _title_after_stop(
+        self,
+        principal: Principal,
+        request: TurnRequest,
+        model: str,
+        conversation: Conversation | None,
+        turns: list[ChatMessage],
+    ) -> None:
+        """A stopped first answer still gets the model's title, for the sidebar the reader
+        comes back to; bounded, as nobody waits for it."""
+        if conversation is None or conversation.title_source != TitleSource.PENDING:
+            return
+        with anyio.move_on_after(TITLE_AFTER_STOP_SECONDS):
+            async for _event in self._title(principal, request, model, conversation, turns):
+                pass
 
     async def _title(
         self,
@@ -345,7 +402,13 @@ class Turns:
         return TurnEvent("error", {"error": exc, "message_id": _text(message_id)})
 
     async def _add_web(
-        self, principal: Principal, request: TurnRequest, grounded: Grounded, question: str
+        self,
+        principal: Principal,
+        request: TurnRequest,
+        grounded: Grounded,
+        question: str,
+        *,
+        search: bool = True,
     ) -> None:
         """Add what the web says to the grounded prompt, numbered after the documents."""
         assert self._web is not None
@@ -355,6 +418,7 @@ class Turns:
             question,
             "en" if request.lang == "en" else "fr",
             first=len(grounded.sources) + 1,
+            search=search,
         )
         grounded.messages = web.messages
         grounded.sources = [*grounded.sources, *web.sources]
@@ -368,6 +432,14 @@ class Turns:
         wanted = conversation.web_search if conversation is not None else request.web_search
         return bool(wanted) and self._web is not None and await self._web.allowed(principal)
 
+    async def _links_on(self, principal: Principal, question: str) -> bool:
+        """Whether the question holds links to read (web access allowed, switch off)."""
+        return (
+            bool(links_in(question))
+            and self._web is not None
+            and await self._web.allowed(principal)
+        )
+
     async def _finish(
         self,
         principal: Principal,
@@ -376,6 +448,7 @@ class Turns:
         answer: _Answer,
     ) -> uuid.UUID | None:
         """Store the answer, waiting out a database outage or overload; AnswerNotStored past it."""
+        answer.finished = True
         if conversation is None:
             return None
         for delay in (*STORE_RETRY_DELAYS, None):
@@ -421,6 +494,12 @@ class Turns:
             )
             await session.commit()
             return message.id
+
+
+def _shown(text: str, so_far: str) -> str:
+    """A piece of the answer as shown: an answer does not begin with blanks (left where a
+    recited instruction was taken out)."""
+    return text if so_far else text.lstrip()
 
 
 def _text(value: uuid.UUID | None) -> str | None:

@@ -6,6 +6,7 @@ from autan.core import events_db as _events
 from autan.core.db import Base
 from autan.documents import models as _documents
 from autan.prompts import models as _prompts
+from autan.research import models as _research
 from autan.retention import models as _retention
 from autan.usage import models as _usage
 
@@ -19,5 +20,6 @@ __all__ = [
     "_events",
     "_prompts",
     "_retention",
+    "_research",
     "_usage",
 ]

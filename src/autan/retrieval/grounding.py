@@ -114,6 +114,21 @@ def grounded_messages(
     return out
 
 
+def relevant(hits: Sequence[SearchHit], share: float) -> list[SearchHit]:
+    """The hits whose score reaches `share` of the best one's, best first kept always.
+
+    Hybrid scores are sums of standardised scores: an unrelated passage lands near zero
+    or below while a relevant one stands well above. Whole documents (every passage given,
+    not searched) are all kept. Scores that are all zero or less say nothing: all kept.
+    """
+    if not hits or share <= 0 or any(hit.method == "whole" for hit in hits):
+        return list(hits)
+    best = max(hit.score for hit in hits)
+    if best <= 0:
+        return list(hits)
+    return [hit for hit in hits if hit.score >= share * best]
+
+
 def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     text = " ".join(text.split())
     if len(text) <= limit:

@@ -18,6 +18,15 @@ class RetrievalSettings(BaseModel):
         "fused), `semantic` (embeddings only) or `lexical` (words only).",
     )
     k: int = Field(default=6, ge=1, le=50, description="Passages a grounded chat answer is given.")
+    relevance_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="A passage found for a chat answer is given to the model and shown as a "
+        "source only if its score reaches this share of the best passage's score (the best "
+        "is always kept): one relevant passage is not drowned in unrelated ones. 0 keeps "
+        "all `k`.",
+    )
     fusion: Literal["score", "rank"] = Field(
         default="score",
         description="How hybrid search fuses its two rankings: `score` (standardised scores, "

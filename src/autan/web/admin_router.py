@@ -24,7 +24,7 @@ from autan.accounts.principal import Principal
 from autan.accounts.schemas import OrgPatch
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
-from autan.core.params import BigIdCursor, Offset, Slug
+from autan.core.params import Offset, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.services import services_of
 from autan.web import forms
@@ -309,27 +309,4 @@ async def update_quota(
     return RedirectResponse(f"/admin/orgs/{org.slug}/settings?saved=1", status_code=303)
 
 
-# -- Audit log ------------------------------------------------------------------------------
-
-
-@router.get("/orgs/{slug}/audit")
-async def audit_page(
-    slug: Slug,
-    request: Request,
-    me: CurrentPrincipal,
-    data: CurrentSession,
-    session: SessionDep,
-    before_id: BigIdCursor = None,
-) -> HTMLResponse:
-    """The organisation's audit log, newest first, a page at a time."""
-    org = await managed_org(session, slug, me)
-    events = await admin.audit_events(session, org.id, _PAGE_SIZE + 1, before_id)
-    shown = events[:_PAGE_SIZE]
-    context = {
-        "events": shown,
-        "older": shown[-1].id if len(events) > _PAGE_SIZE else None,
-        "newest": before_id is None,
-    }
-    return await render_admin_page(
-        request, "admin/audit.html", me, data.csrf, session, org, context
-    )
+# The audit log's page lives in `web.people_router` (filters, names, CSV export).

@@ -21,6 +21,7 @@ from starlette.datastructures import UploadFile
 from autan.accounts.models import Organisation
 from autan.accounts.principal import Principal
 from autan.assistants.service import usable_assistant, usable_assistants
+from autan.chat import search as chat_search
 from autan.chat import service
 from autan.chat.attachments import attach, owned_attachment
 from autan.chat.errors import ConversationNotFound, MessageNotFound, readable_message
@@ -121,7 +122,7 @@ async def search(
     request: Request, me: CurrentPrincipal, session: SessionDep, q: SearchText = ""
 ) -> HTMLResponse:
     """Conversations whose title or messages contain the words typed, as a fragment."""
-    found = await service.search_conversations(session, me, q)
+    found = await chat_search.search_conversations(session, me, q)
     return templates_of(request).render(
         request, "chat/_search_results.html", {"found": found, "q": q.strip()}
     )

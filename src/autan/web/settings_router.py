@@ -119,11 +119,10 @@ async def export_json(me: CurrentPrincipal, session: SessionDep) -> Response:
 
 
 @router.get("/settings/export.zip")
-async def export_zip(me: CurrentPrincipal, session: SessionDep) -> Response:
-    """All my conversations, one Markdown file each, in a zip."""
-    return _attachment(
-        await export.export_markdown_zip(session, me.user_id), "application/zip", "zip"
-    )
+async def export_zip(request: Request, me: CurrentPrincipal, session: SessionDep) -> Response:
+    """All my conversations, one Markdown file each, in a zip (in my language)."""
+    archive = await export.export_markdown_zip(session, me.user_id, request_language(request))
+    return _attachment(archive, "application/zip", "zip")
 
 
 async def _delete_page(

@@ -20,6 +20,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from autan.websearch.refusals import REFUSAL_MESSAGES, UNREADABLE
+
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 LANGUAGES = ("fr", "en")
@@ -84,12 +86,13 @@ class Templates:
             env = Environment(
                 loader=FileSystemLoader(HERE / "templates"),
                 autoescape=select_autoescape(default=True),
-                extensions=["jinja2.ext.i18n"],
+                extensions=["jinja2.ext.i18n", "jinja2.ext.do"],
                 trim_blocks=True,
                 lstrip_blocks=True,
             )
             translations = load_translations(lang)
             env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+            env.globals["web_refusals"] = {**REFUSAL_MESSAGES, "other": UNREADABLE}
             self._envs[lang] = env
             self.translations[lang] = translations
 

@@ -14,7 +14,9 @@ from autan.llm.client import ChatMessage
 from autan.quotas.service import Quotas
 from autan.retrieval.grounding import Lang
 from autan.websearch.errors import WebSearchForbidden, WebSearchOff
+from autan.websearch.passages import links_in
 from autan.websearch.prompt import notice_text, with_web_sources
+from autan.websearch.refusals import refused_links
 from autan.websearch.service import WebFindings, WebSearch
 
 
@@ -68,9 +70,13 @@ class WebGrounding:
         question: str,
         lang: Lang,
         first: int = 1,
+        *,
+        search: bool = True,
     ) -> WebGrounded:
-        """Search for the question and put the pages read, numbered from `first`, in the
-        prompt. A search counts as one request of the person's quota."""
+        """Search for the question (unless not `search`: then only the links pasted in it
+        are read) and put the pages read, numbered from `first`, in the prompt. A search
+        counts as one request of the person's quota. Pasted links that could not be read
+        join the sources, unnumbered, with the reason in plain words."""
         await self.check(principal)
         assert self._search is not None
         await self._quotas.check(principal)
@@ -83,8 +89,9 @@ class WebGrounding:
             )
             await session.commit()
         policy = await self._policies.of(principal.org_id)
-        findings = await self._search.find(question, policy.web_domains, lang)
+        findings = await self._search.find(question, policy.web_domains, lang, search=search)
         sources = [s.as_source(n) for n, s in enumerate(findings.sources, first)]
+        sources += refused_links(findings.refused, links_in(question))
         return WebGrounded(
             messages=with_web_sources(messages, findings.sources, first, lang, question),
             findings=findings,

@@ -1,7 +1,7 @@
 """energy and CO2 per answer (usage rows, rollups, messages), show_impacts, retention rules
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0016
 Create Date: 2026-12-06 20:30:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import autan.core.db
 
 revision: str = "0017"
-down_revision: str | None = "0013"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -30,6 +30,12 @@ function start() {
   let history = []; // temporary conversations only: held in this page, nowhere else
   let controller = null;
   let lastRequest = null;
+  // Stop pressed before the server named the conversation: honoured once it has, so that
+  // the question is stored and answered "stopped" (with a retry), never lost half-way.
+  let stopWanted = false;
+  let streamReady = false;
+  let following = true; // the page keeps the latest words in view unless the reader scrolls up
+  const jumpButton = document.getElementById("jump-latest");
 
   // -- Markdown -------------------------------------------------------------------------
 
@@ -176,6 +182,9 @@ function start() {
       web_search: webSwitch ? webSwitch.checked : null,
     };
     controller = new AbortController();
+    stopWanted = false;
+    streamReady = false;
+    following = true;
     setBusy(true);
     let response;
     try {
@@ -228,12 +237,20 @@ function start() {
     node.setAttribute("aria-busy", "true");
     messages.appendChild(node);
     live.textContent = strings.writing;
+    keepInView();
+    if (temporary) {
+      // No conversation to wait for: a Stop pressed meanwhile takes effect now.
+      streamReady = true;
+      if (stopWanted) controller.abort();
+    }
     let text = "";
     let pending = false;
     let ended = false;
     const paint = () => {
       pending = false;
       renderMarkdown(body, text);
+      linkCitations(node);
+      keepInView();
     };
     const ownController = controller;
     const reader = response.body.getReader();
@@ -248,6 +265,9 @@ function start() {
           window.history.replaceState({}, "", `/c/${data.id}`);
           addToSidebar(data.id, data.title || strings.newConversation);
         }
+        if (data.title) setTitle(data.id, data.title);
+        streamReady = true;
+        if (stopWanted) controller.abort();
       } else if (name === "delta") {
         text += data.text;
         if (!pending) { pending = true; requestAnimationFrame(paint); }
@@ -262,6 +282,7 @@ function start() {
         controller = null;
       } else if (name === "sources") {
         showSources(node, data.sources);
+        linkCitations(node);
       } else if (name === "title") {
         setTitle(data.id, data.title);
       } else if (name === "error") {
@@ -308,6 +329,7 @@ function start() {
         setBusy(false);
         controller = null;
       }
+      if (jumpButton) jumpButton.hidden = true;
     }
   }
 
@@ -319,7 +341,13 @@ function start() {
     const heading = document.createElement("h3");
     heading.textContent = strings.sources;
     const list = document.createElement("ol");
+    const refused = document.createElement("ul");
+    refused.className = "refused-links";
     for (const source of sources) {
+      if (source.kind === "web_refused") {
+        refused.appendChild(refusedLink(source));
+        continue;
+      }
       const item = document.createElement("li");
       item.value = source.number;
       item.id = `source-${node.dataset.position}-${source.number}`;
@@ -361,7 +389,19 @@ function start() {
       list.appendChild(item);
     }
     box.append(heading, list);
+    if (refused.children.length) box.appendChild(refused);
     node.querySelector(".message-body").after(box);
+  }
+
+  // A pasted link that was not read, and why in plain words.
+  function refusedLink(source) {
+    const item = document.createElement("li");
+    const url = document.createElement("span");
+    url.className = "refused-url";
+    url.textContent = source.url;
+    const why = strings.refusals[source.reason] || strings.refusals.other;
+    item.append(url, ` — ${strings.notRead} ${why}`);
+    return item;
   }
 
   // A web source: title, site, date when known, the passage used and a link to the page.
@@ -387,6 +427,7 @@ function start() {
 
   function finishAnswer(node, body, text, request) {
     renderMarkdown(body, text);
+    linkCitations(node);
     actions(node);
     if (temporary) {
       history.push({ role: "assistant", content: text });
@@ -394,7 +435,8 @@ function start() {
       addFeedback(node);
     }
     live.textContent = `${strings.answered} ${text.slice(0, 600)}`;
-    textarea.focus();
+    textarea.focus({ preventScroll: true });
+    keepInView(); // the buttons under the answer, in view above the composer
   }
 
   // The middle of EcoLogits' range, in Wh and g, two significant digits in the page's language
@@ -416,10 +458,25 @@ function start() {
     note.className = "hint status-note";
     note.textContent = strings.stopped;
     node.appendChild(note);
-    actions(node);
+    if (text.trim()) {
+      actions(node);
+    } else {
+      // Stopped before the first word: nothing to copy, the question waits for a retry.
+      node.classList.add("message-stopped");
+      const bar = document.createElement("div");
+      bar.className = "message-actions";
+      const retry = document.createElement("button");
+      retry.type = "button";
+      retry.className = "button";
+      retry.dataset.action = "regenerate";
+      retry.textContent = strings.retry;
+      bar.appendChild(retry);
+      node.appendChild(bar);
+    }
     if (temporary && text) history.push({ role: "assistant", content: text });
     live.textContent = strings.stopped;
-    textarea.focus();
+    textarea.focus({ preventScroll: true });
+    keepInView();
   }
 
   function failAnswer(node, message) {
@@ -436,7 +493,52 @@ function start() {
     retry.textContent = strings.retry;
     box.append(p, retry);
     node.appendChild(box);
+    keepInView();
   }
+
+  // "[2]" in an answer becomes a link to its second source (when the answer has one), which
+  // opens that source's passage; code blocks are left as written.
+  function linkCitations(node) {
+    const body = node.querySelector(".message-body");
+    if (!body || !node.querySelector(".sources")) return;
+    const walker = document.createTreeWalker(body, NodeFilter.SHOW_TEXT, {
+      acceptNode: (text) => (text.parentElement.closest("code, pre, a") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
+    });
+    const found = [];
+    while (walker.nextNode()) if (/\[\d{1,2}\]/.test(walker.currentNode.nodeValue)) found.push(walker.currentNode);
+    for (const text of found) {
+      const parts = text.nodeValue.split(/(\[\d{1,2}\])/);
+      const fragment = document.createDocumentFragment();
+      for (const part of parts) {
+        const number = /^\[(\d{1,2})\]$/.exec(part);
+        const target = number && node.querySelector(`#source-${node.dataset.position}-${number[1]}`);
+        if (!target) {
+          fragment.append(part);
+          continue;
+        }
+        const link = document.createElement("a");
+        link.className = "citation";
+        link.href = `#${target.id}`;
+        link.textContent = part;
+        link.setAttribute("aria-label", strings.sourceNumber.replace("{number}", number[1]));
+        fragment.append(link);
+      }
+      text.replaceWith(fragment);
+    }
+  }
+
+  messages.addEventListener("click", (event) => {
+    const link = event.target.closest("a.citation");
+    if (!link) return;
+    event.preventDefault();
+    const item = document.getElementById(link.getAttribute("href").slice(1));
+    if (!item) return;
+    const details = item.querySelector("details");
+    if (details) details.open = true;
+    item.classList.add("cited");
+    item.scrollIntoView({ block: "center" });
+    item.querySelector("summary")?.focus({ preventScroll: true });
+  });
 
   function addFeedback(node) {
     const id = node.dataset.id;
@@ -458,13 +560,17 @@ function start() {
     if (window.htmx) window.htmx.process(form);
   }
 
+  // A conversation just created: first in the sidebar under the one "Today" heading (the
+  // server marks it), with its Rename and Delete actions offered at once.
   function addToSidebar(id, label) {
+    showConversationActions(id);
     const list = document.getElementById("conversation-list");
     if (!list) return;
     list.querySelectorAll("[aria-current]").forEach((a) => a.removeAttribute("aria-current"));
-    let first = list.querySelector("ul.conversation-list");
+    if (list.querySelector(`a[data-id="${id}"]`)) return;
     const heading = list.querySelector("h3.group-title");
-    if (!first || !heading || heading.dataset.today !== "1") {
+    let first = heading ? heading.nextElementSibling : null;
+    if (!first || !first.matches("ul.conversation-list") || heading.dataset.today !== "1") {
       const h = document.createElement("h3");
       h.className = "group-title";
       h.dataset.today = "1";
@@ -484,10 +590,20 @@ function start() {
     first.prepend(li);
   }
 
+  function showConversationActions(id) {
+    const bar = document.getElementById("chat-actions");
+    if (!bar) return;
+    bar.querySelector("form.rename-form").action = `/c/${id}/rename`;
+    bar.querySelector("form.delete-form").action = `/c/${id}/delete`;
+    bar.hidden = false;
+  }
+
   function setTitle(id, text) {
     if (id === conversationId) {
       title.textContent = text;
       document.title = `${text} · Autan`;
+      const rename = document.getElementById("rename-title");
+      if (rename) rename.value = text;
     }
     document.querySelectorAll(`#conversation-list a[data-id="${id}"]`).forEach((a) => { a.textContent = text; });
   }
@@ -523,9 +639,44 @@ function start() {
   });
   textarea.addEventListener("input", saveDraft);
   root.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && controller) controller.abort();
+    if (event.key === "Escape" && controller) stopAnswer();
   });
-  stopButton.addEventListener("click", () => controller && controller.abort());
+  stopButton.addEventListener("click", () => controller && stopAnswer());
+
+  function stopAnswer() {
+    if (streamReady) controller.abort();
+    else stopWanted = true;
+  }
+
+  // -- Following the answer ---------------------------------------------------------------
+
+  function nearBottom() {
+    const page = document.scrollingElement;
+    return page.scrollHeight - page.scrollTop - window.innerHeight < 48;
+  }
+
+  // The very bottom of the page: the last answer and its buttons sit above the composer.
+  function toLatest() {
+    window.scrollTo({ top: document.scrollingElement.scrollHeight });
+  }
+
+  window.addEventListener("scroll", () => {
+    if (!controller) return;
+    following = nearBottom();
+    if (jumpButton) jumpButton.hidden = following;
+  }, { passive: true });
+
+  jumpButton?.addEventListener("click", () => {
+    following = true;
+    jumpButton.hidden = true;
+    toLatest();
+    textarea.focus({ preventScroll: true });
+  });
+
+  function keepInView() {
+    if (following) toLatest();
+    else if (jumpButton) jumpButton.hidden = false;
+  }
 
   messages.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-action]");
@@ -782,8 +933,9 @@ function start() {
   });
 
   document.querySelectorAll("[data-markdown]").forEach(decorate);
+  messages.querySelectorAll("article.message-assistant").forEach(linkCitations);
   restoreDraft();
-  if (messages.lastElementChild) messages.lastElementChild.scrollIntoView({ block: "end" });
+  if (messages.lastElementChild) toLatest();
 }
 
   // A chat page may arrive by a full load or in a body swapped by htmx (hx-boost).

@@ -1,0 +1,1 @@
+"""Deep research ("Recherche approfondie"): planned searches, pages read, a cited report."""

@@ -1,0 +1,120 @@
+"""An in-process chat model speaking the OpenAI protocol (streamed SSE chunks) on loopback.
+
+The chat's tests that are not about the model's wits use it: it answers at once and
+predictably, and a test steers it with words in the question:
+- `[slow]`: a long answer with a pause before each word (to stop or scroll mid-answer);
+- `[wait]`: a long pause before the first word, the first time a question is asked (Stop
+  before anything is written; trying again is answered at once);
+- `[die]`: a few words, then the connection is cut as a crashed upstream would;
+- `[leak]`: the answer starts by repeating the system message it was given.
+Title requests (the one-line system prompt of `chat.titles`) get a title back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+TITLE = "Titre proposé par le modèle"
+WAITED = web.AppKey("waited", set[str])
+
+
+def _chunk(body: dict[str, Any], text: str | None, finish: str | None = None) -> bytes:
+    delta = {"content": text} if text is not None else {}
+    data = {
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": body.get("model"),
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+def _answer(messages: list[dict[str, Any]]) -> str:
+    question = str(messages[-1].get("content", "")) if messages else ""
+    system = str(messages[0].get("content", "")) if messages else ""
+    if "[leak]" in question:
+        return f"{system} Voici la réponse demandée [1]."
+    words = " ".join(question.split()[-12:])
+    body = f"Voici une réponse détaillée à votre question : {words}"
+    if "[slow]" in question:
+        body += "".join(
+            f"\n\n{n}. Un paragraphe de plus, pour que la page défile." for n in range(1, 25)
+        )
+    return f"{body} Fin de la réponse [1]."
+
+
+async def _chat(request: web.Request) -> web.StreamResponse:
+    body = await request.json()
+    messages = body.get("messages", [])
+    question = str(messages[-1].get("content", "")) if messages else ""
+    is_title = bool(messages) and "titre" in str(messages[0].get("content", "")).lower()
+    is_title = is_title or "title" in str(messages[0].get("content", "")).lower()[:40]
+    text = TITLE if is_title and len(messages) == 2 else _answer(messages)
+    usage = {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 20}
+    if not body.get("stream"):
+        return web.json_response(
+            {
+                "id": "chatcmpl-scripted",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body.get("model"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": usage,
+            }
+        )
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    waited: set[str] = request.app[WAITED]
+    if "[wait]" in question and question not in waited:
+        waited.add(question)
+        await asyncio.sleep(5)
+    words = text.split(" ")
+    for index, word in enumerate(words):
+        if "[die]" in question and index == 6:
+            # A crash: the socket closes in the middle of the stream, no [DONE].
+            assert request.transport is not None
+            request.transport.close()
+            return response
+        await response.write(_chunk(body, word if index == 0 else " " + word))
+        if "[slow]" in question:
+            await asyncio.sleep(0.06)
+    await response.write(_chunk(body, None, "stop"))
+    final = orjson.dumps({"choices": [], "usage": usage})
+    await response.write(b"data: " + final + b"\n\ndata: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+async def _models(_request: web.Request) -> web.Response:
+    return web.json_response({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+
+
+@contextlib.asynccontextmanager
+async def scripted_upstream() -> AsyncIterator[str]:
+    """Serve the scripted model on a free loopback port; yields its `/v1` base URL."""
+    app = web.Application()
+    app[WAITED] = set()
+    app.router.add_post("/v1/chat/completions", _chat)
+    app.router.add_get("/v1/models", _models)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}/v1"
+    finally:
+        await runner.cleanup()

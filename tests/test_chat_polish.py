@@ -1,0 +1,204 @@
+"""Everyday chat roughness (issue 17), on SQLite and PostgreSQL, against a protocol-speaking
+scripted model: titles at once, one "Today" heading, a dying upstream, search by meaning of
+letters (accents and case do not matter), and the user's language in exports."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from sqlalchemy import select
+
+from autan.chat.models import Conversation, Message
+from autan.core.db import create_engine, session_factory
+from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
+from tests.support.scripted_upstream import TITLE, scripted_upstream
+from tests.support.web import Site, hidden, parse_events, run_site
+
+
+@pytest.fixture
+async def site(tmp_path: Path, database_url: str) -> AsyncIterator[Site]:
+    async with scripted_upstream() as upstream:
+        models = ModelsConfig(
+            models=[ModelConfig(id="scripted", replicas=[ReplicaConfig(url=upstream)])]
+        )
+        async with run_site(tmp_path, database_url, models) as running:
+            yield running
+
+
+async def csrf_of(browser: httpx.AsyncClient) -> str:
+    page = await browser.get("/")
+    assert page.status_code == 200, page.text
+    return hidden(page.text, "csrf_token")
+
+
+async def turn(
+    browser: httpx.AsyncClient, csrf: str, **body: Any
+) -> list[tuple[str, dict[str, Any]]]:
+    response = await browser.post(
+        "/chat/turn",
+        content=orjson.dumps({"action": "send", **body}),
+        headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    return parse_events(response.content)
+
+
+async def messages_of(site: Site, conversation_id: str) -> list[Message]:
+    engine = create_engine(site.autan.settings.resolved_database_url)
+    try:
+        async with session_factory(engine)() as session:
+            conversation = await session.get(Conversation, uuid.UUID(conversation_id))
+            assert conversation is not None
+            rows = await session.scalars(
+                select(Message)
+                .where(Message.conversation_id == conversation.id)
+                .order_by(Message.position)
+            )
+            return list(rows)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_new_conversation_is_titled_at_once_then_by_the_model(site: Site) -> None:
+    async with site.signed_in("member_a") as browser:
+        csrf = await csrf_of(browser)
+        events = await turn(browser, csrf, content="Bonjour ! **Comment** préparer un budget?")
+        name, first = events[0]
+        assert name == "conversation"
+        # The provisional title: the question's words, cleaned, before any answer.
+        assert first["title"] == "Comment préparer un budget"
+        titled = [data for name, data in events if name == "title"]
+        assert titled == [{"id": first["id"], "title": TITLE}]
+        page = await browser.get(f"/c/{first['id']}")
+        # One "Today" heading, marked so that the page files new conversations under it.
+        assert page.text.count('data-today="1"') == 1
+        assert page.text.count(">Aujourd&#39;hui<") + page.text.count(">Aujourd'hui<") == 1
+        # The actions of the conversation are there; the new-chat page has them hidden.
+        assert f'action="/c/{first["id"]}/rename"' in page.text
+        blank = await browser.get("/")
+        assert re.search(r'id="chat-actions"\s+hidden', blank.text)
+
+
+async def test_an_upstream_that_dies_keeps_the_partial_answer_and_a_title(site: Site) -> None:
+    async with site.signed_in("member_a") as browser:
+        csrf = await csrf_of(browser)
+        events = await turn(browser, csrf, content="Une question qui casse [die]")
+        names = [name for name, _ in events]
+        assert "delta" in names and "error" in names and "done" not in names
+        written = "".join(data["text"] for name, data in events if name == "delta")
+        assert written.startswith("Voici une réponse")
+        # The question still gets a title, though its answer failed (the model just failed,
+        # so the title may be the question's own words).
+        titles = [data["title"] for name, data in events if name == "title"]
+        assert titles in ([TITLE], ["Une question qui casse die"])
+        conversation_id = events[0][1]["id"]
+        question, answer = await messages_of(site, conversation_id)
+        assert answer.status == "failed" and answer.content == written
+        page = await browser.get(f"/c/{conversation_id}")
+        assert "Réessayer" in page.text and written.split()[-1] in page.text
+
+
+async def test_search_ignores_case_and_accents_and_shows_the_passage(site: Site) -> None:
+    async with site.signed_in("member_a") as browser:
+        csrf = await csrf_of(browser)
+        question = "Quels jours de congé poser en Août pour le pont de l'Assomption ?"
+        first = await turn(browser, csrf, content=question)
+        mine = first[0][1]["id"]
+        await turn(browser, csrf, content="Rédige une note sur le budget ÉTÉ 2027")
+        found = await browser.get("/chat/search", params={"q": "aout"})
+        assert found.status_code == 200
+        # Only the conversation that says "Août", with the passage and the word marked.
+        assert found.text.count('href="/c/') == 1 and f'href="/c/{mine}"' in found.text
+        assert "<mark>Août</mark> pour le pont" in found.text
+        by_title = await browser.get("/chat/search", params={"q": "ete 2027"})
+        assert by_title.text.count('href="/c/') == 1 and "<mark>ÉTÉ 2027</mark>" in by_title.text
+        # Case and accents typed by the searcher do not matter either.
+        assert f'href="/c/{mine}"' in (await browser.get("/chat/search?q=CONGÉ")).text
+        # Wildcards are words like any other.
+        assert "Aucune conversation" in (await browser.get("/chat/search?q=%25")).text
+    async with site.signed_in("ref_a") as other:
+        # Someone else, even of the same organisation, finds nothing of it.
+        theirs = await other.get("/chat/search", params={"q": "aout"})
+        assert theirs.status_code == 200 and 'href="/c/' not in theirs.text
+
+
+async def test_a_model_reciting_its_instructions_is_not_shown_them(site: Site) -> None:
+    async with site.signed_in("member_a") as browser:
+        csrf = await csrf_of(browser)
+        events = await turn(browser, csrf, content="Qui es-tu vraiment ? [leak]")
+        shown = "".join(data["text"] for name, data in events if name == "delta")
+        assert shown == "Voici la réponse demandée [1]."
+        [stored] = [m for m in await messages_of(site, events[0][1]["id"]) if m.role != "user"]
+        assert stored.content == shown
+
+
+async def test_stop_before_the_first_word_keeps_the_question_with_a_retry(site: Site) -> None:
+    async with site.signed_in("member_a") as browser:
+        csrf = await csrf_of(browser)
+        request = browser.build_request(
+            "POST",
+            "/chat/turn",
+            content=orjson.dumps({"action": "send", "content": "Une longue attente [wait]"}),
+            headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+        )
+        response = await browser.send(request, stream=True)
+        seen = b""
+        async for chunk in response.aiter_bytes():
+            seen += chunk
+            if b"event: conversation" in seen and b"\n\n" in seen.split(b"event: conversation")[1]:
+                break
+        await response.aclose()  # "Arrêter" before any word came
+        conversation_id = parse_events(seen)[0][1]["id"]
+        stored: list[Message] = []
+        for _ in range(100):
+            stored = await messages_of(site, conversation_id)
+            if len(stored) == 2:
+                break
+            await asyncio.sleep(0.1)
+        question, answer = stored
+        assert question.content == "Une longue attente [wait]"
+        assert answer.status == "stopped" and answer.content == ""
+        page = await browser.get(f"/c/{conversation_id}")
+        assert "Réponse interrompue." in page.text and "Réessayer" in page.text
+        # The stopped conversation gets its title all the same, once the model gives one.
+        for _ in range(150):
+            if TITLE in (await browser.get(f"/c/{conversation_id}")).text:
+                break
+            await asyncio.sleep(0.1)
+        assert TITLE in (await browser.get(f"/c/{conversation_id}")).text
+        # Trying again answers the same question.
+        events = await turn(browser, csrf, action="regenerate", conversation_id=conversation_id)
+        assert any(name == "done" for name, _ in events)
+
+
+async def test_a_quota_refusal_counts_in_french(tmp_path: Path, database_url: str) -> None:
+    """ "limite de 1 requêtes … dans 58 secondees" (issue 17): plurals come from the catalogue."""
+    async with scripted_upstream() as upstream:
+        models = ModelsConfig(
+            models=[ModelConfig(id="scripted", replicas=[ReplicaConfig(url=upstream)])]
+        )
+        quotas: dict[str, object] = {"requests_per_minute": 1}
+        async with (
+            run_site(tmp_path, database_url, models, quotas) as site,
+            site.signed_in("member_a") as browser,
+        ):
+            csrf = await csrf_of(browser)
+            await turn(browser, csrf, content="Première question")
+            refused = await browser.post(
+                "/chat/turn",
+                content=orjson.dumps({"action": "send", "content": "Deuxième question"}),
+                headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+            )
+            assert refused.status_code == 429
+            message = refused.json()["error"]["message"]
+            assert "limite de 1 requête par minute" in message, message
+            assert re.search(r"dans \d+ secondes?\.", message) and "secondee" not in message
