@@ -54,6 +54,7 @@ from autan.quotas.limiter import QuotaLimiter
 from autan.quotas.service import Quotas
 from autan.research.runtime import research_runner
 from autan.research.service import Research
+from autan.retention.loop import RetentionPurger
 from autan.services import Services
 from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
@@ -63,6 +64,7 @@ from autan.web import audit_router as web_audit
 from autan.web import chat_router as web_chat
 from autan.web import collections_router as web_collections
 from autan.web import dashboards_router as web_dashboards
+from autan.web import footprint_router as web_footprint
 from autan.web import library_router as web_library
 from autan.web import people_router as web_people
 from autan.web import research_router as web_research
@@ -112,6 +114,8 @@ class Backend:
     quotas: Quotas
     gateway: Gateway
     documents: IngestionWorker
+    # Started beside the ingestion loops (`autan worker`, or serve with its worker).
+    retention: RetentionPurger
 
 
 @asynccontextmanager
@@ -157,9 +161,11 @@ async def backend(
     )
     # Uploads made by a web process (or the CLI) wake the workers of every process at once.
     bus.subscribe(DocumentsQueued, lambda _event: documents.wake())
+    purger = RetentionPurger(factory, FileStore(settings.data_dir / "files"), settings.retention)
     try:
-        yield Backend(settings, factory, bus, metrics, limiter, quotas, gateway, documents)
+        yield Backend(settings, factory, bus, metrics, limiter, quotas, gateway, documents, purger)
     finally:
+        await purger.stop()
         await bus.stop()
         await documents.stop(grace)
         await gateway.stop_probes()
@@ -183,6 +189,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     async with backend(settings, tracing, chat=False, grace=settings.documents.stop_grace) as core:
         await core.bus.start()
         await core.documents.start()
+        core.retention.start()
         # Deep-research runs too, where web search is configured (else this is None).
         web_runtime = WebRuntime(settings.web)
         policies = OrgPolicies(core.factory, settings.gateway.api_key_cache_ttl, core.bus)
@@ -222,6 +229,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             documents = core.documents
             if settings.documents.worker_in_serve:
                 await documents.start()
+                core.retention.start()
             templates = Templates()
             models_client = ModelClient(core.gateway)
             cache_ttl = settings.gateway.api_key_cache_ttl
@@ -314,6 +322,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     charter = [Depends(require_charter)]
     app.include_router(web.pages, dependencies=charter)
     app.include_router(web_admin.router, dependencies=charter)
+    app.include_router(web_footprint.router, dependencies=charter)
     app.include_router(web_people.router, dependencies=charter)
     app.include_router(web_audit.router, dependencies=charter)
     app.include_router(web_chat.router, dependencies=charter)

@@ -34,6 +34,7 @@ from autan.core.migrate import upgrade
 from autan.devtools.demo_cli import demo_app
 from autan.documents.cli import ingest
 from autan.models_cli import models_app
+from autan.retention.cli import retention_app
 from autan.settings import Settings
 
 T = TypeVar("T")
@@ -418,6 +419,7 @@ app.command("ingest")(ingest)
 app.add_typer(bench_app, name="bench")
 app.add_typer(models_app, name="models")
 app.add_typer(demo_app, name="demo")
+app.add_typer(retention_app, name="retention")
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from autan.documents.settings import DocumentSettings
 from autan.llm.settings import EmbeddedSettings, GatewaySettings
 from autan.quotas.policy import QuotaSettings
 from autan.research.settings import ResearchSettings
+from autan.retention.settings import RetentionSettings
 from autan.retrieval.settings import RetrievalSettings
 from autan.websearch.settings import WebSettings
 
@@ -139,6 +140,9 @@ class Settings(BaseSettings):
     )
     web: WebSettings = Field(
         WebSettings(), description="Web search and page reading (AUTAN_WEB__*)."
+    )
+    retention: RetentionSettings = Field(
+        RetentionSettings(), description="The scheduled retention purge (AUTAN_RETENTION__*)."
     )
     research: ResearchSettings = Field(
         ResearchSettings(), description="Deep research runs (AUTAN_RESEARCH__*)."

@@ -29,6 +29,8 @@ class Action(StrEnum):
     CHARTER_UPDATED = "charter_updated"
     DATA_ERASED = "data_erased"
     WEB_SEARCH = "web_search"  # that a search happened, never what was searched
+    RETENTION_UPDATED = "retention_updated"
+    RETENTION_PURGED = "retention_purged"  # how many rows of each kind, never which
     SIGNED_UP = "signed_up"
     INVITATION_CREATED = "invitation_created"
     INVITATION_USED = "invitation_used"

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -57,6 +58,8 @@ class Organisation(TimestampMixin, Base):
     # Overrides of the deployment's document limits for this organisation's files, e.g.
     # {"max_characters": 1000000, "max_passages": 5000} (autan.documents.worker); None: none.
     document_limits: Mapped[dict[str, int] | None] = mapped_column(JSON, default=None)
+    # Whether the energy and CO2 of each answer is shown under it in the chat.
+    show_impacts: Mapped[bool] = mapped_column(default=True, server_default=true())
     # Lower limits of this organisation's deep-research runs, e.g. {"max_pages": 6}
     # (autan.research.settings.ORG_LIMITS); None: the deployment's.
     research_limits: Mapped[dict[str, int] | None] = mapped_column(JSON, default=None)

@@ -65,7 +65,11 @@ class Conversation(TimestampMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     # The sidebar lists a person's conversations, most recent first.
-    __table_args__ = (Index("ix_conversations_user_updated", "user_id", "updated_at"),)
+    __table_args__ = (
+        Index("ix_conversations_user_updated", "user_id", "updated_at"),
+        # The retention purge finds an organisation's old conversations.
+        Index("ix_conversations_org_updated", "org_id", "updated_at"),
+    )
 
 
 class Message(Base):
@@ -87,6 +91,8 @@ class Message(Base):
     sources: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    # The answer's energy and CO2 range as the API gives it (`usage.impacts`), if estimated.
+    impacts: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("conversation_id", "position"),)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -180,6 +181,7 @@ async def append(
     sources: list[dict[str, object]] | None = None,
     prompt_tokens: int = 0,
     completion_tokens: int = 0,
+    impacts: dict[str, Any] | None = None,
 ) -> Message:
     """Add a message at the end of a conversation and mark the conversation active."""
     message = Message(
@@ -193,6 +195,7 @@ async def append(
         sources=sources,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
+        impacts=impacts,
     )
     session.add(message)
     conversation.message_count += 1

@@ -41,6 +41,7 @@ from autan.chat.titles import fallback_title, propose_title
 from autan.core.db import database_busy, database_unreachable
 from autan.core.errors import AutanError
 from autan.llm.client import ChatMessage, ModelClient
+from autan.llm.gateway import Call
 from autan.quotas.service import Quotas
 from autan.retrieval.grounding import last_user_text
 from autan.websearch.chat import WebGrounding
@@ -91,6 +92,12 @@ class _Answer:
     error: AutanError | None = None
     sources: list[dict[str, Any]] = field(default_factory=list)
     finished: bool = False  # its storing has begun: not to be stored twice
+    # Energy and CO2 of the answer (`usage.impacts`), known once the stream has ended.
+    impacts: dict[str, Any] | None = None
+
+    def account(self, call: Call) -> None:
+        """Keep what the gateway estimated for the answer."""
+        self.impacts = call.impacts.as_usage() if call.impacts is not None else None
 
 
 def check_content(content: str) -> str:
@@ -283,6 +290,7 @@ class Turns:
                 model,
                 messages,
                 endpoint=_endpoint(answer.sources),
+                on_finished=answer.account,
                 max_tokens=self._settings.max_answer_tokens,
             )
             guard = LeakGuard(str(messages[0].get("content", "")) if messages else "")
@@ -304,7 +312,8 @@ class Turns:
         if answer.error is not None:
             yield TurnEvent("error", {"error": answer.error, "message_id": _text(message_id)})
         else:
-            yield TurnEvent("done", {"message_id": _text(message_id), "status": str(answer.status)})
+            done = {"message_id": _text(message_id), "status": str(answer.status)}
+            yield TurnEvent("done", done | {"impacts": answer.impacts})
         # A failed answer still deserves a title: the question alone says what it is about.
         if conversation is not None and conversation.title_source == TitleSource.PENDING:
             async for event in self._title(principal, request, model, conversation, turns):
@@ -481,6 +490,7 @@ class Turns:
                 status=answer.status,
                 error=readable_message(answer.error) if answer.error is not None else None,
                 sources=answer.sources or None,
+                impacts=answer.impacts,
             )
             await session.commit()
             return message.id

@@ -7,6 +7,7 @@ anything a real person wrote. Usage rows go through the same rollup as live traf
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import uuid
@@ -21,6 +22,8 @@ from autan.accounts import service as accounts
 from autan.accounts.models import Role, User
 from autan.chat.models import Conversation, Feedback, Message, MessageRole, TitleSource
 from autan.core.db import utcnow
+from autan.llm.config import ModelFootprint
+from autan.llm.impacts import Estimator
 from autan.usage import rollup
 from autan.usage.models import UsageRecord
 
@@ -128,7 +131,29 @@ def _usage_row(
         "completion_tokens": completion,
         "ttft_ms": rng.uniform(80, 900),
         "duration_ms": rng.uniform(900, 9000),
-    }
+    } | _impacts(model, completion)
+
+
+# Demo sizes (billions of parameters) of the seeded model names; other names get the first's.
+_DEMO_PARAMETERS = {"albert-small": 8.0, "albert-large": 24.0}
+
+
+@functools.cache
+def _per_token(model: str) -> dict[str, float]:
+    """EcoLogits' impacts of one generated token of the model, hosted in France.
+
+    Linear in the tokens when the request took at least the time EcoLogits models, so one
+    estimate per model (of a thousand tokens) scaled by each row's tokens fills a million
+    rows in seconds, where an estimate per row would take minutes.
+    """
+    size = _DEMO_PARAMETERS.get(model, next(iter(_DEMO_PARAMETERS.values())))
+    impacts = Estimator(model, ModelFootprint(total_parameters=size)).estimate(1000, math.inf)
+    assert impacts is not None
+    return {name: value / 1000 for name, value in impacts.as_row().items()}
+
+
+def _impacts(model: str, completion: int) -> dict[str, float]:
+    return {name: value * completion for name, value in _per_token(model).items()}
 
 
 async def _feedback(

@@ -7,7 +7,7 @@ application, unlike the API's relay, needs the words themselves.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Literal
 
 import orjson
@@ -83,12 +83,14 @@ class ModelClient:
         messages: Sequence[ChatMessage],
         *,
         endpoint: str = "chat",
+        on_finished: Callable[[Call], None] | None = None,
         **params: Any,
     ) -> AsyncIterator[str]:
         """Yield the answer's text as it comes; raises a domain error if the model fails.
 
         Closing the generator early (the person pressed stop, or left) closes the upstream
-        connection, which stops the generation on the replica.
+        connection, which stops the generation on the replica. `on_finished` is given the
+        accounted call (tokens, impacts) once the answer has ended, however it ended.
         """
         pool = self.gateway.pool(model, ModelType.CHAT)
         call = Call(principal, endpoint, pool.model_id, stream=True)
@@ -103,6 +105,8 @@ class ModelClient:
                     yield text
         finally:
             await relay.aclose()
+            if on_finished is not None:
+                on_finished(call)
 
     async def complete_chat(
         self,

@@ -34,6 +34,48 @@ class ReplicaConfig(BaseModel):
     )
 
 
+class ParameterRange(BaseModel):
+    """A parameter count known only within bounds (billions), as EcoLogits records some."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min: float = Field(gt=0, description="Fewest parameters, in billions.")
+    max: float = Field(gt=0, description="Most parameters, in billions.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min > self.max:
+            raise ValueError("min must not exceed max")
+        return self
+
+
+class ModelFootprint(BaseModel):
+    """What EcoLogits needs to estimate the energy and CO2 of one answer of the model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    total_parameters: float | ParameterRange = Field(
+        description="Parameters of the model, in billions (e.g. 7.2, or {min: 70, max: 120})."
+    )
+    active_parameters: float | ParameterRange | None = Field(
+        None,
+        description="Parameters used per token, in billions, for mixtures of experts "
+        "(default: all of them).",
+    )
+    zone: str = Field(
+        "FRA",
+        pattern=r"^[A-Z]{3}$|^WOR$",
+        description="Where the model runs: ISO 3166-1 alpha-3 code of the electricity mix "
+        "(FRA, DEU, SWE, USA...), or WOR for the world average.",
+    )
+    datacenter_pue: float = Field(
+        1.2, ge=1.0, description="Power usage effectiveness of the data centre (1.2 by default)."
+    )
+    datacenter_wue: float = Field(
+        0.5, ge=0.0, description="Water usage effectiveness of the data centre, in L/kWh."
+    )
+
+
 class ModelConfig(BaseModel):
     """A model offered to users, served by one or more replicas."""
 
@@ -84,6 +126,11 @@ class ModelConfig(BaseModel):
         description="Requests one organisation may have in flight on this model at once, "
         "over all replicas (default: no cap); its further requests wait in the queue, so "
         "that the other slots stay free for other organisations.",
+    )
+    footprint: ModelFootprint | None = Field(
+        None,
+        description="Parameter counts and hosting zone, for the energy and CO2 of each "
+        "answer (chat models; none shown without it).",
     )
     replicas: list[ReplicaConfig] = Field(min_length=1)
 

@@ -28,6 +28,11 @@ class CallFinished(Event):
     completion_tokens: int
     ttft_ms: float | None
     duration_ms: float
+    # Energy (kWh) and CO2 (g CO2eq) of the answer, EcoLogits' range (`llm.impacts`).
+    energy_kwh_min: float | None = None
+    energy_kwh_max: float | None = None
+    gwp_g_min: float | None = None
+    gwp_g_max: float | None = None
 
     @property
     def tokens(self) -> int:

@@ -34,6 +34,7 @@ from autan.llm.caller import Caller
 from autan.llm.config import ModelType
 from autan.llm.errors import ModelNotFound, RejectedUpstream, UpstreamFailed, WrongModelType
 from autan.llm.events import CallFinished
+from autan.llm.impacts import NO_IMPACTS_ROW, Estimator, Impacts, estimators
 from autan.llm.pool import ModelPool, Replica
 from autan.llm.settings import GatewaySettings
 
@@ -84,6 +85,8 @@ class Call:
     # work already in flight on the replica adds to that allowance (see `Gateway._post`).
     size: int = 0
     timeout: float | None = None
+    # Energy and CO2 of the answer (EcoLogits), for models that declare their footprint.
+    impacts: Impacts | None = None
 
     @property
     def org(self) -> Any:
@@ -146,6 +149,8 @@ class Gateway:
         # Told of every call once it is accounted (tracing hooks in here).
         self.observers: list[Callable[[Call], None]] = []
         self._checks: dict[int, asyncio.Task[bool]] = {}
+        # Built here so that an unknown hosting zone stops the start, not the first answer.
+        self._estimators = estimators([pool.config for pool in pools.values()])
 
     # -- lookup ---------------------------------------------------------------------------
 
@@ -177,6 +182,9 @@ class Gateway:
         if answer.status == 200:
             answer = self._rewrite_answer(answer, pool)
         _usage_from_body(answer.body, call)
+        if answer.status == 200 and pool.config.type is ModelType.CHAT:
+            self._estimate(call)
+            answer = UpstreamAnswer(answer.status, _with_impacts(answer.body, call))
         self.finish(call)
         return answer
 
@@ -320,6 +328,8 @@ class Gateway:
             else:
                 response.close()
             stream.pool.release(stream.replica, call.org)
+            if call.impacts is None:  # no usage event (stopped, broken): from counted events
+                self._estimate(call)
             self.finish(call)
 
     def _process_events(
@@ -342,12 +352,25 @@ class Gateway:
                     payload = None
                 if isinstance(payload, dict) and payload.get("usage"):
                     _usage_of(payload, call)
+                    self._estimate(call)
                     if not include_usage and not payload.get("choices"):
                         continue
+                    payload["usage"]["impacts"] = _impacts_of(call)
+                    event = event[:start] + orjson.dumps(payload)
             kept.append(event + _EVENT_END)
         return b"".join(kept)
 
     # -- retry and accounting -------------------------------------------------------------
+
+    def _estimate(self, call: Call) -> bool:
+        """Estimate the answer's impacts from its tokens and latency so far; True if any."""
+        estimator: Estimator | None = self._estimators.get(call.model)
+        if estimator is None:
+            return False
+        call.impacts = estimator.estimate(
+            call.completion_tokens, time.perf_counter() - call.started
+        )
+        return call.impacts is not None
 
     async def _with_retry(
         self,
@@ -471,6 +494,7 @@ class Gateway:
         """Record the usage row and metrics of a finished request."""
         duration = time.perf_counter() - call.started
         principal = call.principal
+        impacts = call.impacts.as_row() if call.impacts else NO_IMPACTS_ROW
         # Usage rows and token budgets follow this event (see `autan.app.backend`).
         self._bus.deliver(
             [
@@ -489,6 +513,10 @@ class Gateway:
                     completion_tokens=call.completion_tokens,
                     ttft_ms=call.ttft * 1000 if call.ttft is not None else None,
                     duration_ms=duration * 1000,
+                    energy_kwh_min=impacts["energy_kwh_min"],
+                    energy_kwh_max=impacts["energy_kwh_max"],
+                    gwp_g_min=impacts["gwp_g_min"],
+                    gwp_g_max=impacts["gwp_g_max"],
                 )
             ]
         )
@@ -564,6 +592,26 @@ def _renamer(upstream: str | None, public: str) -> tuple[bytes, bytes] | None:
     if upstream is None or upstream == public:
         return None
     return orjson.dumps({"model": upstream})[1:-1], orjson.dumps({"model": public})[1:-1]
+
+
+def _impacts_of(call: Call) -> dict[str, Any] | None:
+    """`usage.impacts`: null for a model that declares no footprint, or nothing generated."""
+    return call.impacts.as_usage() if call.impacts is not None else None
+
+
+def _with_impacts(body: bytes, call: Call) -> bytes:
+    """The answer with `usage.impacts` added, when it carries usage."""
+    if b'"usage"' not in body:
+        return body
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    usage = payload.get("usage") if isinstance(payload, dict) else None
+    if not isinstance(usage, dict):
+        return body
+    usage["impacts"] = _impacts_of(call)
+    return orjson.dumps(payload)
 
 
 def _usage_from_body(body: bytes, call: Call) -> None:

@@ -86,6 +86,18 @@ class EmbeddedSettings(BaseModel):
         description="One line about the embedded chat model, shown in the model picker "
         "(default: the packaged model's).",
     )
+    chat_parameters: float | None = Field(
+        None,
+        gt=0,
+        description="Parameters of the embedded chat model, in billions, for the energy and "
+        "CO2 of its answers (default: known for the packaged models; none for others).",
+    )
+    hosting_zone: str = Field(
+        "FRA",
+        pattern=r"^[A-Z]{3}$",
+        description="Where the embedded models run: ISO 3166-1 alpha-3 code of the "
+        "electricity mix used by EcoLogits (FRA, DEU...; WOR for the world average).",
+    )
     context_length: int = Field(2048, description="Context window per request, in tokens.")
     parallel: int = Field(4, description="Requests the embedded chat server decodes at once.")
     threads: int | None = Field(None, description="CPU threads for generation (default: all).")

@@ -7,6 +7,7 @@ from autan.core.db import Base
 from autan.documents import models as _documents
 from autan.prompts import models as _prompts
 from autan.research import models as _research
+from autan.retention import models as _retention
 from autan.usage import models as _usage
 
 metadata = Base.metadata
@@ -18,6 +19,7 @@ __all__ = [
     "_documents",
     "_events",
     "_prompts",
+    "_retention",
     "_research",
     "_usage",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from autan.core.db import Base, utcnow
@@ -44,6 +44,12 @@ class UsageRecord(Base):
     # The requester's role at the time (filters of the cockpit); None for rows written
     # before it was recorded.
     role: Mapped[str | None] = mapped_column(String(16), default=None)
+    # Energy (kWh) and CO2 (g CO2eq) of the answer as EcoLogits estimates them, its range;
+    # None when the model declares no footprint (llm/impacts.py).
+    energy_kwh_min: Mapped[float | None] = mapped_column(Float, default=None)
+    energy_kwh_max: Mapped[float | None] = mapped_column(Float, default=None)
+    gwp_g_min: Mapped[float | None] = mapped_column(Float, default=None)
+    gwp_g_max: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 NO_ORG = uuid.UUID(int=0)
@@ -70,6 +76,10 @@ class UsageDay(Base):
     errors: Mapped[int] = mapped_column(BigInteger, default=0)
     prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    energy_kwh_min: Mapped[float] = mapped_column(Float, default=0.0)
+    energy_kwh_max: Mapped[float] = mapped_column(Float, default=0.0)
+    gwp_g_min: Mapped[float] = mapped_column(Float, default=0.0)
+    gwp_g_max: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class UsageUserDay(Base):

@@ -24,6 +24,8 @@ USER_DAYS: Table = UsageUserDay.__table__  # type: ignore[assignment]
 UNKNOWN_ROLE = "unknown"
 # Rows per statement when rebuilding: SQLite allows 32,766 bound parameters.
 _CHUNK = 2_000
+IMPACTS = ("energy_kwh_min", "energy_kwh_max", "gwp_g_min", "gwp_g_max")
+COUNTERS = ("requests", "errors", "prompt_tokens", "completion_tokens", *IMPACTS)
 
 
 def channel(api_key_id: Any) -> str:
@@ -54,11 +56,13 @@ def aggregate(
         if entry is None:
             entry = days[key] = dict(
                 zip(("day", "org_id", "model", "endpoint", "channel", "role"), key, strict=True)
-            ) | {"requests": 0, "errors": 0, "prompt_tokens": 0, "completion_tokens": 0}
+            ) | dict.fromkeys(COUNTERS, 0)
         entry["requests"] += 1
         entry["errors"] += 1 if row.get("status", 200) >= 400 else 0
         entry["prompt_tokens"] += row.get("prompt_tokens") or 0
         entry["completion_tokens"] += row.get("completion_tokens") or 0
+        for name in IMPACTS:
+            entry[name] += row.get(name) or 0.0
         user_id = row.get("user_id")
         if user_id is None:
             continue
@@ -88,7 +92,7 @@ async def add(session: AsyncSession, rows: Iterable[Mapping[str, Any]] | Sequenc
     # Sorted: two processes flushing at once take the row locks in the same order.
     days.sort(key=lambda r: (r["day"], str(r["org_id"]), r["model"], r["endpoint"]))
     users.sort(key=lambda r: (r["day"], str(r["org_id"]), str(r["user_id"]), r["model"]))
-    counters = ("requests", "errors", "prompt_tokens", "completion_tokens")
+    counters = COUNTERS
     for start in range(0, len(days), _CHUNK):
         await session.execute(_upsert(session, DAYS, counters), days[start : start + _CHUNK])
     for start in range(0, len(users), _CHUNK):
@@ -122,6 +126,7 @@ async def rebuild(session: AsyncSession, org_id: uuid.UUID | None = None) -> Non
         UsageRecord.status,
         UsageRecord.prompt_tokens,
         UsageRecord.completion_tokens,
+        *(UsageRecord.__table__.c[name] for name in IMPACTS),
     )
     stream = await session.stream(
         select(*columns)

@@ -9,10 +9,14 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autan.accounts import repository
+from autan.accounts import admin, repository
 from autan.accounts.models import Organisation, Role
 from autan.accounts.permissions import OrganisationNotFound, require_org_manager
 from autan.accounts.principal import Principal
+from autan.llm.config import ModelType
+from autan.llm.gateway import Gateway
+from autan.retention import service as retention
+from autan.services import services_of
 from autan.web.pages import page_context, templates_of
 
 
@@ -43,3 +47,52 @@ async def render_admin_page(
             await session.scalars(select(Organisation).order_by(Organisation.name))
         )
     return templates_of(request).render(request, name, base | context, status_code=status_code)
+
+
+async def settings_page(
+    request: Request,
+    me: Principal,
+    csrf: str,
+    session: AsyncSession,
+    org: Organisation,
+    *,
+    form: dict[str, Any] | None = None,
+    error: str = "",
+    domain_conflict: bool = False,
+    status_code: int = 200,
+    extra: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    """The organisation's settings page: domains, models, web search, retention, quotas."""
+    gateway: Gateway = services_of(request).gateway
+    models = [pool.config for pool in gateway.pools.values() if pool.config.type == ModelType.CHAT]
+    rules = {rule.role: rule for rule in await admin.quota_rules(session, org.id)}
+    context = {
+        "models": models,
+        "quota_rows": [(None, rules.get(None))]
+        + [(role, rules.get(role)) for role in (Role.MEMBER, Role.REFERENT)],
+        "saved": request.query_params.get("saved") == "1",
+        "error": error,
+        # What was typed, shown again when it was refused, instead of what is saved.
+        "form": form,
+        "domain_conflict": domain_conflict,
+        "retention": await retention.rule_of(session, org.id),
+    } | (extra or {})
+    return await render_admin_page(
+        request, "admin/settings.html", me, csrf, session, org, context, status_code
+    )
+
+
+async def settings_page_with(
+    request: Request,
+    me: Principal,
+    csrf: str,
+    session: AsyncSession,
+    org: Organisation,
+    extra: dict[str, Any],
+    *,
+    error: str,
+) -> HTMLResponse:
+    """The settings page refusing a form of another module (what was typed, in `extra`)."""
+    return await settings_page(
+        request, me, csrf, session, org, error=error, status_code=400, extra=extra
+    )

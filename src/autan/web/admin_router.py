@@ -26,11 +26,10 @@ from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import Offset, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
-from autan.llm.config import ModelType
-from autan.llm.gateway import Gateway
 from autan.services import services_of
 from autan.web import forms
 from autan.web.admin_pages import managed_org, render_admin_page
+from autan.web.admin_pages import settings_page as _settings_page
 from autan.web.errors import fill_in, translate
 from autan.web.templating import Templates, request_language
 
@@ -213,36 +212,6 @@ async def revoke_code(
 
 
 # -- Settings and quotas --------------------------------------------------------------------
-
-
-async def _settings_page(
-    request: Request,
-    me: Principal,
-    csrf: str,
-    session: AsyncSession,
-    org: Organisation,
-    *,
-    form: dict[str, Any] | None = None,
-    error: str = "",
-    domain_conflict: bool = False,
-    status_code: int = 200,
-) -> HTMLResponse:
-    gateway: Gateway = services_of(request).gateway
-    models = [pool.config for pool in gateway.pools.values() if pool.config.type == ModelType.CHAT]
-    rules = {rule.role: rule for rule in await admin.quota_rules(session, org.id)}
-    context = {
-        "models": models,
-        "quota_rows": [(None, rules.get(None))]
-        + [(role, rules.get(role)) for role in (Role.MEMBER, Role.REFERENT)],
-        "saved": request.query_params.get("saved") == "1",
-        "error": error,
-        # What was typed, shown again when it was refused, instead of what is saved.
-        "form": form,
-        "domain_conflict": domain_conflict,
-    }
-    return await render_admin_page(
-        request, "admin/settings.html", me, csrf, session, org, context, status_code
-    )
 
 
 @router.get("/orgs/{slug}/settings")

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
+from autan.accounts.models import Organisation
 from autan.accounts.principal import Principal
 from autan.assistants.service import usable_assistant, usable_assistants
 from autan.chat import search as chat_search
@@ -40,9 +41,11 @@ from autan.documents.worker import IngestionWorker
 from autan.llm.errors import ModelNotFound
 from autan.openai_api.streaming import EventStreamResponse
 from autan.prompts.service import usable_prompt
+from autan.retention import service as retention
 from autan.services import services_of
 from autan.web import forms
 from autan.web.errors import fill_in, translate
+from autan.web.footprint_views import impact_figures
 from autan.web.pages import page_context, templates_of, usable_models
 from autan.web.templating import Templates, request_language
 
@@ -174,6 +177,8 @@ async def _chat_page(
         "has_earlier": has_earlier,
         "feedback": feedback,
         "render": to_html,
+        "impact_figures": impact_figures(request, context["org"]),
+        "retention": await retention.rule_of(session, me.org_id),
         "models": models,
         "current_model": current if any(m["id"] == current for m in models) else None,
         "prefill": prefill,
@@ -232,6 +237,7 @@ async def earlier_messages(
     conversation = await service.owned(session, me, conversation_id)
     window = await service.window(session, conversation, before=before)
     feedback = await service.feedback_of(session, window.messages)
+    org = await session.get(Organisation, me.org_id)
     return templates_of(request).render(
         request,
         "chat/_messages.html",
@@ -241,6 +247,7 @@ async def earlier_messages(
             "has_earlier": window.has_earlier,
             "feedback": feedback,
             "render": to_html,
+            "impact_figures": impact_figures(request, org),
         },
     )
 

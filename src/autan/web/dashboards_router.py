@@ -22,6 +22,7 @@ from autan.admin import cockpit, dashboards
 from autan.admin.usage_views import csv_of, usage_charts
 from autan.core.params import Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, client_ip
+from autan.footprint.cockpit import footprint
 from autan.web import forms
 from autan.web.admin_pages import managed_org, render_admin_page
 from autan.web.errors import translate
@@ -96,6 +97,7 @@ async def usage_page(
         "charts": usage_charts(view),
         "periods": cockpit.PERIODS,
         "csv_query": params.query_string(),
+        "footprint": await footprint(session, view.filters),
     }
     return await render_admin_page(
         request, "admin/usage.html", me, data.csrf, session, org, context

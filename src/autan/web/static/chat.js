@@ -274,6 +274,7 @@ function start() {
       } else if (name === "done") {
         ended = true;
         node.dataset.id = data.message_id || "";
+        if (data.impacts && root.dataset.showImpacts === "1") showImpacts(node, data.impacts);
         finishAnswer(node, body, text, request);
         // The answer is whole: the person may write again while the title is being found.
         node.removeAttribute("aria-busy");
@@ -436,6 +437,20 @@ function start() {
     live.textContent = `${strings.answered} ${text.slice(0, 600)}`;
     textarea.focus({ preventScroll: true });
     keepInView(); // the buttons under the answer, in view above the composer
+  }
+
+  // The middle of EcoLogits' range, in Wh and g, two significant digits in the page's language
+  // (the server renders stored answers the same way: footprint/display.py).
+  function showImpacts(node, impacts) {
+    const format = new Intl.NumberFormat(document.documentElement.lang || "fr", { maximumSignificantDigits: 2 });
+    const middle = (range) => ((range.min + range.max) / 2) * 1000;
+    const note = document.createElement("p");
+    note.className = "hint impacts";
+    note.title = strings.impactsTitle;
+    note.textContent = strings.impacts
+      .replace("{energy}", format.format(middle(impacts.energy)))
+      .replace("{gwp}", format.format(middle(impacts.gwp)));
+    node.appendChild(note);
   }
 
   function stoppedAnswer(node, text, request) {

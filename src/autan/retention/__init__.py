@@ -1,0 +1,1 @@
+"""Retention: how long an organisation keeps conversations, files and per-request usage."""
