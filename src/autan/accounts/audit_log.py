@@ -50,6 +50,8 @@ LABELS: dict[str, str] = {
     Action.RESET_LINK_CREATED: _("Password reset link created"),
     Action.RESET_LINK_USED: _("Password reset through a link"),
     Action.DEEP_RESEARCH: _("Deep research started"),
+    Action.RETENTION_UPDATED: _("Retention rules changed"),
+    Action.RETENTION_PURGED: _("Expired data deleted"),
 }
 SYSTEM = _("system")
 # Targets without a name of their own; shown translated (`AuditRow.target_is_msgid`).
