@@ -30,12 +30,50 @@ class CollectionIn(_Strict):
 
 
 class SearchIn(_Strict):
-    """`POST /v1/search`."""
+    """`POST /v1/search`, in Albert's shape; Autan's `collections` and `k` still work.
+
+    `collection_ids` and `document_ids` are a union (either may be empty, not both).
+    Documents carry no metadata here yet, so `metadata_filters` is refused in plain words
+    rather than ignored (an ignored filter would return passages the caller excluded).
+    """
 
     prompt: str = Field(min_length=1, max_length=10_000)
-    collections: list[uuid.UUID] = Field(min_length=1, max_length=100)
-    k: StrictInt = Field(5, ge=1, le=50)
+    collections: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    collection_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    document_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    k: StrictInt | None = Field(None, ge=1, le=50)
+    limit: StrictInt | None = Field(None, ge=1, le=50)
+    offset: StrictInt = Field(0, ge=0, le=150)
     method: SearchMethod = "hybrid"
+    rff_k: StrictInt | None = Field(None, ge=1, le=1000)
+    score_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    metadata_filters: dict[str, Any] | None = None
+
+    def all_collections(self) -> list[uuid.UUID]:
+        """Albert's `collection_ids` and Autan's `collections`, once each."""
+        return list(dict.fromkeys([*self.collection_ids, *self.collections]))
+
+    def count(self) -> int:
+        """How many results: `limit` (Albert), else `k` (Autan), else 5."""
+        return self.limit or self.k or 5
+
+    def problem(self) -> tuple[str, str] | None:
+        """What makes this search impossible, and the field at fault, if anything."""
+        if not self.all_collections() and not self.document_ids:
+            return "Name at least one collection or document to search.", "collection_ids"
+        if self.metadata_filters is not None:
+            return (
+                "Documents carry no metadata on this server yet: `metadata_filters` "
+                "cannot be applied.",
+                "metadata_filters",
+            )
+        if self.score_threshold and self.method != "semantic":
+            return (
+                "`score_threshold` is a cosine similarity: it only works with "
+                '`"method": "semantic"`.',
+                "score_threshold",
+            )
+        return None
 
 
 class SearchArgs(_Strict):
