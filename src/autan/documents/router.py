@@ -293,9 +293,7 @@ async def search(
 ) -> dict[str, Any]:
     """The passages of my collections closest to a prompt (hybrid, semantic or lexical)."""
     body = await parse_body(request, SearchIn)
-    problem = body.problem()
-    if problem is not None:
-        raise InvalidRequest(problem[0], param=problem[1])
+    body.check()
     documents = await service.readable_document_ids(session, principal, body.document_ids)
     tuning = services_of(request).settings.retrieval
     if body.rff_k is not None:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from autan.core.errors import InvalidRequest
 from autan.documents.models import Collection, Document, Visibility
 
 SearchMethod = Literal["hybrid", "semantic", "lexical"]
@@ -57,23 +58,24 @@ class SearchIn(_Strict):
         """How many results: `limit` (Albert), else `k` (Autan), else 5."""
         return self.limit or self.k or 5
 
-    def problem(self) -> tuple[str, str] | None:
-        """What makes this search impossible, and the field at fault, if anything."""
+    def check(self) -> None:
+        """Raise `InvalidRequest` if this search cannot be done as asked."""
         if not self.all_collections() and not self.document_ids:
-            return "Name at least one collection or document to search.", "collection_ids"
+            raise InvalidRequest(
+                "Name at least one collection or document to search.", param="collection_ids"
+            )
         if self.metadata_filters is not None:
-            return (
-                "Documents carry no metadata on this server yet: `metadata_filters` "
-                "cannot be applied.",
-                "metadata_filters",
+            raise InvalidRequest(
+                "Documents carry no metadata on this server yet: metadata filters cannot "
+                "be applied.",
+                param="metadata_filters",
             )
         if self.score_threshold and self.method != "semantic":
-            return (
-                "`score_threshold` is a cosine similarity: it only works with "
-                '`"method": "semantic"`.',
-                "score_threshold",
+            raise InvalidRequest(
+                "The score threshold is a cosine similarity: it only works with the "
+                "semantic search method.",
+                param="score_threshold",
             )
-        return None
 
 
 class SearchArgs(_Strict):
