@@ -40,11 +40,13 @@ async def fake_reranker() -> AsyncIterator[FakeReranker]:
         if state.broken:
             return web.json_response({"results": [{"index": 99, "relevance_score": 1.0}]})
         documents: list[str] = body["documents"]
-        results = [
-            {"index": i, "relevance_score": _score(body["query"], text), "document": {"text": text}}
-            for i, text in enumerate(documents)
+        scored = sorted(
+            ((_score(body["query"], text), i) for i, text in enumerate(documents)), reverse=True
+        )
+        results: list[dict[str, Any]] = [
+            {"index": i, "relevance_score": score, "document": {"text": documents[i]}}
+            for score, i in scored
         ]
-        results.sort(key=lambda r: r["relevance_score"], reverse=True)
         if body.get("top_n"):
             results = results[: body["top_n"]]
         tokens = sum(len(text.split()) for text in documents) + len(body["query"].split())
