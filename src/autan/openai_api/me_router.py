@@ -12,15 +12,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from autan.accounts.models import Organisation, User
-from autan.core.params import INT32_MAX
 from autan.deps import CurrentPrincipal, SessionDep, principal
 from autan.services import services_of
 from autan.usage.account import UsageQuery, usage_page
 
 router = APIRouter(prefix="/v1/me", tags=["Me (Albert API)"], dependencies=[Depends(principal)])
 
+MAX_TIMESTAMP = 253_402_300_799
+"""The last second of year 9999, the last a datetime holds."""
+
 _Timestamp = Annotated[
-    int | None, Query(ge=0, le=2**40, description="Unix timestamp in seconds (UTC).")
+    int | None, Query(ge=0, le=MAX_TIMESTAMP, description="Unix timestamp in seconds (UTC).")
 ]
 
 
@@ -70,7 +72,7 @@ async def me_usage(
     principal: CurrentPrincipal,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Rows per page (1-100).")] = 50,
-    page: Annotated[int, Query(ge=1, le=INT32_MAX, description="Page number, from 1.")] = 1,
+    page: Annotated[int, Query(ge=1, le=10_000, description="Page number, from 1.")] = 1,
     order_by: Annotated[
         Literal["datetime", "cost", "total_tokens"], Query(description="Field to order by.")
     ] = "datetime",
