@@ -21,6 +21,7 @@ from sqlalchemy import select
 from autan.accounts.models import Role, User
 from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
+from autan.retrieval.settings import RetrievalSettings
 from autan.usage.models import UsageRecord
 from tests.conftest import ENGINES, RunningAutan, make_settings, serve_autan
 from tests.documents.test_ingestion import with_documents
@@ -359,3 +360,59 @@ async def test_search_of_another_organisations_documents_is_not_found(world: Wor
             response = await carol.post("/v1/search", json={**body, "method": "lexical"})
             assert response.status_code == 404, response.text
             assert response.json()["error"]["type"] == "not_found_error"
+
+
+async def test_search_threshold_and_fusion_constant(world: World) -> None:
+    question = "Combien de temps faut-il pour fabriquer une carte d'identité ?"
+    async with world.client("alice") as alice:
+        semantic = await alice.post(
+            "/v1/search",
+            json={
+                "prompt": question,
+                "collection_ids": [world.collection],
+                "method": "semantic",
+                "limit": 10,
+            },
+        )
+        scores = [hit["score"] for hit in semantic.json()["data"]]
+        cut = (max(scores) + min(scores)) / 2
+        above = await alice.post(
+            "/v1/search",
+            json={
+                "prompt": question,
+                "collection_ids": [world.collection],
+                "method": "semantic",
+                "limit": 10,
+                "score_threshold": cut,
+            },
+        )
+        hybrid = await alice.post(
+            "/v1/search",
+            json={
+                "prompt": question,
+                "collection_ids": [world.collection],
+                "method": "hybrid",
+                "rff_k": 20,
+                "limit": 3,
+            },
+        )
+        tight = await alice.post(
+            "/v1/search",
+            json={
+                "prompt": question,
+                "collection_ids": [world.collection],
+                "method": "hybrid",
+                "rff_k": 1,
+                "limit": 3,
+            },
+        )
+    assert semantic.status_code == 200 and len(scores) >= 2 and max(scores) > min(scores)
+    kept = [hit["score"] for hit in above.json()["data"]]
+    assert kept and all(score >= cut for score in kept)
+    assert kept == [score for score in scores if score >= cut]
+    assert hybrid.status_code == 200, hybrid.text
+    assert world.fiche in _ids(hybrid.json())
+    assert all(hit["method"] == "hybrid" for hit in hybrid.json()["data"])
+    # Reciprocal rank fusion: a passage scores at most sum(weight / (rff_k + 1)).
+    most = (1 + RetrievalSettings().semantic_weight) / 21
+    assert hybrid.json()["data"][0]["score"] <= most < tight.json()["data"][0]["score"]
