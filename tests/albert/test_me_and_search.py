@@ -272,7 +272,7 @@ async def test_search_takes_albert_fields(world: World) -> None:
         albert = await alice.post(
             "/v1/search",
             json={
-                "prompt": "carte identité permis",
+                "query": "carte identité permis",
                 "collection_ids": [world.collection],
                 "method": "lexical",
                 "limit": 10,
@@ -332,6 +332,7 @@ async def test_search_refuses_what_it_cannot_honour(world: World) -> None:
             },
         )
         nothing = await alice.post("/v1/search", json={"prompt": "carte"})
+        no_text = await alice.post("/v1/search", json={"collection_ids": [world.collection]})
         too_deep = await alice.post(
             "/v1/search",
             json={"prompt": "carte", "collection_ids": [world.collection], "offset": 10_000},
@@ -340,6 +341,7 @@ async def test_search_refuses_what_it_cannot_honour(world: World) -> None:
         (metadata, "metadata"),
         (threshold, "semantic"),
         (nothing, "collection"),
+        (no_text, "query"),
         (too_deep, "offset"),
     ):
         assert response.status_code == 400, response.text

@@ -306,7 +306,7 @@ async def search(
         models,
         principal,
         embedding_model=worker.embedding_model(),
-        prompt=body.prompt,
+        prompt=body.text(),
         collections=body.all_collections(),
         document_ids=documents,
         k=body.offset + body.count(),

@@ -31,14 +31,15 @@ class CollectionIn(_Strict):
 
 
 class SearchIn(_Strict):
-    """`POST /v1/search`, in Albert's shape; Autan's `collections` and `k` still work.
+    """`POST /v1/search`, in Albert's shape; `prompt`, `collections` and `k` still work.
 
     `collection_ids` and `document_ids` are a union (either may be empty, not both).
     Documents carry no metadata here yet, so `metadata_filters` is refused in plain words
     rather than ignored (an ignored filter would return passages the caller excluded).
     """
 
-    prompt: str = Field(min_length=1, max_length=10_000)
+    query: str | None = Field(None, min_length=1, max_length=10_000)
+    prompt: str | None = Field(None, min_length=1, max_length=10_000)
     collections: list[uuid.UUID] = Field(default_factory=list, max_length=100)
     collection_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
     document_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
@@ -54,12 +55,18 @@ class SearchIn(_Strict):
         """Albert's `collection_ids` and Autan's `collections`, once each."""
         return list(dict.fromkeys([*self.collection_ids, *self.collections]))
 
+    def text(self) -> str:
+        """What to search for: Albert's `query`, else its older `prompt` (Autan's)."""
+        return self.query or self.prompt or ""
+
     def count(self) -> int:
         """How many results: `limit` (Albert), else `k` (Autan), else 5."""
         return self.limit or self.k or 5
 
     def check(self) -> None:
         """Raise `InvalidRequest` if this search cannot be done as asked."""
+        if not self.text():
+            raise InvalidRequest("Give the text to search for in `query`.", param="query")
         if not self.all_collections() and not self.document_ids:
             raise InvalidRequest(
                 "Name at least one collection or document to search.", param="collection_ids"
