@@ -47,6 +47,7 @@ from autan.llm.embedded.supervisor import EmbeddedModels
 from autan.llm.events import CallFinished
 from autan.llm.gateway import Gateway
 from autan.llm.pool import ModelPool
+from autan.openai_api.me_router import router as me_router
 from autan.openai_api.router import router as openai_router
 from autan.ops.router import OPS_PATHS
 from autan.ops.router import router as ops_router
@@ -310,6 +311,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_body_models(app)
     app.include_router(ops_router)
     app.include_router(openai_router)
+    app.include_router(me_router)
     app.include_router(documents_router)
     app.include_router(assistants_router)
     app.include_router(accounts_router)

@@ -293,6 +293,12 @@ async def search(
 ) -> dict[str, Any]:
     """The passages of my collections closest to a prompt (hybrid, semantic or lexical)."""
     body = await parse_body(request, SearchIn)
+    body.check()
+    documents = await service.readable_document_ids(session, principal, body.document_ids)
+    tuning = services_of(request).settings.retrieval
+    if body.rff_k is not None:
+        # Albert's hybrid search is reciprocal rank fusion with this constant.
+        tuning = tuning.model_copy(update={"fusion": "rank", "rrf_k": body.rff_k})
     # A search embeds its prompt on the shared model: it counts like any model request.
     await services_of(request).quotas.check(principal)
     hits = await retrieve(
@@ -300,10 +306,14 @@ async def search(
         models,
         principal,
         embedding_model=worker.embedding_model(),
-        prompt=body.prompt,
-        collections=body.collections,
-        k=body.k,
+        prompt=body.text(),
+        collections=body.all_collections(),
+        document_ids=documents,
+        k=body.offset + body.count(),
         method=body.method,
-        tuning=services_of(request).settings.retrieval,
+        tuning=tuning,
     )
+    hits = hits[body.offset :]
+    if body.score_threshold:
+        hits = [hit for hit in hits if hit.score >= body.score_threshold]
     return listing([search_result(hit) for hit in hits])

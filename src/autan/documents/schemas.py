@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from autan.core.errors import InvalidRequest
 from autan.documents.models import Collection, Document, Visibility
 
 SearchMethod = Literal["hybrid", "semantic", "lexical"]
@@ -30,12 +31,58 @@ class CollectionIn(_Strict):
 
 
 class SearchIn(_Strict):
-    """`POST /v1/search`."""
+    """`POST /v1/search`, in Albert's shape; `prompt`, `collections` and `k` still work.
 
-    prompt: str = Field(min_length=1, max_length=10_000)
-    collections: list[uuid.UUID] = Field(min_length=1, max_length=100)
-    k: StrictInt = Field(5, ge=1, le=50)
+    `collection_ids` and `document_ids` are a union (either may be empty, not both).
+    Documents carry no metadata here yet, so `metadata_filters` is refused in plain words
+    rather than ignored (an ignored filter would return passages the caller excluded).
+    """
+
+    query: str | None = Field(None, min_length=1, max_length=10_000)
+    prompt: str | None = Field(None, min_length=1, max_length=10_000)
+    collections: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    collection_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    document_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    k: StrictInt | None = Field(None, ge=1, le=50)
+    limit: StrictInt | None = Field(None, ge=1, le=50)
+    offset: StrictInt = Field(0, ge=0, le=150)
     method: SearchMethod = "hybrid"
+    rff_k: StrictInt | None = Field(None, ge=1, le=1000)
+    score_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    metadata_filters: dict[str, Any] | None = None
+
+    def all_collections(self) -> list[uuid.UUID]:
+        """Albert's `collection_ids` and Autan's `collections`, once each."""
+        return list(dict.fromkeys([*self.collection_ids, *self.collections]))
+
+    def text(self) -> str:
+        """What to search for: Albert's `query`, else its older `prompt` (Autan's)."""
+        return self.query or self.prompt or ""
+
+    def count(self) -> int:
+        """How many results: `limit` (Albert), else `k` (Autan), else 5."""
+        return self.limit or self.k or 5
+
+    def check(self) -> None:
+        """Raise `InvalidRequest` if this search cannot be done as asked."""
+        if not self.text():
+            raise InvalidRequest("Give the text to search for in `query`.", param="query")
+        if not self.all_collections() and not self.document_ids:
+            raise InvalidRequest(
+                "Name at least one collection or document to search.", param="collection_ids"
+            )
+        if self.metadata_filters is not None:
+            raise InvalidRequest(
+                "Documents carry no metadata on this server yet: metadata filters cannot "
+                "be applied.",
+                param="metadata_filters",
+            )
+        if self.score_threshold and self.method != "semantic":
+            raise InvalidRequest(
+                "The score threshold is a cosine similarity: it only works with the "
+                "semantic search method.",
+                param="score_threshold",
+            )
 
 
 class SearchArgs(_Strict):

@@ -157,6 +157,16 @@ async def get_document(
     return found
 
 
+async def readable_document_ids(
+    session: AsyncSession, principal: Principal, requested: list[uuid.UUID]
+) -> list[uuid.UUID]:
+    """The requested documents, once each, if the caller may read them all (else not found)."""
+    wanted = list(dict.fromkeys(requested))
+    for document_id in wanted:
+        await get_document(session, principal, document_id)
+    return wanted
+
+
 async def list_documents(
     session: AsyncSession,
     principal: Principal,

@@ -16,6 +16,8 @@ from autan.llm.errors import ModelsFileError
 class ModelType(StrEnum):
     CHAT = "chat"
     EMBEDDING = "embedding"
+    # Scores passages against a query (`/rerank`: TEI-style servers, vLLM, Infinity).
+    RERANK = "rerank"
 
 
 class ReplicaConfig(BaseModel):

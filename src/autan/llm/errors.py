@@ -27,6 +27,17 @@ class WrongModelType(InvalidRequest):
         )
 
 
+class NoRerankModel(NotFound):
+    code = "no_rerank_model"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This server has no reranking model. An administrator can declare one of type "
+            "rerank in the models file.",
+            param="model",
+        )
+
+
 class ModelOverloaded(AutanError):
     """Every replica of the model is at capacity and the wait queue is full or timed out."""
 

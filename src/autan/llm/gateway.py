@@ -117,8 +117,12 @@ class OpenStream:
 def _usage_of(payload: dict[str, Any], call: Call) -> None:
     usage = payload.get("usage")
     if isinstance(usage, dict):
-        call.prompt_tokens = int(usage.get("prompt_tokens") or 0)
         call.completion_tokens = int(usage.get("completion_tokens") or 0)
+        prompt = usage.get("prompt_tokens")
+        if prompt is None:
+            # Rerankers (vLLM, Infinity) only report `total_tokens`: what they read.
+            prompt = max(0, int(usage.get("total_tokens") or 0) - call.completion_tokens)
+        call.prompt_tokens = int(prompt)
 
 
 def _error_event(message: str, code: str) -> bytes:
@@ -471,6 +475,9 @@ class Gateway:
         if pool.config.type is ModelType.EMBEDDING:
             path = "/embeddings"
             body["input"] = "ok"
+        elif pool.config.type is ModelType.RERANK:
+            path = "/rerank"
+            body |= {"query": "ok", "documents": ["ok"]}
         else:
             path = "/chat/completions"
             body |= {"messages": [{"role": "user", "content": "ok"}], "max_tokens": 1}

@@ -1,4 +1,5 @@
-"""The OpenAI-compatible API: `/v1/models`, `/v1/chat/completions`, `/v1/embeddings`."""
+"""The OpenAI-compatible API: `/v1/models`, `/v1/chat/completions`, `/v1/embeddings`, and
+Albert's `/v1/rerank`."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from autan.core.body import json_body, parse_body
 from autan.core.errors import InvalidRequest
 from autan.deps import ApiPrincipal, GatewayDep, WebSearchDep, api_principal
 from autan.llm.config import ModelConfig, ModelType
+from autan.llm.errors import ModelNotFound, NoRerankModel
 from autan.llm.gateway import Call, UpstreamAnswer
 from autan.llm.limits import check_chat, check_embeddings, check_json_numbers
-from autan.openai_api.schemas import ChatCompletionRequest, EmbeddingRequest
+from autan.llm.rerank import rerank_answer
+from autan.openai_api.schemas import ChatCompletionRequest, EmbeddingRequest, RerankRequest
 from autan.openai_api.streaming import ClientGone, EventStreamResponse, until_disconnect
 from autan.retrieval.grounding import ground_chat_payload, guess_lang, last_user_text
 from autan.services import services_of
@@ -211,3 +214,41 @@ async def embeddings(request: Request, principal: ApiPrincipal, gateway: Gateway
     except ClientGone:
         return Response(status_code=499)
     return _answer(answer)
+
+
+@router.post("/rerank", response_model=None, openapi_extra=json_body(RerankRequest))
+async def rerank(request: Request, principal: ApiPrincipal, gateway: GatewayDep) -> Response:
+    """Documents scored against a query by a reranking model, best first."""
+    body = await parse_body(request, RerankRequest)
+    access = services_of(request).model_access
+    try:
+        pool = await access.pool(principal, body.model, ModelType.RERANK)
+    except ModelNotFound:
+        if not await access.allowed(principal, ModelType.RERANK):
+            raise NoRerankModel() from None
+        raise
+    await services_of(request).quotas.check(principal)
+    settings = services_of(request).settings.gateway
+    chars = body.size()
+    timeout = min(
+        settings.read_timeout,
+        settings.embedding_timeout + settings.embedding_timeout_per_kchar * chars / 1000,
+    )
+    call = Call(principal, "rerank", pool.model_id, size=chars, timeout=timeout)
+    payload = body.model_dump(exclude_none=True)
+    try:
+        answer = await until_disconnect(
+            request.receive, gateway.complete(call, pool, "/rerank", payload)
+        )
+    except ClientGone:
+        return Response(status_code=499)
+    if answer.status != 200:
+        return _answer(answer)
+    answered = rerank_answer(
+        answer.body,
+        model=pool.model_id,
+        documents=len(body.documents),
+        top_n=body.top_n,
+        prompt_tokens=call.prompt_tokens,
+    )
+    return Response(orjson.dumps(answered), media_type=_JSON)

@@ -115,3 +115,23 @@ class EmbeddingRequest(_Open):
         if any(isinstance(item, str | list) and len(item) == 0 for item in items):
             return "input must not contain empty strings"
         return None
+
+
+MAX_RERANK_DOCUMENTS = 1000
+
+
+class RerankRequest(BaseModel):
+    """`POST /v1/rerank`, in the shape of Albert, Cohere, vLLM and Infinity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=200)
+    query: str = Field(min_length=1, max_length=10_000)
+    documents: list[Annotated[str, Field(min_length=1, max_length=100_000)]] = Field(
+        min_length=1, max_length=MAX_RERANK_DOCUMENTS
+    )
+    top_n: int | None = Field(None, strict=True, ge=1, le=MAX_RERANK_DOCUMENTS)
+
+    def size(self) -> int:
+        """Characters to read: what the reranker's time grows with."""
+        return len(self.query) * len(self.documents) + sum(map(len, self.documents))

@@ -194,8 +194,12 @@ async def retrieve(
     k: int = 5,
     method: Literal["hybrid", "semantic", "lexical"] = "hybrid",
     tuning: RetrievalSettings | None = None,
+    document_ids: Sequence[uuid.UUID] = (),
 ) -> list[SearchHit]:
-    """Search the collections the caller may read (others are "not found")."""
+    """Search the collections the caller may read (others are "not found").
+
+    `document_ids` must already be checked against the caller's rights.
+    """
     allowed = await readable_collection_ids(session, principal, list(collections))
     vector: list[float] | None = None
     if method != "lexical":
@@ -209,6 +213,7 @@ async def retrieve(
         query=prompt,
         query_vector=vector,
         collection_ids=allowed,
+        document_ids=document_ids,
         k=k,
         method=method,
         tuning=tuning,
