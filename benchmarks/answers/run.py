@@ -42,9 +42,9 @@ from benchmarks.answers.scoring import abstains, contains_gold, leaks_prompt, to
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
-def messages_for(case: Case) -> list[ChatMessage]:
-    """The messages a grounded chat turn sends for this case."""
-    hit = SearchHit(
+def hit_for(case: Case) -> SearchHit:
+    """The case's paragraph as the one passage retrieval found."""
+    return SearchHit(
         chunk_id=1,
         document_id=uuid.UUID(int=1),
         collection_id=None,
@@ -57,11 +57,15 @@ def messages_for(case: Case) -> list[ChatMessage]:
         score=1.0,
         method="hybrid",
     )
+
+
+def messages_for(case: Case) -> list[ChatMessage]:
+    """The messages a grounded chat turn sends for this case."""
     turn: list[ChatMessage] = [
         {"role": "system", "content": system_prompt("fr")},
         {"role": "user", "content": case.question},
     ]
-    return grounded_messages(turn, [hit], "fr")
+    return grounded_messages(turn, [hit_for(case)], "fr")
 
 
 async def ask(

@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import tempfile
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,9 +29,8 @@ from autan.llm.client import ChatMessage
 from autan.llm.embedded.supervisor import EmbeddedModels
 from autan.llm.settings import EmbeddedSettings
 from autan.retrieval import grounding
-from autan.retrieval.search import SearchHit
 from benchmarks.answers.data import Case, abstention_cases, load_cases
-from benchmarks.answers.run import RESULTS, score, summarise
+from benchmarks.answers.run import RESULTS, hit_for, score, summarise
 
 _CURRENT = grounding.INSTRUCTIONS["fr"]
 _SENTENCE = "Les documents fournis ne contiennent pas cette information."
@@ -79,21 +77,8 @@ VARIANTS = (
 
 def messages_for(case: Case, variant: Variant) -> list[ChatMessage]:
     """The messages of a grounded chat turn, written the variant's way."""
-    hit = SearchHit(
-        chunk_id=1,
-        document_id=uuid.UUID(int=1),
-        collection_id=None,
-        document_name=case.paragraph_title,
-        content=case.paragraph,
-        page=None,
-        pages="",
-        headings="",
-        position=0,
-        score=1.0,
-        method="hybrid",
-    )
     system = f"{system_prompt('fr')}\n\n{variant.instruction}"
-    question = f"{grounding.format_sources([hit], 'fr')}\n\nQuestion : {case.question}"
+    question = f"{grounding.format_sources([hit_for(case)], 'fr')}\n\nQuestion : {case.question}"
     if variant.reminder:
         question += f"\n\n{variant.reminder}"
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
