@@ -165,10 +165,6 @@ async def codes_page(
     return await _codes_page(request, me, data.csrf, session, org)
 
 
-def _typed(form: FormData, *names: str) -> dict[str, str]:
-    return {name: str(form.get(name, ""))[:200] for name in names}
-
-
 @router.post("/orgs/{slug}/codes")
 async def create_code(
     slug: Slug, request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
@@ -195,7 +191,7 @@ async def create_code(
             data.csrf,
             session,
             org,
-            form=_typed(form, "label", "uses", "days"),
+            form=forms.typed(form, "label", "uses", "days"),
             error=translate(request, exc),
             status_code=400,
         )

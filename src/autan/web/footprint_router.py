@@ -27,10 +27,8 @@ router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depen
 
 def _typed(form: FormData) -> dict[str, Any]:
     """What the referent typed, shown again when it is refused."""
-    return {
-        name: str(form.get(name, ""))[:20]
-        for name in ("conversation_days", "document_days", "usage_days")
-    } | {"show_impacts": form.get("show_impacts") == "on"}
+    days = forms.typed(form, "conversation_days", "document_days", "usage_days", limit=20)
+    return days | {"show_impacts": form.get("show_impacts") == "on"}
 
 
 @router.post("/orgs/{slug}/retention")

@@ -75,6 +75,11 @@ def check_form_token(request: Request, form: FormData) -> None:
         raise CsrfFailed()
 
 
+def typed(form: FormData, *names: str, limit: int = 200) -> dict[str, str]:
+    """What was typed in these fields (cut to `limit` characters), shown again on a refusal."""
+    return {name: str(form.get(name, ""))[:limit] for name in names}
+
+
 def text(form: FormData, name: str, max_length: int, *, strip: bool = True) -> str:
     """A text field, at most `max_length` characters; missing means empty."""
     value = form.get(name, "")

@@ -99,7 +99,7 @@ async def signup_form(
     forms.check_form_token(request, form)
     if not signup_open(request):
         raise SignupDisabled()
-    typed = {name: str(form.get(name, ""))[:320] for name in ("email", "name", "code")}
+    typed = forms.typed(form, "email", "name", "code", limit=320)
     ip = client_ip(request)
     try:
         email = forms.text(form, "email", 320)
@@ -231,7 +231,7 @@ async def invite(
     """Create the person and show their one-time link (once: it is stored hashed)."""
     org = await managed_org(session, slug, me)
     form = await request.form()
-    typed = {name: str(form.get(name, ""))[:320] for name in ("email", "name", "role")}
+    typed = forms.typed(form, "email", "name", "role", limit=320)
     try:
         email = forms.text(form, "email", 320)
         name = forms.text(form, "name", 200)
