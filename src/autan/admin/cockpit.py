@@ -59,6 +59,19 @@ class Filters:
     def first_day(self) -> date:
         return utcnow().date() - timedelta(days=self.days - 1)
 
+    def clauses(self, model: type[UsageDay] | type[UsageUserDay]) -> list[Any]:
+        """The WHERE clauses of these filters over a rollup table."""
+        where: list[Any] = [model.day >= self.first_day]
+        if self.org_id is not None:
+            where.append(model.org_id == self.org_id)
+        if self.model:
+            where.append(model.model == self.model)
+        if self.channel:
+            where.append(model.channel == self.channel)
+        if self.role:
+            where.append(model.role == self.role)
+        return where
+
 
 @dataclass(slots=True)
 class Point:
@@ -133,19 +146,6 @@ def _sql_bucket(session: AsyncSession, column: Any, granularity: Granularity) ->
     return func.date(column, "start of month")
 
 
-def _where(model: type[UsageDay] | type[UsageUserDay], filters: Filters) -> list[Any]:
-    where: list[Any] = [model.day >= filters.first_day]
-    if filters.org_id is not None:
-        where.append(model.org_id == filters.org_id)
-    if filters.model:
-        where.append(model.model == filters.model)
-    if filters.channel:
-        where.append(model.channel == filters.channel)
-    if filters.role:
-        where.append(model.role == filters.role)
-    return where
-
-
 def _sums() -> tuple[Any, ...]:
     answer = UsageDay.endpoint.in_(ANSWER_ENDPOINTS)
 
@@ -175,7 +175,7 @@ async def overview(session: AsyncSession, filters: Filters) -> Overview:
     series = {b: Point(b.isoformat()) for b in buckets(filters.first_day, last, gran)}
     total = Point("")
     rows = await session.execute(
-        select(UsageDay.day, *_sums()).where(*_where(UsageDay, filters)).group_by(UsageDay.day)
+        select(UsageDay.day, *_sums()).where(*filters.clauses(UsageDay)).group_by(UsageDay.day)
     )
     for day, *values in rows:
         point = Point("")
@@ -187,7 +187,7 @@ async def overview(session: AsyncSession, filters: Filters) -> Overview:
     by_model = {}
     for model, *values in await session.execute(
         select(UsageDay.model, *_sums())
-        .where(*_where(UsageDay, filters))
+        .where(*filters.clauses(UsageDay))
         .group_by(UsageDay.model)
         .order_by(func.sum(UsageDay.requests).desc(), UsageDay.model)
     ):
@@ -206,7 +206,7 @@ async def _active_users(
     by_model: dict[str, Point],
     total: Point,
 ) -> None:
-    where = _where(UsageUserDay, filters)
+    where = filters.clauses(UsageUserDay)
     bucket = _sql_bucket(session, UsageUserDay.day, filters.granularity)
     users = func.count(distinct(UsageUserDay.user_id))
     for day, count in await session.execute(select(bucket, users).where(*where).group_by(bucket)):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,19 +21,6 @@ class Footprint:
     estimated: bool  # whether any request of the period had an estimate
 
 
-def _where(filters: Filters) -> list[Any]:
-    where: list[Any] = [UsageDay.day >= filters.first_day]
-    if filters.org_id is not None:
-        where.append(UsageDay.org_id == filters.org_id)
-    if filters.model:
-        where.append(UsageDay.model == filters.model)
-    if filters.channel:
-        where.append(UsageDay.channel == filters.channel)
-    if filters.role:
-        where.append(UsageDay.role == filters.role)
-    return where
-
-
 _SUMS = (
     func.coalesce(func.sum(UsageDay.energy_kwh_min), 0.0),
     func.coalesce(func.sum(UsageDay.energy_kwh_max), 0.0),
@@ -45,7 +31,7 @@ _SUMS = (
 
 async def footprint(session: AsyncSession, filters: Filters) -> Footprint:
     """The period's energy and CO2 under the cockpit's filters (read from the rollups)."""
-    where = _where(filters)
+    where = filters.clauses(UsageDay)
     row = (await session.execute(select(*_SUMS).where(*where))).one()
     total = totals(*(float(v) for v in row))
     per_model = await session.execute(
