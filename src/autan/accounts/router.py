@@ -117,6 +117,7 @@ async def create_code(
         label=body.label,
         max_uses=body.max_uses,
         valid_days=body.valid_days,
+        role=body.role,
     )
     return _code_out(created.row, secret, principal)
 

@@ -46,11 +46,13 @@ class CodeIn(_Strict):
     label: str = Field("", max_length=200)
     max_uses: StrictInt | None = Field(1, ge=1, le=100_000, description="None: unlimited")
     valid_days: StrictInt | None = Field(30, ge=1, le=3650, description="None: never expires")
+    role: Role = Field(Role.MEMBER, description="The role granted; never above the creator's.")
 
 
 class CodeOut(BaseModel):
     id: uuid.UUID
     label: str
+    role: Role
     max_uses: int | None
     uses: int
     created_at: datetime

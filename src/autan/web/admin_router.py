@@ -148,7 +148,8 @@ async def _codes_page(
     rows = await codes.list_codes(session, org.id)
     context = {
         "codes": [(row, codes.visible_code(secret, row, me)) for row in rows],
-        "form": form or {"uses": "1", "days": "30"},
+        "form": form or {"uses": "1", "days": "30", "role": "member"},
+        "roles": [role.value for role in codes.grantable_roles(me.role)],
         "error": error,
     }
     return await render_admin_page(
@@ -175,6 +176,9 @@ async def create_code(
         label = forms.text(form, "label", 200)
         uses = forms.whole_number(form, "uses", 1, 100_000)
         days = forms.whole_number(form, "days", 1, 3650)
+        role = forms.text(form, "role", 16) or Role.MEMBER.value
+        if role not in _ROLES:
+            raise forms.FormError("Choose a role from the list.", "role")
         await codes.create_code(
             session,
             services_of(request).settings.resolved_secret_key(),
@@ -183,15 +187,16 @@ async def create_code(
             label=label,
             max_uses=uses,
             valid_days=days,
+            role=Role(role),
         )
-    except InvalidRequest as exc:
+    except (InvalidRequest, codes.CodeRoleTooHigh) as exc:
         return await _codes_page(
             request,
             me,
             data.csrf,
             session,
             org,
-            form=forms.typed(form, "label", "uses", "days"),
+            form=forms.typed(form, "label", "uses", "days", "role"),
             error=translate(request, exc),
             status_code=400,
         )
