@@ -13,12 +13,15 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts.audit import Action
-from autan.accounts.models import AccessCode, ApiKey, AuditEvent, Organisation, User
+from autan.accounts.models import AccessCode, ApiKey, AuditEvent, Organisation, Role, User
+from autan.accounts.principal import Principal
+from autan.core.errors import Forbidden, InvalidRequest
 
 
 def _(message: str) -> str:
@@ -97,6 +100,41 @@ class AuditFilter:
         return {k: v for k, v in values.items() if v}
 
 
+class AdminOnly(Forbidden):
+    code = "admin_required"
+
+    def __init__(self) -> None:
+        super().__init__("Only platform administrators can do this.")
+
+
+def _day(text: str, name: str) -> date | None:
+    # A date field left empty is sent as "", which a `date` parameter would refuse.
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequest("Enter a date such as 2026-01-31.", param=name) from None
+
+
+def parse_filter(action: str, actor: str, since: str, until: str) -> AuditFilter:
+    """The filter a reader typed (the page's fields, the API's query), or a plain refusal."""
+    if action and action not in LABELS:
+        raise InvalidRequest("Choose an action from the list.", param="action")
+    return AuditFilter(
+        action=action, actor=actor.strip(), since=_day(since, "since"), until=_day(until, "until")
+    )
+
+
+def scope(me: Principal, org_id: uuid.UUID, everywhere: bool) -> uuid.UUID | None:
+    """The organisation whose rows are read; None (all) only for an administrator."""
+    if not everywhere:
+        return org_id
+    if me.role != Role.ADMIN:
+        raise AdminOnly()
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class AuditRow:
     """One event as a reader sees it; `label`, `actor` and `target` may be msgids."""
@@ -112,6 +150,11 @@ class AuditRow:
     ip: str
     organisation: str = ""
     target_is_msgid: bool = False
+    # What the row stores, for programs: ids stay next to the names made for people.
+    actor_id: uuid.UUID | None = None
+    org_id: uuid.UUID | None = None
+    target_raw: str = ""
+    details: dict[str, Any] | None = None
 
 
 def _filtered(statement: Select[AuditEvent], wanted: AuditFilter) -> Select[AuditEvent]:
@@ -217,6 +260,10 @@ async def _named(session: AsyncSession, rows: list[AuditEvent]) -> list[AuditRow
                 ip=row.ip or "",
                 organisation=names.get(str(row.org_id), "") if row.org_id else "",
                 target_is_msgid=target in _UNTITLED and row.action in _BY_CODE | _BY_KEY,
+                actor_id=row.actor_id,
+                org_id=row.org_id,
+                target_raw=row.target or "",
+                details=dict(row.details or {}),
             )
         )
     return named

@@ -126,11 +126,19 @@ class UserPatch(_Strict):
 
 
 class AuditOut(BaseModel):
+    """One audit event in the words of the audit page, with the stored ids beside them."""
+
     id: int
-    at: datetime
-    action: str
-    actor_id: uuid.UUID | None
-    target: str | None
+    at: datetime = Field(description="When, ISO 8601 in UTC.")
+    action: str = Field(description="The action's code, e.g. `code_created`.")
+    action_label: str = Field(description="The action in words, in the caller's language.")
+    actor: str = Field(description='Who: name and email, or "system" (translated).')
+    actor_id: uuid.UUID | None = Field(description="None: the command line or a job.")
+    target: str = Field(description='On what: its current name; "" when none.')
+    target_deleted: bool = Field(description="The target no longer exists.")
+    target_raw: str | None = Field(description="What the row stores: an email, slug or id.")
+    organisation: str
+    org_id: uuid.UUID | None
     ip: str | None
     details: dict[str, Any]
 
