@@ -64,6 +64,7 @@ from autan.web import assistants_router as web_assistants
 from autan.web import audit_router as web_audit
 from autan.web import chat_router as web_chat
 from autan.web import collections_router as web_collections
+from autan.web import confirm_router as web_confirm
 from autan.web import dashboards_router as web_dashboards
 from autan.web import footprint_router as web_footprint
 from autan.web import library_router as web_library
@@ -327,6 +328,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_footprint.router, dependencies=charter)
     app.include_router(web_people.router, dependencies=charter)
     app.include_router(web_audit.router, dependencies=charter)
+    app.include_router(web_confirm.router, dependencies=charter)
     app.include_router(web_chat.router, dependencies=charter)
     # Signed-in pages whose routers carry no dependency of their own.
     signed_in = [Depends(principal), Depends(require_charter)]

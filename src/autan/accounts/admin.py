@@ -140,6 +140,14 @@ async def find_users(
     return list(rows)
 
 
+async def user_in_org(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> User:
+    """A user of this organisation, or not found (another organisation's alike)."""
+    user = await session.scalar(select(User).where(User.id == user_id, User.org_id == org_id))
+    if user is None:
+        raise UserNotInScope()
+    return user
+
+
 async def update_user(
     session: AsyncSession,
     org_id: uuid.UUID,

@@ -151,6 +151,16 @@ async def list_codes(session: AsyncSession, org_id: uuid.UUID) -> list[AccessCod
     return list(rows)
 
 
+async def code_in_org(session: AsyncSession, org_id: uuid.UUID, code_id: uuid.UUID) -> AccessCode:
+    """A code of this organisation, or not found (another organisation's alike)."""
+    row = await session.scalar(
+        select(AccessCode).where(AccessCode.id == code_id, AccessCode.org_id == org_id)
+    )
+    if row is None:
+        raise AccessCodeNotFound()
+    return row
+
+
 async def revoke_code(
     session: AsyncSession, org_id: uuid.UUID, code_id: uuid.UUID, actor: Principal
 ) -> AccessCode:

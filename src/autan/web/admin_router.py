@@ -27,7 +27,7 @@ from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import Offset, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.services import services_of
-from autan.web import forms
+from autan.web import confirm_router, forms
 from autan.web.admin_pages import managed_org, render_admin_page
 from autan.web.admin_pages import settings_page as _settings_page
 from autan.web.errors import fill_in, translate
@@ -115,6 +115,8 @@ async def update_user(
             raise forms.FormError("Choose a role from the list.", "role")
         if active_text not in ("", "true", "false"):
             raise forms.FormError("This field is not valid.", "is_active")
+        if active_text == "false" and form.get("confirmed") != confirm_router.CONFIRMED:
+            return RedirectResponse(confirm_router.disable_url(org.slug, user_id, q), 303)
         await admin.update_user(
             session,
             org.id,
@@ -205,9 +207,11 @@ async def create_code(
 
 @router.post("/orgs/{slug}/codes/{code_id}/revoke")
 async def revoke_code(
-    slug: Slug, code_id: uuid.UUID, me: CurrentPrincipal, session: SessionDep
+    slug: Slug, code_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
 ) -> RedirectResponse:
     org = await managed_org(session, slug, me)
+    if (await request.form()).get("confirmed") != confirm_router.CONFIRMED:
+        return RedirectResponse(confirm_router.revoke_url(org.slug, code_id), 303)
     await codes.revoke_code(session, org.id, code_id, me)
     return RedirectResponse(f"/admin/orgs/{org.slug}/codes", status_code=303)
 
