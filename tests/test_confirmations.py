@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from autan.accounts.models import AccessCode, User
 from tests.support.web import PEOPLE, Site, hidden, run_site
@@ -29,7 +29,7 @@ async def user_of(site: Site, email: str) -> User:
 
 async def test_disabling_asks_first_with_the_persons_name(site: Site) -> None:
     member = await user_of(site, PEOPLE["member_a"][0])
-    await in_db(site, User.__table__.update().values(display_name="Agathe Agent"))
+    await in_db(site, update(User).where(User.id == member.id).values(display_name="Agathe Agent"))
     async with site.signed_in("ref_a") as browser:
         users = await browser.get("/admin/orgs/agri/users", params={"q": "agent"})
         link = f"/admin/orgs/agri/users/{member.id}/disable?q=agent"
