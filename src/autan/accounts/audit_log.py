@@ -52,6 +52,7 @@ LABELS: dict[str, str] = {
     Action.INVITATION_USED: _("Invitation accepted"),
     Action.RESET_LINK_CREATED: _("Password reset link created"),
     Action.RESET_LINK_USED: _("Password reset through a link"),
+    Action.RESET_LINK_REQUESTED: _("Password reset requested by e-mail"),
     Action.DEEP_RESEARCH: _("Deep research started"),
     Action.RETENTION_UPDATED: _("Retention rules changed"),
     Action.RETENTION_PURGED: _("Expired data deleted"),
@@ -73,6 +74,7 @@ _BY_EMAIL = frozenset(
         Action.INVITATION_USED,
         Action.RESET_LINK_CREATED,
         Action.RESET_LINK_USED,
+        Action.RESET_LINK_REQUESTED,
     }
 )
 _BY_SLUG = frozenset({Action.ORG_CREATED, Action.ORG_UPDATED, Action.CHARTER_UPDATED})
