@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from autan.accounts import codes, service, signup
+from autan.accounts import codes, onboarding, service, signup
 from autan.accounts.models import AccessCode, AuditEvent, Role, User
+from autan.accounts.oidc import OidcIdentity
 from autan.accounts.principal import Principal
 from tests.support.web import Site, hidden, run_site
 from tests.test_people import NEW_PASSWORD, in_db, post_signup
@@ -101,3 +102,23 @@ async def test_the_api_refuses_an_admin_code_from_a_referent(site: Site) -> None
         )
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "code_role_too_high"
     assert made.status_code == 201 and made.json()["role"] == "referent"
+
+
+async def test_the_proconnect_code_page_grants_the_codes_role(session_maker: Factory) -> None:
+    async with session_maker() as session:
+        org = await service.create_org(session, "agri", "Agriculture")
+        created = await codes.create_code(
+            session, SECRET, org=org, creator=None, role=Role.REFERENT
+        )
+        identity = OidcIdentity(
+            issuer="https://proconnect.test",
+            subject="abc",
+            email="cheffe@agri.fr",
+            given_name="Claire",
+            family_name="Cheffe",
+            organisation_id=None,
+            id_token="token",
+            claims={},
+        )
+        user = await onboarding.join_with_code(session, identity, created.code, ip=None)
+    assert user.role == Role.REFERENT and user.org_id == org.id
