@@ -71,7 +71,8 @@ async def test_users_page_search_role_and_disable(site: Site) -> None:
         changed = await browser.post(target, data={"csrf_token": csrf, "role": "referent"})
         assert changed.status_code == 303
         assert (await user_row(site, member)).role == "referent"
-        disabled = await browser.post(target, data={"csrf_token": csrf, "is_active": "false"})
+        confirm = {"csrf_token": csrf, "is_active": "false", "confirmed": "yes"}
+        disabled = await browser.post(target, data=confirm)
         assert disabled.status_code == 303
         assert not (await user_row(site, member)).is_active
         assert "Désactivé" in (await browser.get("/admin/orgs/agri/users")).text
@@ -119,7 +120,8 @@ async def test_codes_page(site: Site) -> None:
     async with site.signed_in("ref_a") as browser:
         csrf = await csrf_of(browser)
         revoked = await browser.post(
-            f"/admin/orgs/agri/codes/{code_id}/revoke", data={"csrf_token": csrf}
+            f"/admin/orgs/agri/codes/{code_id}/revoke",
+            data={"csrf_token": csrf, "confirmed": "yes"},
         )
         assert revoked.status_code == 303
         assert "Retiré" in (await browser.get("/admin/orgs/agri/codes")).text

@@ -131,6 +131,8 @@ class AccessCode(TimestampMixin, Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     label: Mapped[str] = mapped_column(String(200), default="")
+    # The role a newcomer gets by redeeming the code; never above its creator's own role.
+    role: Mapped[Role] = mapped_column(String(16), default=Role.MEMBER, server_default="member")
     # The code is derived from the deployment's secret and the row id (HMAC), so its creator
     # can be shown it again while the database holds only this hash.
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)

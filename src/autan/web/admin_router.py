@@ -27,7 +27,7 @@ from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import Offset, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.services import services_of
-from autan.web import forms
+from autan.web import confirm_router, forms
 from autan.web.admin_pages import managed_org, render_admin_page
 from autan.web.admin_pages import settings_page as _settings_page
 from autan.web.errors import fill_in, translate
@@ -115,6 +115,8 @@ async def update_user(
             raise forms.FormError("Choose a role from the list.", "role")
         if active_text not in ("", "true", "false"):
             raise forms.FormError("This field is not valid.", "is_active")
+        if active_text == "false" and form.get("confirmed") != confirm_router.CONFIRMED:
+            return RedirectResponse(confirm_router.disable_url(org.slug, user_id, q), 303)
         await admin.update_user(
             session,
             org.id,
@@ -148,7 +150,8 @@ async def _codes_page(
     rows = await codes.list_codes(session, org.id)
     context = {
         "codes": [(row, codes.visible_code(secret, row, me)) for row in rows],
-        "form": form or {"uses": "1", "days": "30"},
+        "form": form or {"uses": "1", "days": "30", "role": "member"},
+        "roles": [role.value for role in codes.grantable_roles(me.role)],
         "error": error,
     }
     return await render_admin_page(
@@ -175,6 +178,9 @@ async def create_code(
         label = forms.text(form, "label", 200)
         uses = forms.whole_number(form, "uses", 1, 100_000)
         days = forms.whole_number(form, "days", 1, 3650)
+        role = forms.text(form, "role", 16) or Role.MEMBER.value
+        if role not in _ROLES:
+            raise forms.FormError("Choose a role from the list.", "role")
         await codes.create_code(
             session,
             services_of(request).settings.resolved_secret_key(),
@@ -183,15 +189,16 @@ async def create_code(
             label=label,
             max_uses=uses,
             valid_days=days,
+            role=Role(role),
         )
-    except InvalidRequest as exc:
+    except (InvalidRequest, codes.CodeRoleTooHigh) as exc:
         return await _codes_page(
             request,
             me,
             data.csrf,
             session,
             org,
-            form=forms.typed(form, "label", "uses", "days"),
+            form=forms.typed(form, "label", "uses", "days", "role"),
             error=translate(request, exc),
             status_code=400,
         )
@@ -200,9 +207,11 @@ async def create_code(
 
 @router.post("/orgs/{slug}/codes/{code_id}/revoke")
 async def revoke_code(
-    slug: Slug, code_id: uuid.UUID, me: CurrentPrincipal, session: SessionDep
+    slug: Slug, code_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
 ) -> RedirectResponse:
     org = await managed_org(session, slug, me)
+    if (await request.form()).get("confirmed") != confirm_router.CONFIRMED:
+        return RedirectResponse(confirm_router.revoke_url(org.slug, code_id), 303)
     await codes.revoke_code(session, org.id, code_id, me)
     return RedirectResponse(f"/admin/orgs/{org.slug}/codes", status_code=303)
 
