@@ -72,6 +72,7 @@ class WebGrounding:
         first: int = 1,
         *,
         search: bool = True,
+        pages: int | None = None,
     ) -> WebGrounded:
         """Search for the question (unless not `search`: then only the links pasted in it
         are read) and put the pages read, numbered from `first`, in the prompt. A search
@@ -89,7 +90,9 @@ class WebGrounding:
             )
             await session.commit()
         policy = await self._policies.of(principal.org_id)
-        findings = await self._search.find(question, policy.web_domains, lang, search=search)
+        findings = await self._search.find(
+            question, policy.web_domains, lang, search=search, pages=pages
+        )
         sources = [s.as_source(n) for n, s in enumerate(findings.sources, first)]
         sources += refused_links(findings.refused, links_in(question))
         return WebGrounded(

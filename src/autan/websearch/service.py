@@ -99,9 +99,16 @@ class WebSearch:
         return self._engine is not None
 
     async def find(
-        self, question: str, rules: DomainRules, lang: str, *, search: bool = True
+        self,
+        question: str,
+        rules: DomainRules,
+        lang: str,
+        *,
+        search: bool = True,
+        pages: int | None = None,
     ) -> WebFindings:
-        """Pages for the question: the links it holds, then (if `search`) the engine's."""
+        """Pages for the question: the links it holds, then (if `search`) the engine's;
+        `pages` search results read at most (default: the deployment's setting)."""
         started = time.perf_counter()
         findings = WebFindings()
         candidates: list[SearchResult] = [
@@ -112,7 +119,9 @@ class WebSearch:
             findings.queries = queries_for(question)
             results = await self._search(findings, lang)
             candidates += [r for r in results if r.url not in pasted]
-        findings.sources = await self._read(candidates, pasted, question, rules, findings)
+        findings.sources = await self._read(
+            candidates, pasted, question, rules, findings, pages or self._settings.pages_to_read
+        )
         if candidates and not findings.sources and findings.notice is None:
             findings.notice = "nothing_read"
         findings.seconds = time.perf_counter() - started
@@ -150,8 +159,9 @@ class WebSearch:
         question: str,
         rules: DomainRules,
         findings: WebFindings,
+        pages: int,
     ) -> list[WebSource]:
-        wanted = self._settings.pages_to_read + len(pasted)
+        wanted = pages + len(pasted)
         # A few spares are read at once, in case some pages cannot be.
         batch = candidates[: wanted + 2]
         if not batch:
