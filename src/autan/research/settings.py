@@ -40,6 +40,9 @@ class ResearchSettings(BaseModel):
     heartbeat_interval: float = Field(
         5.0, gt=0, description="Seconds between two signs of life of a running job."
     )
+    events_interval: float = Field(
+        0.5, gt=0, description="Seconds between two looks at a run streaming its events (API)."
+    )
     stale_after: float = Field(
         60.0,
         gt=0,

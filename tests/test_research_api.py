@@ -1,0 +1,141 @@
+"""Deep research over the API: created as a job, polled, its events streamed (resumable),
+cancelled keeping what was found, its owner's alone, refused (403) when the organisation
+forbids web search."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from sqlalchemy import update
+
+from autan.accounts import service as accounts
+from autan.accounts.models import Organisation, Role
+from autan.core.db import create_engine, session_factory
+from tests.conftest import RunningAutan, make_settings, serve_autan
+from tests.support.echo_upstream import echo_upstream
+from tests.support.websearch import PAGES, WebFixture, web_fixture
+from tests.test_research import FAST, QUESTION, echo_models, web_settings
+
+
+@pytest.fixture
+async def web() -> AsyncIterator[WebFixture]:
+    async with web_fixture(PAGES) as running:
+        yield running
+
+
+@pytest.fixture
+async def autan(tmp_path: Path, database_url: str, web: WebFixture) -> AsyncIterator[RunningAutan]:
+    async with echo_upstream() as echo_url:
+        settings = make_settings(
+            tmp_path,
+            database_url,
+            echo_models(echo_url),
+            web=web_settings(web),
+            research={**FAST, "events_interval": 0.1},
+        )
+        async with serve_autan(settings) as running:
+            yield running
+
+
+async def poll(client: httpx.AsyncClient, job_id: str, statuses: set[str]) -> dict[str, Any]:
+    for _ in range(600):
+        job: dict[str, Any] = (await client.get(f"/v1/research/{job_id}")).json()
+        if job["status"] in statuses:
+            return job
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the run stayed {job['status']}")
+
+
+def events_of(body: str) -> list[Any]:
+    lines = [line[6:] for line in body.split("\n") if line.startswith("data: ")]
+    assert lines[-1] == "[DONE]"
+    return [orjson.loads(line) for line in lines[:-1]]
+
+
+async def outsider_key(autan: RunningAutan) -> str:
+    """An API key of a member of another organisation."""
+    engine = create_engine(autan.settings.resolved_database_url)
+    try:
+        async with session_factory(engine)() as session:
+            email = "agent@culture.gouv.fr"
+            await accounts.create_user(session, email, role=Role.MEMBER, org_slug="culture")
+            return (await accounts.create_api_key(session, email)).secret
+    finally:
+        await engine.dispose()
+
+
+async def test_a_run_is_created_polled_and_streamed(autan: RunningAutan, web: WebFixture) -> None:
+    async with autan.client() as client:
+        created = await client.post("/v1/research", json={"question": QUESTION})
+        assert created.status_code == 201, created.text
+        job = created.json()
+        assert job["object"] == "research" and job["status"] == "queued"
+        assert job["model"] == "echo" and job["question"] == QUESTION
+        async with client.stream("GET", f"/v1/research/{job['id']}/events") as stream:
+            body = "".join([part async for part in stream.aiter_text()])
+        events = events_of(body)
+        steps = [e for e in events if e["type"] == "research.step"]
+        assert [e["sequence_number"] for e in steps] == list(range(len(steps)))
+        kinds = [e["step"]["kind"] for e in steps]
+        assert kinds[0] == "plan" and "search" in kinds and kinds[-1] == "report"
+        assert events[-1]["type"] == "research.completed"
+        done = events[-1]["research"]
+        assert done["status"] == "done"
+        assert web.url("/particuliers/passeport") in {s["url"] for s in done["sources"]}
+        assert "86 euros" in done["report"]
+        # Polling gives the same run; the stream resumes after a step already seen.
+        assert (await client.get(f"/v1/research/{job['id']}")).json()["report"] == done["report"]
+        resumed = await client.get(f"/v1/research/{job['id']}/events?starting_after=1")
+        later = [e for e in events_of(resumed.text) if e["type"] == "research.step"]
+        assert later[0]["sequence_number"] == 2 and len(later) == len(steps) - 2
+        listed = (await client.get("/v1/research")).json()
+        assert [item["id"] for item in listed["data"]] == [job["id"]]
+        bad = await client.post("/v1/research", json={"question": "court"})
+        assert bad.status_code == 400
+        assert bad.json()["error"]["code"] == "research_question_invalid"
+        unknown = await client.post("/v1/research", json={"question": QUESTION, "model": "x"})
+        assert unknown.status_code == 404
+
+
+async def test_cancel_keeps_what_was_found_and_runs_are_their_owners_alone(
+    autan: RunningAutan, web: WebFixture
+) -> None:
+    web.mode = "slow"  # the engine hangs: the run waits in its first search
+    async with autan.client() as client:
+        job = (await client.post("/v1/research", json={"question": QUESTION})).json()
+        await poll(client, job["id"], {"running"})
+        key = await outsider_key(autan)
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(base_url=autan.base_url, headers=headers) as outsider:
+            for method, suffix in (("GET", ""), ("GET", "/events"), ("POST", "/cancel")):
+                refused = await outsider.request(method, f"/v1/research/{job['id']}{suffix}")
+                assert refused.status_code == 404, suffix
+                assert refused.json()["error"]["code"] == "research_not_found"
+            assert (await outsider.get("/v1/research")).json()["data"] == []
+        cancelled = await client.post(f"/v1/research/{job['id']}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        stopped = await poll(client, job["id"], {"stopped"})
+        assert "arrêtée à votre demande" in stopped["report"]
+
+
+async def test_refused_when_the_organisation_forbids_web_search(
+    autan: RunningAutan, web: WebFixture
+) -> None:
+    engine = create_engine(autan.settings.resolved_database_url)
+    try:
+        async with session_factory(engine)() as session:
+            await session.execute(update(Organisation).values(web_search_allowed=False))
+            await session.commit()
+    finally:
+        await engine.dispose()
+    async with autan.client() as client:
+        refused = await client.post("/v1/research", json={"question": QUESTION})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "research_forbidden"
+    assert web.queries == []
