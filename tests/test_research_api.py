@@ -124,18 +124,51 @@ async def test_cancel_keeps_what_was_found_and_runs_are_their_owners_alone(
         assert "arrêtée à votre demande" in stopped["report"]
 
 
-async def test_refused_when_the_organisation_forbids_web_search(
-    autan: RunningAutan, web: WebFixture
-) -> None:
+async def set_org(autan: RunningAutan, **values: Any) -> None:
     engine = create_engine(autan.settings.resolved_database_url)
     try:
         async with session_factory(engine)() as session:
-            await session.execute(update(Organisation).values(web_search_allowed=False))
+            await session.execute(update(Organisation).values(**values))
             await session.commit()
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "access", [{"web_search_allowed": False}, {"deep_research_allowed": False}]
+)
+async def test_refused_unless_the_organisation_allows_deep_research(
+    autan: RunningAutan, web: WebFixture, access: dict[str, bool]
+) -> None:
+    await set_org(autan, **access)
     async with autan.client() as client:
         refused = await client.post("/v1/research", json={"question": QUESTION})
-    assert refused.status_code == 403
-    assert refused.json()["error"]["code"] == "research_forbidden"
-    assert web.queries == []
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "research_forbidden"
+        # "Web search only": the chat completion may still search.
+        searched = await client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "echo",
+                "messages": [{"role": "user", "content": QUESTION}],
+                "web_search_options": {},
+            },
+        )
+        assert searched.status_code == (200 if access.get("web_search_allowed", True) else 403)
+    assert bool(web.queries) == access.get("web_search_allowed", True)
+
+
+async def test_runs_per_day_are_bounded_by_the_organisation(
+    autan: RunningAutan, web: WebFixture
+) -> None:
+    await set_org(autan, research_limits={"max_runs_per_day": 1, "max_pages": 2})
+    async with autan.client() as client:
+        first = await client.post("/v1/research", json={"question": QUESTION})
+        assert first.status_code == 201, first.text
+        assert first.json()["limits"]["max_pages"] == 2
+        await poll(client, first.json()["id"], {"done"})
+        second = await client.post("/v1/research", json={"question": QUESTION})
+    assert second.status_code == 429, second.text
+    error = second.json()["error"]
+    assert error["code"] == "research_daily_limit"
+    assert "1 deep research runs in the last 24 hours" in error["message"]

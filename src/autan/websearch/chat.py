@@ -56,6 +56,12 @@ class WebGrounding:
             return False
         return (await self._policies.of(principal.org_id)).web_search_allowed
 
+    async def research_allowed(self, principal: Principal) -> bool:
+        """Whether this person's organisation lets them run deep research too."""
+        if not await self.allowed(principal):
+            return False
+        return (await self._policies.of(principal.org_id)).deep_research_allowed
+
     async def check(self, principal: Principal) -> None:
         """WebSearchOff or WebSearchForbidden unless this person may search the web."""
         if self._search is None:
