@@ -19,7 +19,7 @@ from autan.accounts.models import Organisation, Role
 from autan.core.db import create_engine, session_factory
 from tests.conftest import RunningAutan, make_settings, serve_autan
 from tests.support.echo_upstream import echo_upstream
-from tests.support.websearch import PAGES, WebFixture, web_fixture
+from tests.support.websearch import PAGES, FakePage, WebFixture, web_fixture
 from tests.test_research import FAST, QUESTION, echo_models, web_settings
 
 
@@ -172,3 +172,35 @@ async def test_runs_per_day_are_bounded_by_the_organisation(
     error = second.json()["error"]
     assert error["code"] == "research_daily_limit"
     assert "1 deep research runs in the last 24 hours" in error["message"]
+
+
+FOLLOW = "Passeport : timbre fiscal, mairie et apostille ?"
+
+
+async def test_a_second_round_searches_what_the_first_missed(
+    tmp_path: Path, database_url: str
+) -> None:
+    # Three pages answer the most words of the question; the one about the apostille is
+    # ranked last and not read in the first round (three pages per search).
+    common = "Le passeport se demande en mairie. Le timbre fiscal coûte 86 euros."
+    pages = [FakePage(f"/p{n}", f"Passeport {n}", common) for n in range(3)]
+    pages.append(FakePage("/apostille", "Apostille", "L'apostille se demande à la cour."))
+    async with web_fixture(pages) as web, echo_upstream() as echo_url:
+        settings = make_settings(
+            tmp_path,
+            database_url,
+            echo_models(echo_url),
+            web=web_settings(web),
+            research={**FAST, "events_interval": 0.1},
+        )
+        async with serve_autan(settings) as autan, autan.client() as client:
+            await set_org(autan, research_limits={"max_questions": 1})  # the question alone
+            job = (await client.post("/v1/research", json={"question": FOLLOW})).json()
+            done = await poll(client, job["id"], {"done"})
+    searches = [s for s in done["steps"] if s["kind"] == "search"]
+    assert [s.get("follow_up", False) for s in searches] == [False, True]
+    assert "apostille" in searches[1]["query"] and "passeport" not in searches[1]["query"]
+    by_url = {s["url"]: s for s in done["sources"]}
+    assert web.url("/apostille") in by_url and len(by_url) == 4
+    assert by_url[web.url("/apostille")]["question"] == FOLLOW  # filed under the question
+    assert "apostille se demande" in done["report"]
