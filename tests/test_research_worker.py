@@ -152,5 +152,5 @@ def test_follow_ups_ask_for_what_the_first_round_missed() -> None:
     assert "timbre" not in wanted[0][0]  # already found: not searched again
     assert all(query for query, _ in wanted) and len(wanted) <= 4
     assert follow_ups(plan, sources, 1) == wanted[:1]
-    everything = {**SOURCE, "question": plan[1], "excerpt": " ".join(plan) + SOURCE["excerpt"]}
+    everything = {**SOURCE, "question": plan[1], "excerpt": " ".join(plan) + str(SOURCE["excerpt"])}
     assert follow_ups(plan, [everything, sources[0]], 4) == []
