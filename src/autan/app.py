@@ -53,6 +53,7 @@ from autan.ops.router import OPS_PATHS
 from autan.ops.router import router as ops_router
 from autan.quotas.limiter import QuotaLimiter
 from autan.quotas.service import Quotas
+from autan.research.api import router as research_api_router
 from autan.research.runtime import research_runner
 from autan.research.service import Research
 from autan.retention.loop import RetentionPurger
@@ -313,6 +314,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_body_models(app)
     app.include_router(ops_router)
     app.include_router(openai_router)
+    app.include_router(research_api_router)
     app.include_router(me_router)
     app.include_router(documents_router)
     app.include_router(assistants_router)

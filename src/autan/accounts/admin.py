@@ -42,6 +42,8 @@ _ORG_FIELDS = (
     "allowed_domains",
     "allowed_models",
     "web_search_allowed",
+    "deep_research_allowed",
+    "research_limits",
     "web_allowed_domains",
     "web_blocked_domains",
 )

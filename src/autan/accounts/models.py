@@ -47,6 +47,8 @@ class Organisation(TimestampMixin, Base):
     # Model ids members may use; None means every model of the deployment.
     allowed_models: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     web_search_allowed: Mapped[bool] = mapped_column(default=True)
+    # Deep research too, when web search is allowed (off / search / search and research).
+    deep_research_allowed: Mapped[bool] = mapped_column(default=True, server_default=true())
     # Domains web search may read ("gouv.fr" also covers its subdomains); None: any domain.
     web_allowed_domains: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     # Domains web search never reads, whatever the allow-list says.

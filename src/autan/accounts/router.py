@@ -34,6 +34,7 @@ from autan.services import services_of
 from autan.web.templating import request_language
 
 router = APIRouter(prefix="/api", tags=["Accounts"], dependencies=[Depends(principal)])
+_FLAGS = ("web_search_allowed", "deep_research_allowed")
 
 
 def _key_out(key: ApiKey) -> KeyOut:
@@ -147,6 +148,7 @@ async def _org_out(session: SessionDep, org: Organisation) -> OrgOut:
         allowed_domains=org.allowed_domains,
         allowed_models=org.allowed_models,
         web_search_allowed=org.web_search_allowed,
+        deep_research_allowed=org.deep_research_allowed,
         web_allowed_domains=org.web_allowed_domains,
         web_blocked_domains=org.web_blocked_domains,
         quotas=[QuotaOut.model_validate(r, from_attributes=True) for r in rules],
@@ -167,8 +169,8 @@ async def patch_org(
     org = await _managed_org(session, slug, principal)
     changes = body.model_dump(exclude_unset=True)
     move_domains = bool(changes.pop("move_domains", False))
-    if changes.get("name", "") is None or changes.get("web_search_allowed", False) is None:
-        raise InvalidRequest("name and web_search_allowed cannot be empty.")
+    if any(changes.get(f, "") is None for f in ("name", *_FLAGS)):
+        raise InvalidRequest("name, web_search_allowed and deep_research_allowed cannot be empty.")
     await admin.update_org(session, org, changes, principal, move_domains=move_domains)
     return await _org_out(session, org)
 

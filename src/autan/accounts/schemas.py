@@ -86,6 +86,9 @@ class OrgPatch(_Strict):
         None, max_length=200, description="None: every model of the deployment"
     )
     web_search_allowed: StrictBool | None = None
+    deep_research_allowed: StrictBool | None = Field(
+        None, description="Deep research too, where web search is allowed."
+    )
     web_allowed_domains: list[Annotated[str, Field(min_length=2, max_length=253)]] | None = Field(
         None, max_length=200, description="Domains web search may read; None: any."
     )
@@ -105,6 +108,7 @@ class OrgOut(BaseModel):
     allowed_domains: list[str]
     allowed_models: list[str] | None
     web_search_allowed: bool
+    deep_research_allowed: bool = True
     web_allowed_domains: list[str] | None = None
     web_blocked_domains: list[str] | None = None
     quotas: list[QuotaOut]

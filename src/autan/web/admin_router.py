@@ -26,12 +26,14 @@ from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import Offset, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
+from autan.research.settings import ResearchSettings
 from autan.services import services_of
 from autan.web import confirm_router, forms
 from autan.web.admin_pages import managed_org, render_admin_page
 from autan.web.admin_pages import settings_page as _settings_page
 from autan.web.errors import fill_in, translate
 from autan.web.templating import Templates, request_language
+from autan.web.web_access_form import typed_web_access, web_access_changes
 
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(principal)])
 
@@ -233,11 +235,11 @@ def _typed_settings(form: FormData) -> dict[str, Any]:
         "domains": str(form.get("domains", ""))[:10_000],
         "models": [m for m in form.getlist("models") if isinstance(m, str)],
         "all_models": form.get("all_models") == "on",
-        "web_search": form.get("web_search") == "on",
+        **typed_web_access(form),
     }
 
 
-def _org_changes(form: FormData) -> dict[str, Any]:
+def _org_changes(form: FormData, research: ResearchSettings) -> dict[str, Any]:
     domains_text = forms.text(form, "domains", 10_000)
     domains = [d.strip() for d in domains_text.replace(",", "\n").splitlines() if d.strip()]
     models = [m for m in form.getlist("models") if isinstance(m, str)]
@@ -246,14 +248,14 @@ def _org_changes(form: FormData) -> dict[str, Any]:
         patch = OrgPatch(
             allowed_domains=domains,
             allowed_models=None if all_models else models,
-            web_search_allowed=form.get("web_search") == "on",
         )
     except ValidationError:
         raise forms.FormError(
             "Check the email domains: one per line, 3 to 253 characters, 100 at most.",
             "domains",
         ) from None
-    return patch.model_dump(exclude={"name", "move_domains"})
+    changes = patch.model_dump(include={"allowed_domains", "allowed_models"})
+    return changes | web_access_changes(form, research)
 
 
 def _settings_error(request: Request, exc: AutanError) -> str:
@@ -271,7 +273,7 @@ async def update_settings(
     org = await managed_org(session, slug, me)
     form = await request.form()
     try:
-        changes = _org_changes(form)
+        changes = _org_changes(form, services_of(request).settings.research)
         move = me.role == Role.ADMIN and form.get("move_domains") == "on"
         await admin.update_org(session, org, changes, me, move_domains=move)
     except (InvalidRequest, DomainTaken) as exc:
