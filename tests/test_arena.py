@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from autan.accounts import repository
 from autan.arena.leaderboard import MIN_VOTES, Vote, leaderboard, simulate
 from autan.arena.models import Comparison
 from autan.chat.models import Message, MessageRole
@@ -148,6 +149,18 @@ async def test_compare_vote_reveal_and_leaderboard(site: Site, database_url: str
         assert (await other.get(url)).status_code == 404
         assert (await other.get("/admin/orgs/agri/arena")).status_code in (403, 404)
 
+    # Deleting the conversation (as retention does) deletes both answers; the vote stays.
+    async with site.signed_in("member_a") as member:
+        csrf = hidden((await member.get("/arena")).text, "csrf_token")
+        deleted = await member.post(
+            f"/c/{comparison.conversation_id}/delete", data={"csrf_token": csrf}
+        )
+        assert deleted.status_code == 303
+        after = await member.get(url)
+        assert "seul le vote est conservé" in after.text and MARKER not in after.text
+    async with site.signed_in("ref_a") as referent:
+        assert "1 vote" in (await referent.get("/admin/orgs/agri/arena")).text
+
 
 async def test_refused_question_keeps_what_was_typed(site: Site) -> None:
     async with site.signed_in("member_a") as member:
@@ -159,3 +172,41 @@ async def test_refused_question_keeps_what_was_typed(site: Site) -> None:
         assert refused.status_code == 400
         assert "80 caractères" in refused.text
         assert "Une question gardée" in refused.text
+
+
+async def test_model_policy_and_quota_apply(tmp_path: Path, database_url: str) -> None:
+    async with scripted_upstream() as upstream:
+        models = ModelsConfig(
+            models=[
+                ModelConfig(id="alpha", replicas=[ReplicaConfig(url=upstream)]),
+                ModelConfig(id="beta", replicas=[ReplicaConfig(url=upstream)]),
+            ]
+        )
+        quotas: dict[str, object] = {"requests_per_minute": 1}
+        async with run_site(tmp_path, database_url, models, quotas) as site:
+            engine = create_engine(database_url)
+            try:
+                async with session_factory(engine)() as session:
+                    culture = await repository.org_by_slug(session, "culture")
+                    assert culture is not None
+                    culture.allowed_models = ["alpha"]
+                    await session.commit()
+            finally:
+                await engine.dispose()
+            # An organisation that allows one model cannot compare; it is told why.
+            async with site.signed_in("ref_b") as other:
+                csrf = hidden((await other.get("/arena")).text, "csrf_token")
+                refused = await other.post(
+                    "/arena", data={"csrf_token": csrf, "question": "Question gardée"}
+                )
+                assert refused.status_code == 400
+                assert "Comparer demande deux modèles" in refused.text
+                assert "Question gardée" in refused.text
+            # Two answers are two requests: a quota of one per minute refuses the comparison.
+            async with site.signed_in("member_a") as member:
+                csrf = hidden((await member.get("/arena")).text, "csrf_token")
+                limited = await member.post(
+                    "/arena", data={"csrf_token": csrf, "question": "Trop de requêtes"}
+                )
+                assert limited.status_code == 429
+                assert "Trop de requêtes" in limited.text

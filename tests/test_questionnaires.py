@@ -110,7 +110,7 @@ async def test_anonymous_questionnaire_round_trip(site: Site, database_url: str)
         results = await referent.get(results_url)
         assert results.status_code == 200
         assert "Taux de réponse" in results.text
-        assert "moyenne 4.0 sur 5" in results.text
+        assert "moyenne 4,0 sur 5" in results.text
         # One answer only: free texts stay hidden (at least 3 are needed).
         assert MARKER not in results.text
         csv = await referent.get(results_url + "/results.csv")

@@ -99,7 +99,9 @@ async def compare(
     check_content(question)
     use_case = clean_use_case(use_case)
     model_a, model_b = await pick_models(access, principal)
-    # Two calls: the quota must have room for the second as well as the first.
+    # Two model requests, each counted against the quota (tokens follow through the
+    # gateway's CallFinished events); checked before anything is stored.
+    await quotas.check(principal)
     await quotas.check(principal)
     messages: list[ChatMessage] = [
         {"role": "system", "content": system_prompt(lang)},
