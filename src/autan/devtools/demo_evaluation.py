@@ -1,7 +1,8 @@
 """The evaluation part of `autan demo seed`: arena votes and a monthly questionnaire's answers.
 
-Deterministic for a given seed. Demo votes carry no conversation (nothing was asked); the
-questionnaire is anonymous, so its answers name nobody, as live ones would.
+Deterministic for a given seed, row ids apart (a second seeding must not collide with the
+first). Demo votes carry no conversation (nothing was asked); the questionnaire is
+anonymous, so its answers name nobody, as live ones would.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ async def seed_votes(
             verdict = Verdict.A if won else Verdict.B
         rows.append(
             {
-                "id": uuid.UUID(int=rng.getrandbits(128)),
+                "id": uuid.uuid4(),
                 "org_id": org_id,
                 "user_id": rng.choice(people),
                 "conversation_id": None,
@@ -101,7 +102,7 @@ async def seed_questionnaire(
 ) -> int:
     """A monthly anonymous questionnaire, answered by about half the people each month."""
     questionnaire = Questionnaire(
-        id=uuid.UUID(int=rng.getrandbits(128)),
+        id=uuid.uuid4(),
         org_id=org_id,
         title="Votre avis sur l'assistant (démonstration)",
         questions=QUESTIONS,
@@ -123,7 +124,7 @@ async def seed_questionnaire(
             answered = roll < share
             participations.append(
                 {
-                    "id": uuid.UUID(int=rng.getrandbits(128)),
+                    "id": uuid.uuid4(),
                     "questionnaire_id": questionnaire.id,
                     "user_id": person,
                     "period_key": key,
@@ -134,7 +135,7 @@ async def seed_questionnaire(
             if answered:
                 answers.append(
                     {
-                        "id": uuid.UUID(int=rng.getrandbits(128)),
+                        "id": uuid.uuid4(),
                         "questionnaire_id": questionnaire.id,
                         "period_key": key,
                         "user_id": None,
