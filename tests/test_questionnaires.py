@@ -146,3 +146,33 @@ async def test_demo_seed_fills_votes_and_answers(session_maker: Any) -> None:
         assert view.current.answered == view.questions[0].answered > 0
         assert 0 < view.current.rate < 1
         assert view.questions[0].mean is not None
+
+
+async def test_named_questionnaire_for_one_role(site: Site, database_url: str) -> None:
+    async with site.signed_in("ref_a") as referent:
+        csrf = hidden((await referent.get("/admin/orgs/agri/questionnaires")).text, "csrf_token")
+        form = questionnaire_form(csrf, title="Pour les référents", audience="referent")
+        del form["anonymous"]
+        created = await referent.post("/admin/orgs/agri/questionnaires", data=form)
+        assert created.status_code == 303
+        questionnaire_id = created.headers["location"].rsplit("/", 1)[1]
+    async with site.signed_in("member_a") as member:
+        assert "Pour les référents" not in (await member.get("/questionnaires/banner")).text
+        assert (await member.get(f"/questionnaires/{questionnaire_id}")).status_code == 404
+    async with site.signed_in("ref_a") as referent:
+        page = await referent.get(f"/questionnaires/{questionnaire_id}")
+        assert "pas anonyme" in page.text
+        sent = await referent.post(
+            f"/questionnaires/{questionnaire_id}",
+            data={"csrf_token": hidden(page.text, "csrf_token"), "q0": "2"},
+        )
+        assert sent.status_code == 303
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            [answer] = list(await session.scalars(select(QuestionnaireAnswer)))
+            [taken] = list(await session.scalars(select(Participation)))
+            # Not anonymous: the answer names its author, as the form said it would.
+            assert answer.user_id == taken.user_id and answer.answers == [2, None, None]
+    finally:
+        await engine.dispose()
