@@ -1,7 +1,7 @@
 """organisations.deep_research_allowed: web access becomes three-way (off / search / research)
 
 Revision ID: 0022
-Revises: 0017
+Revises: 0021
 Create Date: 2026-12-06 23:15:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0022"
-down_revision: str | None = "0017"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
