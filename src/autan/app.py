@@ -27,6 +27,7 @@ from autan.accounts.service import ApiKeyAuthenticator
 from autan.accounts.sessions import SessionAuthenticator, SessionCodec, SessionRevocations
 from autan.accounts.signin import PasswordSignIn
 from autan.accounts.throttle import LoginThrottle
+from autan.arena import pages as arena_pages
 from autan.assistants.router import router as assistants_router
 from autan.chat.grounding import ChatGrounding
 from autan.chat.turns import Turns
@@ -51,6 +52,7 @@ from autan.openai_api.me_router import router as me_router
 from autan.openai_api.router import router as openai_router
 from autan.ops.router import OPS_PATHS
 from autan.ops.router import router as ops_router
+from autan.questionnaires import pages as questionnaire_pages
 from autan.quotas.limiter import QuotaLimiter
 from autan.quotas.service import Quotas
 from autan.research.api import router as research_api_router
@@ -342,6 +344,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_collections.router)
     app.include_router(web_assistants.router)
     app.include_router(web_research.router)
+    app.include_router(arena_pages.router)
+    app.include_router(questionnaire_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         AdmissionLimits,
