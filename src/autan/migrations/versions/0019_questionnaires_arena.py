@@ -1,7 +1,7 @@
 """questionnaires (answers apart from who answered) and blind model comparisons
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0022
 Create Date: 2026-12-06 23:10:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import autan.core.db
 
 revision: str = "0019"
-down_revision: str | None = "0017"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
