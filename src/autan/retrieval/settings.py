@@ -27,6 +27,13 @@ class RetrievalSettings(BaseModel):
         "is always kept): one relevant passage is not drowned in unrelated ones. 0 keeps "
         "all `k`.",
     )
+    relevance_check: bool = Field(
+        default=True,
+        description="Before a chat answer grounded in searched passages, ask the model in a "
+        "separate short call (yes/no, 3 tokens) whether the passages answer the question; if "
+        "not, answer that the documents do not contain the information instead of letting "
+        "the model invent an answer. Costs one prompt read before the first token.",
+    )
     fusion: Literal["score", "rank"] = Field(
         default="score",
         description="How hybrid search fuses its two rankings: `score` (standardised scores, "
