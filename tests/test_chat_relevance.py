@@ -41,7 +41,8 @@ async def site(
     async with scripted_upstream() as upstream:
         chat = ModelConfig(id="scripted", replicas=[ReplicaConfig(url=upstream)])
         models = ModelsConfig(models=[chat, *embeddings])
-        async with run_site(tmp_path, database_url, models) as running:
+        checked: dict[str, object] = {"relevance_check": True}
+        async with run_site(tmp_path, database_url, models, retrieval=checked) as running:
             yield running
 
 

@@ -78,7 +78,7 @@ def test_the_check_shows_passages_and_question_and_the_fixed_answer_reads_as_abs
     user = str(messages[1]["content"])
     assert PASSAGE in user and "Deuxième passage." in user and "Combien de temps ?" in user
     assert abstains(NOT_IN_DOCUMENTS[lang])
-    assert RetrievalSettings().relevance_check is True
+    assert RetrievalSettings().relevance_check is False  # off until it wins on dev
 
 
 @pytest.fixture
