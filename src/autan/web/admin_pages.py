@@ -18,6 +18,7 @@ from autan.llm.gateway import Gateway
 from autan.retention import service as retention
 from autan.services import services_of
 from autan.web.pages import page_context, templates_of
+from autan.web.web_access_form import web_access_context
 
 
 async def managed_org(session: AsyncSession, slug: str, me: Principal) -> Organisation:
@@ -76,7 +77,8 @@ async def settings_page(
         "form": form,
         "domain_conflict": domain_conflict,
         "retention": await retention.rule_of(session, org.id),
-    } | (extra or {})
+    }
+    context |= web_access_context(org, services_of(request).settings.research) | (extra or {})
     return await render_admin_page(
         request, "admin/settings.html", me, csrf, session, org, context, status_code
     )
