@@ -17,6 +17,7 @@ from autan.accounts.mail_settings import MailSettings
 from autan.accounts.models import Role
 from autan.core.db import DatabasePoolSettings, create_engine, session_factory, utcnow
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
+from autan.retrieval.settings import RetrievalSettings
 from tests.conftest import RunningAutan, make_settings, serve_autan
 
 PASSWORD = "correct horse battery staple"
@@ -59,6 +60,7 @@ async def run_site(
     web: dict[str, object] | None = None,
     research: dict[str, object] | None = None,
     mail: dict[str, object] | None = None,
+    retrieval: dict[str, object] | None = None,
 ) -> AsyncIterator[Site]:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
@@ -89,6 +91,8 @@ async def run_site(
         settings.database_pool = DatabasePoolSettings.model_validate(database_pool)
     if mail is not None:
         settings.mail = MailSettings.model_validate(mail)
+    if retrieval is not None:
+        settings.retrieval = RetrievalSettings.model_validate(retrieval)
     async with serve_autan(settings) as autan:
         yield Site(autan)
 

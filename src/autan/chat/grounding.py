@@ -30,6 +30,7 @@ from autan.retrieval.grounding import (
     relevant,
     sources_of,
 )
+from autan.retrieval.relevance import NOT_IN_DOCUMENTS, answers_question
 from autan.retrieval.search import SearchHit, search
 from autan.retrieval.settings import RetrievalSettings
 
@@ -47,6 +48,8 @@ class Grounded:
     sources: list[dict[str, Any]] = field(default_factory=list)
     # Said before the answer, when the way the documents were read matters (summaries).
     preface: str = ""
+    # The whole answer, without asking the model (the passages found do not answer).
+    answer: str = ""
 
 
 async def attached_documents(
@@ -170,6 +173,14 @@ class ChatGrounding:
         if not hits:
             return Grounded(messages)
         language: Lang = "en" if lang == "en" else "fr"
+        searched = not preface and all(hit.method != "whole" for hit in hits)
+        if (
+            searched
+            and self._tuning.relevance_check
+            and not await answers_question(self._models, principal, model, question, hits, language)
+        ):
+            # A small model answers from unrelated passages anyway: say so, cite nothing.
+            return Grounded(messages, answer=NOT_IN_DOCUMENTS[language])
         return Grounded(grounded_messages(messages, hits, language), sources_of(hits), preface)
 
     async def _hits(

@@ -285,22 +285,8 @@ class Turns:
             yield TurnEvent("delta", {"text": grounded.preface})
         started = time.perf_counter()
         try:
-            stream = self._models.stream_chat(
-                principal,
-                model,
-                messages,
-                endpoint=_endpoint(answer.sources),
-                on_finished=answer.account,
-                max_tokens=self._settings.max_answer_tokens,
-            )
-            guard = LeakGuard(str(messages[0].get("content", "")) if messages else "")
-            async for text in stream:
-                if shown := _shown(guard.feed(text), answer.text):
-                    answer.text += shown
-                    yield TurnEvent("delta", {"text": shown})
-            if shown := _shown(guard.flush(), answer.text):
-                answer.text += shown
-                yield TurnEvent("delta", {"text": shown})
+            async for event in self._written(principal, model, messages, grounded, answer):
+                yield event
         except AutanError as exc:
             answer.status, answer.error = MessageStatus.FAILED, exc
         try:
@@ -318,6 +304,37 @@ class Turns:
         if conversation is not None and conversation.title_source == TitleSource.PENDING:
             async for event in self._title(principal, request, model, conversation, turns):
                 yield event
+
+    async def _written(
+        self,
+        principal: Principal,
+        model: str,
+        messages: list[ChatMessage],
+        grounded: Grounded,
+        answer: _Answer,
+    ) -> AsyncIterator[TurnEvent]:
+        """The answer's text as it is written: the model's, or the grounding's fixed one."""
+        if grounded.answer:
+            # The passages found do not answer: the fixed sentence, no model call.
+            answer.text += grounded.answer
+            yield TurnEvent("delta", {"text": grounded.answer})
+            return
+        stream = self._models.stream_chat(
+            principal,
+            model,
+            messages,
+            endpoint=_endpoint(answer.sources),
+            on_finished=answer.account,
+            max_tokens=self._settings.max_answer_tokens,
+        )
+        guard = LeakGuard(str(messages[0].get("content", "")) if messages else "")
+        async for text in stream:
+            if shown := _shown(guard.feed(text), answer.text):
+                answer.text += shown
+                yield TurnEvent("delta", {"text": shown})
+        if shown := _shown(guard.flush(), answer.text):
+            answer.text += shown
+            yield TurnEvent("delta", {"text": shown})
 
     async def _title_after_stop(
         self,
@@ -423,6 +440,8 @@ class Turns:
         grounded.messages = web.messages
         grounded.sources = [*grounded.sources, *web.sources]
         grounded.preface = web.preface + grounded.preface
+        if web.sources:
+            grounded.answer = ""  # the documents did not answer; the web may
 
     async def _web_on(
         self, principal: Principal, request: TurnRequest, conversation: Conversation | None
