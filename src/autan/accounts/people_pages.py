@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from autan.accounts import codes, links, signup
-from autan.accounts.admin import AdminRoleReserved
 from autan.accounts.errors import LocalLoginDisabled, UserExists
 from autan.accounts.models import Role
+from autan.accounts.org_management import AdminRoleReserved
 from autan.accounts.principal import Principal
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest, NotFound
@@ -33,8 +33,8 @@ from autan.deps import (
 )
 from autan.services import services_of
 from autan.web import forms
-from autan.web.admin_pages import managed_org, render_admin_page
 from autan.web.errors import translate
+from autan.web.org_frame import managed_org, render_admin_page
 from autan.web.pages import templates_of
 
 public = APIRouter(include_in_schema=False)

@@ -22,7 +22,7 @@ from autan.core.errors import Forbidden
 from autan.core.params import BigIdCursor, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.web import forms
-from autan.web.admin_pages import managed_org, render_admin_page
+from autan.web.org_frame import managed_org, render_admin_page
 from autan.web.pages import templates_of
 from autan.web.templating import request_language
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from autan.accounts import admin, codes
+from autan.accounts import codes, org_management
 from autan.accounts.domains import DomainError, DomainTaken
 from autan.accounts.models import Organisation, Role
 from autan.accounts.principal import Principal
@@ -28,9 +28,9 @@ from autan.core.params import Offset, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.services import services_of
 from autan.web import forms
-from autan.web.admin_pages import managed_org, render_admin_page
-from autan.web.admin_pages import settings_page as _settings_page
 from autan.web.errors import fill_in, translate
+from autan.web.org_frame import managed_org, render_admin_page
+from autan.web.org_frame import settings_page as _settings_page
 from autan.web.templating import Templates, request_language
 
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(principal)])
@@ -66,7 +66,7 @@ async def _users_page(
     error: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    users = await admin.find_users(session, org.id, q, _PAGE_SIZE + 1, offset)
+    users = await org_management.find_users(session, org.id, q, _PAGE_SIZE + 1, offset)
     context = {
         "users": users[:_PAGE_SIZE],
         "q": q,
@@ -115,7 +115,7 @@ async def update_user(
             raise forms.FormError("Choose a role from the list.", "role")
         if active_text not in ("", "true", "false"):
             raise forms.FormError("This field is not valid.", "is_active")
-        await admin.update_user(
+        await org_management.update_user(
             session,
             org.id,
             user_id,
@@ -123,7 +123,11 @@ async def update_user(
             role=Role(role_text) if role_text else None,
             is_active=None if not active_text else active_text == "true",
         )
-    except (InvalidRequest, admin.CannotChangeSelf, admin.AdminRoleReserved) as exc:
+    except (
+        InvalidRequest,
+        org_management.CannotChangeSelf,
+        org_management.AdminRoleReserved,
+    ) as exc:
         error = translate(request, exc)
         return await _users_page(request, me, data.csrf, session, org, q, 0, error, 400)
     query = f"?{urlencode({'q': q})}" if q else ""
@@ -264,7 +268,7 @@ async def update_settings(
     try:
         changes = _org_changes(form)
         move = me.role == Role.ADMIN and form.get("move_domains") == "on"
-        await admin.update_org(session, org, changes, me, move_domains=move)
+        await org_management.update_org(session, org, changes, me, move_domains=move)
     except (InvalidRequest, DomainTaken) as exc:
         # Nothing was saved; the organisation is read again for the page.
         await session.rollback()
@@ -296,7 +300,7 @@ async def update_quota(
         per_minute = forms.whole_number(form, "requests_per_minute", 0, 1_000_000)
         per_day = forms.whole_number(form, "tokens_per_day", 0, 10_000_000_000)
         role = Role(role_text) if role_text else None
-        await admin.set_quota(session, org, role, per_minute, per_day, me)
+        await org_management.set_quota(session, org, role, per_minute, per_day, me)
     except InvalidRequest as exc:
         error = translate(request, exc)
         return await _settings_page(

@@ -38,6 +38,7 @@ from autan.documents.models import Document
 from autan.documents.service import delete_document
 from autan.documents.settings import MULTIPART_SLACK
 from autan.documents.worker import IngestionWorker
+from autan.footprint.views import impact_figures
 from autan.llm.errors import ModelNotFound
 from autan.openai_api.streaming import EventStreamResponse
 from autan.prompts.service import usable_prompt
@@ -45,7 +46,6 @@ from autan.retention import service as retention
 from autan.services import services_of
 from autan.web import forms
 from autan.web.errors import fill_in, translate
-from autan.web.footprint_views import impact_figures
 from autan.web.pages import page_context, templates_of, usable_models
 from autan.web.templating import Templates, request_language
 

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autan.accounts import admin, repository
+from autan.accounts import org_management, repository
 from autan.accounts.models import Organisation, Role
 from autan.accounts.permissions import OrganisationNotFound, require_org_manager
 from autan.accounts.principal import Principal
@@ -65,7 +65,7 @@ async def settings_page(
     """The organisation's settings page: domains, models, web search, retention, quotas."""
     gateway: Gateway = services_of(request).gateway
     models = [pool.config for pool in gateway.pools.values() if pool.config.type == ModelType.CHAT]
-    rules = {rule.role: rule for rule in await admin.quota_rules(session, org.id)}
+    rules = {rule.role: rule for rule in await org_management.quota_rules(session, org.id)}
     context = {
         "models": models,
         "quota_rows": [(None, rules.get(None))]
