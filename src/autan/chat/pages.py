@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 
 from autan.accounts.models import Organisation
 from autan.accounts.principal import Principal
+from autan.assistants.errors import AssistantNotFound
 from autan.assistants.service import usable_assistant, usable_assistants
 from autan.chat import search as chat_search
 from autan.chat import service
@@ -33,7 +34,7 @@ from autan.core.error_handlers import STATUS_OF_KIND, error_response
 from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import INT32_MAX, PositionCursor, SearchText, TimeCursor
 from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, principal
-from autan.documents.errors import AssistantNotFound, FileTooLarge, MissingFile
+from autan.documents.errors import FileTooLarge, MissingFile
 from autan.documents.models import Document
 from autan.documents.service import delete_document
 from autan.documents.settings import MULTIPART_SLACK
