@@ -29,7 +29,8 @@ from autan.chat.errors import ConversationNotFound, MessageNotFound, readable_me
 from autan.chat.grounding import attached_documents
 from autan.chat.markdown import to_html
 from autan.chat.models import Conversation, Message
-from autan.chat.turns import TurnEvent, TurnRequest, Turns
+from autan.chat.turn_store import TurnEvent, TurnRequest
+from autan.chat.turns import Turns
 from autan.core.error_handlers import STATUS_OF_KIND, error_response
 from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import INT32_MAX, PositionCursor, SearchText, TimeCursor
