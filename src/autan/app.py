@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from autan.accounts import audit_pages, org_pages, people_pages, settings_pages
+from autan.accounts import audit_pages, charter_pages, org_pages, people_pages, settings_pages
 from autan.accounts import pages as account_pages
 from autan.accounts.auth_router import router as auth_router
 from autan.accounts.charter_gate import CharterGate
@@ -329,6 +329,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     signed_in = [Depends(principal), Depends(require_charter)]
     app.include_router(settings_pages.router, dependencies=signed_in, include_in_schema=False)
     app.include_router(insight_pages.router, dependencies=signed_in, include_in_schema=False)
+    app.include_router(charter_pages.router)
     app.include_router(library_pages.router)
     app.include_router(collection_pages.router)
     app.include_router(assistant_pages.router)

@@ -1,7 +1,7 @@
 """Administration pages for AI referents (their organisation) and admins (any organisation).
 
 Every page goes through `permissions.require_org_manager`: another organisation is "not
-found", a member is refused. Changes go through the services of `accounts.admin` and
+found", a member is refused. Changes go through the services of `accounts.org_management` and
 `accounts.codes`, which write the audit log.
 """
 
@@ -309,4 +309,4 @@ async def update_quota(
     return RedirectResponse(f"/admin/orgs/{org.slug}/settings?saved=1", status_code=303)
 
 
-# The audit log's page lives in `web.people_router` (filters, names, CSV export).
+# The audit log's page lives in `accounts.audit_pages` (filters, names, CSV export).

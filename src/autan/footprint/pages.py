@@ -1,6 +1,6 @@
 """The referent's form of retention rules and of energy shown under answers.
 
-The form lives on the organisation's settings page (`admin_pages.settings_page`); a referent
+The form lives on the organisation's settings page (`web.org_frame.settings_page`); a referent
 sets the rules of their own organisation only (`managed_org`), an admin of any.
 """
 
