@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts import service as accounts
 from autan.accounts.models import Role
-from autan.admin import cockpit
-from autan.admin.charts import bars, nice_ceiling
-from autan.admin.cockpit import Filters, Granularity
 from autan.core.db import utcnow
 from autan.devtools.demo import SeedPlan, seed
+from autan.insights import cockpit
+from autan.insights.charts import bars, nice_ceiling
+from autan.insights.cockpit import Filters, Granularity
 from autan.usage import rollup
 from autan.usage.models import NO_ORG, UsageDay, UsageRecord, UsageUserDay
 from autan.usage.recorder import UsageRecorder

@@ -19,11 +19,11 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from autan.accounts.repository import org_by_slug
-from autan.admin import cockpit
-from autan.admin.cockpit import Filters, Granularity
 from autan.core.db import create_engine, session_factory
 from autan.core.migrate import upgrade
 from autan.devtools.demo import SeedPlan, seed
+from autan.insights import cockpit
+from autan.insights.cockpit import Filters, Granularity
 from autan.usage.models import UsageDay, UsageUserDay
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"

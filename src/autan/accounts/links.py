@@ -19,9 +19,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import audit, repository, signup
-from autan.accounts.admin import AdminRoleReserved, UserNotInScope
 from autan.accounts.errors import UserExists
 from autan.accounts.models import AccountLink, Organisation, Role, User
+from autan.accounts.org_management import AdminRoleReserved, UserNotInScope
 from autan.accounts.principal import Principal
 from autan.accounts.service import normalise_email
 from autan.core.db import utcnow

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from autan.accounts import admin, audit_log, codes, keys, repository
+from autan.accounts import audit_log, codes, keys, org_management, repository
 from autan.accounts.models import AccessCode, ApiKey, Organisation
 from autan.accounts.permissions import OrganisationNotFound, require_org_manager
 from autan.accounts.principal import Principal
@@ -141,7 +141,7 @@ async def revoke_code(
 
 
 async def _org_out(session: SessionDep, org: Organisation) -> OrgOut:
-    rules = await admin.quota_rules(session, org.id)
+    rules = await org_management.quota_rules(session, org.id)
     return OrgOut(
         slug=org.slug,
         name=org.name,
@@ -171,7 +171,7 @@ async def patch_org(
     move_domains = bool(changes.pop("move_domains", False))
     if any(changes.get(f, "") is None for f in ("name", *_FLAGS)):
         raise InvalidRequest("name, web_search_allowed and deep_research_allowed cannot be empty.")
-    await admin.update_org(session, org, changes, principal, move_domains=move_domains)
+    await org_management.update_org(session, org, changes, principal, move_domains=move_domains)
     return await _org_out(session, org)
 
 
@@ -181,7 +181,7 @@ async def put_quota(
 ) -> OrgOut:
     """Set the organisation's quota (for everyone, or for one role)."""
     org = await _managed_org(session, slug, principal)
-    await admin.set_quota(
+    await org_management.set_quota(
         session, org, body.role, body.requests_per_minute, body.tokens_per_day, principal
     )
     return await _org_out(session, org)
@@ -198,7 +198,7 @@ async def list_users(
 ) -> list[UserOut]:
     """Search the organisation's users."""
     org = await _managed_org(session, slug, principal)
-    users = await admin.find_users(session, org.id, q, limit, offset)
+    users = await org_management.find_users(session, org.id, q, limit, offset)
     return [UserOut.model_validate(u, from_attributes=True) for u in users]
 
 
@@ -212,7 +212,7 @@ async def patch_user(
 ) -> UserOut:
     """Change a user's role, or disable or re-enable them."""
     org = await _managed_org(session, slug, principal)
-    user = await admin.update_user(
+    user = await org_management.update_user(
         session, org.id, user_id, principal, role=body.role, is_active=body.is_active
     )
     return UserOut.model_validate(user, from_attributes=True)

@@ -26,9 +26,9 @@ from autan.core.params import Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.prompts.library import CATEGORIES
 from autan.services import services_of
-from autan.web.admin_pages import managed_org, render_admin_page
 from autan.web.charter_guard import require_charter
 from autan.web.errors import translate
+from autan.web.org_frame import managed_org, render_admin_page
 from autan.web.pages import render_page
 from autan.web.templating import request_language
 

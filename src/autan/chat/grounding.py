@@ -16,11 +16,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.principal import Principal
+from autan.assistants.models import Assistant
 from autan.assistants.service import collections_of, may_use
 from autan.chat.models import Conversation
 from autan.chat.prompting import estimate_tokens
 from autan.chat.summaries import summarise_parts, wants_summary
-from autan.documents.models import Assistant, Chunk, Collection, Document, DocumentStatus
+from autan.documents.models import Chunk, Collection, Document, DocumentStatus
 from autan.documents.permissions import visible_collections
 from autan.llm.client import ChatMessage, ModelClient
 from autan.retrieval.grounding import (

@@ -54,7 +54,7 @@ def upload_body_limits(settings: DocumentSettings) -> dict[str, tuple[int, str]]
         FileTooLarge(settings.max_file_bytes).message,
     )
     # The chat's attachments are the same files, sent from the conversation page.
-    # The knowledge workspace's uploads too (`web.collections_router.UPLOAD_PATH`).
+    # The knowledge workspace's uploads too (`documents.pages.UPLOAD_PATH`).
     return {"/v1/documents": limit, "/chat/attachments": limit, "/collections/upload": limit}
 
 

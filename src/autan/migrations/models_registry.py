@@ -2,6 +2,7 @@
 
 from autan.accounts import models as _accounts
 from autan.arena import models as _arena
+from autan.assistants import models as _assistants
 from autan.chat import models as _chat
 from autan.core import events_db as _events
 from autan.core.db import Base
@@ -18,6 +19,7 @@ __all__ = [
     "metadata",
     "_accounts",
     "_arena",
+    "_assistants",
     "_chat",
     "_documents",
     "_events",

@@ -25,9 +25,9 @@ from autan.questionnaires import service
 from autan.questionnaires.errors import InvalidAnswer
 from autan.questionnaires.models import Period, QuestionKind
 from autan.questionnaires.results import results, to_csv
-from autan.web.admin_pages import managed_org, render_admin_page
 from autan.web.charter_guard import require_charter
 from autan.web.errors import translate
+from autan.web.org_frame import managed_org, render_admin_page
 from autan.web.pages import render_page, templates_of
 
 router = APIRouter(

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autan.admin.charts import Chart, bars
+from autan.insights.charts import Chart, bars
 from autan.questionnaires.models import (
     Participation,
     QuestionKind,

@@ -1,4 +1,4 @@
-"""Feedback on answers for an organisation's referents (usage lives in `admin.cockpit`).
+"""Feedback on answers for an organisation's referents (usage lives in `insights.cockpit`).
 
 Only counts and the comments people wrote with their rating: never the content of a
 conversation. Days and weeks are UTC; the bucketing is done by the database (`date()` on

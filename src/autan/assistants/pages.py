@@ -21,12 +21,12 @@ from autan.accounts.models import Role
 from autan.accounts.permissions import require_org_manager
 from autan.accounts.principal import Principal
 from autan.assistants import service
+from autan.assistants.errors import AssistantNotFound
 from autan.assistants.schemas import MAX_STARTERS, AssistantIn, AssistantPatch
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError
 from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, principal
 from autan.documents import service as documents
-from autan.documents.errors import AssistantNotFound
 from autan.web import forms
 from autan.web.charter_guard import require_charter
 from autan.web.errors import translate

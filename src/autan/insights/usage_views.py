@@ -6,8 +6,8 @@ import csv
 import io
 from collections.abc import Sequence
 
-from autan.admin.charts import Chart, bars
-from autan.admin.cockpit import Overview, Point
+from autan.insights.charts import Chart, bars
+from autan.insights.cockpit import Overview, Point
 
 CSV_COLUMNS = (
     "requests",

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autan.accounts import admin, repository
+from autan.accounts import org_management, repository
 from autan.accounts.models import Organisation, Role
 from autan.accounts.permissions import OrganisationNotFound, require_org_manager
 from autan.accounts.principal import Principal
+from autan.accounts.web_access_form import web_access_context
 from autan.llm.config import ModelType
 from autan.llm.gateway import Gateway
 from autan.retention import service as retention
 from autan.services import services_of
 from autan.web.pages import page_context, templates_of
-from autan.web.web_access_form import web_access_context
 
 
 async def managed_org(session: AsyncSession, slug: str, me: Principal) -> Organisation:
@@ -66,7 +68,7 @@ async def settings_page(
     """The organisation's settings page: domains, models, web search, retention, quotas."""
     gateway: Gateway = services_of(request).gateway
     models = [pool.config for pool in gateway.pools.values() if pool.config.type == ModelType.CHAT]
-    rules = {rule.role: rule for rule in await admin.quota_rules(session, org.id)}
+    rules = {rule.role: rule for rule in await org_management.quota_rules(session, org.id)}
     context = {
         "models": models,
         "quota_rows": [(None, rules.get(None))]
@@ -98,3 +100,19 @@ async def settings_page_with(
     return await settings_page(
         request, me, csrf, session, org, error=error, status_code=400, extra=extra
     )
+
+
+# The confirmation step before cutting someone off (`accounts.confirm_pages`): the POST
+# routes act only with `confirmed=CONFIRMED` and otherwise send the browser to these pages.
+CONFIRMED = "yes"
+
+
+def disable_url(slug: str, user_id: uuid.UUID, q: str = "") -> str:
+    """The confirmation page before disabling a user (`q`: the users page's search)."""
+    query = f"?{urlencode({'q': q})}" if q else ""
+    return f"/admin/orgs/{slug}/users/{user_id}/disable{query}"
+
+
+def revoke_url(slug: str, code_id: uuid.UUID) -> str:
+    """The confirmation page before withdrawing an access code."""
+    return f"/admin/orgs/{slug}/codes/{code_id}/revoke"

@@ -2,7 +2,7 @@
 withdrawing an access code.
 
 A plain page with a form, so it works without JavaScript and reads well with a screen
-reader; the POST routes of `web.admin_router` refuse to act without `confirmed=yes` and send
+reader; the POST routes of `accounts.org_pages` refuse to act without `confirmed=yes` and send
 the browser here instead.
 """
 
@@ -15,25 +15,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from autan.accounts import admin, codes
+from autan.accounts import codes, org_management
 from autan.core.params import Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
-from autan.web.admin_pages import managed_org, render_admin_page
+from autan.web.org_frame import CONFIRMED, managed_org, render_admin_page
 
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(principal)])
-
-CONFIRMED = "yes"
-
-
-def disable_url(slug: str, user_id: uuid.UUID, q: str = "") -> str:
-    """The confirmation page before disabling a user (`q`: the users page's search)."""
-    query = f"?{urlencode({'q': q})}" if q else ""
-    return f"/admin/orgs/{slug}/users/{user_id}/disable{query}"
-
-
-def revoke_url(slug: str, code_id: uuid.UUID) -> str:
-    """The confirmation page before withdrawing an access code."""
-    return f"/admin/orgs/{slug}/codes/{code_id}/revoke"
 
 
 @router.get("/orgs/{slug}/users/{user_id}/disable")
@@ -48,7 +35,7 @@ async def confirm_disable(
 ) -> HTMLResponse:
     """Ask before disabling an account, naming the person."""
     org = await managed_org(session, slug, me)
-    user = await admin.user_in_org(session, org.id, user_id)
+    user = await org_management.user_in_org(session, org.id, user_id)
     back = f"/admin/orgs/{org.slug}/users" + (f"?{urlencode({'q': q})}" if q else "")
     context = {
         "section": "users",

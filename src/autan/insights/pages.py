@@ -18,14 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from autan.accounts import charter
 from autan.accounts.models import Organisation, Role
 from autan.accounts.principal import Principal
-from autan.admin import cockpit, dashboards
-from autan.admin.usage_views import csv_of, usage_charts
 from autan.core.params import Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, client_ip
 from autan.footprint.cockpit import footprint
+from autan.insights import cockpit, feedback
+from autan.insights.usage_views import csv_of, usage_charts
 from autan.web import forms
-from autan.web.admin_pages import managed_org, render_admin_page
 from autan.web.errors import translate
+from autan.web.org_frame import managed_org, render_admin_page
 from autan.web.templating import request_language
 
 router = APIRouter(prefix="/admin")
@@ -37,8 +37,8 @@ async def feedback_page(
 ) -> HTMLResponse:
     """Thumbs up and down per model and per week, and the latest comments (never content)."""
     org = await managed_org(session, slug, me)
-    summary = await dashboards.feedback_summary(session, org.id)
-    context = {"summary": summary, "weeks": dashboards.FEEDBACK_WEEKS}
+    summary = await feedback.feedback_summary(session, org.id)
+    context = {"summary": summary, "weeks": feedback.FEEDBACK_WEEKS}
     return await render_admin_page(
         request, "admin/feedback.html", me, data.csrf, session, org, context
     )

@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 
 from autan.accounts.models import Organisation
 from autan.accounts.principal import Principal
+from autan.assistants.errors import AssistantNotFound
 from autan.assistants.service import usable_assistant, usable_assistants
 from autan.chat import search as chat_search
 from autan.chat import service
@@ -28,16 +29,18 @@ from autan.chat.errors import ConversationNotFound, MessageNotFound, readable_me
 from autan.chat.grounding import attached_documents
 from autan.chat.markdown import to_html
 from autan.chat.models import Conversation, Message
-from autan.chat.turns import TurnEvent, TurnRequest, Turns
+from autan.chat.turn_store import TurnEvent, TurnRequest
+from autan.chat.turns import Turns
 from autan.core.error_handlers import STATUS_OF_KIND, error_response
 from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import INT32_MAX, PositionCursor, SearchText, TimeCursor
 from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, principal
-from autan.documents.errors import AssistantNotFound, FileTooLarge, MissingFile
+from autan.documents.errors import FileTooLarge, MissingFile
 from autan.documents.models import Document
 from autan.documents.service import delete_document
 from autan.documents.settings import MULTIPART_SLACK
 from autan.documents.worker import IngestionWorker
+from autan.footprint.views import impact_figures
 from autan.llm.errors import ModelNotFound
 from autan.openai_api.streaming import EventStreamResponse
 from autan.prompts.service import usable_prompt
@@ -45,7 +48,6 @@ from autan.retention import service as retention
 from autan.services import services_of
 from autan.web import forms
 from autan.web.errors import fill_in, translate
-from autan.web.footprint_views import impact_figures
 from autan.web.pages import page_context, templates_of, usable_models
 from autan.web.templating import Templates, request_language
 

@@ -13,10 +13,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from autan.accounts import codes, links, signup
-from autan.accounts.admin import AdminRoleReserved
+from autan.accounts import codes, links, mail_links, signup
 from autan.accounts.errors import LocalLoginDisabled, UserExists
 from autan.accounts.models import Role
+from autan.accounts.org_management import AdminRoleReserved
 from autan.accounts.principal import Principal
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest, NotFound
@@ -32,9 +32,9 @@ from autan.deps import (
     set_session_cookie,
 )
 from autan.services import services_of
-from autan.web import forms, mail_links
-from autan.web.admin_pages import managed_org, render_admin_page
+from autan.web import forms
 from autan.web.errors import translate
+from autan.web.org_frame import managed_org, render_admin_page
 from autan.web.pages import templates_of
 
 public = APIRouter(include_in_schema=False)

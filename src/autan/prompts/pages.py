@@ -1,8 +1,7 @@
-"""Pages of the prompt library and of the usage charter.
+"""Pages of the prompt library: browse, use, write, share, edit and delete templates.
 
 Like every signed-in router, this one needs a session (router-level dependency, deny by
-default) and waits for the charter to be accepted (`require_charter`; `/charter` itself is
-exempt). `router` also carries the settings pages and the referents' dashboards.
+default) and waits for the charter to be accepted (`require_charter`).
 """
 
 from __future__ import annotations
@@ -14,17 +13,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autan.accounts import charter
 from autan.accounts.models import Role
 from autan.accounts.principal import Principal
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError
-from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, client_ip, principal
+from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.prompts import service as prompts
 from autan.prompts.errors import InvalidPrompt, SharingNotAllowed
 from autan.prompts.library import CATEGORIES
 from autan.prompts.models import Visibility
-from autan.web import forms
 from autan.web.charter_guard import require_charter
 from autan.web.errors import translate
 from autan.web.pages import render_page
@@ -33,9 +30,6 @@ from autan.web.templating import request_language
 router = APIRouter(
     include_in_schema=False, dependencies=[Depends(principal), Depends(require_charter)]
 )
-
-
-# -- Prompt library -------------------------------------------------------------------------
 
 
 @router.get("/prompts")
@@ -178,62 +172,3 @@ async def delete_prompt(
 ) -> RedirectResponse:
     await prompts.delete_prompt(session, me, prompt_id)
     return RedirectResponse("/prompts?deleted=1", status_code=303)
-
-
-# -- Usage charter --------------------------------------------------------------------------
-
-
-def _next_path(value: str) -> str:
-    """Only a path of this site, so that the charter page cannot send anyone elsewhere."""
-    ok = value.startswith("/") and not value.startswith(("//", "/\\")) and value != "/charter"
-    return value if ok else "/"
-
-
-async def _charter_page(
-    request: Request,
-    me: Principal,
-    csrf: str,
-    session: AsyncSession,
-    next_path: str,
-    *,
-    error: str = "",
-    status_code: int = 200,
-) -> HTMLResponse:
-    view = await charter.charter_for(session, me, request_language(request))
-    context = {"charter": view, "next": next_path, "error": error}
-    return await render_page(request, "charter.html", me, csrf, session, context, status_code)
-
-
-@router.get("/charter")
-async def charter_page(
-    request: Request,
-    me: CurrentPrincipal,
-    data: CurrentSession,
-    session: SessionDep,
-    next: Annotated[str, Query(max_length=500)] = "/",
-) -> HTMLResponse:
-    """The usage charter of one's organisation, to accept (or to read again)."""
-    return await _charter_page(request, me, data.csrf, session, _next_path(next))
-
-
-@router.post("/charter")
-async def accept_charter(
-    request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
-) -> Response:
-    """Record the acceptance of the version read, then go where the person was going."""
-    form = await request.form()
-    next_path = _next_path(str(form.get("next", "/"))[:500])
-    try:
-        version = forms.whole_number(form, "version", 1, 2**31 - 1)
-        if form.get("accept") != "on":
-            raise forms.FormError("Tick the box to accept the charter.", "accept")
-        if version is None or not await charter.accept(session, me, version, client_ip(request)):
-            raise forms.FormError(
-                "The charter has just changed. Please read the new version.", "accept"
-            )
-    except forms.FormError as exc:
-        error = translate(request, exc)
-        return await _charter_page(
-            request, me, data.csrf, session, next_path, error=error, status_code=400
-        )
-    return RedirectResponse(next_path, status_code=303)

@@ -16,7 +16,7 @@ from autan.accounts import audit_log
 from autan.core.db import utcnow
 from autan.core.params import BigIdCursor, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
-from autan.web.admin_pages import managed_org, render_admin_page
+from autan.web.org_frame import managed_org, render_admin_page
 from autan.web.pages import templates_of
 from autan.web.templating import request_language
 

@@ -13,14 +13,14 @@ import structlog
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse
 
-from autan.accounts import links, mail
+from autan.accounts import links, mail, mail_links
 from autan.accounts.mail_settings import MailSettings
 from autan.accounts.throttle import TooManyLoginAttempts
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import NotFound
 from autan.deps import LoginThrottleDep, SessionDep, client_ip
 from autan.services import services_of
-from autan.web import forms, mail_links
+from autan.web import forms
 from autan.web.errors import translate
 from autan.web.pages import templates_of
 from autan.web.templating import request_language

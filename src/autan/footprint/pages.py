@@ -1,6 +1,6 @@
 """The referent's form of retention rules and of energy shown under answers.
 
-The form lives on the organisation's settings page (`admin_pages.settings_page`); a referent
+The form lives on the organisation's settings page (`web.org_frame.settings_page`); a referent
 sets the rules of their own organisation only (`managed_org`), an admin of any.
 """
 
@@ -19,8 +19,8 @@ from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.retention import service as retention
 from autan.retention.service import MAX_DAYS
 from autan.web import forms
-from autan.web.admin_pages import managed_org, settings_page_with
 from autan.web.errors import translate
+from autan.web.org_frame import managed_org, settings_page_with
 
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(principal)])
 

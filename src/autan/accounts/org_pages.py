@@ -1,7 +1,7 @@
 """Administration pages for AI referents (their organisation) and admins (any organisation).
 
 Every page goes through `permissions.require_org_manager`: another organisation is "not
-found", a member is refused. Changes go through the services of `accounts.admin` and
+found", a member is refused. Changes go through the services of `accounts.org_management` and
 `accounts.codes`, which write the audit log.
 """
 
@@ -17,23 +17,23 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from autan.accounts import admin, codes
+from autan.accounts import codes, org_management
 from autan.accounts.domains import DomainError, DomainTaken
 from autan.accounts.models import Organisation, Role
 from autan.accounts.principal import Principal
 from autan.accounts.schemas import OrgPatch
+from autan.accounts.web_access_form import typed_web_access, web_access_changes
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import Offset, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.research.settings import ResearchSettings
 from autan.services import services_of
-from autan.web import confirm_router, forms
-from autan.web.admin_pages import managed_org, render_admin_page
-from autan.web.admin_pages import settings_page as _settings_page
+from autan.web import forms, org_frame
 from autan.web.errors import fill_in, translate
+from autan.web.org_frame import managed_org, render_admin_page
+from autan.web.org_frame import settings_page as _settings_page
 from autan.web.templating import Templates, request_language
-from autan.web.web_access_form import typed_web_access, web_access_changes
 
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(principal)])
 
@@ -68,7 +68,7 @@ async def _users_page(
     error: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    users = await admin.find_users(session, org.id, q, _PAGE_SIZE + 1, offset)
+    users = await org_management.find_users(session, org.id, q, _PAGE_SIZE + 1, offset)
     context = {
         "users": users[:_PAGE_SIZE],
         "q": q,
@@ -117,9 +117,9 @@ async def update_user(
             raise forms.FormError("Choose a role from the list.", "role")
         if active_text not in ("", "true", "false"):
             raise forms.FormError("This field is not valid.", "is_active")
-        if active_text == "false" and form.get("confirmed") != confirm_router.CONFIRMED:
-            return RedirectResponse(confirm_router.disable_url(org.slug, user_id, q), 303)
-        await admin.update_user(
+        if active_text == "false" and form.get("confirmed") != org_frame.CONFIRMED:
+            return RedirectResponse(org_frame.disable_url(org.slug, user_id, q), 303)
+        await org_management.update_user(
             session,
             org.id,
             user_id,
@@ -127,7 +127,11 @@ async def update_user(
             role=Role(role_text) if role_text else None,
             is_active=None if not active_text else active_text == "true",
         )
-    except (InvalidRequest, admin.CannotChangeSelf, admin.AdminRoleReserved) as exc:
+    except (
+        InvalidRequest,
+        org_management.CannotChangeSelf,
+        org_management.AdminRoleReserved,
+    ) as exc:
         error = translate(request, exc)
         return await _users_page(request, me, data.csrf, session, org, q, 0, error, 400)
     query = f"?{urlencode({'q': q})}" if q else ""
@@ -212,8 +216,8 @@ async def revoke_code(
     slug: Slug, code_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
 ) -> RedirectResponse:
     org = await managed_org(session, slug, me)
-    if (await request.form()).get("confirmed") != confirm_router.CONFIRMED:
-        return RedirectResponse(confirm_router.revoke_url(org.slug, code_id), 303)
+    if (await request.form()).get("confirmed") != org_frame.CONFIRMED:
+        return RedirectResponse(org_frame.revoke_url(org.slug, code_id), 303)
     await codes.revoke_code(session, org.id, code_id, me)
     return RedirectResponse(f"/admin/orgs/{org.slug}/codes", status_code=303)
 
@@ -275,7 +279,7 @@ async def update_settings(
     try:
         changes = _org_changes(form, services_of(request).settings.research)
         move = me.role == Role.ADMIN and form.get("move_domains") == "on"
-        await admin.update_org(session, org, changes, me, move_domains=move)
+        await org_management.update_org(session, org, changes, me, move_domains=move)
     except (InvalidRequest, DomainTaken) as exc:
         # Nothing was saved; the organisation is read again for the page.
         await session.rollback()
@@ -307,7 +311,7 @@ async def update_quota(
         per_minute = forms.whole_number(form, "requests_per_minute", 0, 1_000_000)
         per_day = forms.whole_number(form, "tokens_per_day", 0, 10_000_000_000)
         role = Role(role_text) if role_text else None
-        await admin.set_quota(session, org, role, per_minute, per_day, me)
+        await org_management.set_quota(session, org, role, per_minute, per_day, me)
     except InvalidRequest as exc:
         error = translate(request, exc)
         return await _settings_page(
@@ -316,4 +320,4 @@ async def update_quota(
     return RedirectResponse(f"/admin/orgs/{org.slug}/settings?saved=1", status_code=303)
 
 
-# The audit log's page lives in `web.people_router` (filters, names, CSV export).
+# The audit log's page lives in `accounts.audit_pages` (filters, names, CSV export).
