@@ -28,6 +28,7 @@ from autan.accounts.sessions import SessionAuthenticator, SessionCodec, SessionR
 from autan.accounts.signin import PasswordSignIn
 from autan.accounts.throttle import LoginThrottle
 from autan.assistants.router import router as assistants_router
+from autan.budgets.service import Budgets
 from autan.chat.grounding import ChatGrounding
 from autan.chat.turns import Turns
 from autan.core import error_handlers, telemetry
@@ -62,6 +63,7 @@ from autan.usage.recorder import UsageRecorder
 from autan.web import admin_router as web_admin
 from autan.web import assistants_router as web_assistants
 from autan.web import audit_router as web_audit
+from autan.web import budgets_router as web_budgets
 from autan.web import chat_router as web_chat
 from autan.web import collections_router as web_collections
 from autan.web import dashboards_router as web_dashboards
@@ -144,7 +146,8 @@ async def backend(
     usage = UsageRecorder(factory, settings.gateway.usage_flush_interval)
     http = _http_client(tracing.trace_configs())
     limiter = QuotaLimiter(settings.redis_url, timeout=settings.quotas.storage_timeout)
-    quotas = Quotas(settings.quotas, limiter, factory, bus=bus)
+    budgets = Budgets(settings.budgets, factory, bus=bus)
+    quotas = Quotas(settings.quotas, limiter, factory, bus=bus, budgets=budgets)
     # The gateway knows neither usage nor quotas: both follow the calls it finishes.
     bus.subscribe(CallFinished, usage.on_call_finished)
     bus.subscribe(CallFinished, quotas.on_call_finished)
@@ -325,6 +328,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web.pages, dependencies=charter)
     app.include_router(web_admin.router, dependencies=charter)
     app.include_router(web_footprint.router, dependencies=charter)
+    app.include_router(web_budgets.router, dependencies=charter)
     app.include_router(web_people.router, dependencies=charter)
     app.include_router(web_audit.router, dependencies=charter)
     app.include_router(web_chat.router, dependencies=charter)

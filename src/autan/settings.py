@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from autan.accounts.oidc_settings import OidcSettings
+from autan.budgets.settings import BudgetSettings
 from autan.chat.settings import ChatSettings
 from autan.core.db import DatabasePoolSettings
 from autan.core.events import EventSettings
@@ -131,6 +132,10 @@ class Settings(BaseSettings):
         OidcSettings(), description="OIDC / ProConnect sign-in (AUTAN_OIDC__*)."
     )
     quotas: QuotaSettings = Field(QuotaSettings(), description="Per-user quotas (AUTAN_QUOTAS__*).")
+    budgets: BudgetSettings = Field(
+        BudgetSettings(),
+        description="Monthly token budgets per organisation and role (AUTAN_BUDGETS__*).",
+    )
     documents: DocumentSettings = Field(
         DocumentSettings(), description="Document upload and ingestion (AUTAN_DOCUMENTS__*)."
     )

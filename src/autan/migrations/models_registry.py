@@ -1,6 +1,7 @@
 """Imports every feature's tables so that the shared metadata knows them all."""
 
 from autan.accounts import models as _accounts
+from autan.budgets import models as _budgets
 from autan.chat import models as _chat
 from autan.core import events_db as _events
 from autan.core.db import Base
@@ -15,6 +16,7 @@ metadata = Base.metadata
 __all__ = [
     "metadata",
     "_accounts",
+    "_budgets",
     "_chat",
     "_documents",
     "_events",

@@ -63,6 +63,8 @@ class UsageDay(Base):
     """
 
     __tablename__ = "usage_days"
+    # One organisation's period (budgets, the cockpit): the primary key starts with the day.
+    __table_args__ = (Index("ix_usage_days_org_day", "org_id", "day"),)
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     # No foreign key: the platform-wide figures keep the requests of a deleted organisation
