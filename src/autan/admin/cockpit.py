@@ -87,6 +87,21 @@ class Point:
     via_api: int = 0
     active_users: int = 0
     feedback: int = 0
+    # EcoLogits' ranges summed by the rollups (kWh, g CO2eq); see `energy_kwh`, `kgco2eq`.
+    energy_kwh_min: float = 0.0
+    energy_kwh_max: float = 0.0
+    gwp_g_min: float = 0.0
+    gwp_g_max: float = 0.0
+
+    @property
+    def energy_kwh(self) -> float:
+        """Energy of the answers, the middle of EcoLogits' range (kWh)."""
+        return (self.energy_kwh_min + self.energy_kwh_max) / 2
+
+    @property
+    def kgco2eq(self) -> float:
+        """Emissions of the answers, the middle of EcoLogits' range (kg CO2eq)."""
+        return (self.gwp_g_min + self.gwp_g_max) / 2000
 
     @property
     def tokens(self) -> int:
@@ -146,6 +161,9 @@ def _sql_bucket(session: AsyncSession, column: Any, granularity: Granularity) ->
     return func.date(column, "start of month")
 
 
+_IMPACTS = ("energy_kwh_min", "energy_kwh_max", "gwp_g_min", "gwp_g_max")
+
+
 def _sums() -> tuple[Any, ...]:
     answer = UsageDay.endpoint.in_(ANSWER_ENDPOINTS)
 
@@ -160,12 +178,16 @@ def _sums() -> tuple[Any, ...]:
         _sum_if(UsageDay.endpoint == "chat.documents"),
         _sum_if(UsageDay.endpoint == "chat.web"),
         _sum_if(and_(answer, UsageDay.channel == "api")),
+        *(func.coalesce(func.sum(getattr(UsageDay, name)), 0.0) for name in _IMPACTS),
     )
 
 
 def _fill(point: Point, values: Any) -> None:
-    for name, value in zip(_COUNTERS, values, strict=True):
+    counters = len(_COUNTERS)
+    for name, value in zip(_COUNTERS, values[:counters], strict=True):
         setattr(point, name, int(value))
+    for name, value in zip(_IMPACTS, values[counters:], strict=True):
+        setattr(point, name, float(value))
 
 
 async def overview(session: AsyncSession, filters: Filters) -> Overview:
@@ -181,7 +203,7 @@ async def overview(session: AsyncSession, filters: Filters) -> Overview:
         point = Point("")
         _fill(point, values)
         target = series[bucket_of(_as_date(day), gran)]
-        for name in _COUNTERS:
+        for name in (*_COUNTERS, *_IMPACTS):
             setattr(target, name, getattr(target, name) + getattr(point, name))
             setattr(total, name, getattr(total, name) + getattr(point, name))
     by_model = {}
