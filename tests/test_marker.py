@@ -99,17 +99,17 @@ def _urls(site: Site, ids: dict[str, list[str]]) -> list[str]:
     urls: list[str] = []
     routes = iter_route_contexts(site.autan.app.routes)  # type: ignore[attr-defined]
     for context in routes:
-        route = context.route
-        if not isinstance(route, APIRoute) or "GET" not in route.methods:
+        route, template = context.route, context.path or ""
+        if not isinstance(route, APIRoute) or "GET" not in (route.methods or set()):
             continue
-        names = re.findall(r"\{([^}:]+)[^}]*\}", context.path)
+        names = re.findall(r"\{([^}:]+)[^}]*\}", template)
         unknown = set(names) - ids.keys()
-        assert not unknown, f"{context.path}: give this test an id for {unknown}"
-        paths = [context.path]
+        assert not unknown, f"{template}: give this test an id for {unknown}"
+        paths = [template]
         for name in names:
             pattern = re.compile(r"\{" + name + r"[^}]*\}")
             paths = [pattern.sub(value, p) for p in paths for value in ids[name]]
-        for query in QUERIES.get(context.path, [""]):
+        for query in QUERIES.get(template, [""]):
             urls.extend(path + query for path in paths)
     return urls
 
