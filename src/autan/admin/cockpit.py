@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.chat.models import Feedback
 from autan.core.db import utcnow
-from autan.usage.models import UsageDay, UsageUserDay
+from autan.usage.models import UsageDay, UsageUserDay, UsageUserPeriod
+from autan.usage.rollup import MONTH, WEEK
 
 PERIODS = (30, 90, 365)
 CHANNELS = ("web", "api")
@@ -57,11 +58,20 @@ class Filters:
 
     @property
     def first_day(self) -> date:
-        return utcnow().date() - timedelta(days=self.days - 1)
+        """The period's first day; per week or month, the first day of the first bucket, so
+        every bucket is whole and its people are counted from the weekly or monthly rollup."""
+        return bucket_of(utcnow().date() - timedelta(days=self.days - 1), self.granularity)
 
-    def clauses(self, model: type[UsageDay] | type[UsageUserDay]) -> list[Any]:
+    def clauses(
+        self, model: type[UsageDay] | type[UsageUserDay] | type[UsageUserPeriod]
+    ) -> list[Any]:
         """The WHERE clauses of these filters over a rollup table."""
-        where: list[Any] = [model.day >= self.first_day]
+        where: list[Any]
+        if model is UsageUserPeriod:
+            period = WEEK if self.granularity is Granularity.WEEK else MONTH
+            where = [UsageUserPeriod.period == period, UsageUserPeriod.start >= self.first_day]
+        else:
+            where = [model.day >= self.first_day]  # type: ignore[union-attr]
         if self.org_id is not None:
             where.append(model.org_id == self.org_id)
         if self.model:
@@ -228,13 +238,15 @@ async def _active_users(
     by_model: dict[str, Point],
     total: Point,
 ) -> None:
-    where = filters.clauses(UsageUserDay)
-    bucket = _sql_bucket(session, UsageUserDay.day, filters.granularity)
-    users = func.count(distinct(UsageUserDay.user_id))
+    # Per week or month, the folded rollup: a few rows per person instead of one per day.
+    table = UsageUserDay if filters.granularity is Granularity.DAY else UsageUserPeriod
+    where = filters.clauses(table)
+    bucket = table.day if table is UsageUserDay else UsageUserPeriod.start
+    users = func.count(distinct(table.user_id))
     for day, count in await session.execute(select(bucket, users).where(*where).group_by(bucket)):
         series[_as_date(day)].active_users = int(count)
     for model, count in await session.execute(
-        select(UsageUserDay.model, users).where(*where).group_by(UsageUserDay.model)
+        select(table.model, users).where(*where).group_by(table.model)
     ):
         if model in by_model:
             by_model[model].active_users = int(count)
