@@ -54,6 +54,7 @@ from autan.ops.router import OPS_PATHS
 from autan.ops.router import router as ops_router
 from autan.quotas.limiter import QuotaLimiter
 from autan.quotas.service import Quotas
+from autan.research.api import router as research_api_router
 from autan.research.runtime import research_runner
 from autan.research.service import Research
 from autan.retention.loop import RetentionPurger
@@ -66,9 +67,11 @@ from autan.web import audit_router as web_audit
 from autan.web import budgets_router as web_budgets
 from autan.web import chat_router as web_chat
 from autan.web import collections_router as web_collections
+from autan.web import confirm_router as web_confirm
 from autan.web import dashboards_router as web_dashboards
 from autan.web import footprint_router as web_footprint
 from autan.web import library_router as web_library
+from autan.web import mail_router as web_mail
 from autan.web import people_router as web_people
 from autan.web import research_router as web_research
 from autan.web import router as web
@@ -314,6 +317,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_body_models(app)
     app.include_router(ops_router)
     app.include_router(openai_router)
+    app.include_router(research_api_router)
     app.include_router(me_router)
     app.include_router(documents_router)
     app.include_router(assistants_router)
@@ -323,6 +327,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oidc_router)
     app.include_router(web.public)
     app.include_router(web_people.public)
+    app.include_router(web_mail.public)
     # Signed-in pages wait for the usage charter to be accepted (API keys are not affected).
     charter = [Depends(require_charter)]
     app.include_router(web.pages, dependencies=charter)
@@ -331,6 +336,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_budgets.router, dependencies=charter)
     app.include_router(web_people.router, dependencies=charter)
     app.include_router(web_audit.router, dependencies=charter)
+    app.include_router(web_confirm.router, dependencies=charter)
     app.include_router(web_chat.router, dependencies=charter)
     # Signed-in pages whose routers carry no dependency of their own.
     signed_in = [Depends(principal), Depends(require_charter)]

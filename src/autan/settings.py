@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from autan.accounts.mail_settings import MailSettings
 from autan.accounts.oidc_settings import OidcSettings
 from autan.budgets.settings import BudgetSettings
 from autan.chat.settings import ChatSettings
@@ -151,6 +152,9 @@ class Settings(BaseSettings):
     )
     research: ResearchSettings = Field(
         ResearchSettings(), description="Deep research runs (AUTAN_RESEARCH__*)."
+    )
+    mail: MailSettings = Field(
+        MailSettings(), description="E-mail of reset and invitation links (AUTAN_MAIL__*)."
     )
 
     @field_validator("forwarded_allow_ips")

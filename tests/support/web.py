@@ -13,6 +13,7 @@ import httpx
 import orjson
 
 from autan.accounts import service
+from autan.accounts.mail_settings import MailSettings
 from autan.accounts.models import Role
 from autan.core.db import DatabasePoolSettings, create_engine, session_factory, utcnow
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
@@ -57,6 +58,7 @@ async def run_site(
     database_pool: dict[str, object] | None = None,
     web: dict[str, object] | None = None,
     research: dict[str, object] | None = None,
+    mail: dict[str, object] | None = None,
 ) -> AsyncIterator[Site]:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
@@ -85,6 +87,8 @@ async def run_site(
     )
     if database_pool is not None:
         settings.database_pool = DatabasePoolSettings.model_validate(database_pool)
+    if mail is not None:
+        settings.mail = MailSettings.model_validate(mail)
     async with serve_autan(settings) as autan:
         yield Site(autan)
 

@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import audit, domains
-from autan.accounts.models import AuditEvent, Organisation, QuotaRule, Role, User
+from autan.accounts.models import Organisation, QuotaRule, Role, User
 from autan.accounts.principal import Principal
 from autan.accounts.service import change_user
 from autan.core.errors import Forbidden, InvalidRequest, NotFound
@@ -42,6 +42,8 @@ _ORG_FIELDS = (
     "allowed_domains",
     "allowed_models",
     "web_search_allowed",
+    "deep_research_allowed",
+    "research_limits",
     "web_allowed_domains",
     "web_blocked_domains",
 )
@@ -140,6 +142,14 @@ async def find_users(
     return list(rows)
 
 
+async def user_in_org(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> User:
+    """A user of this organisation, or not found (another organisation's alike)."""
+    user = await session.scalar(select(User).where(User.id == user_id, User.org_id == org_id))
+    if user is None:
+        raise UserNotInScope()
+    return user
+
+
 async def update_user(
     session: AsyncSession,
     org_id: uuid.UUID,
@@ -158,14 +168,3 @@ async def update_user(
     if Role.ADMIN in (role, user.role) and actor.role != Role.ADMIN:
         raise AdminRoleReserved()
     return await change_user(session, user, actor_id=actor.user_id, role=role, is_active=is_active)
-
-
-async def audit_events(
-    session: AsyncSession, org_id: uuid.UUID, limit: int = 100, before_id: int | None = None
-) -> list[AuditEvent]:
-    """The organisation's audit events, newest first, paged by id."""
-    statement = select(AuditEvent).where(AuditEvent.org_id == org_id)
-    if before_id is not None:
-        statement = statement.where(AuditEvent.id < before_id)
-    rows = await session.scalars(statement.order_by(AuditEvent.id.desc()).limit(limit))
-    return list(rows)

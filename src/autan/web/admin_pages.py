@@ -20,6 +20,7 @@ from autan.llm.gateway import Gateway
 from autan.retention import service as retention
 from autan.services import services_of
 from autan.web.pages import page_context, templates_of
+from autan.web.web_access_form import web_access_context
 
 BUDGET_ROLES = (WHOLE_ORG, Role.MEMBER.value, Role.REFERENT.value)
 """The budgets of the settings page: the organisation's, then one per role in it."""
@@ -97,7 +98,8 @@ async def settings_page(
         "retention": await retention.rule_of(session, org.id),
         "budget_rows": [(role, budgets.get(role)) for role in BUDGET_ROLES],
         "max_budget": MAX_BUDGET,
-    } | (extra or {})
+    }
+    context |= web_access_context(org, services_of(request).settings.research) | (extra or {})
     return await render_admin_page(
         request, "admin/settings.html", me, csrf, session, org, context, status_code
     )

@@ -26,12 +26,14 @@ from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import Offset, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
+from autan.research.settings import ResearchSettings
 from autan.services import services_of
-from autan.web import forms
+from autan.web import confirm_router, forms
 from autan.web.admin_pages import managed_org, render_admin_page
 from autan.web.admin_pages import settings_page as _settings_page
 from autan.web.errors import fill_in, translate
 from autan.web.templating import Templates, request_language
+from autan.web.web_access_form import typed_web_access, web_access_changes
 
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(principal)])
 
@@ -115,6 +117,8 @@ async def update_user(
             raise forms.FormError("Choose a role from the list.", "role")
         if active_text not in ("", "true", "false"):
             raise forms.FormError("This field is not valid.", "is_active")
+        if active_text == "false" and form.get("confirmed") != confirm_router.CONFIRMED:
+            return RedirectResponse(confirm_router.disable_url(org.slug, user_id, q), 303)
         await admin.update_user(
             session,
             org.id,
@@ -148,7 +152,8 @@ async def _codes_page(
     rows = await codes.list_codes(session, org.id)
     context = {
         "codes": [(row, codes.visible_code(secret, row, me)) for row in rows],
-        "form": form or {"uses": "1", "days": "30"},
+        "form": form or {"uses": "1", "days": "30", "role": "member"},
+        "roles": [role.value for role in codes.grantable_roles(me.role)],
         "error": error,
     }
     return await render_admin_page(
@@ -175,6 +180,9 @@ async def create_code(
         label = forms.text(form, "label", 200)
         uses = forms.whole_number(form, "uses", 1, 100_000)
         days = forms.whole_number(form, "days", 1, 3650)
+        role = forms.text(form, "role", 16) or Role.MEMBER.value
+        if role not in _ROLES:
+            raise forms.FormError("Choose a role from the list.", "role")
         await codes.create_code(
             session,
             services_of(request).settings.resolved_secret_key(),
@@ -183,15 +191,16 @@ async def create_code(
             label=label,
             max_uses=uses,
             valid_days=days,
+            role=Role(role),
         )
-    except InvalidRequest as exc:
+    except (InvalidRequest, codes.CodeRoleTooHigh) as exc:
         return await _codes_page(
             request,
             me,
             data.csrf,
             session,
             org,
-            form=forms.typed(form, "label", "uses", "days"),
+            form=forms.typed(form, "label", "uses", "days", "role"),
             error=translate(request, exc),
             status_code=400,
         )
@@ -200,9 +209,11 @@ async def create_code(
 
 @router.post("/orgs/{slug}/codes/{code_id}/revoke")
 async def revoke_code(
-    slug: Slug, code_id: uuid.UUID, me: CurrentPrincipal, session: SessionDep
+    slug: Slug, code_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
 ) -> RedirectResponse:
     org = await managed_org(session, slug, me)
+    if (await request.form()).get("confirmed") != confirm_router.CONFIRMED:
+        return RedirectResponse(confirm_router.revoke_url(org.slug, code_id), 303)
     await codes.revoke_code(session, org.id, code_id, me)
     return RedirectResponse(f"/admin/orgs/{org.slug}/codes", status_code=303)
 
@@ -224,11 +235,11 @@ def _typed_settings(form: FormData) -> dict[str, Any]:
         "domains": str(form.get("domains", ""))[:10_000],
         "models": [m for m in form.getlist("models") if isinstance(m, str)],
         "all_models": form.get("all_models") == "on",
-        "web_search": form.get("web_search") == "on",
+        **typed_web_access(form),
     }
 
 
-def _org_changes(form: FormData) -> dict[str, Any]:
+def _org_changes(form: FormData, research: ResearchSettings) -> dict[str, Any]:
     domains_text = forms.text(form, "domains", 10_000)
     domains = [d.strip() for d in domains_text.replace(",", "\n").splitlines() if d.strip()]
     models = [m for m in form.getlist("models") if isinstance(m, str)]
@@ -237,14 +248,14 @@ def _org_changes(form: FormData) -> dict[str, Any]:
         patch = OrgPatch(
             allowed_domains=domains,
             allowed_models=None if all_models else models,
-            web_search_allowed=form.get("web_search") == "on",
         )
     except ValidationError:
         raise forms.FormError(
             "Check the email domains: one per line, 3 to 253 characters, 100 at most.",
             "domains",
         ) from None
-    return patch.model_dump(exclude={"name", "move_domains"})
+    changes = patch.model_dump(include={"allowed_domains", "allowed_models"})
+    return changes | web_access_changes(form, research)
 
 
 def _settings_error(request: Request, exc: AutanError) -> str:
@@ -262,7 +273,7 @@ async def update_settings(
     org = await managed_org(session, slug, me)
     form = await request.form()
     try:
-        changes = _org_changes(form)
+        changes = _org_changes(form, services_of(request).settings.research)
         move = me.role == Role.ADMIN and form.get("move_domains") == "on"
         await admin.update_org(session, org, changes, me, move_domains=move)
     except (InvalidRequest, DomainTaken) as exc:

@@ -6,8 +6,6 @@ organisation's at once (`everywhere=true`). Names come from `accounts.audit_log`
 
 from __future__ import annotations
 
-import uuid
-from datetime import date
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -15,13 +13,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from autan.accounts import audit_log
-from autan.accounts.models import Role
-from autan.accounts.principal import Principal
 from autan.core.db import utcnow
-from autan.core.errors import Forbidden
 from autan.core.params import BigIdCursor, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
-from autan.web import forms
 from autan.web.admin_pages import managed_org, render_admin_page
 from autan.web.pages import templates_of
 from autan.web.templating import request_language
@@ -31,55 +25,14 @@ router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depen
 _PAGE_SIZE = 50
 
 
-class AdminOnly(Forbidden):
-    code = "admin_required"
-
-    def __init__(self) -> None:
-        super().__init__("Only platform administrators can do this.")
-
-
-# -- Filters ------------------------------------------------------------------------------
-
 ActionParam = Annotated[str, Query(max_length=64)]
 ActorParam = Annotated[str, Query(max_length=200)]
 
 
 DayParam = Annotated[str, Query(max_length=10, description="A day, YYYY-MM-DD; empty: none.")]
-
-
-def _day(text: str, name: str) -> date | None:
-    # A date field left empty is sent as "", which a `date` parameter would refuse.
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise forms.FormError("Enter a date such as 2026-01-31.", name) from None
-
-
-def _audit_filter(action: str, actor: str, since: str, until: str) -> audit_log.AuditFilter:
-    if action and action not in audit_log.LABELS:
-        raise forms.FormError("Choose an action from the list.", "action")
-    return audit_log.AuditFilter(
-        action=action,
-        actor=actor.strip(),
-        since=_day(since, "since"),
-        until=_day(until, "until"),
-    )
-
-
 EverywhereParam = Annotated[
     bool, Query(description="Every organisation's rows (administrators only).")
 ]
-
-
-def _scope(me: Principal, org_id: uuid.UUID, everywhere: bool) -> uuid.UUID | None:
-    """The organisation whose rows are read; None (all) only for an administrator."""
-    if not everywhere:
-        return org_id
-    if me.role != Role.ADMIN:
-        raise AdminOnly()
-    return None
 
 
 def _action_choices(request: Request) -> list[tuple[str, str]]:
@@ -106,8 +59,8 @@ async def audit_page(
     """The organisation's audit log (an admin's choice: every organisation's), newest first,
     filtered, a page at a time."""
     org = await managed_org(session, slug, me)
-    wanted = _audit_filter(action, actor, since, until)
-    scope = _scope(me, org.id, everywhere)
+    wanted = audit_log.parse_filter(action, actor, since, until)
+    scope = audit_log.scope(me, org.id, everywhere)
     rows = await audit_log.events(session, scope, wanted, limit=_PAGE_SIZE + 1, before_id=before_id)
     shown = rows[:_PAGE_SIZE]
     query = wanted.query() | ({"everywhere": "true"} if scope is None else {})
@@ -143,8 +96,8 @@ async def audit_export(
 ) -> Response:
     """The filtered audit log as CSV, in the reader's language."""
     org = await managed_org(session, slug, me)
-    wanted = _audit_filter(action, actor, since, until)
-    scope = _scope(me, org.id, everywhere)
+    wanted = audit_log.parse_filter(action, actor, since, until)
+    scope = audit_log.scope(me, org.id, everywhere)
     rows = await audit_log.events(session, scope, wanted, limit=_EXPORT_MAX)
     lang = request_language(request)
     templates = templates_of(request)

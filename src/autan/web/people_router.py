@@ -32,7 +32,7 @@ from autan.deps import (
     set_session_cookie,
 )
 from autan.services import services_of
-from autan.web import forms
+from autan.web import forms, mail_links
 from autan.web.admin_pages import managed_org, render_admin_page
 from autan.web.errors import translate
 from autan.web.pages import templates_of
@@ -212,8 +212,10 @@ async def invite_page(
 ) -> HTMLResponse:
     """The form to invite a person into the organisation."""
     org = await managed_org(session, slug, me)
-    context = {"form": {"role": "member"}, "roles": _roles_for(me.role), "error": ""}
+    context: dict[str, Any] = {"form": {"role": "member"}, "roles": _roles_for(me.role)}
+    context["error"] = ""
     context["section"] = "users"  # the tab that stays lit
+    context["mail_enabled"] = mail_links.mail_ready(request) is not None
     return await render_admin_page(
         request, "admin/invite.html", me, data.csrf, session, org, context
     )
@@ -231,7 +233,10 @@ async def invite(
     """Create the person and show their one-time link (once: it is stored hashed)."""
     org = await managed_org(session, slug, me)
     form = await request.form()
-    typed = forms.typed(form, "email", "name", "role", limit=320)
+    typed = forms.typed(form, "email", "name", "role", "mail_lang", limit=320)
+    # An unticked box sends nothing: tell "unticked" from "not offered" to show it again.
+    if form.get("mail_offered") == "on" and form.get("send_mail") != "on":
+        typed["send_mail"] = "off"
     try:
         email = forms.text(form, "email", 320)
         name = forms.text(form, "name", 200)
@@ -249,12 +254,23 @@ async def invite(
         )
     except (InvalidRequest, UserExists, AdminRoleReserved) as exc:
         await session.rollback()
-        context = {"form": typed, "roles": _roles_for(me.role), "error": translate(request, exc)}
+        context: dict[str, Any] = {"form": typed, "roles": _roles_for(me.role)}
+        context["error"] = translate(request, exc)
         context["section"] = "users"
+        context["mail_enabled"] = mail_links.mail_ready(request) is not None
         return await render_admin_page(
             request, "admin/invite.html", me, data.csrf, session, org, context, 400
         )
-    return await _created_page(request, me, data.csrf, session, slug, created)
+    mail_error = ""
+    if form.get("send_mail") == "on" and mail_links.mail_ready(request) is not None:
+        lang = str(form.get("mail_lang", ""))
+        mail_error = await mail_links.mail_invitation(request, created, org.name, lang)
+        mailed = not mail_error
+    else:
+        mailed = False
+    return await _created_page(
+        request, me, data.csrf, session, slug, created, mailed=mailed, mail_error=mail_error
+    )
 
 
 async def _created_page(
@@ -264,9 +280,14 @@ async def _created_page(
     session: SessionDep,
     slug: str,
     created: links.CreatedLink,
+    *,
+    mailed: bool = False,
+    mail_error: str = "",
 ) -> HTMLResponse:
     org = await managed_org(session, slug, me)
     context = {
+        "mailed": mailed,
+        "mail_error": mail_error,
         "kind": created.row.kind,
         "email": created.user.email,
         "url": _link_url(request, created.token),

@@ -70,6 +70,7 @@ def _login_page(
             "oidc_enabled": services_of(request).oidc is not None,
             "local_enabled": services_of(request).settings.sessions.local_login_enabled,
             "signup_enabled": services_of(request).settings.sessions.signup_enabled,
+            "mail_enabled": services_of(request).settings.mail.enabled,
             "form_token": token,
             "email": email,
             "error": error,

@@ -2,7 +2,7 @@
 weekly and monthly active-user rollup of the cockpit's long views
 
 Revision ID: 0018
-Revises: 0017
+Revises: 0022
 Create Date: 2026-12-06 23:10:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import autan.core.db
 
 revision: str = "0018"
-down_revision: str | None = "0017"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
