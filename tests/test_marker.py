@@ -82,12 +82,14 @@ async def _seed(site: Site) -> dict[str, list[str]]:
         await session.commit()
         return {
             "slug": ["agri"],
+            "user_id": [str(member.id)],
             "conversation_id": [str(conversation.id)],
             "collection_id": [str(collection.id)],
             "document_id": documents,
             "model_id": ["petit"],
             # Nothing of the member's: these must simply not fail.
             "prompt_id": [str(uuid.uuid4())],
+            "code_id": [str(uuid.uuid4())],
             "assistant_id": [str(uuid.uuid4())],
             "job_id": [str(uuid.uuid4())],
             "token": ["not-a-token"],
