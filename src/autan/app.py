@@ -40,6 +40,8 @@ from autan.accounts.throttle import LoginThrottle
 from autan.arena import pages as arena_pages
 from autan.assistants import pages as assistant_pages
 from autan.assistants.router import router as assistants_router
+from autan.budgets import pages as budget_pages
+from autan.budgets.service import Budgets
 from autan.chat import pages as chat_pages
 from autan.chat.grounding import ChatGrounding
 from autan.chat.turns import Turns
@@ -152,7 +154,8 @@ async def backend(
     usage = UsageRecorder(factory, settings.gateway.usage_flush_interval)
     http = _http_client(tracing.trace_configs())
     limiter = QuotaLimiter(settings.redis_url, timeout=settings.quotas.storage_timeout)
-    quotas = Quotas(settings.quotas, limiter, factory, bus=bus)
+    budgets = Budgets(settings.budgets, factory, bus=bus)
+    quotas = Quotas(settings.quotas, limiter, factory, bus=bus, budgets=budgets)
     # The gateway knows neither usage nor quotas: both follow the calls it finishes.
     bus.subscribe(CallFinished, usage.on_call_finished)
     bus.subscribe(CallFinished, quotas.on_call_finished)
@@ -335,6 +338,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(account_pages.pages, dependencies=charter)
     app.include_router(org_pages.router, dependencies=charter)
     app.include_router(footprint_pages.router, dependencies=charter)
+    app.include_router(budget_pages.router, dependencies=charter)
     app.include_router(people_pages.router, dependencies=charter)
     app.include_router(audit_pages.router, dependencies=charter)
     app.include_router(confirm_pages.router, dependencies=charter)

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from autan.accounts.mail_settings import MailSettings
 from autan.accounts.oidc_settings import OidcSettings
+from autan.budgets.settings import BudgetSettings
 from autan.chat.settings import ChatSettings
 from autan.core.db import DatabasePoolSettings
 from autan.core.events import EventSettings
@@ -132,6 +133,10 @@ class Settings(BaseSettings):
         OidcSettings(), description="OIDC / ProConnect sign-in (AUTAN_OIDC__*)."
     )
     quotas: QuotaSettings = Field(QuotaSettings(), description="Per-user quotas (AUTAN_QUOTAS__*).")
+    budgets: BudgetSettings = Field(
+        BudgetSettings(),
+        description="Monthly token budgets per organisation and role (AUTAN_BUDGETS__*).",
+    )
     documents: DocumentSettings = Field(
         DocumentSettings(), description="Document upload and ingestion (AUTAN_DOCUMENTS__*)."
     )

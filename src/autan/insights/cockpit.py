@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.chat.models import Feedback
 from autan.core.db import utcnow
-from autan.usage.models import UsageDay, UsageUserDay
+from autan.usage.models import UsageDay, UsageUserDay, UsageUserPeriod
+from autan.usage.rollup import MONTH, WEEK
 
 PERIODS = (30, 90, 365)
 CHANNELS = ("web", "api")
@@ -57,11 +58,20 @@ class Filters:
 
     @property
     def first_day(self) -> date:
-        return utcnow().date() - timedelta(days=self.days - 1)
+        """The period's first day; per week or month, the first day of the first bucket, so
+        every bucket is whole and its people are counted from the weekly or monthly rollup."""
+        return bucket_of(utcnow().date() - timedelta(days=self.days - 1), self.granularity)
 
-    def clauses(self, model: type[UsageDay] | type[UsageUserDay]) -> list[Any]:
+    def clauses(
+        self, model: type[UsageDay] | type[UsageUserDay] | type[UsageUserPeriod]
+    ) -> list[Any]:
         """The WHERE clauses of these filters over a rollup table."""
-        where: list[Any] = [model.day >= self.first_day]
+        where: list[Any]
+        if model is UsageUserPeriod:
+            period = WEEK if self.granularity is Granularity.WEEK else MONTH
+            where = [UsageUserPeriod.period == period, UsageUserPeriod.start >= self.first_day]
+        else:
+            where = [model.day >= self.first_day]  # type: ignore[union-attr]
         if self.org_id is not None:
             where.append(model.org_id == self.org_id)
         if self.model:
@@ -87,6 +97,21 @@ class Point:
     via_api: int = 0
     active_users: int = 0
     feedback: int = 0
+    # EcoLogits' ranges summed by the rollups (kWh, g CO2eq); see `energy_kwh`, `kgco2eq`.
+    energy_kwh_min: float = 0.0
+    energy_kwh_max: float = 0.0
+    gwp_g_min: float = 0.0
+    gwp_g_max: float = 0.0
+
+    @property
+    def energy_kwh(self) -> float:
+        """Energy of the answers, the middle of EcoLogits' range (kWh)."""
+        return (self.energy_kwh_min + self.energy_kwh_max) / 2
+
+    @property
+    def kgco2eq(self) -> float:
+        """Emissions of the answers, the middle of EcoLogits' range (kg CO2eq)."""
+        return (self.gwp_g_min + self.gwp_g_max) / 2000
 
     @property
     def tokens(self) -> int:
@@ -146,6 +171,9 @@ def _sql_bucket(session: AsyncSession, column: Any, granularity: Granularity) ->
     return func.date(column, "start of month")
 
 
+_IMPACTS = ("energy_kwh_min", "energy_kwh_max", "gwp_g_min", "gwp_g_max")
+
+
 def _sums() -> tuple[Any, ...]:
     answer = UsageDay.endpoint.in_(ANSWER_ENDPOINTS)
 
@@ -160,12 +188,16 @@ def _sums() -> tuple[Any, ...]:
         _sum_if(UsageDay.endpoint == "chat.documents"),
         _sum_if(UsageDay.endpoint == "chat.web"),
         _sum_if(and_(answer, UsageDay.channel == "api")),
+        *(func.coalesce(func.sum(getattr(UsageDay, name)), 0.0) for name in _IMPACTS),
     )
 
 
 def _fill(point: Point, values: Any) -> None:
-    for name, value in zip(_COUNTERS, values, strict=True):
+    counters = len(_COUNTERS)
+    for name, value in zip(_COUNTERS, values[:counters], strict=True):
         setattr(point, name, int(value))
+    for name, value in zip(_IMPACTS, values[counters:], strict=True):
+        setattr(point, name, float(value))
 
 
 async def overview(session: AsyncSession, filters: Filters) -> Overview:
@@ -181,7 +213,7 @@ async def overview(session: AsyncSession, filters: Filters) -> Overview:
         point = Point("")
         _fill(point, values)
         target = series[bucket_of(_as_date(day), gran)]
-        for name in _COUNTERS:
+        for name in (*_COUNTERS, *_IMPACTS):
             setattr(target, name, getattr(target, name) + getattr(point, name))
             setattr(total, name, getattr(total, name) + getattr(point, name))
     by_model = {}
@@ -206,13 +238,15 @@ async def _active_users(
     by_model: dict[str, Point],
     total: Point,
 ) -> None:
-    where = filters.clauses(UsageUserDay)
-    bucket = _sql_bucket(session, UsageUserDay.day, filters.granularity)
-    users = func.count(distinct(UsageUserDay.user_id))
+    # Per week or month, the folded rollup: a few rows per person instead of one per day.
+    table = UsageUserDay if filters.granularity is Granularity.DAY else UsageUserPeriod
+    where = filters.clauses(table)
+    bucket = table.day if table is UsageUserDay else UsageUserPeriod.start
+    users = func.count(distinct(table.user_id))
     for day, count in await session.execute(select(bucket, users).where(*where).group_by(bucket)):
         series[_as_date(day)].active_users = int(count)
     for model, count in await session.execute(
-        select(UsageUserDay.model, users).where(*where).group_by(UsageUserDay.model)
+        select(table.model, users).where(*where).group_by(table.model)
     ):
         if model in by_model:
             by_model[model].active_users = int(count)

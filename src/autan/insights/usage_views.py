@@ -19,6 +19,8 @@ CSV_COLUMNS = (
     "with_web",
     "via_api",
     "feedback",
+    "energy_kwh",
+    "kgco2eq",
 )
 
 
@@ -40,10 +42,15 @@ def _plain(point: Point) -> int:
 
 
 def csv_of(rows: Sequence[Point], first: str) -> str:
-    """The rows as CSV, one column per figure (counts only)."""
+    """The rows as CSV, one column per figure (counts, energy in kWh, kg CO2eq)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([first, *CSV_COLUMNS])
     for row in rows:
-        writer.writerow([row.label, *(getattr(row, name) for name in CSV_COLUMNS)])
+        writer.writerow([row.label, *(_csv_value(getattr(row, name)) for name in CSV_COLUMNS)])
     return out.getvalue()
+
+
+def _csv_value(value: float) -> str:
+    """Counts as they are; energy and CO2 with enough digits for a day's few answers."""
+    return str(value) if isinstance(value, int) else f"{value:.6g}"

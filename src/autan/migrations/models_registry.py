@@ -3,6 +3,7 @@
 from autan.accounts import models as _accounts
 from autan.arena import models as _arena
 from autan.assistants import models as _assistants
+from autan.budgets import models as _budgets
 from autan.chat import models as _chat
 from autan.core import events_db as _events
 from autan.core.db import Base
@@ -20,6 +21,7 @@ __all__ = [
     "_accounts",
     "_arena",
     "_assistants",
+    "_budgets",
     "_chat",
     "_documents",
     "_events",

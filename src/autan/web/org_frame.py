@@ -16,11 +16,17 @@ from autan.accounts.models import Organisation, Role
 from autan.accounts.permissions import OrganisationNotFound, require_org_manager
 from autan.accounts.principal import Principal
 from autan.accounts.web_access_form import web_access_context
+from autan.budgets.models import WHOLE_ORG
+from autan.budgets.service import alerts_of, load_budgets
 from autan.llm.config import ModelType
 from autan.llm.gateway import Gateway
 from autan.retention import service as retention
 from autan.services import services_of
 from autan.web.pages import page_context, templates_of
+
+BUDGET_ROLES = (WHOLE_ORG, Role.MEMBER.value, Role.REFERENT.value)
+"""The budgets of the settings page: the organisation's, then one per role in it."""
+MAX_BUDGET = 10**15
 
 
 async def managed_org(session: AsyncSession, slug: str, me: Principal) -> Organisation:
@@ -30,6 +36,17 @@ async def managed_org(session: AsyncSession, slug: str, me: Principal) -> Organi
         raise OrganisationNotFound()
     require_org_manager(me, org.id)
     return org
+
+
+async def budget_context(
+    request: Request, session: AsyncSession, org: Organisation
+) -> dict[str, Any]:
+    """The organisation's budgets this month, and the alert its managers are shown (the
+    highest threshold reached this month, 0 for none)."""
+    budgets = services_of(request).quotas.budgets
+    statuses = await budgets.status(org.id) if budgets is not None else []
+    alert = await alerts_of(session, org.id) if statuses else 0
+    return {"budgets": statuses, "budget_alert": alert}
 
 
 async def render_admin_page(
@@ -45,6 +62,7 @@ async def render_admin_page(
     """An administration page of `org`, with the administration navigation."""
     base = await page_context(request, me, csrf, session)
     base |= {"managed": org, "section": name.split("/")[-1].removesuffix(".html")}
+    base |= await budget_context(request, session, org)
     if me.role == Role.ADMIN:
         base["all_orgs"] = list(
             await session.scalars(select(Organisation).order_by(Organisation.name))
@@ -69,6 +87,7 @@ async def settings_page(
     gateway: Gateway = services_of(request).gateway
     models = [pool.config for pool in gateway.pools.values() if pool.config.type == ModelType.CHAT]
     rules = {rule.role: rule for rule in await org_management.quota_rules(session, org.id)}
+    budgets = await load_budgets(session, org.id)
     context = {
         "models": models,
         "quota_rows": [(None, rules.get(None))]
@@ -79,6 +98,8 @@ async def settings_page(
         "form": form,
         "domain_conflict": domain_conflict,
         "retention": await retention.rule_of(session, org.id),
+        "budget_rows": [(role, budgets.get(role)) for role in BUDGET_ROLES],
+        "max_budget": MAX_BUDGET,
     }
     context |= web_access_context(org, services_of(request).settings.research) | (extra or {})
     return await render_admin_page(
