@@ -18,6 +18,7 @@ import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from autan.accounts import service as accounts
+from autan.arena.models import Comparison
 from autan.documents.models import Chunk, Collection, Document, DocumentStatus
 from tests.support.library import add_conversation, database, user_by_email
 from tests.support.web import PEOPLE, Site, run_site
@@ -79,6 +80,15 @@ async def _seed(site: Site) -> dict[str, list[str]]:
                 )
             )
             documents.append(str(document.id))
+        # A blind comparison whose answers are the member's conversation (with the marker).
+        comparison = Comparison(
+            org_id=member.org_id,
+            user_id=member.id,
+            conversation_id=conversation.id,
+            model_a="petit",
+            model_b="grand",
+        )
+        session.add(comparison)
         await session.commit()
         return {
             "slug": ["agri"],
@@ -92,6 +102,8 @@ async def _seed(site: Site) -> dict[str, list[str]]:
             "code_id": [str(uuid.uuid4())],
             "assistant_id": [str(uuid.uuid4())],
             "job_id": [str(uuid.uuid4())],
+            "comparison_id": [str(comparison.id)],
+            "questionnaire_id": [str(uuid.uuid4())],
             "token": ["not-a-token"],
         }
 
