@@ -157,8 +157,13 @@ def sources_of(hits: Sequence[SearchHit]) -> list[dict[str, Any]]:
 
 
 def chunk_metadata(hit: SearchHit) -> dict[str, Any]:
-    """The `metadata` of a chunk in the Albert API's shape."""
+    """The `metadata` of a chunk in the Albert API's shape.
+
+    The document's own metadata (Albert's `metadata` of an upload) comes first; Autan's
+    fields are always there and win over a key of the same name.
+    """
     return {
+        **(hit.metadata or {}),
         "document_id": str(hit.document_id),
         "document_name": hit.document_name,
         "page": hit.page,
@@ -174,12 +179,19 @@ def search_result(hit: SearchHit) -> dict[str, Any]:
     return {
         "method": hit.method,
         "score": hit.score,
-        "chunk": {
-            "object": "chunk",
-            "id": hit.chunk_id,
-            "content": hit.content,
-            "metadata": chunk_metadata(hit),
-        },
+        "chunk": chunk_out(hit),
+    }
+
+
+def chunk_out(hit: SearchHit) -> dict[str, Any]:
+    """A chunk in Albert's `Chunk` shape (`collection_id` and `document_id` beside it)."""
+    return {
+        "object": "chunk",
+        "id": hit.chunk_id,
+        "collection_id": str(hit.collection_id) if hit.collection_id else None,
+        "document_id": str(hit.document_id),
+        "content": hit.content,
+        "metadata": chunk_metadata(hit),
     }
 
 
