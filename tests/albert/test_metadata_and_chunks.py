@@ -333,7 +333,7 @@ async def test_bad_metadata_is_refused_and_nothing_is_filed(
 
 async def test_ready_made_chunks_are_embedded_listed_and_found(world: World) -> None:
     notes = world.docs["notes.md"]
-    body = {
+    body: dict[str, list[dict[str, Any]]] = {
         "chunks": [
             {"content": "Le renouvellement du passeport biométrique se demande en mairie."},
             {

@@ -26,7 +26,19 @@ from pydantic import (
     StrictInt,
     Tag,
 )
-from sqlalchemy import ColumnElement, Float, and_, case, cast, false, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Text,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.core.errors import InvalidRequest
@@ -174,13 +186,14 @@ MetadataFilterIn = Annotated[
 
 def _text_of(dialect: str, key: str) -> ColumnElement[Any]:
     if dialect == "postgresql":
-        return Document.meta.op("->>")(literal(key))
+        # Typed as text, so that LIKE and = bind their values as text, not as JSON.
+        return Document.meta.op("->>", return_type=Text())(literal(key, Text()))
     return func.json_extract(Document.meta, literal(f"$.{key}"))
 
 
 def _type_of(dialect: str, key: str) -> ColumnElement[Any]:
     if dialect == "postgresql":
-        return func.json_typeof(Document.meta.op("->")(literal(key)))
+        return func.json_typeof(Document.meta.op("->")(literal(key, Text())))
     return func.json_type(Document.meta, literal(f"$.{key}"))
 
 

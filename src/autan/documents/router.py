@@ -27,6 +27,7 @@ from autan.documents.errors import (
     MissingFile,
 )
 from autan.documents.metadata import matching_documents, parse_metadata
+from autan.documents.ocr_router import router as ocr_router
 from autan.documents.permissions import readable_collection_ids
 from autan.documents.schemas import (
     CollectionIn,
@@ -57,7 +58,14 @@ def upload_body_limits(settings: DocumentSettings) -> dict[str, tuple[int, str]]
     )
     # The chat's attachments are the same files, sent from the conversation page.
     # The knowledge workspace's uploads too (`web.collections_router.UPLOAD_PATH`).
-    return {"/v1/documents": limit, "/chat/attachments": limit, "/collections/upload": limit}
+    # `/v1/ocr` takes the same file as a base64 data URI in JSON: a third larger.
+    encoded = (settings.max_file_bytes * 4 // 3 + MULTIPART_SLACK, limit[1])
+    return {
+        "/v1/documents": limit,
+        "/chat/attachments": limit,
+        "/collections/upload": limit,
+        "/v1/ocr": encoded,
+    }
 
 
 async def get_worker(request: Request) -> IngestionWorker:
@@ -306,3 +314,4 @@ async def search(
 
 # Albert's chunk routes live beside, under the same prefix and the same authentication.
 router.include_router(chunks_router)
+router.include_router(ocr_router)
