@@ -136,7 +136,7 @@ def parse_options(form: dict[str, str], separators: Sequence[str]) -> ChunkingOp
 def _separators(given: Sequence[str], regex: bool) -> tuple[str, ...]:
     if not given:
         return DEFAULT_SEPARATORS
-    if len(given) > MAX_SEPARATORS or any(len(s) > MAX_SEPARATOR_CHARS for s in given):
+    if len(given) > MAX_SEPARATORS or any(len(sep) > MAX_SEPARATOR_CHARS for sep in given):
         raise InvalidRequest(
             "Give at most {count} `separators` of at most {chars} characters each.",
             param="separators",
