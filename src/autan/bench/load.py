@@ -317,6 +317,7 @@ class SimulatedUser:
     async def turn(self, stats: StepStats) -> None:
         """One question and its streamed answer; counts it in `stats` however it ends."""
         stats.turns += 1
+        answered = False
         try:
             if self.conversation is None or self.turns_here >= self.plan.turns_per_conversation:
                 self.conversation, self.turns_here = None, 0
@@ -330,14 +331,20 @@ class SimulatedUser:
             message_id = await self._ask(question, stats)
             if message_id is None:
                 return
+            answered = True
             self.turns_here += 1
             if self.turns_here >= self.plan.turns_per_conversation:
                 page = await self._page(f"/c/{self.conversation}", stats)
                 if f'data-id="{message_id}"' not in page:
                     raise Failure("answer not stored")
         except Refused:
-            stats.refused += 1
+            # The read-back of an answer already complete may be refused: the turn succeeded,
+            # and counting it twice would push the success rate above 100 %.
+            if not answered:
+                stats.refused += 1
         except Failure as exc:
+            if answered:  # e.g. an answer streamed to its end but not stored: not a success
+                stats.complete -= 1
             stats.error(exc.kind)
         except TimeoutError:
             stats.error("timeout")
