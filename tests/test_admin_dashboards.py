@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts import service as accounts
-from autan.admin import dashboards
 from autan.core.db import utcnow
+from autan.insights import feedback
 from autan.usage import rollup
 from autan.usage.models import UsageRecord
 from tests.support.library import add_conversation, database, user_by_email
@@ -45,7 +45,7 @@ async def test_feedback_per_model_and_week(session_maker: Factory) -> None:
                 comment=comment,
                 at=at,
             )
-        summary = await dashboards.feedback_summary(session, a.org_id)
+        summary = await feedback.feedback_summary(session, a.org_id)
     assert (summary.overall.up, summary.overall.down) == (3, 2)
     assert [(r.label, r.up, r.down) for r in summary.by_model] == [
         ("grand", 1, 1),

@@ -49,6 +49,7 @@ def sim_models(api_url: str) -> ModelsConfig:
     )
 
 
+@pytest.mark.slow  # `autan bench load` in a child process
 async def test_planner_ramps_signed_in_users_over_the_chat_path(
     tmp_path: Path, sqlite_databases: SqliteDatabases, sim: SimUpstream
 ) -> None:

@@ -1,5 +1,9 @@
-"""The chat over HTTP with the real embedded model: turns, stop, edit, regenerate, temporary,
-rename, search, feedback, and that nobody reaches another person's conversations."""
+"""The chat over HTTP: turns, stop, edit, regenerate, temporary, rename, search, feedback, and
+that nobody reaches another person's conversations.
+
+One conversation runs the real embedded model end to end (the full lane); the refusals, the
+temporary turns, stopping and access control do not depend on the model's words and run
+over the in-process scripted model (the fast lane too)."""
 
 from __future__ import annotations
 
@@ -17,18 +21,27 @@ from sqlalchemy import func, select, text
 
 from autan.chat.models import Conversation, Feedback, Message
 from autan.core.db import create_engine, session_factory
-from autan.llm.config import ModelsConfig
+from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
+from tests.support.scripted_upstream import scripted_upstream
 from tests.support.web import Site, hidden, parse_events, run_site
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-async def site(
+async def real_site(
     tmp_path: Path, database_url: str, embedded_models: ModelsConfig
 ) -> AsyncIterator[Site]:
     async with run_site(tmp_path, database_url, embedded_models) as running:
         yield running
+
+
+@pytest.fixture
+async def site(tmp_path: Path, database_url: str) -> AsyncIterator[Site]:
+    async with scripted_upstream() as upstream:
+        models = ModelsConfig(
+            models=[ModelConfig(id="scripted", replicas=[ReplicaConfig(url=upstream)])]
+        )
+        async with run_site(tmp_path, database_url, models) as running:
+            yield running
 
 
 async def csrf_of(browser: httpx.AsyncClient) -> str:
@@ -59,7 +72,9 @@ async def count(site: Site, table: type[Any]) -> int:
         await engine.dispose()
 
 
-async def test_a_conversation_from_question_to_feedback(site: Site) -> None:
+@pytest.mark.slow  # the real embedded model
+async def test_a_conversation_from_question_to_feedback(real_site: Site) -> None:
+    site = real_site
     async with site.signed_in("member_a") as browser:
         csrf = await csrf_of(browser)
         response, events = await turn(browser, csrf, content="Bonjour, qui es-tu ?")
@@ -193,7 +208,7 @@ async def test_stopping_an_answer_keeps_what_was_written(site: Site) -> None:
             "POST",
             "/chat/turn",
             content=orjson.dumps(
-                {"action": "send", "content": "Écris un très long poème sur la mer."}
+                {"action": "send", "content": "Écris un très long poème sur la mer. [slow]"}
             ),
             headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
         )

@@ -1,4 +1,8 @@
-"""The chat in a real browser (Debian's Chromium) with the real embedded model, and axe-core."""
+"""The chat in a real browser (Debian's Chromium) and axe-core, over the scripted model.
+
+The page's journey (stream, stop, regenerate, edit, feedback, search, temporary turns) does
+not depend on what the model says, so the in-process scripted model answers, at once or
+word by word when asked `[slow]`; the real embedded model is `test_chat.py`'s subject."""
 
 from __future__ import annotations
 
@@ -12,27 +16,23 @@ from sqlalchemy import func, select
 
 from autan.chat.models import Conversation, Feedback, Message
 from autan.core.db import create_engine, session_factory
-from autan.llm.config import ModelsConfig
+from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from tests.support.browser import DESKTOP, PHONE, check_page, screenshot_folder
+from tests.support.scripted_upstream import scripted_upstream
 from tests.support.web import PASSWORD, PEOPLE, Site, run_site
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-async def site(
-    tmp_path: Path, sqlite_databases: object, embedded_models: ModelsConfig
-) -> AsyncIterator[Site]:
+async def site(tmp_path: Path, sqlite_databases: object) -> AsyncIterator[Site]:
     database_url: str = sqlite_databases.new()  # type: ignore[attr-defined]
-    # Answers long enough that "Arrêter" always lands while one is being written.
-    async with run_site(
-        tmp_path,
-        database_url,
-        embedded_models,
-        accept_charter=False,
-        chat={"max_answer_tokens": 160},
-    ) as running:
-        yield running
+    async with scripted_upstream() as upstream:
+        models = ModelsConfig(
+            models=[ModelConfig(id="scripted", replicas=[ReplicaConfig(url=upstream)])]
+        )
+        async with run_site(tmp_path, database_url, models, accept_charter=False) as running:
+            yield running
 
 
 async def rows(site: Site, table: type[object]) -> int:
@@ -56,7 +56,7 @@ async def test_a_day_with_the_assistant(site: Site, browser: Browser, tmp_path: 
     context = await browser.new_context(viewport=DESKTOP, locale="fr-FR", bypass_csp=True)
     await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
     page = await context.new_page()
-    page.set_default_timeout(120_000)  # a small model on two shared cores: answers take time
+    page.set_default_timeout(60_000)
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(str(e)))
 
@@ -86,8 +86,9 @@ async def test_a_day_with_the_assistant(site: Site, browser: Browser, tmp_path: 
     )
     conversation_url = page.url
 
-    # Stop an answer midway: what was written stays, marked as stopped.
-    await box.fill("Écris un long poème sur la mer, strophe par strophe.")
+    # Stop an answer midway (`[slow]`: the scripted model writes word by word): what was
+    # written stays, marked as stopped.
+    await box.fill("Écris un long poème sur la mer, strophe par strophe. [slow]")
     await box.press("Enter")
     await page.get_by_role("button", name="Arrêter").wait_for()
     await (

@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts import service as accounts
 from autan.accounts.models import Role
-from autan.admin import cockpit
-from autan.admin.charts import bars, nice_ceiling
-from autan.admin.cockpit import Filters, Granularity
 from autan.core.db import utcnow
 from autan.devtools.demo import SeedPlan, seed
+from autan.insights import cockpit
+from autan.insights.charts import bars, nice_ceiling
+from autan.insights.cockpit import Filters, Granularity
 from autan.usage import rollup
-from autan.usage.models import NO_ORG, UsageDay, UsageRecord, UsageUserDay
+from autan.usage.models import NO_ORG, UsageDay, UsageRecord, UsageUserDay, UsageUserPeriod
 from autan.usage.recorder import UsageRecorder
 from tests.support.library import add_conversation, database, user_by_email
 from tests.support.web import PEOPLE, Site, run_site
@@ -43,6 +43,10 @@ def _row(user: Any, at: datetime, **extra: Any) -> dict[str, Any]:
         "prompt_tokens": 100,
         "completion_tokens": 10,
         "duration_ms": 5.0,
+        "energy_kwh_min": None,
+        "energy_kwh_max": None,
+        "gwp_g_min": None,
+        "gwp_g_max": None,
     }
     return row | extra
 
@@ -188,6 +192,40 @@ def test_chart_geometry() -> None:
     assert bars([("x", [0.8])], percent=True).y_ticks[-1].label == "100 %"
 
 
+async def test_weekly_and_monthly_people_match_the_daily_rollup(session_maker: Factory) -> None:
+    """The long views count people from `usage_user_periods`; the counts are those of the
+    user-day rollup bucketed by hand (the rollup rebuilt from the rows says the same)."""
+    plan = SeedPlan("periods", users=25, requests=2500, days=400)
+    async with session_maker() as session:
+        await seed(session, plan)
+        org = (await session.execute(select(UsageDay.org_id).limit(1))).scalar_one()
+        pairs = list(
+            await session.execute(
+                select(UsageUserDay.day, UsageUserDay.user_id, UsageUserDay.model).where(
+                    UsageUserDay.org_id == org
+                )
+            )
+        )
+        views = [(90, Granularity.WEEK), (365, Granularity.MONTH)]
+        for days, granularity in views:
+            view = await cockpit.overview(session, Filters(org, days, granularity))
+            first = view.filters.first_day
+            assert first == cockpit.bucket_of(first, granularity), "whole buckets"
+            expected: dict[str, set[uuid.UUID]] = {}
+            for day, user, _model in pairs:
+                day = day if isinstance(day, date) else date.fromisoformat(str(day))
+                if day >= first:
+                    expected.setdefault(cockpit.bucket_of(day, granularity).isoformat(), set())
+                    expected[cockpit.bucket_of(day, granularity).isoformat()].add(user)
+            counted = {p.label: p.active_users for p in view.series if p.active_users}
+            assert counted == {label: len(users) for label, users in expected.items()}
+            assert view.total.active_users == len(set().union(*expected.values()))
+        before = await session.execute(select(func.count(), func.sum(UsageUserPeriod.requests)))
+        await rollup.rebuild(session)
+        after = await session.execute(select(func.count(), func.sum(UsageUserPeriod.requests)))
+        assert before.one() == after.one()
+
+
 async def test_demo_seed_fills_the_rollups(session_maker: Factory) -> None:
     plan = SeedPlan("demo", users=30, requests=3000, days=60)
     async with session_maker() as session:
@@ -225,7 +263,15 @@ async def test_cockpit_page_csv_and_scopes(site: Site) -> None:
         await _fill(
             session,
             [
-                _row(member, now, completion_tokens=1134),
+                _row(
+                    member,
+                    now,
+                    completion_tokens=1134,
+                    energy_kwh_min=0.001,
+                    energy_kwh_max=0.003,
+                    gwp_g_min=1.0,
+                    gwp_g_max=3.0,
+                ),
                 _row(member, now, model="grand", endpoint="chat.documents"),
                 _row(stranger, now, model="secret-model-of-culture"),
             ],
@@ -235,7 +281,8 @@ async def test_cockpit_page_csv_and_scopes(site: Site) -> None:
         assert page.status_code == 200
         text = page.text
         assert text.count("<svg") == 5 and text.count('role="img"') == 5
-        assert text.count("<details>") == 5 and "Télécharger les chiffres (CSV)" in text
+        # Five plots, and the footprint per model (this period has an estimate).
+        assert text.count("<details>") == 6 and "Télécharger les chiffres (CSV)" in text
         assert '<th scope="row">grand</th>' in text and "secret-model-of-culture" not in text
         assert "Toute la plateforme" not in text  # the scope is an admin's choice
         weekly = await referent.get("/admin/orgs/agri/usage?days=90&by=week&channel=web")
@@ -249,10 +296,15 @@ async def test_cockpit_page_csv_and_scopes(site: Site) -> None:
         rows = list(csv.DictReader(io.StringIO(export.text)))
         assert {r["model"]: int(r["requests"]) for r in rows} == {"petit": 1, "grand": 1}
         assert rows[0].keys() >= {"requests", "active_users", "feedback"}
+        # Energy (kWh) and CO2 (kg CO2eq): the middle of EcoLogits' range, summed.
+        impacts = {r["model"]: (float(r["energy_kwh"]), float(r["kgco2eq"])) for r in rows}
+        assert impacts == {"petit": (0.002, 0.002), "grand": (0.0, 0.0)}
+        assert "0,002" in text, "the data tables show the energy too"
         assert "email" not in export.text and "@" not in export.text  # counts, nobody's name
         series = await referent.get("/admin/orgs/agri/usage.csv")
         days = list(csv.DictReader(io.StringIO(series.text)))
         assert len(days) == 30 and sum(int(d["requests"]) for d in days) == 2
+        assert sum(float(d["energy_kwh"]) for d in days) == pytest.approx(0.002)
         assert (await referent.get("/admin/orgs/culture/usage.csv")).status_code == 404
     async with site.signed_in("member_a") as browser:
         assert (await browser.get("/admin/orgs/agri/usage.csv")).status_code == 403

@@ -6,6 +6,7 @@ leave requests waiting until the client gives up."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -67,3 +68,39 @@ async def test_exhausted_pool_answers_503_with_retry_after(
         # Once connections are free again, the same person carries on.
         again = await browser.get("/")
         assert again.status_code == 200, again.text
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> int:
+    """Send one request on an open connection; the status of its answer (body read)."""
+    writer.write(request)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    length = next(
+        int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")
+    )
+    await reader.readexactly(length)
+    return int(lines[0].split()[1])
+
+
+async def test_a_busy_refusal_keeps_the_connection_open(tmp_path: Path, database_url: str) -> None:
+    """A 503 for a busy pool must not close the keep-alive connection it was answered on.
+
+    Under load, clients reuse their connections: a refusal that also reset the connection
+    turned every shed request into a connection error for the next one."""
+    async with run_site(tmp_path, database_url, database_pool=POOL) as site:
+        port = int(site.autan.base_url.rsplit(":", 1)[1])
+        request = (
+            "GET /v1/models HTTP/1.1\r\nHost: autan\r\n"
+            f"Authorization: Bearer {site.autan.api_key}\r\n\r\n"
+        ).encode()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            async with every_connection_taken(site):
+                assert await _exchange(reader, writer, request) == 503
+            assert await _exchange(reader, writer, request) == 200
+        finally:
+            writer.close()
+            await writer.wait_closed()

@@ -64,6 +64,19 @@ def test_every_package_is_in_the_architecture_table() -> None:
     packages = {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
     assert packages, "no package found: wrong path?"
     assert sorted(packages - listed) == [], "packages missing from docs/architecture.md"
+    assert sorted(listed - packages) == [], "docs/architecture.md lists packages that are gone"
+
+
+def test_every_module_the_architecture_names_exists() -> None:
+    """A file named in backquotes as `package/module.py` is a file of the package (or, for
+    `tests/…` and `benchmarks/…`, of the repository): moves must carry the documentation."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`([a-z_]+/[a-z_/]+\.py)`", text))
+    assert len(named) > 20
+    missing = sorted(
+        path for path in named if not (PACKAGE / path).is_file() and not (ROOT / path).is_file()
+    )
+    assert missing == [], f"docs/architecture.md names modules that do not exist: {missing}"
 
 
 def test_every_variable_in_the_readme_is_a_setting() -> None:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from autan.accounts import service as accounts
 from autan.core.db import create_engine, session_factory
@@ -17,6 +18,9 @@ from autan.llm.embedded.supervisor import EmbeddedModels
 from autan.llm.settings import EmbeddedSettings
 from tests.conftest import make_settings, serve_autan
 from tests.support.database import SqliteDatabases
+
+# The real embedded models (SmolLM2, e5): the full lane only.
+pytestmark = pytest.mark.slow
 
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
 WITH_IMAGE = [{"role": "user", "content": [{"type": "text", "text": "Décris"}, IMAGE]}]

@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from autan.accounts import service as accounts
 from autan.accounts.models import Role
-from autan.chat import turns
+from autan.chat import turn_store
 from autan.chat.models import Message
 from autan.core.db import create_engine, session_factory, utcnow
 from autan.documents.models import Document
@@ -213,7 +213,7 @@ async def test_postgresql_restart_during_a_streamed_answer(
                 outage.append(await served(other))
 
             # Past these waits the answer is given up; shortened here to spare 16 s.
-            monkeypatch.setattr(turns, "STORE_RETRY_DELAYS", (0.2, 0.4))
+            monkeypatch.setattr(turn_store, "STORE_RETRY_DELAYS", (0.2, 0.4))
             with structlog.testing.capture_logs() as logs:
                 _, events = await stream_turn(
                     browser, csrf, stop, content="Deuxième question", conversation_id=conversation

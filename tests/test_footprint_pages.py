@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from autan.accounts.models import AuditEvent, Organisation
-from autan.admin.cockpit import Filters
 from autan.chat.models import Message, MessageRole
 from autan.footprint.cockpit import footprint
 from autan.footprint.display import CAR_G_PER_KM
+from autan.insights.cockpit import Filters
 from autan.llm.config import ModelFootprint, ModelsConfig
 from autan.llm.impacts import Estimator
 from autan.retention.models import RetentionRule

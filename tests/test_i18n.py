@@ -13,12 +13,14 @@ import importlib
 import inspect
 import pkgutil
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import autan
+from autan.budgets.errors import BudgetExceeded
 from autan.core.errors import AutanError, Plural
 from autan.documents.extraction.errors import FileTooLarge, TooManyPages, UnsupportedFormat
 from autan.quotas.errors import QuotaExceeded
@@ -119,6 +121,7 @@ def test_every_domain_error_reads_in_french_alone(templates: Templates) -> None:
         TooManyPages(3, 2, "sheets"),
         QuotaExceeded.requests_per_minute(10, 5_401),
         QuotaExceeded.tokens_per_day(100_000, 7_200),
+        BudgetExceeded.monthly(1_000_000, date(2027, 1, 1), 7_200),
     ],
 )
 def test_reasons_built_by_hand_read_in_french_alone(templates: Templates, error: Any) -> None:

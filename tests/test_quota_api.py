@@ -114,6 +114,7 @@ def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"{url} did not start")
 
 
+@pytest.mark.slow  # two `autan serve` processes
 def test_two_processes_share_the_limit_through_redis(
     sim: SimUpstream,
     tmp_path: Path,

@@ -16,6 +16,7 @@ from autan.app import run_worker
 from autan.core.db import create_engine, session_factory, utcnow
 from autan.core.migrate import upgrade
 from autan.research import report
+from autan.research.followup import follow_ups
 from autan.research.models import ResearchJob, ResearchStatus
 from autan.research.settings import ResearchSettings
 from tests.conftest import make_settings
@@ -140,3 +141,16 @@ def test_the_docx_export_has_the_reports_headings_and_lists() -> None:
     assert ("Heading 1", "Deep research") in styles
     assert ("Heading 2", "Summary") in styles
     assert ("List Number", "Passeport (https://example.org/passeport) — example.org") in styles
+
+
+def test_follow_ups_ask_for_what_the_first_round_missed() -> None:
+    plan = [QUESTION, "Où acheter le timbre fiscal en ligne ?"]
+    sources = [{**SOURCE, "question": QUESTION}]
+    wanted = follow_ups(plan, sources, 4)
+    # The unanswered sub-question, by the words no page read holds; then the question's.
+    assert wanted[0][1] == plan[1] and "acheter" in wanted[0][0]
+    assert "timbre" not in wanted[0][0]  # already found: not searched again
+    assert all(query for query, _ in wanted) and len(wanted) <= 4
+    assert follow_ups(plan, sources, 1) == wanted[:1]
+    everything = {**SOURCE, "question": plan[1], "excerpt": " ".join(plan) + str(SOURCE["excerpt"])}
+    assert follow_ups(plan, [everything, sources[0]], 4) == []

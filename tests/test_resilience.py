@@ -15,6 +15,9 @@ from tests.conftest import RunningAutan, make_settings, serve_autan
 from tests.support.processes import SimUpstream, start_sim
 from tests.support.usage import usage_rows
 
+# Upstreams killed, revived and paced in child processes: the full lane only.
+pytestmark = pytest.mark.slow
+
 MESSAGES = [{"role": "user", "content": "Bonjour"}]
 
 

@@ -67,7 +67,7 @@ def _invalidation_calls(path: Path) -> list[int]:
 
 
 def _http_modules() -> list[Path]:
-    routers = [p for p in SRC.rglob("*.py") if p.stem.endswith("router")]
+    routers = [p for p in SRC.rglob("*.py") if p.stem.endswith(("router", "pages"))]
     return sorted({*routers, *(SRC / "web").glob("*.py"), *(SRC / "openai_api").glob("*.py")})
 
 

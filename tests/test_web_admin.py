@@ -71,7 +71,8 @@ async def test_users_page_search_role_and_disable(site: Site) -> None:
         changed = await browser.post(target, data={"csrf_token": csrf, "role": "referent"})
         assert changed.status_code == 303
         assert (await user_row(site, member)).role == "referent"
-        disabled = await browser.post(target, data={"csrf_token": csrf, "is_active": "false"})
+        confirm = {"csrf_token": csrf, "is_active": "false", "confirmed": "yes"}
+        disabled = await browser.post(target, data=confirm)
         assert disabled.status_code == 303
         assert not (await user_row(site, member)).is_active
         assert "Désactivé" in (await browser.get("/admin/orgs/agri/users")).text
@@ -119,7 +120,8 @@ async def test_codes_page(site: Site) -> None:
     async with site.signed_in("ref_a") as browser:
         csrf = await csrf_of(browser)
         revoked = await browser.post(
-            f"/admin/orgs/agri/codes/{code_id}/revoke", data={"csrf_token": csrf}
+            f"/admin/orgs/agri/codes/{code_id}/revoke",
+            data={"csrf_token": csrf, "confirmed": "yes"},
         )
         assert revoked.status_code == 303
         assert "Retiré" in (await browser.get("/admin/orgs/agri/codes")).text
@@ -249,7 +251,7 @@ async def test_a_domain_of_another_organisation_is_refused_on_the_page(site: Sit
             data={"csrf_token": csrf, "domains": "b.test", "all_models": "on"},
         )
         assert saved.status_code == 303
-    capture = {"domains": "a.test\nb.test", "models": ["petit"], "web_search": "on"}
+    capture = {"domains": "a.test\nb.test", "models": ["petit"], "web_access": "search"}
     async with site.signed_in("ref_a") as browser:
         csrf = await csrf_of(browser)
         before = await snapshot(site)
@@ -261,7 +263,7 @@ async def test_a_domain_of_another_organisation_is_refused_on_the_page(site: Sit
         assert "Ce domaine appartient déjà à une autre organisation : b.test." in taken.text
         # What the referent typed comes back, so that nothing has to be typed again.
         assert ">a.test\nb.test</textarea>" in taken.text
-        assert re.search(r'id="web-search"[^>]*checked', taken.text)
+        assert re.search(r'id="web-access-search"[^>]*checked', taken.text)
         assert not re.search(r'id="all-models"[^>]*checked', taken.text)
         assert 'name="move_domains"' not in taken.text, "moving is for administrators"
         assert await snapshot(site) == before
@@ -284,3 +286,58 @@ async def test_a_domain_of_another_organisation_is_refused_on_the_page(site: Sit
         assert moved.status_code == 303
     domains = await _domains_of(site)
     assert (domains["agri"], domains["culture"]) == (["a.test", "b.test"], [])
+
+
+async def _org(site: Site, slug: str) -> Organisation:
+    engine = create_engine(site.autan.settings.resolved_database_url)
+    try:
+        async with session_factory(engine)() as session:
+            org = await repository.org_by_slug(session, slug)
+            assert org is not None
+            return org
+    finally:
+        await engine.dispose()
+
+
+async def test_web_access_is_three_way_and_research_limits_stay_within_the_platforms(
+    site: Site,
+) -> None:
+    async with site.signed_in("ref_a") as browser:
+        page = (await browser.get("/admin/orgs/agri/settings")).text
+        # Existing organisations keep web search and deep research (the migration's default).
+        assert re.search(r'id="web-access-research"[^>]*checked', page)
+        assert 'placeholder="12"' in page  # the platform's page limit, shown in the field
+        csrf = await csrf_of(browser)
+        form = {"csrf_token": csrf, "all_models": "on", "web_access": "search"}
+        limits = {"research_max_pages": "5", "research_max_runs_per_day": "3"}
+        saved = await browser.post("/admin/orgs/agri/settings", data={**form, **limits})
+        assert saved.status_code == 303, saved.text
+        org = await _org(site, "agri")
+        assert (org.web_search_allowed, org.deep_research_allowed) == (True, False)
+        assert org.research_limits == {"max_pages": 5, "max_runs_per_day": 3}
+        page = (await browser.get("/admin/orgs/agri/settings")).text
+        assert re.search(r'id="web-access-search"[^>]*checked', page)
+        assert re.search(r'id="research-max_pages"[^>]*value="5"', page, re.S)
+        # Above the platform's maximum: refused in plain words, what was typed kept.
+        too_high = {**limits, "research_max_pages": "500", "web_access": "off"}
+        refused = await browser.post("/admin/orgs/agri/settings", data={**form, **too_high})
+        assert refused.status_code == 400
+        assert "Saisissez un nombre entre 1 et 12." in refused.text
+        assert re.search(r'id="research-max_pages"[^>]*value="500"', refused.text, re.S)
+        assert re.search(r'id="web-access-off"[^>]*checked', refused.text)
+        assert (await _org(site, "agri")).research_limits == {"max_pages": 5, "max_runs_per_day": 3}
+        off = await browser.post("/admin/orgs/agri/settings", data={**form, "web_access": "off"})
+        assert off.status_code == 303
+        org = await _org(site, "agri")
+        assert (org.web_search_allowed, org.deep_research_allowed, org.research_limits) == (
+            False,
+            False,
+            None,
+        )
+    # Another organisation's settings stay out of reach.
+    async with site.signed_in("ref_b") as browser:
+        csrf = await csrf_of(browser)
+        stolen = await browser.post(
+            "/admin/orgs/agri/settings", data={"csrf_token": csrf, "web_access": "research"}
+        )
+        assert stolen.status_code == 404

@@ -136,3 +136,48 @@ async def test_web_search_off_without_an_engine(tmp_path: Path, database_url: st
             response = await ask(autan, web_search=True)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "web_search_off"
+
+
+async def test_openai_web_search_options_turn_web_search_on(
+    autan: RunningAutan, web: WebFixture
+) -> None:
+    response = await ask(autan, web_search_options={"search_context_size": "low"})
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["search_results"][0]["url"] == web.url("/particuliers/passeport")
+    assert len(data["search_results"]) <= 2  # "low": two pages at most
+    echoed = orjson.loads(data["choices"][0]["message"]["content"])["body"]
+    assert "web_search_options" not in echoed  # not forwarded to the model
+    assert data["choices"][0]["message"]["annotations"][0]["type"] == "url_citation"
+    bad = await ask(autan, web_search_options={"search_context_size": "huge"})
+    assert bad.status_code == 400, bad.text
+
+
+async def test_web_search_options_refused_when_the_organisation_forbids_it(
+    autan: RunningAutan, web: WebFixture
+) -> None:
+    await set_web_search(autan, False)
+    refused = await ask(autan, web_search_options={})
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "web_search_forbidden"
+
+
+async def test_streamed_answer_carries_url_citations_before_done(
+    autan: RunningAutan, web: WebFixture
+) -> None:
+    response = await ask(autan, web_search_options={}, stream=True)
+    assert response.status_code == 200, response.text
+    events = [line[6:] for line in response.text.split("\n") if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    first = orjson.loads(events[0])
+    assert first["object"] == "search_results"
+    assert first["data"][0]["url"] == web.url("/particuliers/passeport")
+    chunks = [orjson.loads(e) for e in events[1:-1]]
+    content = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    annotations = [a for c in chunks for a in c["choices"][0]["delta"].get("annotations") or ()]
+    assert annotations, chunks
+    for annotation in annotations:
+        citation = annotation["url_citation"]
+        assert annotation["type"] == "url_citation"
+        assert content[citation["start_index"] : citation["end_index"]].startswith("[")
+        assert citation["url"].startswith(web.url("/"))

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from autan.llm.config import ModelsConfig
+from tests.support.simulated_models import simulated_models
 from tests.support.web import PEOPLE, Site, run_site
 
 NOTE = (
@@ -22,11 +22,10 @@ NOTE = (
 
 
 @pytest.fixture
-async def site(
-    tmp_path: Path, database_url: str, embedded_models: ModelsConfig
-) -> AsyncIterator[Site]:
-    # The real embedded models: documents are embedded as they are read, searches too.
-    async with run_site(tmp_path, database_url, embedded_models) as running:
+async def site(tmp_path: Path, database_url: str) -> AsyncIterator[Site]:
+    # Documents are embedded as they are read, searches too, by an in-process model that
+    # speaks the protocol: these pages are about who sees what, not about the model's wits.
+    async with simulated_models() as models, run_site(tmp_path, database_url, models) as running:
         yield running
 
 

@@ -16,6 +16,7 @@ PUBLIC_PATHS = OPS_PATHS | frozenset(
         "/auth/welcome",
         "/auth/signup",
         "/auth/link/{token}",
+        "/auth/forgot",
         "/lang",
     }
 )

@@ -15,6 +15,16 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from autan.accounts import (
+    audit_pages,
+    charter_pages,
+    confirm_pages,
+    mail_pages,
+    org_pages,
+    people_pages,
+    settings_pages,
+)
+from autan.accounts import pages as account_pages
 from autan.accounts.auth_router import router as auth_router
 from autan.accounts.charter_gate import CharterGate
 from autan.accounts.links_router import router as links_router
@@ -27,7 +37,12 @@ from autan.accounts.service import ApiKeyAuthenticator
 from autan.accounts.sessions import SessionAuthenticator, SessionCodec, SessionRevocations
 from autan.accounts.signin import PasswordSignIn
 from autan.accounts.throttle import LoginThrottle
+from autan.arena import pages as arena_pages
+from autan.assistants import pages as assistant_pages
 from autan.assistants.router import router as assistants_router
+from autan.budgets import pages as budget_pages
+from autan.budgets.service import Budgets
+from autan.chat import pages as chat_pages
 from autan.chat.grounding import ChatGrounding
 from autan.chat.turns import Turns
 from autan.core import error_handlers, telemetry
@@ -37,10 +52,13 @@ from autan.core.events import DocumentsQueued, EventBus, build_bus
 from autan.core.limits import AdmissionLimits
 from autan.core.metrics import Metrics
 from autan.deps import principal
+from autan.documents import pages as collection_pages
 from autan.documents.router import router as documents_router
 from autan.documents.router import upload_body_limits
 from autan.documents.storage import FileStore
 from autan.documents.worker import IngestionWorker
+from autan.footprint import pages as footprint_pages
+from autan.insights import pages as insight_pages
 from autan.llm.client import ModelClient
 from autan.llm.config import ModelsConfig, load_models_file
 from autan.llm.embedded.supervisor import EmbeddedModels
@@ -51,26 +69,18 @@ from autan.openai_api.me_router import router as me_router
 from autan.openai_api.router import router as openai_router
 from autan.ops.router import OPS_PATHS
 from autan.ops.router import router as ops_router
+from autan.prompts import pages as library_pages
+from autan.questionnaires import pages as questionnaire_pages
 from autan.quotas.limiter import QuotaLimiter
 from autan.quotas.service import Quotas
+from autan.research import pages as research_pages
+from autan.research.api import router as research_api_router
 from autan.research.runtime import research_runner
 from autan.research.service import Research
 from autan.retention.loop import RetentionPurger
 from autan.services import Services
 from autan.settings import Settings
 from autan.usage.recorder import UsageRecorder
-from autan.web import admin_router as web_admin
-from autan.web import assistants_router as web_assistants
-from autan.web import audit_router as web_audit
-from autan.web import chat_router as web_chat
-from autan.web import collections_router as web_collections
-from autan.web import dashboards_router as web_dashboards
-from autan.web import footprint_router as web_footprint
-from autan.web import library_router as web_library
-from autan.web import people_router as web_people
-from autan.web import research_router as web_research
-from autan.web import router as web
-from autan.web import settings_router as web_settings
 from autan.web.charter_guard import require_charter
 from autan.web.errors import html_page
 from autan.web.templating import STATIC_DIR, Templates
@@ -144,7 +154,8 @@ async def backend(
     usage = UsageRecorder(factory, settings.gateway.usage_flush_interval)
     http = _http_client(tracing.trace_configs())
     limiter = QuotaLimiter(settings.redis_url, timeout=settings.quotas.storage_timeout)
-    quotas = Quotas(settings.quotas, limiter, factory, bus=bus)
+    budgets = Budgets(settings.budgets, factory, bus=bus)
+    quotas = Quotas(settings.quotas, limiter, factory, bus=bus, budgets=budgets)
     # The gateway knows neither usage nor quotas: both follow the calls it finishes.
     bus.subscribe(CallFinished, usage.on_call_finished)
     bus.subscribe(CallFinished, quotas.on_call_finished)
@@ -311,6 +322,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_body_models(app)
     app.include_router(ops_router)
     app.include_router(openai_router)
+    app.include_router(research_api_router)
     app.include_router(me_router)
     app.include_router(documents_router)
     app.include_router(assistants_router)
@@ -318,24 +330,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(links_router)
     app.include_router(auth_router)
     app.include_router(oidc_router)
-    app.include_router(web.public)
-    app.include_router(web_people.public)
+    app.include_router(account_pages.public)
+    app.include_router(people_pages.public)
+    app.include_router(mail_pages.public)
     # Signed-in pages wait for the usage charter to be accepted (API keys are not affected).
     charter = [Depends(require_charter)]
-    app.include_router(web.pages, dependencies=charter)
-    app.include_router(web_admin.router, dependencies=charter)
-    app.include_router(web_footprint.router, dependencies=charter)
-    app.include_router(web_people.router, dependencies=charter)
-    app.include_router(web_audit.router, dependencies=charter)
-    app.include_router(web_chat.router, dependencies=charter)
+    app.include_router(account_pages.pages, dependencies=charter)
+    app.include_router(org_pages.router, dependencies=charter)
+    app.include_router(footprint_pages.router, dependencies=charter)
+    app.include_router(budget_pages.router, dependencies=charter)
+    app.include_router(people_pages.router, dependencies=charter)
+    app.include_router(audit_pages.router, dependencies=charter)
+    app.include_router(confirm_pages.router, dependencies=charter)
+    app.include_router(chat_pages.router, dependencies=charter)
     # Signed-in pages whose routers carry no dependency of their own.
     signed_in = [Depends(principal), Depends(require_charter)]
-    app.include_router(web_settings.router, dependencies=signed_in, include_in_schema=False)
-    app.include_router(web_dashboards.router, dependencies=signed_in, include_in_schema=False)
-    app.include_router(web_library.router)
-    app.include_router(web_collections.router)
-    app.include_router(web_assistants.router)
-    app.include_router(web_research.router)
+    app.include_router(settings_pages.router, dependencies=signed_in, include_in_schema=False)
+    app.include_router(insight_pages.router, dependencies=signed_in, include_in_schema=False)
+    app.include_router(charter_pages.router)
+    app.include_router(library_pages.router)
+    app.include_router(collection_pages.router)
+    app.include_router(assistant_pages.router)
+    app.include_router(research_pages.router)
+    app.include_router(arena_pages.router)
+    app.include_router(questionnaire_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         AdmissionLimits,

@@ -357,6 +357,7 @@ def codes_create(
     uses: Annotated[int | None, typer.Option(help="Uses allowed (default 1).", min=1)] = 1,
     days: Annotated[int | None, typer.Option(help="Days of validity (default 30).", min=1)] = 30,
     label: Annotated[str, typer.Option(help="What the code is for.")] = "",
+    role: Annotated[Role, typer.Option(help="Role granted to who redeems it.")] = Role.MEMBER,
 ) -> None:
     """Create an access code for an organisation and print only the code."""
     settings = Settings()
@@ -374,6 +375,7 @@ def codes_create(
                 label=label,
                 max_uses=uses,
                 valid_days=days,
+                role=role,
             )
             return created.code
 

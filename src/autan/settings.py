@@ -14,7 +14,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from autan.accounts.mail_settings import MailSettings
 from autan.accounts.oidc_settings import OidcSettings
+from autan.budgets.settings import BudgetSettings
 from autan.chat.settings import ChatSettings
 from autan.core.db import DatabasePoolSettings
 from autan.core.events import EventSettings
@@ -131,6 +133,10 @@ class Settings(BaseSettings):
         OidcSettings(), description="OIDC / ProConnect sign-in (AUTAN_OIDC__*)."
     )
     quotas: QuotaSettings = Field(QuotaSettings(), description="Per-user quotas (AUTAN_QUOTAS__*).")
+    budgets: BudgetSettings = Field(
+        BudgetSettings(),
+        description="Monthly token budgets per organisation and role (AUTAN_BUDGETS__*).",
+    )
     documents: DocumentSettings = Field(
         DocumentSettings(), description="Document upload and ingestion (AUTAN_DOCUMENTS__*)."
     )
@@ -146,6 +152,9 @@ class Settings(BaseSettings):
     )
     research: ResearchSettings = Field(
         ResearchSettings(), description="Deep research runs (AUTAN_RESEARCH__*)."
+    )
+    mail: MailSettings = Field(
+        MailSettings(), description="E-mail of reset and invitation links (AUTAN_MAIL__*)."
     )
 
     @field_validator("forwarded_allow_ips")

@@ -36,6 +36,9 @@ from tests.support.rag import (
     wait_done,
 )
 
+# The real embedded models (SmolLM2, e5): the full lane only.
+pytestmark = pytest.mark.slow
+
 MODELS = ModelsConfig(
     models=[ModelConfig(id="m", replicas=[ReplicaConfig(url="http://127.0.0.1:9/v1")])]
 )

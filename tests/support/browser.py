@@ -32,9 +32,9 @@ def screenshot_folder(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """A headless Chromium for one test."""
+@pytest.fixture(scope="session")
+async def _chromium() -> AsyncIterator[Browser]:
+    """One headless Chromium for the session: launching it costs seconds, a context does not."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium package is not installed (scripts/test.sh installs it)")
     async with async_playwright() as playwright:
@@ -43,6 +43,16 @@ async def browser() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture
+async def browser(_chromium: Browser) -> AsyncIterator[Browser]:
+    """The session's Chromium for one test; each test opens its own contexts (cookies,
+    storage and pages are per context), and whatever it leaves open is closed after it."""
+    assert _chromium.is_connected(), "Chromium died during an earlier test"
+    yield _chromium
+    for context in _chromium.contexts:
+        await context.close()
 
 
 async def serious_violations(page: Page) -> list[str]:

@@ -51,6 +51,15 @@ class PostgresDatabases:
     def __init__(self, server: object, socket_dir: str) -> None:
         self.server = server
         self.socket_dir = socket_dir
+        # A throw-away server: fsync and full-page writes only matter when the machine itself
+        # crashes (a killed or restarted PostgreSQL, as test_faults does, loses nothing: the
+        # WAL is still written to the OS at each commit). Without them, a database copied file
+        # by file from the template is ~2x faster to create than the default WAL-logged copy;
+        # with fsync, FILE_COPY's checkpoints would make it ~5x slower instead.
+        self._psql(
+            "ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET full_page_writes = off;"
+            " SELECT pg_reload_conf();"
+        )
         self._psql(f"DROP DATABASE IF EXISTS {self.TEMPLATE}")
         self._psql(f"CREATE DATABASE {self.TEMPLATE}")
         asyncio.run(migrate(self.url_of(self.TEMPLATE)))
@@ -64,7 +73,7 @@ class PostgresDatabases:
 
     def new(self) -> str:
         name = f"test_{next(_counter)}"
-        self._psql(f"CREATE DATABASE {name} TEMPLATE {self.TEMPLATE}")
+        self._psql(f"CREATE DATABASE {name} TEMPLATE {self.TEMPLATE} STRATEGY FILE_COPY")
         return self.url_of(name)
 
     def fresh(self) -> str:

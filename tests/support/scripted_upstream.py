@@ -7,7 +7,8 @@ predictably, and a test steers it with words in the question:
   before anything is written; trying again is answered at once);
 - `[die]`: a few words, then the connection is cut as a crashed upstream would;
 - `[leak]`: the answer starts by repeating the system message it was given.
-Title requests (the one-line system prompt of `chat.titles`) get a title back.
+Title requests (the one-line system prompt of `chat.titles`) get a title back; relevance
+checks (`retrieval.relevance`) get "non" when the question holds `[unrelated]`, else "oui".
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import orjson
 from aiohttp import web
 
 TITLE = "Titre proposé par le modèle"
+CHECK_MARKERS = ("Tu vérifies si un passage", "You check whether a passage")
 WAITED = web.AppKey("waited", set[str])
 
 
@@ -57,6 +59,8 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     is_title = bool(messages) and "titre" in str(messages[0].get("content", "")).lower()
     is_title = is_title or "title" in str(messages[0].get("content", "")).lower()[:40]
     text = TITLE if is_title and len(messages) == 2 else _answer(messages)
+    if messages and str(messages[0].get("content", "")).startswith(CHECK_MARKERS):
+        text = "Non." if "[unrelated]" in question else "Oui"
     usage = {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 20}
     if not body.get("stream"):
         return web.json_response(

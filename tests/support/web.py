@@ -13,9 +13,11 @@ import httpx
 import orjson
 
 from autan.accounts import service
+from autan.accounts.mail_settings import MailSettings
 from autan.accounts.models import Role
 from autan.core.db import DatabasePoolSettings, create_engine, session_factory, utcnow
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
+from autan.retrieval.settings import RetrievalSettings
 from tests.conftest import RunningAutan, make_settings, serve_autan
 
 PASSWORD = "correct horse battery staple"
@@ -57,6 +59,8 @@ async def run_site(
     database_pool: dict[str, object] | None = None,
     web: dict[str, object] | None = None,
     research: dict[str, object] | None = None,
+    mail: dict[str, object] | None = None,
+    retrieval: dict[str, object] | None = None,
 ) -> AsyncIterator[Site]:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
@@ -85,6 +89,10 @@ async def run_site(
     )
     if database_pool is not None:
         settings.database_pool = DatabasePoolSettings.model_validate(database_pool)
+    if mail is not None:
+        settings.mail = MailSettings.model_validate(mail)
+    if retrieval is not None:
+        settings.retrieval = RetrievalSettings.model_validate(retrieval)
     async with serve_autan(settings) as autan:
         yield Site(autan)
 

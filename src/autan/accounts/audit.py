@@ -36,7 +36,10 @@ class Action(StrEnum):
     INVITATION_USED = "invitation_used"
     RESET_LINK_CREATED = "reset_link_created"
     RESET_LINK_USED = "reset_link_used"
+    RESET_LINK_REQUESTED = "reset_link_requested"  # "forgot password": sent by e-mail
     DEEP_RESEARCH = "deep_research"  # that a run started, never its question
+    BUDGET_UPDATED = "budget_updated"
+    BUDGET_ALERT = "budget_alert"  # a budget reached 80 % or 100 % this month
 
 
 def record(

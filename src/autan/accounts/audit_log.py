@@ -13,12 +13,15 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts.audit import Action
-from autan.accounts.models import AccessCode, ApiKey, AuditEvent, Organisation, User
+from autan.accounts.models import AccessCode, ApiKey, AuditEvent, Organisation, Role, User
+from autan.accounts.principal import Principal
+from autan.core.errors import Forbidden, InvalidRequest
 
 
 def _(message: str) -> str:
@@ -49,6 +52,7 @@ LABELS: dict[str, str] = {
     Action.INVITATION_USED: _("Invitation accepted"),
     Action.RESET_LINK_CREATED: _("Password reset link created"),
     Action.RESET_LINK_USED: _("Password reset through a link"),
+    Action.RESET_LINK_REQUESTED: _("Password reset requested by e-mail"),
     Action.DEEP_RESEARCH: _("Deep research started"),
     Action.RETENTION_UPDATED: _("Retention rules changed"),
     Action.RETENTION_PURGED: _("Expired data deleted"),
@@ -70,6 +74,7 @@ _BY_EMAIL = frozenset(
         Action.INVITATION_USED,
         Action.RESET_LINK_CREATED,
         Action.RESET_LINK_USED,
+        Action.RESET_LINK_REQUESTED,
     }
 )
 _BY_SLUG = frozenset({Action.ORG_CREATED, Action.ORG_UPDATED, Action.CHARTER_UPDATED})
@@ -97,6 +102,41 @@ class AuditFilter:
         return {k: v for k, v in values.items() if v}
 
 
+class AdminOnly(Forbidden):
+    code = "admin_required"
+
+    def __init__(self) -> None:
+        super().__init__("Only platform administrators can do this.")
+
+
+def _day(text: str, name: str) -> date | None:
+    # A date field left empty is sent as "", which a `date` parameter would refuse.
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequest("Enter a date such as 2026-01-31.", param=name) from None
+
+
+def parse_filter(action: str, actor: str, since: str, until: str) -> AuditFilter:
+    """The filter a reader typed (the page's fields, the API's query), or a plain refusal."""
+    if action and action not in LABELS:
+        raise InvalidRequest("Choose an action from the list.", param="action")
+    return AuditFilter(
+        action=action, actor=actor.strip(), since=_day(since, "since"), until=_day(until, "until")
+    )
+
+
+def scope(me: Principal, org_id: uuid.UUID, everywhere: bool) -> uuid.UUID | None:
+    """The organisation whose rows are read; None (all) only for an administrator."""
+    if not everywhere:
+        return org_id
+    if me.role != Role.ADMIN:
+        raise AdminOnly()
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class AuditRow:
     """One event as a reader sees it; `label`, `actor` and `target` may be msgids."""
@@ -112,6 +152,11 @@ class AuditRow:
     ip: str
     organisation: str = ""
     target_is_msgid: bool = False
+    # What the row stores, for programs: ids stay next to the names made for people.
+    actor_id: uuid.UUID | None = None
+    org_id: uuid.UUID | None = None
+    target_raw: str = ""
+    details: dict[str, Any] | None = None
 
 
 def _filtered(statement: Select[AuditEvent], wanted: AuditFilter) -> Select[AuditEvent]:
@@ -217,6 +262,10 @@ async def _named(session: AsyncSession, rows: list[AuditEvent]) -> list[AuditRow
                 ip=row.ip or "",
                 organisation=names.get(str(row.org_id), "") if row.org_id else "",
                 target_is_msgid=target in _UNTITLED and row.action in _BY_CODE | _BY_KEY,
+                actor_id=row.actor_id,
+                org_id=row.org_id,
+                target_raw=row.target or "",
+                details=dict(row.details or {}),
             )
         )
     return named

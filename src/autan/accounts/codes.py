@@ -18,10 +18,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import audit
-from autan.accounts.models import AccessCode, Organisation, User
+from autan.accounts.models import AccessCode, Organisation, Role, User
 from autan.accounts.principal import Principal
 from autan.core.db import utcnow
-from autan.core.errors import InvalidRequest, NotFound
+from autan.core.errors import Forbidden, InvalidRequest, NotFound
 
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -61,6 +61,27 @@ def code_digest(code: str) -> str:
     return hashlib.sha256(normalise_code(code).encode()).hexdigest()
 
 
+class CodeRoleTooHigh(Forbidden):
+    """A code may not grant more than its creator holds; admin codes are for admins."""
+
+    code = "code_role_too_high"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A code cannot grant a role above your own; only administrators create "
+            "administrator codes.",
+            param="role",
+        )
+
+
+_RANK = {Role.MEMBER: 0, Role.REFERENT: 1, Role.ADMIN: 2}
+
+
+def grantable_roles(creator_role: Role) -> list[Role]:
+    """The roles a code made by someone of this role may grant, lowest first."""
+    return [role for role in _RANK if _RANK[role] <= _RANK[creator_role]]
+
+
 @dataclass(frozen=True, slots=True)
 class CreatedCode:
     row: AccessCode
@@ -79,8 +100,14 @@ async def create_code(
     label: str = "",
     max_uses: int | None = 1,
     valid_days: int | None = 30,
+    role: Role = Role.MEMBER,
 ) -> CreatedCode:
-    """Create a code for an organisation and commit."""
+    """Create a code for an organisation and commit.
+
+    `creator` None is the command line, run by whoever operates the server: any role.
+    """
+    if creator is not None and role not in grantable_roles(creator.role):
+        raise CodeRoleTooHigh()
     # The CLI reaches here without the API's schema; the column is a 32-bit integer.
     if max_uses is not None and not 1 <= max_uses <= MAX_USES:
         raise InvalidRequest("A code allows 1 to 100000 uses.", param="max_uses")
@@ -91,6 +118,7 @@ async def create_code(
         org_id=org.id,
         created_by=creator.user_id if creator else None,
         label=label.strip()[:200],
+        role=role,
         max_uses=max_uses,
         expires_at=utcnow() + timedelta(days=valid_days) if valid_days else None,
     )
@@ -105,6 +133,7 @@ async def create_code(
         target=str(row.id),
         label=row.label,
         max_uses=max_uses,
+        role=role.value,
     )
     await session.commit()
     return CreatedCode(row, code)
@@ -120,6 +149,16 @@ async def list_codes(session: AsyncSession, org_id: uuid.UUID) -> list[AccessCod
         select(AccessCode).where(AccessCode.org_id == org_id).order_by(AccessCode.created_at.desc())
     )
     return list(rows)
+
+
+async def code_in_org(session: AsyncSession, org_id: uuid.UUID, code_id: uuid.UUID) -> AccessCode:
+    """A code of this organisation, or not found (another organisation's alike)."""
+    row = await session.scalar(
+        select(AccessCode).where(AccessCode.id == code_id, AccessCode.org_id == org_id)
+    )
+    if row is None:
+        raise AccessCodeNotFound()
+    return row
 
 
 async def revoke_code(

@@ -19,9 +19,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import audit, repository, signup
-from autan.accounts.admin import AdminRoleReserved, UserNotInScope
 from autan.accounts.errors import UserExists
 from autan.accounts.models import AccountLink, Organisation, Role, User
+from autan.accounts.org_management import AdminRoleReserved, UserNotInScope
 from autan.accounts.principal import Principal
 from autan.accounts.service import normalise_email
 from autan.core.db import utcnow
@@ -59,7 +59,7 @@ class CreatedLink:
 
 
 async def _new_link(
-    session: AsyncSession, kind: LinkKind, user: User, actor: Principal, hours: int
+    session: AsyncSession, kind: LinkKind, user: User, actor: Principal | None, hours: int
 ) -> CreatedLink:
     # Older unused links of the same kind stop working: only the latest handed over counts.
     await session.execute(
@@ -77,7 +77,7 @@ async def _new_link(
         kind=kind.value,
         user_id=user.id,
         org_id=user.org_id,
-        created_by=actor.user_id,
+        created_by=actor.user_id if actor else None,
         token_hash=token_digest(token),
         expires_at=utcnow() + timedelta(hours=hours),
     )
@@ -140,6 +140,32 @@ async def reset_link(
         actor_id=actor.user_id,
         org_id=org.id,
         target=user.email,
+    )
+    await session.commit()
+    return created
+
+
+async def requested_reset(
+    session: AsyncSession, email: str, hours: int, *, ip: str | None = None
+) -> CreatedLink | None:
+    """A reset link the person asked for themselves ("forgot password"), and commit; None
+    when no active account has this address (the caller answers the same either way)."""
+    try:
+        email = normalise_email(email)
+    except InvalidRequest:
+        return None
+    user = await repository.user_by_email(session, email)
+    if user is None or not user.is_active:
+        return None
+    kind = LinkKind.INVITATION if user.password_hash is None else LinkKind.RESET
+    created = await _new_link(session, kind, user, None, hours)
+    audit.record(
+        session,
+        audit.Action.RESET_LINK_REQUESTED,
+        actor_id=user.id,
+        org_id=user.org_id,
+        target=user.email,
+        ip=ip,
     )
     await session.commit()
     return created

@@ -47,6 +47,8 @@ class Organisation(TimestampMixin, Base):
     # Model ids members may use; None means every model of the deployment.
     allowed_models: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     web_search_allowed: Mapped[bool] = mapped_column(default=True)
+    # Deep research too, when web search is allowed (off / search / search and research).
+    deep_research_allowed: Mapped[bool] = mapped_column(default=True, server_default=true())
     # Domains web search may read ("gouv.fr" also covers its subdomains); None: any domain.
     web_allowed_domains: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     # Domains web search never reads, whatever the allow-list says.
@@ -131,6 +133,8 @@ class AccessCode(TimestampMixin, Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     label: Mapped[str] = mapped_column(String(200), default="")
+    # The role a newcomer gets by redeeming the code; never above its creator's own role.
+    role: Mapped[Role] = mapped_column(String(16), default=Role.MEMBER, server_default="member")
     # The code is derived from the deployment's secret and the row id (HMAC), so its creator
     # can be shown it again while the database holds only this hash.
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import audit, codes, domains
-from autan.accounts.models import Organisation, User
+from autan.accounts.models import Organisation, Role, User
 from autan.accounts.oidc import OidcIdentity
 from autan.core.db import utcnow
 from autan.core.errors import Conflict
@@ -98,6 +98,7 @@ async def join_with_code(
     """Create the account of a newcomer in the organisation of their access code. Commits."""
     row = await codes.claim(session, code)
     user = _new_user(identity, row.org_id)
+    user.role = Role(row.role)
     session.add(user)
     await session.flush()
     audit.record(

@@ -18,6 +18,7 @@ class OrgPolicy:
     allowed_models: frozenset[str] | None
     web_search_allowed: bool
     web_domains: DomainRules = field(default_factory=DomainRules)
+    deep_research_allowed: bool = True  # only counts when web search is allowed
 
     def allows_model(self, model_id: str) -> bool:
         return self.allowed_models is None or model_id in self.allowed_models
@@ -47,7 +48,7 @@ class OrgPolicies:
         domains = DomainRules(
             tuple(org.web_allowed_domains or ()), tuple(org.web_blocked_domains or ())
         )
-        return OrgPolicy(models, org.web_search_allowed, domains)
+        return OrgPolicy(models, org.web_search_allowed, domains, org.deep_research_allowed)
 
     async def of(self, org_id: uuid.UUID) -> OrgPolicy:
         return await self._cache.get(org_id)

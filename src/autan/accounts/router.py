@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
-from autan.accounts import admin, codes, keys, repository
+from autan.accounts import audit_log, codes, keys, org_management, repository
 from autan.accounts.models import AccessCode, ApiKey, Organisation
 from autan.accounts.permissions import OrganisationNotFound, require_org_manager
 from autan.accounts.principal import Principal
@@ -29,8 +30,11 @@ from autan.accounts.schemas import (
 from autan.core.errors import InvalidRequest
 from autan.core.params import BigIdCursor, Offset, Slug
 from autan.deps import CurrentPrincipal, SessionDep, SettingsDep, principal
+from autan.services import services_of
+from autan.web.templating import request_language
 
 router = APIRouter(prefix="/api", tags=["Accounts"], dependencies=[Depends(principal)])
+_FLAGS = ("web_search_allowed", "deep_research_allowed")
 
 
 def _key_out(key: ApiKey) -> KeyOut:
@@ -117,6 +121,7 @@ async def create_code(
         label=body.label,
         max_uses=body.max_uses,
         valid_days=body.valid_days,
+        role=body.role,
     )
     return _code_out(created.row, secret, principal)
 
@@ -136,13 +141,14 @@ async def revoke_code(
 
 
 async def _org_out(session: SessionDep, org: Organisation) -> OrgOut:
-    rules = await admin.quota_rules(session, org.id)
+    rules = await org_management.quota_rules(session, org.id)
     return OrgOut(
         slug=org.slug,
         name=org.name,
         allowed_domains=org.allowed_domains,
         allowed_models=org.allowed_models,
         web_search_allowed=org.web_search_allowed,
+        deep_research_allowed=org.deep_research_allowed,
         web_allowed_domains=org.web_allowed_domains,
         web_blocked_domains=org.web_blocked_domains,
         quotas=[QuotaOut.model_validate(r, from_attributes=True) for r in rules],
@@ -163,9 +169,9 @@ async def patch_org(
     org = await _managed_org(session, slug, principal)
     changes = body.model_dump(exclude_unset=True)
     move_domains = bool(changes.pop("move_domains", False))
-    if changes.get("name", "") is None or changes.get("web_search_allowed", False) is None:
-        raise InvalidRequest("name and web_search_allowed cannot be empty.")
-    await admin.update_org(session, org, changes, principal, move_domains=move_domains)
+    if any(changes.get(f, "") is None for f in ("name", *_FLAGS)):
+        raise InvalidRequest("name, web_search_allowed and deep_research_allowed cannot be empty.")
+    await org_management.update_org(session, org, changes, principal, move_domains=move_domains)
     return await _org_out(session, org)
 
 
@@ -175,7 +181,7 @@ async def put_quota(
 ) -> OrgOut:
     """Set the organisation's quota (for everyone, or for one role)."""
     org = await _managed_org(session, slug, principal)
-    await admin.set_quota(
+    await org_management.set_quota(
         session, org, body.role, body.requests_per_minute, body.tokens_per_day, principal
     )
     return await _org_out(session, org)
@@ -192,7 +198,7 @@ async def list_users(
 ) -> list[UserOut]:
     """Search the organisation's users."""
     org = await _managed_org(session, slug, principal)
-    users = await admin.find_users(session, org.id, q, limit, offset)
+    users = await org_management.find_users(session, org.id, q, limit, offset)
     return [UserOut.model_validate(u, from_attributes=True) for u in users]
 
 
@@ -206,21 +212,52 @@ async def patch_user(
 ) -> UserOut:
     """Change a user's role, or disable or re-enable them."""
     org = await _managed_org(session, slug, principal)
-    user = await admin.update_user(
+    user = await org_management.update_user(
         session, org.id, user_id, principal, role=body.role, is_active=body.is_active
     )
     return UserOut.model_validate(user, from_attributes=True)
 
 
 @router.get("/orgs/{slug}/audit")
-async def audit_log(
+async def audit_events(
     slug: Slug,
+    request: Request,
     principal: CurrentPrincipal,
     session: SessionDep,
+    action: Annotated[str, Query(max_length=64, description="An action code.")] = "",
+    actor: Annotated[str, Query(max_length=200, description="Part of a name or email.")] = "",
+    since: Annotated[str, Query(max_length=10, description="First day, YYYY-MM-DD.")] = "",
+    until: Annotated[str, Query(max_length=10, description="Last day, YYYY-MM-DD.")] = "",
+    everywhere: Annotated[
+        bool, Query(description="Every organisation's rows (administrators only).")
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     before_id: BigIdCursor = None,
 ) -> list[AuditOut]:
-    """The organisation's audit log, newest first."""
+    """The organisation's audit log, newest first, in the words of the audit page (in the
+    caller's language), filtered like it; page with `before_id` set to the last `id`."""
     org = await _managed_org(session, slug, principal)
-    events = await admin.audit_events(session, org.id, limit, before_id)
-    return [AuditOut.model_validate(e, from_attributes=True) for e in events]
+    wanted = audit_log.parse_filter(action, actor, since, until)
+    scope = audit_log.scope(principal, org.id, everywhere)
+    rows = await audit_log.events(session, scope, wanted, limit=limit, before_id=before_id)
+    templates, lang = services_of(request).templates, request_language(request)
+    return [_audit_out(row, lambda msg: templates.gettext(lang, msg)) for row in rows]
+
+
+def _audit_out(row: audit_log.AuditRow, gettext: Callable[[str], str]) -> AuditOut:
+    target = gettext(row.target) if row.target_is_msgid else row.target
+    return AuditOut(
+        id=row.id,
+        at=row.at,
+        action=row.action,
+        action_label=gettext(row.label),
+        actor=gettext(row.actor) if row.actor_is_system else row.actor,
+        actor_id=row.actor_id,
+        target=target,
+        target_deleted=row.target_deleted,
+        target_raw=row.target_raw or None,
+        organisation=row.organisation,
+        org_id=row.org_id,
+        ip=row.ip or None,
+        details=row.details or {},
+    )

@@ -46,11 +46,13 @@ class CodeIn(_Strict):
     label: str = Field("", max_length=200)
     max_uses: StrictInt | None = Field(1, ge=1, le=100_000, description="None: unlimited")
     valid_days: StrictInt | None = Field(30, ge=1, le=3650, description="None: never expires")
+    role: Role = Field(Role.MEMBER, description="The role granted; never above the creator's.")
 
 
 class CodeOut(BaseModel):
     id: uuid.UUID
     label: str
+    role: Role
     max_uses: int | None
     uses: int
     created_at: datetime
@@ -84,6 +86,9 @@ class OrgPatch(_Strict):
         None, max_length=200, description="None: every model of the deployment"
     )
     web_search_allowed: StrictBool | None = None
+    deep_research_allowed: StrictBool | None = Field(
+        None, description="Deep research too, where web search is allowed."
+    )
     web_allowed_domains: list[Annotated[str, Field(min_length=2, max_length=253)]] | None = Field(
         None, max_length=200, description="Domains web search may read; None: any."
     )
@@ -103,6 +108,7 @@ class OrgOut(BaseModel):
     allowed_domains: list[str]
     allowed_models: list[str] | None
     web_search_allowed: bool
+    deep_research_allowed: bool = True
     web_allowed_domains: list[str] | None = None
     web_blocked_domains: list[str] | None = None
     quotas: list[QuotaOut]
@@ -124,11 +130,19 @@ class UserPatch(_Strict):
 
 
 class AuditOut(BaseModel):
+    """One audit event in the words of the audit page, with the stored ids beside them."""
+
     id: int
-    at: datetime
-    action: str
-    actor_id: uuid.UUID | None
-    target: str | None
+    at: datetime = Field(description="When, ISO 8601 in UTC.")
+    action: str = Field(description="The action's code, e.g. `code_created`.")
+    action_label: str = Field(description="The action in words, in the caller's language.")
+    actor: str = Field(description='Who: name and email, or "system" (translated).')
+    actor_id: uuid.UUID | None = Field(description="None: the command line or a job.")
+    target: str = Field(description='On what: its current name; "" when none.')
+    target_deleted: bool = Field(description="The target no longer exists.")
+    target_raw: str | None = Field(description="What the row stores: an email, slug or id.")
+    organisation: str
+    org_id: uuid.UUID | None
     ip: str | None
     details: dict[str, Any]
 

@@ -60,7 +60,7 @@ async def sign_up(
     code: str,
     ip: str | None = None,
 ) -> User:
-    """Create a member account in the organisation of a valid access code, and commit.
+    """Create an account in the organisation of a valid access code, with its role; commit.
 
     The code is the proof (no e-mail verification): it counts one use, and the email's
     domain must not belong to another organisation.
@@ -77,7 +77,7 @@ async def sign_up(
     user = User(
         email=email,
         display_name=name.strip()[:200],
-        role=Role.MEMBER,
+        role=Role(row.role),
         org_id=row.org_id,
         password_hash=await hashed(password),
         last_login_at=utcnow(),

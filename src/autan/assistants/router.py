@@ -11,9 +11,9 @@ from autan.accounts.models import Organisation
 from autan.accounts.permissions import OrganisationNotFound, require_org_manager
 from autan.accounts.principal import Principal
 from autan.assistants import service
+from autan.assistants.errors import AssistantNotFound
 from autan.assistants.schemas import AssistantIn, AssistantOut, AssistantPatch
 from autan.deps import CurrentPrincipal, ModelsDep, SessionDep, principal
-from autan.documents.errors import AssistantNotFound
 
 router = APIRouter(prefix="/api", tags=["Assistants"], dependencies=[Depends(principal)])
 

@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts.models import Role
 from autan.accounts.principal import Principal
+from autan.assistants.errors import AssistantNotFound
+from autan.assistants.models import Assistant, assistant_collections
 from autan.assistants.schemas import AssistantIn, AssistantOut, AssistantPatch
-from autan.documents.errors import AssistantNotFound, NoChatModel
-from autan.documents.models import Assistant, assistant_collections
+from autan.documents.errors import NoChatModel
 from autan.documents.permissions import readable_collection_ids
 
 

@@ -16,11 +16,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.principal import Principal
+from autan.assistants.models import Assistant
 from autan.assistants.service import collections_of, may_use
 from autan.chat.models import Conversation
 from autan.chat.prompting import estimate_tokens
 from autan.chat.summaries import summarise_parts, wants_summary
-from autan.documents.models import Assistant, Chunk, Collection, Document, DocumentStatus
+from autan.documents.models import Chunk, Collection, Document, DocumentStatus
 from autan.documents.permissions import visible_collections
 from autan.llm.client import ChatMessage, ModelClient
 from autan.retrieval.grounding import (
@@ -30,6 +31,7 @@ from autan.retrieval.grounding import (
     relevant,
     sources_of,
 )
+from autan.retrieval.relevance import NOT_IN_DOCUMENTS, answers_question
 from autan.retrieval.search import SearchHit, search
 from autan.retrieval.settings import RetrievalSettings
 
@@ -47,6 +49,8 @@ class Grounded:
     sources: list[dict[str, Any]] = field(default_factory=list)
     # Said before the answer, when the way the documents were read matters (summaries).
     preface: str = ""
+    # The whole answer, without asking the model (the passages found do not answer).
+    answer: str = ""
 
 
 async def attached_documents(
@@ -170,6 +174,14 @@ class ChatGrounding:
         if not hits:
             return Grounded(messages)
         language: Lang = "en" if lang == "en" else "fr"
+        searched = not preface and all(hit.method != "whole" for hit in hits)
+        if (
+            searched
+            and self._tuning.relevance_check
+            and not await answers_question(self._models, principal, model, question, hits, language)
+        ):
+            # A small model answers from unrelated passages anyway: say so, cite nothing.
+            return Grounded(messages, answer=NOT_IN_DOCUMENTS[language])
         return Grounded(grounded_messages(messages, hits, language), sources_of(hits), preface)
 
     async def _hits(

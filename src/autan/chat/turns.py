@@ -1,8 +1,9 @@
-"""One turn of a conversation: store the question, stream the answer, store what came.
+"""One turn of a conversation: check the question, ground it, stream the answer.
 
-`run_turn` is an async generator of events for the page. Every way a turn can end is
+`Turns.run` is an async generator of events for the page. Every way a turn can end is
 written down: a whole answer, an answer stopped by its reader (the page closed the stream),
 or a failure, whose message is stored with the answer so a reload shows it with a retry.
+What is written, and how a database outage is waited out, is `turn_store.TurnStore`.
 A temporary turn stores nothing: the page sends the conversation so far with each question.
 """
 
@@ -10,38 +11,31 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.principal import Principal
-from autan.assistants.service import usable_assistant
-from autan.chat import service
 from autan.chat.errors import (
     AnswerNotStored,
-    ConversationNotFound,
     EmptyMessage,
     InvalidHistory,
     MessageTooLong,
     NothingToRegenerate,
     ServiceBusy,
-    readable_message,
 )
 from autan.chat.grounding import ChatGrounding, Grounded
 from autan.chat.leakguard import LeakGuard
-from autan.chat.models import Conversation, MessageRole, MessageStatus, TitleSource
+from autan.chat.models import Conversation, MessageStatus, TitleSource
 from autan.chat.prompting import fit, system_prompt
 from autan.chat.settings import ChatSettings
-from autan.chat.titles import fallback_title, propose_title
+from autan.chat.turn_store import Answer, TurnEvent, TurnRequest, TurnStore, id_text
 from autan.core.db import database_busy, database_unreachable
 from autan.core.errors import AutanError
 from autan.llm.client import ChatMessage, ModelClient
-from autan.llm.gateway import Call
 from autan.quotas.service import Quotas
 from autan.retrieval.grounding import last_user_text
 from autan.websearch.chat import WebGrounding
@@ -52,52 +46,6 @@ log = structlog.get_logger(__name__)
 
 MAX_MESSAGE_CHARS = 100_000
 MAX_TEMPORARY_TURNS = 200
-# A database restart (failover, upgrade, crash recovery) takes seconds: the answer is kept
-# in memory and written once the database is back, if it is back within these waits (about
-# 16 s in all; the page has shown the whole answer meanwhile and only waits for `done`).
-STORE_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
-TITLE_AFTER_STOP_SECONDS = 15.0
-
-Action = Literal["send", "edit", "regenerate"]
-
-
-@dataclass(slots=True)
-class TurnRequest:
-    """What the page asks for: a new question, an edited one, or another answer."""
-
-    action: Action
-    content: str = ""
-    model: str | None = None
-    conversation_id: uuid.UUID | None = None
-    position: int | None = None  # the question edited
-    temporary: bool = False
-    history: list[ChatMessage] = field(default_factory=list)  # temporary turns only
-    assistant_id: uuid.UUID | None = None  # a new conversation with an assistant
-    lang: str = "fr"
-    web_search: bool | None = None  # the composer's switch; None: leave it as it was
-
-
-@dataclass(frozen=True, slots=True)
-class TurnEvent:
-    """One event of the stream sent to the page."""
-
-    name: Literal["conversation", "sources", "delta", "done", "title", "error"]
-    data: dict[str, Any]
-
-
-@dataclass(slots=True)
-class _Answer:
-    text: str = ""
-    status: MessageStatus = MessageStatus.COMPLETE
-    error: AutanError | None = None
-    sources: list[dict[str, Any]] = field(default_factory=list)
-    finished: bool = False  # its storing has begun: not to be stored twice
-    # Energy and CO2 of the answer (`usage.impacts`), known once the stream has ended.
-    impacts: dict[str, Any] | None = None
-
-    def account(self, call: Call) -> None:
-        """Keep what the gateway estimated for the answer."""
-        self.impacts = call.impacts.as_usage() if call.impacts is not None else None
 
 
 def check_content(content: str) -> str:
@@ -140,8 +88,8 @@ class Turns:
     ) -> None:
         self._grounding = grounding
         self._web = web
-        self._factory = factory
         self._models = models
+        self._store = TurnStore(factory, models, settings)
         self._quotas = quotas
         self._settings = settings
 
@@ -167,50 +115,8 @@ class Turns:
             else:
                 turns.append({"role": "user", "content": request.content})
             return None, turns
-        async with self._factory() as session:
-            conversation = await self._store_question(session, principal, request, model)
-            turns = [
-                {"role": str(m.role), "content": m.content}
-                for m in await service.history(session, conversation)
-                if m.status != MessageStatus.FAILED or m.content
-            ]
-            await session.commit()
-            session.expunge(conversation)
+        conversation, turns = await self._store.stored_question(principal, request, model)
         return conversation, turns
-
-    async def _store_question(
-        self, session: AsyncSession, principal: Principal, request: TurnRequest, model: str
-    ) -> Conversation:
-        if request.conversation_id is None:
-            if request.action != "send":
-                raise NothingToRegenerate()
-            assistant_id = None
-            if request.assistant_id is not None:
-                assistant_id = (await usable_assistant(session, principal, request.assistant_id)).id
-            conversation = await service.create(session, principal, model, assistant_id)
-        else:
-            conversation = await service.owned(session, principal, request.conversation_id)
-            conversation.model = model
-        if request.web_search is not None:
-            conversation.web_search = request.web_search
-        if request.action == "regenerate":
-            position = await service.last_user_position(session, conversation)
-            if position is None:
-                raise NothingToRegenerate()
-            await service.truncate(session, conversation, position + 1)
-            return conversation
-        if request.action == "edit":
-            position = request.position
-            if position is None or not 0 <= position < conversation.message_count:
-                raise NothingToRegenerate()
-            await service.truncate(session, conversation, position)
-        await service.append(session, conversation, MessageRole.USER, request.content)
-        if conversation.title_source == TitleSource.PENDING and (
-            not conversation.title or conversation.message_count == 1
-        ):
-            # A provisional title at once (still pending: the model's proposal replaces it).
-            conversation.title = fallback_title(request.content)
-        return conversation
 
     async def run(
         self,
@@ -222,7 +128,7 @@ class Turns:
         turns: list[ChatMessage],
     ) -> AsyncIterator[TurnEvent]:
         """Stream the answer; always store how it ended (unless the turn is temporary)."""
-        answer = _Answer()
+        answer = Answer()
         events = self._answer(
             principal, request, model, context_length, conversation, turns, answer
         )
@@ -238,8 +144,10 @@ class Turns:
                 with anyio.CancelScope(shield=True):
                     # AnswerNotStored is logged; the reader has gone, nobody is left to tell.
                     with contextlib.suppress(AnswerNotStored):
-                        await self._finish(principal, conversation, model, answer)
-                    await self._title_after_stop(principal, request, model, conversation, turns)
+                        await self._store.finish(principal, conversation, model, answer)
+                    await self._store.title_after_stop(
+                        principal, request, model, conversation, turns
+                    )
             raise
         finally:
             await events.aclose()
@@ -252,7 +160,7 @@ class Turns:
         context_length: int | None,
         conversation: Conversation | None,
         turns: list[ChatMessage],
-        answer: _Answer,
+        answer: Answer,
     ) -> AsyncGenerator[TurnEvent, None]:
         """The events of a turn; `run` stores an answer this leaves unfinished."""
         if conversation is not None:
@@ -285,86 +193,56 @@ class Turns:
             yield TurnEvent("delta", {"text": grounded.preface})
         started = time.perf_counter()
         try:
-            stream = self._models.stream_chat(
-                principal,
-                model,
-                messages,
-                endpoint=_endpoint(answer.sources),
-                on_finished=answer.account,
-                max_tokens=self._settings.max_answer_tokens,
-            )
-            guard = LeakGuard(str(messages[0].get("content", "")) if messages else "")
-            async for text in stream:
-                if shown := _shown(guard.feed(text), answer.text):
-                    answer.text += shown
-                    yield TurnEvent("delta", {"text": shown})
-            if shown := _shown(guard.flush(), answer.text):
-                answer.text += shown
-                yield TurnEvent("delta", {"text": shown})
+            async for event in self._written(principal, model, messages, grounded, answer):
+                yield event
         except AutanError as exc:
             answer.status, answer.error = MessageStatus.FAILED, exc
         try:
-            message_id = await self._finish(principal, conversation, model, answer)
+            message_id = await self._store.finish(principal, conversation, model, answer)
         except AnswerNotStored as exc:
             yield TurnEvent("error", {"error": exc, "message_id": None})
             return
         log.debug("chat_turn", status=answer.status, seconds=time.perf_counter() - started)
         if answer.error is not None:
-            yield TurnEvent("error", {"error": answer.error, "message_id": _text(message_id)})
+            yield TurnEvent("error", {"error": answer.error, "message_id": id_text(message_id)})
         else:
-            done = {"message_id": _text(message_id), "status": str(answer.status)}
+            done = {"message_id": id_text(message_id), "status": str(answer.status)}
             yield TurnEvent("done", done | {"impacts": answer.impacts})
         # A failed answer still deserves a title: the question alone says what it is about.
         if conversation is not None and conversation.title_source == TitleSource.PENDING:
-            async for event in self._title(principal, request, model, conversation, turns):
+            async for event in self._store.title(principal, request, model, conversation, turns):
                 yield event
 
-    async def _title_after_stop(
+    async def _written(
         self,
         principal: Principal,
-        request: TurnRequest,
         model: str,
-        conversation: Conversation | None,
-        turns: list[ChatMessage],
-    ) -> None:
-        """A stopped first answer still gets the model's title, for the sidebar the reader
-        comes back to; bounded, as nobody waits for it."""
-        if conversation is None or conversation.title_source != TitleSource.PENDING:
-            return
-        with anyio.move_on_after(TITLE_AFTER_STOP_SECONDS):
-            async for _event in self._title(principal, request, model, conversation, turns):
-                pass
-
-    async def _title(
-        self,
-        principal: Principal,
-        request: TurnRequest,
-        model: str,
-        conversation: Conversation,
-        turns: list[ChatMessage],
+        messages: list[ChatMessage],
+        grounded: Grounded,
+        answer: Answer,
     ) -> AsyncIterator[TurnEvent]:
-        """Propose a title for a conversation that has none yet, and store it."""
-        first = next((t["content"] for t in turns if t["role"] == "user"), "")
-        title, by_model = await propose_title(
-            self._models,
+        """The answer's text as it is written: the model's, or the grounding's fixed one."""
+        if grounded.answer:
+            # The passages found do not answer: the fixed sentence, no model call.
+            answer.text += grounded.answer
+            yield TurnEvent("delta", {"text": grounded.answer})
+            return
+        stream = self._models.stream_chat(
             principal,
             model,
-            str(first),
-            request.lang,
-            max_tokens=self._settings.title_tokens,
+            messages,
+            endpoint=_endpoint(answer.sources),
+            on_finished=answer.account,
+            max_tokens=self._settings.max_answer_tokens,
         )
-        source = TitleSource.MODEL if by_model else TitleSource.FALLBACK
-        try:
-            async with self._factory() as session:
-                stored = await service.set_title(session, conversation.id, title, source)
-        except Exception as exc:
-            if not (database_busy(exc) or database_unreachable(exc)):
-                raise
-            # The answer is stored; the title stays pending and is proposed next turn.
-            log.warning("chat_title_not_stored", conversation_id=str(conversation.id))
-            return
-        if stored:
-            yield TurnEvent("title", {"id": str(conversation.id), "title": title})
+        guard = LeakGuard(str(messages[0].get("content", "")) if messages else "")
+        async for text in stream:
+            if shown := _shown(guard.feed(text), answer.text):
+                answer.text += shown
+                yield TurnEvent("delta", {"text": shown})
+        if shown := _shown(guard.flush(), answer.text):
+            answer.text += shown
+            yield TurnEvent("delta", {"text": shown})
 
     async def _ground(
         self,
@@ -391,15 +269,15 @@ class Turns:
         principal: Principal,
         conversation: Conversation | None,
         model: str,
-        answer: _Answer,
+        answer: Answer,
         exc: AutanError,
     ) -> TurnEvent:
         """Store a failed answer; the error event that tells the page."""
         try:
-            message_id = await self._finish(principal, conversation, model, answer)
+            message_id = await self._store.finish(principal, conversation, model, answer)
         except AnswerNotStored as not_stored:
             return TurnEvent("error", {"error": not_stored, "message_id": None})
-        return TurnEvent("error", {"error": exc, "message_id": _text(message_id)})
+        return TurnEvent("error", {"error": exc, "message_id": id_text(message_id)})
 
     async def _add_web(
         self,
@@ -423,6 +301,8 @@ class Turns:
         grounded.messages = web.messages
         grounded.sources = [*grounded.sources, *web.sources]
         grounded.preface = web.preface + grounded.preface
+        if web.sources:
+            grounded.answer = ""  # the documents did not answer; the web may
 
     async def _web_on(
         self, principal: Principal, request: TurnRequest, conversation: Conversation | None
@@ -440,70 +320,11 @@ class Turns:
             and await self._web.allowed(principal)
         )
 
-    async def _finish(
-        self,
-        principal: Principal,
-        conversation: Conversation | None,
-        model: str,
-        answer: _Answer,
-    ) -> uuid.UUID | None:
-        """Store the answer, waiting out a database outage or overload; AnswerNotStored past it."""
-        answer.finished = True
-        if conversation is None:
-            return None
-        for delay in (*STORE_RETRY_DELAYS, None):
-            try:
-                return await self._store_answer(principal, conversation, model, answer)
-            except Exception as exc:
-                if not (database_busy(exc) or database_unreachable(exc)):
-                    raise
-                if delay is None:
-                    log.error(
-                        "chat_answer_not_stored",
-                        conversation_id=str(conversation.id),
-                        characters=len(answer.text),
-                        error=repr(exc),
-                    )
-                    raise AnswerNotStored() from exc
-                log.warning("chat_answer_store_retry", conversation_id=str(conversation.id))
-                await anyio.sleep(delay)
-        raise AssertionError("unreachable")
-
-    async def _store_answer(
-        self,
-        principal: Principal,
-        conversation: Conversation,
-        model: str,
-        answer: _Answer,
-    ) -> uuid.UUID | None:
-        async with self._factory() as session:
-            try:
-                stored = await service.owned(session, principal, conversation.id)
-            except ConversationNotFound:  # deleted while the answer was being written
-                return None
-            message = await service.append(
-                session,
-                stored,
-                MessageRole.ASSISTANT,
-                answer.text,
-                model=model,
-                status=answer.status,
-                error=readable_message(answer.error) if answer.error is not None else None,
-                sources=answer.sources or None,
-                impacts=answer.impacts,
-            )
-            await session.commit()
-            return message.id
-
 
 def _shown(text: str, so_far: str) -> str:
     """A piece of the answer as shown: an answer does not begin with blanks (left where a
     recited instruction was taken out)."""
     return text if so_far else text.lstrip()
-
-
-def _text(value: uuid.UUID | None) -> str | None:
-    return str(value) if value is not None else None
 
 
 def _endpoint(sources: list[dict[str, Any]]) -> str:

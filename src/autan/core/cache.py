@@ -55,6 +55,13 @@ class LoadingCache(Generic[K, V]):
         self._values[key] = (time.monotonic() + self._ttl(), value)
         return value
 
+    def peek(self, key: K) -> V | None:
+        """The cached value if it is fresh, else None (never loads)."""
+        cached = self._values.get(key)
+        if cached is not None and cached[0] >= time.monotonic():
+            return cached[1]
+        return None
+
     def forget(self, key: K) -> None:
         """Drop one entry, so the next `get` reloads it."""
         self._values.pop(key, None)

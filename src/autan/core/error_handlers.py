@@ -11,6 +11,8 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autan.core.db import database_busy, database_unreachable
@@ -223,4 +225,10 @@ def install(app: FastAPI, html_page: HtmlPage | None = None) -> None:
     app.add_exception_handler(AutanError, _with_pages(_autan_error, html_page))
     app.add_exception_handler(RequestValidationError, _with_pages(_validation_error, html_page))
     app.add_exception_handler(StarletteHTTPException, _with_pages(_http_error, html_page))
+    # The database's refusals get handlers of their own: Starlette hands the catch-all
+    # `Exception` handler's errors back to the server after answering, and uvicorn then
+    # closes the connection, so under load every "busy, retry" 503 also reset a keep-alive
+    # connection that the client had reason to reuse.
+    for database_error in (PoolTimeout, DBAPIError, OSError):
+        app.add_exception_handler(database_error, _with_pages(_unexpected_error, html_page))
     app.add_exception_handler(Exception, _with_pages(_unexpected_error, html_page))

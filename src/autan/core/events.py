@@ -125,6 +125,14 @@ class QuotaRulesChanged(Event):
     org_id: uuid.UUID
 
 
+@_kind("budgets_changed")
+@dataclass(frozen=True, slots=True)
+class BudgetsChanged(Event):
+    """An organisation's monthly budgets changed."""
+
+    org_id: uuid.UUID
+
+
 @_kind("documents_queued")
 @dataclass(frozen=True, slots=True)
 class DocumentsQueued(Event):

@@ -22,6 +22,7 @@ from autan.accounts import service as accounts
 from autan.accounts.models import Role, User
 from autan.chat.models import Conversation, Feedback, Message, MessageRole, TitleSource
 from autan.core.db import utcnow
+from autan.devtools.demo_evaluation import seed_questionnaire, seed_votes
 from autan.llm.config import ModelFootprint
 from autan.llm.impacts import Estimator
 from autan.usage import rollup
@@ -49,6 +50,8 @@ class SeedPlan:
     feedback_share: float = 0.04  # of answers in the interface
     api_share: float = 0.1  # of people who also use the API
     seed: int = 12
+    votes: int = 600  # arena votes between the models
+    questionnaire: bool = True  # a monthly questionnaire answered over three months
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,8 @@ class SeedReport:
     users: int
     requests: int
     feedback: int
+    votes: int = 0
+    answers: int = 0
 
 
 async def _people(
@@ -235,4 +240,12 @@ async def seed(session: AsyncSession, plan: SeedPlan) -> SeedReport:
         feedback += await _feedback(session, rows, plan, rng)
         await session.commit()
         done += size
-    return SeedReport(len(people), done, feedback)
+    # Its own random stream: the usage seeded above stays the same as before evaluation existed.
+    extra = random.Random(plan.seed + 1)
+    ids = [person[0] for person in people]
+    votes = await seed_votes(session, org_id, ids, plan.models, plan.votes, extra, now, plan.days)
+    answers = (
+        await seed_questionnaire(session, org_id, ids, extra, now) if plan.questionnaire else 0
+    )
+    await session.commit()
+    return SeedReport(len(people), done, feedback, votes, answers)

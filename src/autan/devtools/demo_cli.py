@@ -49,7 +49,8 @@ def seed_command(
     )
     report = asyncio.run(_seed(settings.resolved_database_url, plan))
     err.print(
-        f"{org}: {report.users} people, {report.requests} requests, {report.feedback} ratings"
+        f"{org}: {report.users} people, {report.requests} requests, {report.feedback} ratings, "
+        f"{report.votes} arena votes, {report.answers} questionnaire answers"
     )
 
 

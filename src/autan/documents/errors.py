@@ -1,4 +1,4 @@
-"""Errors of collections, documents and assistants, in words a user understands."""
+"""Errors of collections and documents, in words a user understands."""
 
 from __future__ import annotations
 
@@ -17,13 +17,6 @@ class DocumentNotFound(NotFound):
 
     def __init__(self) -> None:
         super().__init__("No such document, or you do not have access to it.")
-
-
-class AssistantNotFound(NotFound):
-    code = "assistant_not_found"
-
-    def __init__(self) -> None:
-        super().__init__("No such assistant, or you do not have access to it.")
 
 
 class FileTooLarge(PayloadTooLarge):

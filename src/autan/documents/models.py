@@ -12,14 +12,12 @@ from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Column,
     Dialect,
     Float,
     ForeignKey,
     Integer,
     LargeBinary,
     String,
-    Table,
     Text,
     UniqueConstraint,
 )
@@ -187,46 +185,3 @@ class Chunk(Base):
     embedding: Mapped[np.ndarray | None] = mapped_column(Embedding(), default=None)
     # A ready-made chunk's own metadata (POST /v1/documents/{id}/chunks), over its document's.
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, default=None)
-
-
-class Assistant(TimestampMixin, UpdatedMixin, Base):
-    """Instructions, a model and collections an organisation shares with its members."""
-
-    __tablename__ = "assistants"
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    org_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
-    )
-    created_by: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), default=None
-    )
-    name: Mapped[str] = mapped_column(String(120))
-    description: Mapped[str] = mapped_column(Text, default="")
-    instructions: Mapped[str] = mapped_column(Text, default="")
-    # None means the deployment's default chat model.
-    model: Mapped[str | None] = mapped_column(String(200), default=None)
-    web_search: Mapped[bool] = mapped_column(default=False)
-    # Questions offered as buttons in a new conversation with this assistant.
-    starters: Mapped[list[str] | None] = mapped_column(JSON, default=None)
-    # Who may use it: "organisation" (every member) or "managers" (a draft that only the
-    # organisation's referents and the administrators see, until it is published).
-    audience: Mapped[str] = mapped_column(
-        String(16), default="organisation", server_default="organisation"
-    )
-
-
-assistant_collections = Table(
-    "assistant_collections",
-    Base.metadata,
-    Column(
-        "assistant_id",
-        ForeignKey("assistants.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column(
-        "collection_id",
-        ForeignKey("collections.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-)

@@ -57,7 +57,7 @@ def upload_body_limits(settings: DocumentSettings) -> dict[str, tuple[int, str]]
         FileTooLarge(settings.max_file_bytes).message,
     )
     # The chat's attachments are the same files, sent from the conversation page.
-    # The knowledge workspace's uploads too (`web.collections_router.UPLOAD_PATH`).
+    # The knowledge workspace's uploads too (`documents.pages.UPLOAD_PATH`).
     # `/v1/ocr` takes the same file as a base64 data URI in JSON: a third larger.
     encoded = (settings.max_file_bytes * 4 // 3 + MULTIPART_SLACK, limit[1])
     return {

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autan.admin.cockpit import Filters
 from autan.footprint.display import Totals, totals
+from autan.insights.cockpit import Filters
 from autan.usage.models import UsageDay
 
 

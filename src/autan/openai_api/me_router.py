@@ -6,12 +6,13 @@ guess. Albert's fields come first; Autan's (`role`, `organisation`) are extensio
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from autan.accounts.models import Organisation, User
+from autan.accounts.principal import Principal
 from autan.deps import CurrentPrincipal, SessionDep, principal
 from autan.services import services_of
 from autan.usage.account import UsageQuery, usage_page
@@ -29,6 +30,26 @@ _Timestamp = Annotated[
 def _timestamp(value: datetime) -> int:
     # SQLite gives naive datetimes back; every stored instant is UTC.
     return int(value.replace(tzinfo=value.tzinfo or UTC).timestamp())
+
+
+async def _token_budgets(request: Request, principal: Principal) -> list[dict[str, Any]]:
+    """The monthly budgets that apply to the caller (organisation's and role's), and what is
+    left of each (an Autan extension)."""
+    budgets = services_of(request).quotas.budgets
+    if budgets is None:
+        return []
+    return [
+        {
+            "scope": "role" if status.role else "organisation",
+            "role": status.role or None,
+            "tokens_per_month": status.limit,
+            "used": status.used,
+            "remaining": status.remaining,
+            "resets_at": _timestamp(datetime.combine(status.resets_on, time(), UTC)),
+        }
+        for status in await budgets.status(principal.org_id)
+        if status.role in ("", principal.role)
+    ]
 
 
 @router.get("/info")
@@ -60,8 +81,9 @@ async def me_info(
         },
         "permissions": [],
         "limits": limits,
-        # No budget exists in Autan: requests are limited by rate and tokens, not money.
+        # Albert's `budget` is money; Autan's budgets are tokens, in `token_budgets`.
         "budget": None,
+        "token_budgets": await _token_budgets(request, principal),
         "expires_at": None,
         "created_at": _timestamp(user.created_at) if user is not None else None,
     }

@@ -23,7 +23,7 @@ from autan.openai_api.schemas import ChatCompletionRequest, EmbeddingRequest, Re
 from autan.openai_api.streaming import ClientGone, EventStreamResponse, until_disconnect
 from autan.retrieval.grounding import ground_chat_payload, guess_lang, last_user_text
 from autan.services import services_of
-from autan.websearch.api import url_citations, web_results
+from autan.websearch.api import url_citations, web_results, with_stream_citations
 
 log = structlog.get_logger(__name__)
 
@@ -89,15 +89,17 @@ async def chat_completions(
     body = await parse_body(request, ChatCompletionRequest)
     _log_extras(body)
     pool = await services_of(request).model_access.pool(principal, body.model, ModelType.CHAT)
-    payload = body.model_dump(exclude_unset=True, exclude={"search", "search_args", "web_search"})
-    if body.web_search:
+    payload = body.model_dump(
+        exclude_unset=True, exclude={"search", "search_args", "web_search", "web_search_options"}
+    )
+    if body.wants_web():
         await web.check(principal)  # refused before anything is counted
     # Before the quota is counted: a request the model cannot take costs nothing.
     check_chat(pool.config, payload)
     await services_of(request).quotas.check(principal)
     results = await _search(request, principal, body, payload) if body.search else None
     web_sources: list[dict[str, Any]] = []
-    if body.web_search:
+    if body.wants_web():
         question = last_user_text(payload["messages"])
         if not question:
             raise InvalidRequest(
@@ -110,6 +112,7 @@ async def chat_completions(
             question,
             guess_lang(question),
             first=len(results or []) + 1,
+            pages=body.web_pages(),
         )
         payload["messages"] = grounded.messages
         web_sources = grounded.sources
@@ -130,6 +133,8 @@ async def chat_completions(
     if isinstance(opened, UpstreamAnswer):
         return _answer(opened)
     relay = gateway.relay(opened)
+    if web_sources:
+        relay = with_stream_citations(relay, web_sources)
     return EventStreamResponse(relay if results is None else _results_first(results, relay))
 
 

@@ -44,6 +44,15 @@ class StreamOptions(_Open):
     include_usage: StrictBool | None = None
 
 
+class WebSearchOptions(_Open):
+    """OpenAI's `web_search_options`: its presence turns web search on."""
+
+    # How much of the pages read goes into the prompt: low 2 pages, medium 3, high 5.
+    search_context_size: Literal["low", "medium", "high"] | None = None
+    # Accepted for compatibility; nothing about the caller is ever sent to the engine.
+    user_location: dict[str, Any] | None = None
+
+
 class ChatCompletionRequest(_Open):
     """`POST /v1/chat/completions`."""
 
@@ -77,6 +86,17 @@ class ChatCompletionRequest(_Open):
     # with `url`, `title` and the passage used) and the answer's [n] markers as OpenAI
     # `url_citation` annotations; 403 when the caller's organisation forbids web search.
     web_search: StrictBool | None = None
+    # OpenAI's own shape of the same thing (`{}` is enough to turn it on).
+    web_search_options: WebSearchOptions | None = None
+
+    def wants_web(self) -> bool:
+        """Whether the caller asked for web search, in either shape."""
+        return bool(self.web_search) or self.web_search_options is not None
+
+    def web_pages(self) -> int | None:
+        """Pages to read, from `search_context_size` (None: the deployment's default)."""
+        size = self.web_search_options.search_context_size if self.web_search_options else None
+        return {"low": 2, "medium": 3, "high": 5}.get(size or "")
 
     def output_tokens(self) -> int | None:
         """The answer length asked for, if any (`max_completion_tokens` wins, as at OpenAI)."""

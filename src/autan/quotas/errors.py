@@ -6,7 +6,7 @@ from typing import Literal
 
 from autan.core.errors import AutanError, ErrorKind, Plural, Value, english_value
 
-QuotaCode = Literal["quota_requests_per_minute", "quota_tokens_per_day"]
+QuotaCode = Literal["quota_requests_per_minute", "quota_tokens_per_day", "budget_tokens_per_month"]
 
 
 def wait_words(seconds: int) -> tuple[Plural, ...]:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from autan.accounts.models import QuotaRule as QuotaRuleRow
 from autan.accounts.models import Role
 from autan.accounts.principal import Principal
+from autan.budgets.service import Budgets
 from autan.core.cache import LoadingCache
 from autan.core.events import EventBus, QuotaRulesChanged
 from autan.core.tasks import cancel_and_wait
@@ -33,8 +34,12 @@ class Quotas:
         rule_ttl: float = 30.0,
         flush_interval: float = 1.0,
         bus: EventBus | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self._settings = settings
+        # The organisations' monthly budgets, checked with the quotas so that every caller
+        # of `check` (chat, /v1, deep research, web search) applies both.
+        self.budgets = budgets
         self._limiter = limiter
         self._factory = factory
         self._rules: LoadingCache[tuple[uuid.UUID, Role], QuotaRule] = LoadingCache(
@@ -72,6 +77,8 @@ class Quotas:
 
     async def check(self, principal: Principal) -> None:
         """Count one model request, or raise `QuotaExceeded` (with when to try again)."""
+        if self.budgets is not None:
+            await self.budgets.check(principal)
         rule = await self.rule_for(principal)
         if rule.unlimited:
             return
@@ -88,6 +95,8 @@ class Quotas:
     def on_call_finished(self, event: CallFinished) -> None:
         """Count a finished model request's tokens against its user's daily budget."""
         self.add_tokens(event.user_id, event.tokens)
+        if self.budgets is not None:
+            self.budgets.on_call_finished(event)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="quota-tokens")

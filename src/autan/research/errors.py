@@ -42,3 +42,15 @@ class TooManyResearches(AutanError):
             "You already have as many research runs going as allowed. Wait for one to "
             "finish, or stop it."
         )
+
+
+class ResearchDailyLimit(AutanError):
+    kind = ErrorKind.RATE_LIMITED
+    code = "research_daily_limit"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            "You have started {limit} deep research runs in the last 24 hours, as many as "
+            "your organisation allows. You can start another one tomorrow.",
+            values={"limit": limit},
+        )

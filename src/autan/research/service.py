@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,6 +15,7 @@ from autan.accounts.principal import Principal
 from autan.core.db import utcnow
 from autan.quotas.service import Quotas
 from autan.research.errors import (
+    ResearchDailyLimit,
     ResearchForbidden,
     ResearchNotFound,
     ResearchQuestionInvalid,
@@ -46,7 +48,7 @@ class Research:
 
     async def allowed(self, principal: Principal) -> bool:
         """Whether this person may start a run (deployment and organisation allow it)."""
-        return self._settings.enabled and await self._web.allowed(principal)
+        return self._settings.enabled and await self._web.research_allowed(principal)
 
     async def start(
         self, principal: Principal, question: str, model: str, lang: str
@@ -72,6 +74,17 @@ class Research:
             overrides = await session.scalar(
                 select(Organisation.research_limits).where(Organisation.id == principal.org_id)
             )
+            limits = self._settings.limits(overrides)
+            today = await session.scalar(
+                select(func.count())
+                .select_from(ResearchJob)
+                .where(
+                    ResearchJob.user_id == principal.user_id,
+                    ResearchJob.created_at > utcnow() - timedelta(days=1),
+                )
+            )
+            if int(today or 0) >= limits["max_runs_per_day"]:
+                raise ResearchDailyLimit(limits["max_runs_per_day"])
             job = ResearchJob(
                 user_id=principal.user_id,
                 org_id=principal.org_id,
@@ -79,7 +92,7 @@ class Research:
                 lang="en" if lang == "en" else "fr",
                 model=model,
                 status=ResearchStatus.QUEUED,
-                limits=self._settings.limits(overrides),
+                limits=limits,
                 plan=[],
                 steps=[],
                 sources=[],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 # The limits an organisation may set for its own runs (Organisation.research_limits).
-ORG_LIMITS = ("max_seconds", "max_pages", "max_tokens", "max_questions")
+ORG_LIMITS = ("max_seconds", "max_pages", "max_tokens", "max_questions", "max_runs_per_day")
 
 
 class ResearchSettings(BaseModel):
@@ -24,6 +24,9 @@ class ResearchSettings(BaseModel):
     max_questions: int = Field(
         4, ge=1, le=10, description="Sub-questions the plan of one run may hold."
     )
+    max_runs_per_day: int = Field(
+        20, ge=1, le=1000, description="Runs one person may start in 24 hours."
+    )
     plan_tokens: int = Field(
         150, ge=16, description="Longest answer the model may give when planning sub-questions."
     )
@@ -39,6 +42,9 @@ class ResearchSettings(BaseModel):
     )
     heartbeat_interval: float = Field(
         5.0, gt=0, description="Seconds between two signs of life of a running job."
+    )
+    events_interval: float = Field(
+        0.5, gt=0, description="Seconds between two looks at a run streaming its events (API)."
     )
     stale_after: float = Field(
         60.0,

@@ -27,8 +27,10 @@ from autan.core.tasks import cancel_and_wait
 from autan.documents.recovery import rowcount
 from autan.llm.client import ChatMessage, ModelClient
 from autan.research import report as writing
+from autan.research.followup import follow_ups
 from autan.research.models import ResearchJob, ResearchStatus
 from autan.research.settings import ResearchSettings
+from autan.websearch.addresses import DomainRules
 from autan.websearch.service import WebSearch
 
 log = structlog.get_logger(__name__)
@@ -223,6 +225,7 @@ class ResearchWorker:
                 await self._read(run, sub, findings.sources, findings.refused)
                 job.progress = (index + 1) / (len(job.plan) + 1)
                 await self._save(run, progress=job.progress, sources=job.sources)
+            await self._follow_up(run, rules)
         except _Halt as halt:
             ended = halt.why
             if halt.why == "limit":
@@ -231,6 +234,23 @@ class ResearchWorker:
             run.summary = await self._summary(run, principal)
         status = ResearchStatus.STOPPED if ended == "stopped" else ResearchStatus.DONE
         await self._finish(run, status, ended)
+
+    async def _follow_up(self, run: _Run, rules: DomainRules) -> None:
+        """A second round for what the first missed, within the run's page and time limits
+        (and its question limit: one follow-up per sub-question at most)."""
+        job = run.job
+        room = job.limits.get("max_pages", self._settings.max_pages)
+        count = job.limits.get("max_questions", self._settings.max_questions)
+        if len(job.sources) >= room:
+            return  # the first round used every page (its limit step says so)
+        for query, sub in follow_ups(job.plan, job.sources, count):
+            if len(job.sources) >= room:
+                await self._step(run, {"kind": "limit", "what": "pages"})
+                return
+            await self._step(run, {"kind": "search", "query": query, "follow_up": True})
+            findings = await self._bounded(run, self._search.find(query, rules, job.lang))
+            await self._read(run, sub, findings.sources, findings.refused)
+            await self._save(run, sources=job.sources)
 
     async def _bounded(self, run: _Run, work: Any) -> Any:
         """Await `work` unless the owner stops the run or its time runs out first."""

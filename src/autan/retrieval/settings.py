@@ -27,6 +27,15 @@ class RetrievalSettings(BaseModel):
         "is always kept): one relevant passage is not drowned in unrelated ones. 0 keeps "
         "all `k`.",
     )
+    relevance_check: bool = Field(
+        default=False,
+        description="Before a chat answer grounded in searched passages, ask the model in a "
+        "separate short call (yes/no, 3 tokens) whether the passages answer the question; if "
+        "not, answer that the documents do not contain the information instead of letting "
+        "the model invent an answer. Costs one prompt read before the first token (about "
+        "3 s on 2 cores); off by default: on the dev split it lifted abstention from 0.00 "
+        "to 0.64 but not to the 0.70 target (benchmarks/results/answers-tuning.md).",
+    )
     fusion: Literal["score", "rank"] = Field(
         default="score",
         description="How hybrid search fuses its two rankings: `score` (standardised scores, "

@@ -63,6 +63,8 @@ class UsageDay(Base):
     """
 
     __tablename__ = "usage_days"
+    # One organisation's period (budgets, the cockpit): the primary key starts with the day.
+    __table_args__ = (Index("ix_usage_days_org_day", "org_id", "day"),)
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     # No foreign key: the platform-wide figures keep the requests of a deleted organisation
@@ -94,6 +96,29 @@ class UsageUserDay(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     org_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     # Erasing a person erases their days: nothing of them is left to count.
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class UsageUserPeriod(Base):
+    """That a user made requests in a week or a month (how many), for the long cockpit views.
+
+    The same counts as `UsageUserDay`, folded by week (`period` "w", `start` a Monday) and by
+    month ("m", the first day): the 90- and 365-day views count distinct people over a few
+    rows per person instead of one per person and day. Only ever read aggregated.
+    """
+
+    __tablename__ = "usage_user_periods"
+    __table_args__ = (Index("ix_usage_user_periods_org", "org_id", "period", "start", "user_id"),)
+
+    period: Mapped[str] = mapped_column(String(1), primary_key=True)
+    start: Mapped[date] = mapped_column(Date, primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )

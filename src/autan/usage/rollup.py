@@ -1,26 +1,29 @@
 """Daily rollups of usage rows, maintained in the same transaction as the rows themselves.
 
 The cockpit reads `usage_days` (a few rows per day and model) and `usage_user_days` (one row
-per person, day, model and channel, for distinct active-user counts) instead of scanning the
-usage rows. Both are upserts that add to the counters, so writing a batch twice would count
-it twice: they run in the transaction that inserts the rows.
+per person, day, model and channel, for distinct active-user counts; folded by week and month
+in `usage_user_periods` for the long views) instead of scanning the usage rows. All are
+upserts that add to the counters, so writing a batch twice would count it twice: they run in
+the transaction that inserts the rows.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autan.usage.models import NO_ORG, UsageDay, UsageRecord, UsageUserDay
+from autan.usage.models import NO_ORG, UsageDay, UsageRecord, UsageUserDay, UsageUserPeriod
 
 DAYS: Table = UsageDay.__table__  # type: ignore[assignment]
 USER_DAYS: Table = UsageUserDay.__table__  # type: ignore[assignment]
+USER_PERIODS: Table = UsageUserPeriod.__table__  # type: ignore[assignment]
+WEEK, MONTH = "w", "m"
 UNKNOWN_ROLE = "unknown"
 # Rows per statement when rebuilding: SQLite allows 32,766 bound parameters.
 _CHUNK = 2_000
@@ -86,18 +89,45 @@ def _upsert(session: AsyncSession, table: Table, counters: tuple[str, ...]) -> A
     )
 
 
+def period_start(period: str, day: date) -> date:
+    """The Monday of `day`'s week ("w") or the first day of its month ("m")."""
+    return day - timedelta(days=day.weekday()) if period == WEEK else day.replace(day=1)
+
+
+def fold(user_days: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The user-day rollup rows folded into user-week and user-month rows."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in user_days:
+        for period in (WEEK, MONTH):
+            start = period_start(period, row["day"])
+            key: tuple[Any, ...] = (period, start, row["org_id"], row["user_id"])
+            key += (row["model"], row["channel"], row["role"])
+            entry = out.get(key)
+            if entry is None:
+                names = ("period", "start", "org_id", "user_id", "model", "channel", "role")
+                entry = out[key] = dict(zip(names, key, strict=True)) | {"requests": 0}
+            entry["requests"] += row["requests"]
+    return list(out.values())
+
+
 async def add(session: AsyncSession, rows: Iterable[Mapping[str, Any]] | Sequence[Any]) -> None:
     """Add a batch of usage rows to the rollups (inside the caller's transaction)."""
     days, users = aggregate(rows)
     # Sorted: two processes flushing at once take the row locks in the same order.
     days.sort(key=lambda r: (r["day"], str(r["org_id"]), r["model"], r["endpoint"]))
     users.sort(key=lambda r: (r["day"], str(r["org_id"]), str(r["user_id"]), r["model"]))
+    periods = fold(users)
+    periods.sort(key=lambda r: (r["period"], r["start"], str(r["org_id"]), str(r["user_id"])))
     counters = COUNTERS
     for start in range(0, len(days), _CHUNK):
         await session.execute(_upsert(session, DAYS, counters), days[start : start + _CHUNK])
     for start in range(0, len(users), _CHUNK):
         await session.execute(
             _upsert(session, USER_DAYS, ("requests",)), users[start : start + _CHUNK]
+        )
+    for start in range(0, len(periods), _CHUNK):
+        await session.execute(
+            _upsert(session, USER_PERIODS, ("requests",)), periods[start : start + _CHUNK]
         )
 
 
@@ -114,6 +144,9 @@ async def rebuild(session: AsyncSession, org_id: uuid.UUID | None = None) -> Non
     await session.execute(delete(UsageDay).where(*where_days))
     await session.execute(
         delete(UsageUserDay).where(*[UsageUserDay.org_id == org_id] if org_id else [])
+    )
+    await session.execute(
+        delete(UsageUserPeriod).where(*[UsageUserPeriod.org_id == org_id] if org_id else [])
     )
     columns = (
         UsageRecord.created_at,

@@ -56,6 +56,12 @@ class WebGrounding:
             return False
         return (await self._policies.of(principal.org_id)).web_search_allowed
 
+    async def research_allowed(self, principal: Principal) -> bool:
+        """Whether this person's organisation lets them run deep research too."""
+        if not await self.allowed(principal):
+            return False
+        return (await self._policies.of(principal.org_id)).deep_research_allowed
+
     async def check(self, principal: Principal) -> None:
         """WebSearchOff or WebSearchForbidden unless this person may search the web."""
         if self._search is None:
@@ -72,6 +78,7 @@ class WebGrounding:
         first: int = 1,
         *,
         search: bool = True,
+        pages: int | None = None,
     ) -> WebGrounded:
         """Search for the question (unless not `search`: then only the links pasted in it
         are read) and put the pages read, numbered from `first`, in the prompt. A search
@@ -89,7 +96,9 @@ class WebGrounding:
             )
             await session.commit()
         policy = await self._policies.of(principal.org_id)
-        findings = await self._search.find(question, policy.web_domains, lang, search=search)
+        findings = await self._search.find(
+            question, policy.web_domains, lang, search=search, pages=pages
+        )
         sources = [s.as_source(n) for n, s in enumerate(findings.sources, first)]
         sources += refused_links(findings.refused, links_in(question))
         return WebGrounded(

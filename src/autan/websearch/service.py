@@ -99,9 +99,16 @@ class WebSearch:
         return self._engine is not None
 
     async def find(
-        self, question: str, rules: DomainRules, lang: str, *, search: bool = True
+        self,
+        question: str,
+        rules: DomainRules,
+        lang: str,
+        *,
+        search: bool = True,
+        pages: int | None = None,
     ) -> WebFindings:
-        """Pages for the question: the links it holds, then (if `search`) the engine's."""
+        """Pages for the question: the links it holds, then (if `search`) the engine's;
+        `pages` search results read at most (default: the deployment's setting)."""
         started = time.perf_counter()
         findings = WebFindings()
         candidates: list[SearchResult] = [
@@ -112,7 +119,9 @@ class WebSearch:
             findings.queries = queries_for(question)
             results = await self._search(findings, lang)
             candidates += [r for r in results if r.url not in pasted]
-        findings.sources = await self._read(candidates, pasted, question, rules, findings)
+        findings.sources = await self._read(
+            candidates, pasted, question, rules, findings, pages or self._settings.pages_to_read
+        )
         if candidates and not findings.sources and findings.notice is None:
             findings.notice = "nothing_read"
         findings.seconds = time.perf_counter() - started
@@ -150,41 +159,80 @@ class WebSearch:
         question: str,
         rules: DomainRules,
         findings: WebFindings,
+        pages: int,
     ) -> list[WebSource]:
-        wanted = self._settings.pages_to_read + len(pasted)
+        wanted = pages + len(pasted)
         # A few spares are read at once, in case some pages cannot be.
         batch = candidates[: wanted + 2]
         if not batch:
             return []
         tasks = [asyncio.create_task(self._fetcher.fetch(c.url, rules)) for c in batch]
-        done, pending = await asyncio.wait(tasks, timeout=self._settings.read_budget)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
-        sources: list[WebSource] = []
-        for candidate, task in zip(batch, tasks, strict=True):
-            if task not in done:
-                findings.refused[candidate.url] = "budget"
-                continue
-            error = task.exception()
-            if isinstance(error, FetchRefused):
-                findings.refused[candidate.url] = error.reason
-                continue
-            if error is not None:
-                raise error
-            page: Page = task.result()
-            passage = best_passage(page.text, question)
-            if not passage or len(sources) >= wanted:
-                continue
-            sources.append(
-                WebSource(
-                    url=page.url,
-                    title=page.title or candidate.title or page.url,
-                    site=page.site or site_of(page.url),
-                    passage=passage,
-                    published=page.published or candidate.published,
-                    pasted=candidate.url in pasted,
+        read: dict[int, WebSource | None] = {}  # candidate -> its source (None: unusable)
+        deadline = asyncio.get_running_loop().time() + self._settings.read_budget
+        pending = set(tasks)
+        # Early cut-off: once the best `wanted` readable candidates are known, the spares
+        # still loading are not waited for.
+        try:
+            while pending and not _enough(read, len(batch), wanted):
+                timeout = deadline - asyncio.get_running_loop().time()
+                if timeout <= 0:
+                    break
+                done, pending = await asyncio.wait(
+                    pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                 )
-            )
-        return sources
+                for number, task in enumerate(tasks):
+                    if task in done:
+                        read[number] = self._source(batch[number], task, pasted, question, findings)
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        if not _enough(read, len(batch), wanted):
+            # The time budget ran out (spares cut off early were simply not needed).
+            for number, candidate in enumerate(batch):
+                if number not in read:
+                    findings.refused[candidate.url] = "budget"
+        sources = [read[n] for n in sorted(read) if read[n] is not None]
+        return [s for s in sources if s is not None][:wanted]
+
+    def _source(
+        self,
+        candidate: SearchResult,
+        task: asyncio.Task[Page],
+        pasted: set[str],
+        question: str,
+        findings: WebFindings,
+    ) -> WebSource | None:
+        """The source a finished read gives, or None (refused, or no passage)."""
+        error = task.exception()
+        if isinstance(error, FetchRefused):
+            findings.refused[candidate.url] = error.reason
+            return None
+        if error is not None:
+            raise error
+        page = task.result()
+        passage = best_passage(page.text, question)
+        if not passage:
+            return None
+        return WebSource(
+            url=page.url,
+            title=page.title or candidate.title or page.url,
+            site=page.site or site_of(page.url),
+            passage=passage,
+            published=page.published or candidate.published,
+            pasted=candidate.url in pasted,
+        )
+
+
+def _enough(read: dict[int, WebSource | None], size: int, wanted: int) -> bool:
+    """Whether the first `wanted` usable candidates, in rank order, are all known."""
+    usable = 0
+    for number in range(size):
+        if number not in read:
+            return False
+        if read[number] is not None:
+            usable += 1
+            if usable >= wanted:
+                return True
+    return True

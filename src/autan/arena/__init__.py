@@ -1,0 +1,1 @@
+"""Blind comparison of two models ("arène"): two anonymous answers, a vote, a leaderboard."""

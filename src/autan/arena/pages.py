@@ -1,0 +1,165 @@
+"""Pages of the blind comparison: the member's arena, and the referents' leaderboard.
+
+Signed-in only (router-level dependencies, deny by default) and after the usage charter.
+A member reads only their own comparisons (`service.owned`); the leaderboard goes through
+`managed_org` like every administration page and shows counts and scores, never content.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autan.accounts.principal import Principal
+from autan.arena import service
+from autan.arena.leaderboard import MIN_VOTES
+from autan.arena.models import Verdict
+from autan.arena.views import interval_chart, to_csv
+from autan.chat.markdown import to_html
+from autan.core.error_handlers import STATUS_OF_KIND
+from autan.core.errors import AutanError, InvalidRequest
+from autan.core.params import Slug
+from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
+from autan.prompts.library import CATEGORIES
+from autan.services import services_of
+from autan.web.charter_guard import require_charter
+from autan.web.errors import translate
+from autan.web.org_frame import managed_org, render_admin_page
+from autan.web.pages import render_page
+from autan.web.templating import request_language
+
+router = APIRouter(
+    include_in_schema=False, dependencies=[Depends(principal), Depends(require_charter)]
+)
+UseCase = Annotated[str | None, Query(max_length=service.MAX_USE_CASE)]
+
+
+async def _arena_page(
+    request: Request,
+    me: Principal,
+    csrf: str,
+    session: AsyncSession,
+    *,
+    typed: dict[str, str] | None = None,
+    error: AutanError | None = None,
+) -> HTMLResponse:
+    context: dict[str, Any] = {
+        "categories": CATEGORIES,
+        "typed": typed or {},
+        "error": translate(request, error) if error else "",
+        "recent": await service.recent(session, me),
+    }
+    status = STATUS_OF_KIND[error.kind] if error else 200
+    return await render_page(request, "arena/page.html", me, csrf, session, context, status)
+
+
+@router.get("/arena")
+async def arena_page(
+    request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+) -> HTMLResponse:
+    """Ask one question to two anonymous models."""
+    return await _arena_page(request, me, data.csrf, session)
+
+
+@router.post("/arena")
+async def start_comparison(
+    request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
+) -> Response:
+    """Ask two allowed models; on a refusal the form comes back with what was typed."""
+    form = await request.form()
+    question = str(form.get("question", ""))[: 100_000 + 1]
+    label = str(form.get("label", "")).strip()
+    category = str(form.get("category", ""))
+    use_case = label or (category if category in CATEGORIES else "")
+    services = services_of(request)
+    try:
+        comparison = await service.compare(
+            session,
+            services.models,
+            services.model_access,
+            services.quotas,
+            me,
+            question,
+            use_case,
+            request_language(request),
+        )
+    except AutanError as exc:
+        typed = {"question": question, "label": label[:200], "category": category}
+        return await _arena_page(request, me, data.csrf, session, typed=typed, error=exc)
+    return RedirectResponse(f"/arena/{comparison.id}", status_code=303)
+
+
+@router.get("/arena/{comparison_id}")
+async def comparison_page(
+    comparison_id: uuid.UUID,
+    request: Request,
+    me: CurrentPrincipal,
+    data: CurrentSession,
+    session: SessionDep,
+) -> HTMLResponse:
+    """The two answers side by side; the models once the member has voted."""
+    shown = await service.shown(session, me, comparison_id)
+    context = {
+        "shown": shown,
+        "html_a": to_html(shown.answer_a.content) if shown.answer_a else "",
+        "html_b": to_html(shown.answer_b.content) if shown.answer_b else "",
+        "categories": CATEGORIES,
+    }
+    return await render_page(request, "arena/comparison.html", me, data.csrf, session, context)
+
+
+@router.post("/arena/{comparison_id}/vote")
+async def vote(
+    comparison_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
+) -> RedirectResponse:
+    """Record which answer was better (or a tie, or both bad), then reveal the models."""
+    form = await request.form()
+    try:
+        verdict = Verdict(str(form.get("verdict", "")))
+    except ValueError:
+        raise InvalidRequest("Choose one of the four answers.", param="verdict") from None
+    await service.vote(session, me, comparison_id, verdict)
+    return RedirectResponse(f"/arena/{comparison_id}#verdict", status_code=303)
+
+
+@router.get("/admin/orgs/{slug}/arena")
+async def leaderboard_page(
+    slug: Slug,
+    request: Request,
+    me: CurrentPrincipal,
+    data: CurrentSession,
+    session: SessionDep,
+    use_case: UseCase = None,
+) -> HTMLResponse:
+    """Scores of the models from the organisation's votes, per use case, with intervals."""
+    org = await managed_org(session, slug, me)
+    board = await service.board(session, org.id, use_case)
+    context = {
+        "board": board,
+        "chart": interval_chart(board.standings),
+        "use_case": use_case,
+        "use_cases": await service.use_cases(session, org.id),
+        "categories": CATEGORIES,
+        "min_votes": MIN_VOTES,
+    }
+    return await render_admin_page(
+        request, "arena/leaderboard.html", me, data.csrf, session, org, context
+    )
+
+
+@router.get("/admin/orgs/{slug}/arena.csv")
+async def leaderboard_csv(
+    slug: Slug, me: CurrentPrincipal, session: SessionDep, use_case: UseCase = None
+) -> Response:
+    """The leaderboard as CSV."""
+    org = await managed_org(session, slug, me)
+    board = await service.board(session, org.id, use_case)
+    return Response(
+        to_csv(board.standings),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="arena-{org.slug}.csv"'},
+    )

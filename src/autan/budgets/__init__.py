@@ -1,0 +1,1 @@
+"""Monthly token budgets per organisation and per role, their check and their alerts."""

@@ -1,0 +1,1 @@
+"""Short questionnaires that referents send to their members, with plotted results."""

@@ -1,0 +1,212 @@
+"""Blind comparison: two anonymous answers, a vote, the models revealed, the leaderboard."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from autan.accounts import repository
+from autan.arena.leaderboard import MIN_VOTES, Vote, leaderboard, simulate
+from autan.arena.models import Comparison
+from autan.chat.models import Message, MessageRole
+from autan.core.db import create_engine, session_factory
+from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
+from tests.support.scripted_upstream import scripted_upstream
+from tests.support.usage import usage_rows
+from tests.support.web import Site, hidden, run_site
+
+TRUE_SCORES = {"alpha": 1150.0, "beta": 1050.0, "gamma": 980.0, "delta": 820.0}
+MARKER = "zébulon-marqueur-7Q4"
+
+
+def centred(scores: dict[str, float]) -> dict[str, float]:
+    mean = sum(scores.values()) / len(scores)
+    return {k: v - mean + 1000.0 for k, v in scores.items()}
+
+
+def test_leaderboard_recovers_known_strengths() -> None:
+    """2,000 simulated votes between 4 models, 20 fixed seeds: the ranking is right each
+    time, and the 95 % intervals cover the true scores about 95 % of the time (one interval
+    in twenty is expected to miss, so the check is on the share, not on every interval)."""
+    truth = centred(TRUE_SCORES)
+    order = sorted(truth, key=lambda m: -truth[m])
+    covered = total = 0
+    for seed in range(20):
+        votes = simulate(truth, 2000, np.random.default_rng(seed))
+        board = leaderboard(votes, samples=400, seed=seed)
+        assert [s.model for s in board] == order, seed
+        assert sum(s.votes for s in board) == 2 * len(votes)
+        for standing in board:
+            assert standing.low < standing.score < standing.high
+            covered += standing.low <= truth[standing.model] <= standing.high
+            total += 1
+    assert covered / total >= 0.85, covered / total
+
+
+def test_leaderboard_ties_and_few_votes() -> None:
+    votes = [Vote("x", "y", 0.5)] * 10 + [Vote("x", "y", 1.0)] * 2
+    board = leaderboard(votes, samples=200)
+    assert [s.model for s in board] == ["x", "y"]
+    # Scores are centred on 1000, and a handful of votes leaves wide intervals.
+    assert board[0].score + board[1].score == pytest.approx(2000.0)
+    assert board[0].high - board[0].low > 50
+    assert len(votes) < MIN_VOTES
+    # A model that never won keeps a finite score.
+    lopsided = leaderboard([Vote("x", "y", 1.0)] * 30, samples=50)
+    assert all(np.isfinite([s.score, s.low, s.high]).all() for s in lopsided)
+
+
+@pytest.fixture
+async def site(tmp_path: Path, database_url: str) -> AsyncIterator[Site]:
+    async with scripted_upstream() as upstream:
+        models = ModelsConfig(
+            models=[
+                ModelConfig(
+                    id="alpha", display_name="Alpha", replicas=[ReplicaConfig(url=upstream)]
+                ),
+                ModelConfig(id="beta", display_name="Beta", replicas=[ReplicaConfig(url=upstream)]),
+            ]
+        )
+        async with run_site(tmp_path, database_url, models) as running:
+            yield running
+
+
+async def test_compare_vote_reveal_and_leaderboard(site: Site, database_url: str) -> None:
+    async with site.signed_in("member_a") as member:
+        page = await member.get("/arena")
+        assert page.status_code == 200
+        assert "Comparer deux modèles" in page.text
+        csrf = hidden(page.text, "csrf_token")
+        started = await member.post(
+            "/arena",
+            data={
+                "csrf_token": csrf,
+                "question": f"Rédige un courrier {MARKER}",
+                "category": "writing",
+            },
+        )
+        assert started.status_code == 303, started.text
+        url = started.headers["location"]
+        shown = await member.get(url)
+        assert "Réponse A" in shown.text and "Réponse B" in shown.text
+        assert MARKER in shown.text
+        # Blind: neither model is named before the vote.
+        assert "alpha" not in shown.text and "beta" not in shown.text
+        voted = await member.post(url + "/vote", data={"csrf_token": csrf, "verdict": "a"})
+        assert voted.status_code == 303
+        revealed = await member.get(url)
+        assert "alpha" in revealed.text and "beta" in revealed.text
+        assert "Vous avez choisi la réponse A." in revealed.text
+        again = await member.post(url + "/vote", data={"csrf_token": csrf, "verdict": "b"})
+        assert again.status_code == 409
+        bad = await member.post(url + "/vote", data={"csrf_token": csrf, "verdict": "maybe"})
+        assert bad.status_code == 400
+    comparison_id = uuid.UUID(url.rsplit("/", 1)[1])
+
+    # Both answers are messages of the member's conversation; both calls were counted.
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            comparison = await session.get(Comparison, comparison_id)
+            assert comparison is not None and comparison.verdict == "a"
+            assert {comparison.model_a, comparison.model_b} == {"alpha", "beta"}
+            assert comparison.use_case == "writing"
+            messages = list(
+                await session.scalars(
+                    select(Message)
+                    .where(Message.conversation_id == comparison.conversation_id)
+                    .order_by(Message.position)
+                )
+            )
+            assert [m.role for m in messages] == [
+                MessageRole.USER,
+                MessageRole.ASSISTANT,
+                MessageRole.ASSISTANT,
+            ]
+            assert {m.model for m in messages[1:]} == {"alpha", "beta"}
+    finally:
+        await engine.dispose()
+    rows = await usage_rows(database_url, 2)
+    assert sorted(r.model for r in rows if r.model in ("alpha", "beta")) == ["alpha", "beta"]
+
+    # Another person's comparison is "not found", even for a referent of the organisation.
+    async with site.signed_in("ref_a") as referent:
+        assert (await referent.get(url)).status_code == 404
+        board = await referent.get("/admin/orgs/agri/arena")
+        assert board.status_code == 200
+        assert "1 vote" in board.text and "Trop peu de votes" in board.text
+        assert comparison.model_a in board.text
+        assert MARKER not in board.text
+        csv = await referent.get("/admin/orgs/agri/arena.csv?use_case=writing")
+        assert csv.text.splitlines()[0] == "rank,model,score,ci95_low,ci95_high,votes"
+        assert len(csv.text.splitlines()) == 3
+    async with site.signed_in("ref_b") as other:
+        assert (await other.get(url)).status_code == 404
+        assert (await other.get("/admin/orgs/agri/arena")).status_code in (403, 404)
+
+    # Deleting the conversation (as retention does) deletes both answers; the vote stays.
+    async with site.signed_in("member_a") as member:
+        csrf = hidden((await member.get("/arena")).text, "csrf_token")
+        deleted = await member.post(
+            f"/c/{comparison.conversation_id}/delete", data={"csrf_token": csrf}
+        )
+        assert deleted.status_code == 303
+        after = await member.get(url)
+        assert "seul le vote est conservé" in after.text and MARKER not in after.text
+    async with site.signed_in("ref_a") as referent:
+        assert "1 vote" in (await referent.get("/admin/orgs/agri/arena")).text
+
+
+async def test_refused_question_keeps_what_was_typed(site: Site) -> None:
+    async with site.signed_in("member_a") as member:
+        csrf = hidden((await member.get("/arena")).text, "csrf_token")
+        label = "x" * 81
+        refused = await member.post(
+            "/arena", data={"csrf_token": csrf, "question": "Une question gardée", "label": label}
+        )
+        assert refused.status_code == 400
+        assert "80 caractères" in refused.text
+        assert "Une question gardée" in refused.text
+
+
+async def test_model_policy_and_quota_apply(tmp_path: Path, database_url: str) -> None:
+    async with scripted_upstream() as upstream:
+        models = ModelsConfig(
+            models=[
+                ModelConfig(id="alpha", replicas=[ReplicaConfig(url=upstream)]),
+                ModelConfig(id="beta", replicas=[ReplicaConfig(url=upstream)]),
+            ]
+        )
+        quotas: dict[str, object] = {"requests_per_minute": 1}
+        async with run_site(tmp_path, database_url, models, quotas) as site:
+            engine = create_engine(database_url)
+            try:
+                async with session_factory(engine)() as session:
+                    culture = await repository.org_by_slug(session, "culture")
+                    assert culture is not None
+                    culture.allowed_models = ["alpha"]
+                    await session.commit()
+            finally:
+                await engine.dispose()
+            # An organisation that allows one model cannot compare; it is told why.
+            async with site.signed_in("ref_b") as other:
+                csrf = hidden((await other.get("/arena")).text, "csrf_token")
+                refused = await other.post(
+                    "/arena", data={"csrf_token": csrf, "question": "Question gardée"}
+                )
+                assert refused.status_code == 400
+                assert "Comparer demande deux modèles" in refused.text
+                assert "Question gardée" in refused.text
+            # Two answers are two requests: a quota of one per minute refuses the comparison.
+            async with site.signed_in("member_a") as member:
+                csrf = hidden((await member.get("/arena")).text, "csrf_token")
+                limited = await member.post(
+                    "/arena", data={"csrf_token": csrf, "question": "Trop de requêtes"}
+                )
+                assert limited.status_code == 429
+                assert "Trop de requêtes" in limited.text

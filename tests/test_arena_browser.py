@@ -1,0 +1,113 @@
+"""The arena, its leaderboard and a questionnaire in a real browser (Debian's Chromium), with
+seeded votes and answers: axe and reflow checks at desktop and phone widths, screenshots, and
+any script error on a page fails the test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page
+
+from autan.devtools.demo import SeedPlan, seed
+from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
+from tests.support.browser import DESKTOP, check_page, screenshot_folder
+from tests.support.library import database
+from tests.support.scripted_upstream import scripted_upstream
+from tests.support.web import PASSWORD, PEOPLE, Site, run_site
+
+pytestmark = pytest.mark.slow
+MODELS = ("albert-small", "albert-large")
+
+
+@pytest.fixture
+async def site(tmp_path: Path, sqlite_databases: object) -> AsyncIterator[Site]:
+    database_url: str = sqlite_databases.new()  # type: ignore[attr-defined]
+    async with scripted_upstream() as upstream:
+        models = ModelsConfig(
+            models=[ModelConfig(id=m, replicas=[ReplicaConfig(url=upstream)]) for m in MODELS]
+        )
+        async with run_site(tmp_path, database_url, models) as running:
+            async with database(running) as session:
+                await seed(
+                    session, SeedPlan("agri", users=80, requests=2000, days=120, models=MODELS)
+                )
+            yield running
+
+
+async def sign_in(page: Page, base: str, who: str) -> None:
+    await page.goto(f"{base}/login")
+    await page.get_by_label("Adresse électronique").fill(PEOPLE[who][0])
+    await page.get_by_label("Mot de passe").fill(PASSWORD)
+    await page.get_by_role("button", name="Se connecter").click()
+    await page.wait_for_url(f"{base}/")
+
+
+async def test_arena_questionnaire_and_leaderboard(
+    site: Site, browser: Browser, tmp_path: Path
+) -> None:
+    folder = screenshot_folder(tmp_path)
+    base = site.autan.base_url
+    context = await browser.new_context(viewport=DESKTOP, locale="fr-FR", bypass_csp=True)
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    await sign_in(page, base, "member_a")
+
+    # The chat offers the waiting questionnaire in a card, without blocking anything.
+    card = page.locator("#questionnaire-card")
+    await card.wait_for()
+    assert "(anonyme)" in await card.inner_text()
+    await check_page(page, "questionnaire-card", folder, full_page=False)
+
+    # The arena: two anonymous answers side by side, a vote, the models revealed.
+    await page.get_by_role("link", name="Comparer deux modèles").click()
+    await page.get_by_role("heading", name="Comparer deux modèles").wait_for()
+    await page.get_by_label("Votre question").fill("Rédige une note de synthèse sur le télétravail")
+    await page.get_by_label("Cas d'usage").select_option("writing")
+    await page.get_by_role("button", name="Obtenir deux réponses").click()
+    await page.get_by_role("heading", name="Réponse A").wait_for()
+    blind = await page.locator("main").inner_text()
+    assert not any(m in blind for m in MODELS)
+    await check_page(page, "arena-answers", folder)
+    await page.get_by_role("button", name="A est meilleure").click()
+    await page.get_by_text("Vous avez choisi la réponse A.").wait_for()
+    revealed = await page.locator("main").inner_text()
+    assert all(m in revealed for m in MODELS)
+    await check_page(page, "arena-revealed", folder)
+
+    # The questionnaire, answered from the card.
+    await page.goto(f"{base}/")
+    await card.get_by_role("link", name="Répondre").click()
+    await page.get_by_text("Ce questionnaire est anonyme").wait_for()
+    await check_page(page, "questionnaire-form", folder)
+    await page.get_by_label("4", exact=True).first.check()
+    await page.get_by_label("Synthèses").check()
+    await page.get_by_label("4. Une suggestion ?").fill("Des réponses plus courtes")
+    await page.get_by_role("button", name="Envoyer mes réponses").click()
+    await page.get_by_role("heading", name="Merci").wait_for()
+    await page.goto(f"{base}/")
+    await page.wait_for_load_state("networkidle")
+    assert await card.count() == 0
+    assert problems == []
+    await context.close()
+
+    # The referent's leaderboard and the questionnaire's results.
+    context = await browser.new_context(viewport=DESKTOP, locale="fr-FR", bypass_csp=True)
+    page = await context.new_page()
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    await sign_in(page, base, "ref_a")
+    await page.goto(f"{base}/admin/orgs/agri/arena")
+    await page.get_by_role("heading", name="Comparaison de modèles").wait_for()
+    assert await page.locator("#board-table tbody tr").count() == 2
+    await check_page(page, "arena-leaderboard", folder)
+    await page.get_by_role("link", name="Questionnaires").click()
+    await page.get_by_role("link", name="Votre avis sur l'assistant (démonstration)").click()
+    await page.get_by_text("Taux de réponse par mois").first.wait_for()
+    assert await page.locator("svg.chart rect").count() > 5
+    await check_page(page, "questionnaire-results", folder)
+    await page.goto(f"{base}/admin/orgs/agri/questionnaires")
+    await check_page(page, "questionnaire-editor", folder)
+    assert problems == []
+    await context.close()
