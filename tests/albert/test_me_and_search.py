@@ -322,7 +322,7 @@ async def test_search_refuses_what_it_cannot_honour(world: World) -> None:
             json={
                 "prompt": "carte",
                 "collection_ids": [world.collection],
-                "metadata_filters": {"key": "source", "type": "eq", "value": "x"},
+                "metadata_filters": {"key": "source", "type": "sw", "value": 3},
             },
         )
         threshold = await alice.post(
@@ -341,7 +341,7 @@ async def test_search_refuses_what_it_cannot_honour(world: World) -> None:
             json={"prompt": "carte", "collection_ids": [world.collection], "offset": 10_000},
         )
     for response, field in (
-        (metadata, "metadata"),
+        (metadata, "string"),
         (threshold, "semantic"),
         (nothing, "collection"),
         (no_text, "query"),

@@ -142,6 +142,11 @@ class Document(TimestampMixin, UpdatedMixin, Base):
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     title: Mapped[str | None] = mapped_column(String(500), default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Albert's document metadata: at most 10 scalar values, returned with every chunk and
+    # matched by search filters (autan.documents.metadata).
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, default=None)
+    # Albert's chunking options of the upload (chunk_size...), None for Autan's own.
+    chunking: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class Chunk(Base):
@@ -178,3 +183,5 @@ class Chunk(Base):
     lexical_content: Mapped[str] = mapped_column(Text, default="")
     tokens: Mapped[int] = mapped_column(Integer, default=0)
     embedding: Mapped[np.ndarray | None] = mapped_column(Embedding(), default=None)
+    # A ready-made chunk's own metadata (POST /v1/documents/{id}/chunks), over its document's.
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, default=None)

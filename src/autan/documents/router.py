@@ -18,12 +18,17 @@ from autan.core.errors import InvalidRequest
 from autan.core.params import Offset
 from autan.deps import CurrentPrincipal, ModelsDep, SessionDep, principal
 from autan.documents import service
+from autan.documents.albert_chunking import parse_options
+from autan.documents.chunks_router import router as chunks_router
 from autan.documents.errors import (
     CollectionNotFound,
     DocumentNotFound,
     FileTooLarge,
     MissingFile,
 )
+from autan.documents.metadata import matching_documents, parse_metadata
+from autan.documents.ocr_router import router as ocr_router
+from autan.documents.permissions import readable_collection_ids
 from autan.documents.schemas import (
     CollectionIn,
     SearchIn,
@@ -32,10 +37,8 @@ from autan.documents.schemas import (
     listing,
 )
 from autan.documents.settings import MULTIPART_SLACK, DocumentSettings
-from autan.documents.storage import SpooledFile
 from autan.documents.worker import IngestionWorker
-from autan.retrieval.grounding import chunk_metadata, retrieve, search_result
-from autan.retrieval.search import SearchHit
+from autan.retrieval.grounding import retrieve, search_result
 from autan.services import services_of
 
 router = APIRouter(
@@ -55,7 +58,14 @@ def upload_body_limits(settings: DocumentSettings) -> dict[str, tuple[int, str]]
     )
     # The chat's attachments are the same files, sent from the conversation page.
     # The knowledge workspace's uploads too (`documents.pages.UPLOAD_PATH`).
-    return {"/v1/documents": limit, "/chat/attachments": limit, "/collections/upload": limit}
+    # `/v1/ocr` takes the same file as a base64 data URI in JSON: a third larger.
+    encoded = (settings.max_file_bytes * 4 // 3 + MULTIPART_SLACK, limit[1])
+    return {
+        "/v1/documents": limit,
+        "/chat/attachments": limit,
+        "/collections/upload": limit,
+        "/v1/ocr": encoded,
+    }
 
 
 async def get_worker(request: Request) -> IngestionWorker:
@@ -149,10 +159,19 @@ def _collection_id(value: str) -> uuid.UUID:
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
-                        "required": ["file", "collection"],
+                        "required": ["file"],
                         "properties": {
                             "file": {"type": "string", "format": "binary"},
                             "collection": {"type": "string", "format": "uuid"},
+                            "collection_id": {"type": "string", "format": "uuid"},
+                            "name": {"type": "string"},
+                            "metadata": {"type": "string", "description": "A JSON object."},
+                            "disable_chunking": {"type": "boolean"},
+                            "chunk_size": {"type": "integer"},
+                            "chunk_overlap": {"type": "integer"},
+                            "chunk_min_size": {"type": "integer"},
+                            "is_separator_regex": {"type": "boolean"},
+                            "separators": {"type": "array", "items": {"type": "string"}},
                         },
                     }
                 }
@@ -178,36 +197,34 @@ async def upload_document(
         raise FileTooLarge(limit)  # refused before a byte is read
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise MissingFile()
-    async with request.form(max_files=1, max_fields=16) as form:
-        upload, collection = form.get("file"), form.get("collection")
+    async with request.form(max_files=1, max_fields=48) as form:
+        upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise MissingFile()
-        if not isinstance(collection, str) or not collection.strip():
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        separators = [v for v in form.getlist("separators") if isinstance(v, str)]
+        # Albert's `collection_id`, and `collection` (Autan's, and Albert's older name).
+        collection = fields.get("collection_id") or fields.get("collection")
+        if not collection or not collection.strip():
             raise InvalidRequest("Say which collection the document goes to.", param="collection")
         collection_id = _uuid(collection.strip(), "collection")
+        metadata = parse_metadata(fields.get("metadata"))
+        chunking = parse_options(fields, separators)
+        name = (fields.get("name") or "").strip()[:255] or upload.filename
         spooled = await worker.store.spool(_read(upload), limit)
-    result = await _file(session, worker, principal, collection_id, upload.filename, spooled)
-    if not result.created:
-        response.status_code = 200
-    return document_out(result.document)
-
-
-async def _file(
-    session: SessionDep,
-    worker: IngestionWorker,
-    principal: CurrentPrincipal,
-    collection_id: uuid.UUID,
-    filename: str | None,
-    spooled: SpooledFile,
-) -> service.Upload:
-    return await service.upload(
+    result = await service.upload(
         session,
         worker.store,
         principal,
         collection_id=collection_id,
-        filename=filename or "document",
+        filename=name or "document",
         spooled=spooled,
+        metadata=metadata,
+        chunking=chunking.to_json() if chunking else None,
     )
+    if not result.created:
+        response.status_code = 200
+    return document_out(result.document)
 
 
 async def _read(upload: UploadFile) -> AsyncIterator[bytes]:
@@ -248,38 +265,6 @@ async def delete_document(
     return Response(status_code=204)
 
 
-@router.get("/chunks/{document_id}")
-async def list_chunks(
-    document_id: str, principal: CurrentPrincipal, session: SessionDep
-) -> dict[str, Any]:
-    """The passages of a document, in order."""
-    document, chunks = await service.list_chunks(session, principal, _document_id(document_id))
-    data = []
-    for chunk in chunks:
-        hit = SearchHit(
-            chunk_id=chunk.id,
-            document_id=document.id,
-            collection_id=document.collection_id,
-            document_name=document.name,
-            content=chunk.content,
-            page=chunk.page,
-            pages=chunk.pages,
-            headings=chunk.headings,
-            position=chunk.position,
-            score=0.0,
-            method="",
-        )
-        data.append(
-            {
-                "object": "chunk",
-                "id": chunk.id,
-                "content": chunk.content,
-                "metadata": chunk_metadata(hit),
-            }
-        )
-    return listing(data)
-
-
 # --- search ------------------------------------------------------------------------------
 
 
@@ -295,6 +280,14 @@ async def search(
     body = await parse_body(request, SearchIn)
     body.check()
     documents = await service.readable_document_ids(session, principal, body.document_ids)
+    collections = body.all_collections()
+    if body.metadata_filters is not None:
+        # Narrowed in SQL to the matching documents, then searched as a set of documents.
+        allowed = await readable_collection_ids(session, principal, collections)
+        documents = await matching_documents(session, body.metadata_filters, allowed, documents)
+        collections = []
+        if not documents:
+            return listing([])
     tuning = services_of(request).settings.retrieval
     if body.rff_k is not None:
         # Albert's hybrid search is reciprocal rank fusion with this constant.
@@ -307,7 +300,7 @@ async def search(
         principal,
         embedding_model=worker.embedding_model(),
         prompt=body.text(),
-        collections=body.all_collections(),
+        collections=collections,
         document_ids=documents,
         k=body.offset + body.count(),
         method=body.method,
@@ -317,3 +310,8 @@ async def search(
     if body.score_threshold:
         hits = [hit for hit in hits if hit.score >= body.score_threshold]
     return listing([search_result(hit) for hit in hits])
+
+
+# Albert's chunk routes live beside, under the same prefix and the same authentication.
+router.include_router(chunks_router)
+router.include_router(ocr_router)

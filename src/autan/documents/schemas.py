@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from autan.core.errors import InvalidRequest
+from autan.documents.metadata import MetadataFilterIn
 from autan.documents.models import Collection, Document, Visibility
 
 SearchMethod = Literal["hybrid", "semantic", "lexical"]
@@ -33,9 +34,9 @@ class CollectionIn(_Strict):
 class SearchIn(_Strict):
     """`POST /v1/search`, in Albert's shape; `prompt`, `collections` and `k` still work.
 
-    `collection_ids` and `document_ids` are a union (either may be empty, not both).
-    Documents carry no metadata here yet, so `metadata_filters` is refused in plain words
-    rather than ignored (an ignored filter would return passages the caller excluded).
+    `collection_ids` and `document_ids` are a union (either may be empty, not both);
+    `metadata_filters` (Albert's comparison or compound filter) narrows it to the documents
+    whose metadata match.
     """
 
     query: str | None = Field(None, min_length=1, max_length=10_000)
@@ -44,12 +45,12 @@ class SearchIn(_Strict):
     collection_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
     document_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
     k: StrictInt | None = Field(None, ge=1, le=50)
-    limit: StrictInt | None = Field(None, ge=1, le=50)
+    limit: StrictInt | None = Field(None, ge=1, le=100)
     offset: StrictInt = Field(0, ge=0, le=150)
     method: SearchMethod = "hybrid"
     rff_k: StrictInt | None = Field(None, ge=1, le=1000)
     score_threshold: float | None = Field(None, ge=0.0, le=1.0)
-    metadata_filters: dict[str, Any] | None = None
+    metadata_filters: MetadataFilterIn | None = None
 
     def all_collections(self) -> list[uuid.UUID]:
         """Albert's `collection_ids` and Autan's `collections`, once each."""
@@ -70,12 +71,6 @@ class SearchIn(_Strict):
         if not self.all_collections() and not self.document_ids:
             raise InvalidRequest(
                 "Name at least one collection or document to search.", param="collection_ids"
-            )
-        if self.metadata_filters is not None:
-            raise InvalidRequest(
-                "Documents carry no metadata on this server yet: metadata filters cannot "
-                "be applied.",
-                param="metadata_filters",
             )
         if self.score_threshold and self.method != "semantic":
             raise InvalidRequest(
@@ -127,6 +122,10 @@ def document_out(document: Document) -> dict[str, Any]:
         "pages": document.pages,
         "chunks": document.chunk_count,
         "title": document.title,
+        "metadata": document.meta,
+        # Albert's names of the same facts.
+        "collection_id": str(document.collection_id) if document.collection_id else None,
+        "created": _ts(document.created_at),
         "created_at": _ts(document.created_at),
         "updated_at": _ts(document.updated_at),
     }

@@ -10,6 +10,7 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -252,6 +253,8 @@ async def upload(
     collection_id: uuid.UUID,
     filename: str,
     spooled: SpooledFile,
+    metadata: dict[str, Any] | None = None,
+    chunking: dict[str, Any] | None = None,
 ) -> Upload:
     """File a received document into a collection, queued for ingestion.
 
@@ -280,6 +283,8 @@ async def upload(
         size_bytes=spooled.size,
         sha256=spooled.sha256,
         status=DocumentStatus.QUEUED,
+        meta=metadata,
+        chunking=chunking,
     )
     session.add(document)
     emit(session, DocumentsQueued())

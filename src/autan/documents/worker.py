@@ -32,6 +32,7 @@ from autan.core.db import utcnow
 from autan.core.errors import AutanError, Plural, english_value
 from autan.core.tasks import cancel_and_wait
 from autan.documents import errors
+from autan.documents.albert_chunking import ChunkingOptions, chunk_with_options
 from autan.documents.chunking import ChunkDraft, chunk
 from autan.documents.extraction import ExtractedDocument, ExtractionError, ExtractionLimits, extract
 from autan.documents.models import Document, DocumentStatus
@@ -312,13 +313,19 @@ class IngestionWorker:
             extract, data, document.name, limits, on_pages
         )
         parsed = time.perf_counter()
-        drafts = await asyncio.to_thread(  # a long document takes a while: not on the loop
-            chunk,
-            extracted,
-            settings.chunk_tokens,
-            settings.chunk_overlap,
-            settings.max_passages,
-        )
+        if document.chunking:  # Albert's options of the upload
+            options = ChunkingOptions.from_json(document.chunking)
+            drafts = await asyncio.to_thread(
+                chunk_with_options, extracted, options, settings.max_passages
+            )
+        else:
+            drafts = await asyncio.to_thread(  # a long document takes a while: not on the loop
+                chunk,
+                extracted,
+                settings.chunk_tokens,
+                settings.chunk_overlap,
+                settings.max_passages,
+            )
         chunked = time.perf_counter()
         if not drafts:
             raise _Failed(NO_TEXT)

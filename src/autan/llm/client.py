@@ -16,6 +16,7 @@ from autan.llm.caller import Caller
 from autan.llm.config import ModelType
 from autan.llm.errors import UpstreamFailed
 from autan.llm.gateway import Call, Gateway, UpstreamAnswer
+from autan.llm.rerank import rerank_results
 
 ChatMessage = dict[str, Any]
 EmbeddingInput = Literal["query", "passage"]
@@ -75,6 +76,30 @@ class ModelClient:
 
     def embedding_models(self) -> list[str]:
         return [m for m, p in self.gateway.pools.items() if p.config.type is ModelType.EMBEDDING]
+
+    def rerank_models(self) -> list[str]:
+        return [m for m, p in self.gateway.pools.items() if p.config.type is ModelType.RERANK]
+
+    async def rerank(
+        self, principal: Caller, model: str, query: str, documents: Sequence[str]
+    ) -> list[float]:
+        """One relevance score per document (in their order) from a reranking model."""
+        pool = self.gateway.pool(model, ModelType.RERANK)
+        call = Call(principal, "rerank", pool.model_id, size=len(query) + sum(map(len, documents)))
+        body = {"query": query, "documents": list(documents)}
+        answer = await self.gateway.complete(call, pool, "/rerank", body)
+        if answer.status != 200:
+            raise _upstream_error(answer, pool.model_id)
+        try:
+            results = rerank_results(orjson.loads(answer.body), len(documents), None)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamFailed(
+                "The model `{model}` sent unreadable scores.", values={"model": pool.model_id}
+            ) from exc
+        scores = [float("-inf")] * len(documents)
+        for result in results:
+            scores[result["index"]] = result["relevance_score"]
+        return scores
 
     async def stream_chat(
         self,

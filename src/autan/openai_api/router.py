@@ -45,6 +45,10 @@ def _model_card(config: ModelConfig) -> dict[str, Any]:
         "description": config.description,
         "context_length": config.context_length,
         "capabilities": config.capabilities,
+        # Albert's (OpenGateLLM `Model`) names: no aliases nor per-token costs here.
+        "aliases": [],
+        "max_context_length": config.context_length,
+        "costs": {"prompt_tokens": 0.0, "completion_tokens": 0.0},
     }
 
 

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.principal import Principal
-from autan.core.errors import InvalidRequest
+from autan.core.errors import AutanError, InvalidRequest
 from autan.documents.permissions import readable_collection_ids
 from autan.llm.client import ChatMessage, ModelClient
 from autan.retrieval.search import SearchHit, search
 from autan.retrieval.settings import RetrievalSettings
+
+log = structlog.get_logger(__name__)
 
 Lang = Literal["fr", "en"]
 EXCERPT_CHARS = 300
@@ -157,8 +161,13 @@ def sources_of(hits: Sequence[SearchHit]) -> list[dict[str, Any]]:
 
 
 def chunk_metadata(hit: SearchHit) -> dict[str, Any]:
-    """The `metadata` of a chunk in the Albert API's shape."""
+    """The `metadata` of a chunk in the Albert API's shape.
+
+    The document's own metadata (Albert's `metadata` of an upload) comes first; Autan's
+    fields are always there and win over a key of the same name.
+    """
     return {
+        **(hit.metadata or {}),
         "document_id": str(hit.document_id),
         "document_name": hit.document_name,
         "page": hit.page,
@@ -174,12 +183,19 @@ def search_result(hit: SearchHit) -> dict[str, Any]:
     return {
         "method": hit.method,
         "score": hit.score,
-        "chunk": {
-            "object": "chunk",
-            "id": hit.chunk_id,
-            "content": hit.content,
-            "metadata": chunk_metadata(hit),
-        },
+        "chunk": chunk_out(hit),
+    }
+
+
+def chunk_out(hit: SearchHit) -> dict[str, Any]:
+    """A chunk in Albert's `Chunk` shape (`collection_id` and `document_id` beside it)."""
+    return {
+        "object": "chunk",
+        "id": hit.chunk_id,
+        "collection_id": str(hit.collection_id) if hit.collection_id else None,
+        "document_id": str(hit.document_id),
+        "content": hit.content,
+        "metadata": chunk_metadata(hit),
     }
 
 
@@ -208,16 +224,53 @@ async def retrieve(
         else:
             vectors = await models.embed(principal, embedding_model, [prompt], input_type="query")
             vector = vectors[0]
-    return await search(
+    reranker = _reranker(models, tuning) if method == "hybrid" else None
+    top = (tuning or RetrievalSettings()).rerank_top if reranker else 0
+    hits = await search(
         session,
         query=prompt,
         query_vector=vector,
         collection_ids=allowed,
         document_ids=document_ids,
-        k=k,
+        k=max(k, top),
         method=method,
         tuning=tuning,
     )
+    if reranker and top and len(hits) > 1:
+        hits = await _reranked(models, principal, reranker, prompt, hits, top)
+    return hits[:k]
+
+
+def _reranker(models: ModelClient, tuning: RetrievalSettings | None) -> str | None:
+    chosen = (tuning or RetrievalSettings()).rerank_model
+    if chosen == "off":
+        return None
+    declared = models.rerank_models()
+    if chosen is not None:
+        return chosen if chosen in declared else None
+    return declared[0] if declared else None
+
+
+async def _reranked(
+    models: ModelClient,
+    principal: Principal,
+    model: str,
+    prompt: str,
+    hits: list[SearchHit],
+    top: int,
+) -> list[SearchHit]:
+    """The best `top` hits reordered by the reranking model's scores, the rest after them.
+
+    A reranker that fails leaves the fused order: search stays up without it.
+    """
+    head = hits[:top]
+    try:
+        scores = await models.rerank(principal, model, prompt, [hit.content for hit in head])
+    except AutanError as exc:
+        log.warning("rerank_failed", model=model, error=exc.message)
+        return hits
+    order = sorted(range(len(head)), key=lambda i: -scores[i])
+    return [replace(head[i], score=scores[i]) for i in order] + hits[top:]
 
 
 def guess_lang(text: str) -> Lang:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +44,8 @@ class SearchHit:
     position: int
     score: float
     method: str
+    # Albert's metadata: the document's, overridden by the chunk's own (ready-made chunks).
+    metadata: dict[str, Any] | None = None
 
 
 async def search(
@@ -121,6 +123,8 @@ async def _hits(
             Chunk.pages,
             Chunk.headings,
             Chunk.position,
+            Document.meta.label("document_meta"),
+            Chunk.meta.label("chunk_meta"),
         )
         .join(Document, Document.id == Chunk.document_id)
         .where(Chunk.id.in_([chunk_id for chunk_id, _ in ranked]))
@@ -139,7 +143,17 @@ async def _hits(
             position=row.position,
             score=score,
             method=method,
+            metadata=merged_metadata(row.document_meta, row.chunk_meta),
         )
         for chunk_id, score in ranked
         if (row := by_id.get(chunk_id)) is not None
     ]
+
+
+def merged_metadata(
+    document: dict[str, Any] | None, chunk: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """A chunk's metadata: its document's, with the chunk's own values over them."""
+    if not document and not chunk:
+        return None
+    return {**(document or {}), **(chunk or {})}

@@ -60,3 +60,16 @@ class RetrievalSettings(BaseModel):
         le=1000,
         description="Chunks each method proposes to the fusion in hybrid search.",
     )
+    rerank_model: str | None = Field(
+        default=None,
+        description="Reranking model (type `rerank` in the models file) that reorders the "
+        "best passages of hybrid search; unset, the first declared one is used if any. "
+        "`off` never reranks.",
+    )
+    rerank_top: int = Field(
+        default=20,
+        ge=0,
+        le=100,
+        description="How many of hybrid search's best passages the reranking model reorders "
+        "(0: none).",
+    )
