@@ -53,6 +53,8 @@ from autan.core.limits import AdmissionLimits
 from autan.core.metrics import Metrics
 from autan.deps import principal
 from autan.documents import pages as collection_pages
+from autan.documents.chunks_router import router as chunks_router
+from autan.documents.ocr_router import router as ocr_router
 from autan.documents.router import router as documents_router
 from autan.documents.router import upload_body_limits
 from autan.documents.storage import FileStore
@@ -325,6 +327,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(research_api_router)
     app.include_router(me_router)
     app.include_router(documents_router)
+    app.include_router(chunks_router)
+    app.include_router(ocr_router)
     app.include_router(assistants_router)
     app.include_router(accounts_router)
     app.include_router(links_router)

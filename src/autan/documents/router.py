@@ -19,7 +19,6 @@ from autan.core.params import Offset
 from autan.deps import CurrentPrincipal, ModelsDep, SessionDep, principal
 from autan.documents import service
 from autan.documents.albert_chunking import parse_options
-from autan.documents.chunks_router import router as chunks_router
 from autan.documents.errors import (
     CollectionNotFound,
     DocumentNotFound,
@@ -27,7 +26,6 @@ from autan.documents.errors import (
     MissingFile,
 )
 from autan.documents.metadata import matching_documents, parse_metadata
-from autan.documents.ocr_router import router as ocr_router
 from autan.documents.permissions import readable_collection_ids
 from autan.documents.schemas import (
     CollectionIn,
@@ -313,5 +311,3 @@ async def search(
 
 
 # Albert's chunk routes live beside, under the same prefix and the same authentication.
-router.include_router(chunks_router)
-router.include_router(ocr_router)
