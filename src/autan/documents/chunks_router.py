@@ -26,7 +26,7 @@ from autan.retrieval.grounding import chunk_out
 from autan.retrieval.search import SearchHit, merged_metadata
 from autan.services import services_of
 
-router = APIRouter(dependencies=[Depends(principal)])
+router = APIRouter(prefix="/v1", tags=["Documents (RAG)"], dependencies=[Depends(principal)])
 
 Limit = Annotated[int, Query(ge=1, le=10_000, description="How many chunks (Albert: 1-100).")]
 

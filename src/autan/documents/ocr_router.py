@@ -12,7 +12,7 @@ from autan.documents.ocr import OcrIn, ocr
 from autan.documents.worker import IngestionWorker, extraction_limits
 from autan.services import services_of
 
-router = APIRouter(dependencies=[Depends(principal)])
+router = APIRouter(prefix="/v1", tags=["Documents (RAG)"], dependencies=[Depends(principal)])
 
 
 @router.post("/ocr", openapi_extra=json_body(OcrIn))

@@ -308,6 +308,3 @@ async def search(
     if body.score_threshold:
         hits = [hit for hit in hits if hit.score >= body.score_threshold]
     return listing([search_result(hit) for hit in hits])
-
-
-# Albert's chunk routes live beside, under the same prefix and the same authentication.
