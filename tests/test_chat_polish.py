@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from autan.chat.models import Conversation, Message
 from autan.core.db import create_engine, session_factory
@@ -129,6 +129,33 @@ async def test_search_ignores_case_and_accents_and_shows_the_passage(site: Site)
         # Someone else, even of the same organisation, finds nothing of it.
         theirs = await other.get("/chat/search", params={"q": "aout"})
         assert theirs.status_code == 200 and 'href="/c/' not in theirs.text
+
+
+async def test_messages_keep_their_folded_text_and_older_rows_are_still_found(
+    site: Site,
+) -> None:
+    async with site.signed_in("member_a") as browser:
+        csrf = await csrf_of(browser)
+        events = await turn(browser, csrf, content="Prime d'ÉTÉ versée en Août")
+        conversation_id = events[0][1]["id"]
+        question = next(m for m in await messages_of(site, conversation_id) if m.role == "user")
+        # Search reads this column instead of folding every message on every search.
+        assert question.folded_content == "prime d'ete versee en aout"
+        # A row written without it (before the migration, or by another tool) is still found.
+        engine = create_engine(site.autan.settings.resolved_database_url)
+        try:
+            async with session_factory(engine)() as session:
+                await session.execute(
+                    update(Message)
+                    .where(Message.conversation_id == uuid.UUID(conversation_id))
+                    .values(folded_content=None)
+                )
+                await session.commit()
+        finally:
+            await engine.dispose()
+        found = await browser.get("/chat/search", params={"q": "versee en AOUT"})
+        assert f'href="/c/{conversation_id}"' in found.text
+        assert "<mark>versée en Août</mark>" in found.text
 
 
 async def test_a_model_reciting_its_instructions_is_not_shown_them(site: Site) -> None:

@@ -54,7 +54,8 @@ async def _seed(site: Site) -> dict[str, list[str]]:
         collection = Collection(org_id=member.org_id, owner_id=member.id, name=f"Dossier {MARKER}")
         session.add(collection)
         await session.flush()
-        documents = []
+        documents: list[str] = []
+        chunks: list[str] = []
         for place in ({"collection_id": collection.id}, {"conversation_id": conversation.id}):
             document = Document(
                 owner_id=member.id,
@@ -70,16 +71,17 @@ async def _seed(site: Site) -> dict[str, list[str]]:
             )
             session.add(document)
             await session.flush()
-            session.add(
-                Chunk(
-                    document_id=document.id,
-                    collection_id=place.get("collection_id"),
-                    position=0,
-                    content=f"Contenu {MARKER}",
-                    lexical_content=f"contenu {MARKER.lower()}",
-                )
+            chunk = Chunk(
+                document_id=document.id,
+                collection_id=place.get("collection_id"),
+                position=0,
+                content=f"Contenu {MARKER}",
+                lexical_content=f"contenu {MARKER.lower()}",
             )
+            session.add(chunk)
+            await session.flush()
             documents.append(str(document.id))
+            chunks.append(str(chunk.id))
         # A blind comparison whose answers are the member's conversation (with the marker).
         comparison = Comparison(
             org_id=member.org_id,
@@ -96,6 +98,7 @@ async def _seed(site: Site) -> dict[str, list[str]]:
             "conversation_id": [str(conversation.id)],
             "collection_id": [str(collection.id)],
             "document_id": documents,
+            "chunk_id": chunks,
             "model_id": ["petit"],
             # Nothing of the member's: these must simply not fail.
             "prompt_id": [str(uuid.uuid4())],

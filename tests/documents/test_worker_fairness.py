@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import cast
 
 from sqlalchemy import update
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts import service as accounts
@@ -100,3 +101,30 @@ async def test_an_organisation_with_work_in_progress_waits_for_the_others(
     )
     claimed = await worker.claim()
     assert claimed is not None and claimed.id == late[0]
+
+
+async def test_a_busy_database_queues_the_document_again_instead_of_failing_it(
+    session_maker: object, tmp_path: Path
+) -> None:
+    """Under overload the pool may refuse a connection mid-document: that is no reason to
+    tell the person their file could not be read (it was, in the 2,000-user load run)."""
+    factory = cast(async_sessionmaker[AsyncSession], session_maker)
+    (queued,) = await _queue(factory, "a@ministere-a.gouv.fr", "ministere-a", 1, utcnow())
+    worker = IngestionWorker(
+        factory,
+        cast(ModelClient, None),
+        FileStore(tmp_path / "files"),
+        DocumentSettings(retry_delay=0.01),
+    )
+
+    async def busy(_job: object) -> None:
+        raise PoolTimeout("QueuePool limit of size 10 overflow 20 reached")
+
+    worker._run = busy  # type: ignore[method-assign,assignment]
+    claimed = await worker.claim()
+    assert claimed is not None and claimed.id == queued
+    await worker.process(claimed)
+    async with factory() as session:
+        document = await session.get(Document, queued)
+        assert document is not None
+        assert document.status == DocumentStatus.QUEUED and document.error is None

@@ -56,6 +56,8 @@ LABELS: dict[str, str] = {
     Action.DEEP_RESEARCH: _("Deep research started"),
     Action.RETENTION_UPDATED: _("Retention rules changed"),
     Action.RETENTION_PURGED: _("Expired data deleted"),
+    Action.BUDGET_UPDATED: _("Monthly budget changed"),
+    Action.BUDGET_ALERT: _("Monthly budget alert"),
 }
 SYSTEM = _("system")
 # Targets without a name of their own; shown translated (`AuditRow.target_is_msgid`).

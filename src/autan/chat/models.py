@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from autan.core.db import Base, TimestampMixin, new_id, utcnow
+from autan.core.folding import fold
 
 
 class TitleSource(StrEnum):
@@ -72,6 +73,11 @@ class Conversation(TimestampMixin, Base):
     )
 
 
+def _folded_content(context: Any) -> str:
+    """The message's text folded for search, written with it (a message never changes)."""
+    return fold(context.get_current_parameters().get("content") or "")
+
+
 class Message(Base):
     """One message; `position` orders a conversation and makes windows cheap to read."""
 
@@ -84,6 +90,10 @@ class Message(Base):
     position: Mapped[int] = mapped_column(Integer)
     role: Mapped[MessageRole] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text, default="")
+    # `content` folded (lower case, accents off): search compares it as stored instead of
+    # folding every message of a person on every search. A column default, so that bulk
+    # inserts fill it too.
+    folded_content: Mapped[str | None] = mapped_column(Text, default=_folded_content)
     model: Mapped[str | None] = mapped_column(String(200), default=None)
     status: Mapped[MessageStatus] = mapped_column(String(16), default=MessageStatus.COMPLETE)
     error: Mapped[str | None] = mapped_column(Text, default=None)

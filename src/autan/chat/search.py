@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts.principal import Principal
@@ -36,6 +36,11 @@ class Found:
 
     conversation: Conversation
     excerpt: Excerpt | None
+
+
+# Messages written before the column existed were folded by the migration; the fallback
+# only serves rows some other tool wrote without it.
+_folded_message = func.coalesce(Message.folded_content, folded(Message.content))
 
 
 def _like_pattern(text: str) -> str:
@@ -75,7 +80,7 @@ async def search_conversations(
     matching = (
         select(Message.conversation_id, Message.content)
         .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(mine, folded(Message.content).like(pattern, escape="\\"))
+        .where(mine, _folded_message.like(pattern, escape="\\"))
         .order_by(Message.position.desc())
     )
     in_messages = matching.with_only_columns(Message.conversation_id)

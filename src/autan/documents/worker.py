@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.models import Organisation, User
 from autan.accounts.principal import Principal
-from autan.core.db import utcnow
+from autan.core.db import database_busy, database_unreachable, utcnow
 from autan.core.errors import AutanError, Plural, english_value
 from autan.core.tasks import cancel_and_wait
 from autan.documents import errors
@@ -270,9 +270,16 @@ class IngestionWorker:
             # Stopped (SIGTERM, shutdown): another worker takes it now, not after stale_after.
             await self._release(document.id)
             raise
-        except Exception:
-            log.exception("ingestion_failed", document_id=str(document.id))
-            await self._fail(document.id, errors.UNEXPECTED_FAILURE)
+        except Exception as exc:
+            if not (database_busy(exc) or database_unreachable(exc)):
+                log.exception("ingestion_failed", document_id=str(document.id))
+                await self._fail(document.id, errors.UNEXPECTED_FAILURE)
+                return
+            # An overloaded or restarting database says nothing about the document: it is
+            # queued again, after a pause that keeps this worker from claiming it at once.
+            log.warning("ingestion_deferred", document_id=str(document.id), error=repr(exc))
+            await asyncio.sleep(self.settings.retry_delay)
+            await self._release(document.id)
         finally:
             self.active -= 1
             await cancel_and_wait(heartbeat)
