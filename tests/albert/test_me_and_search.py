@@ -23,7 +23,7 @@ from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from autan.retrieval.settings import RetrievalSettings
 from autan.usage.models import UsageRecord
-from tests.conftest import ENGINES, RunningAutan, make_settings, serve_autan
+from tests.conftest import RunningAutan, make_settings, serve_autan
 from tests.documents.test_ingestion import with_documents
 from tests.support.database import SqliteDatabases
 from tests.support.rag import (
@@ -110,12 +110,6 @@ async def _seed_usage(database_url: str) -> None:
             await session.commit()
     finally:
         await engine.dispose()
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def world_database(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue(f"{request.param}_databases").new()
-    return url
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ import pytest
 from autan.accounts.models import Role
 from autan.documents.albert_chunking import MAX_CHUNK_CHARS
 from autan.llm.config import ModelsConfig
-from tests.conftest import ENGINES, RunningAutan, make_settings, serve_autan
+from tests.conftest import RunningAutan, make_settings, serve_autan
 from tests.documents.test_ingestion import with_documents
 from tests.support.rag import FICHE_MD, OTHER_MD, add_user, client_for, new_collection, wait_done
 
@@ -54,12 +54,6 @@ async def send(client: httpx.AsyncClient, name: str, data: bytes, **fields: Any)
     """An upload in Albert's multipart shape (`collection_id`, strings for every field)."""
     form = {k: v if isinstance(v, str | list) else json.dumps(v) for k, v in fields.items()}
     return await client.post("/v1/documents", data=form, files={"file": (name, data)})
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def world_database(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue(f"{request.param}_databases").new()
-    return url
 
 
 @pytest.fixture(scope="module")
