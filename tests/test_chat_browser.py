@@ -100,7 +100,7 @@ async def test_a_day_with_the_assistant(site: Site, browser: Browser, tmp_path: 
         .first.wait_for()
     )
     await page.get_by_role("button", name="Arrêter").click()
-    await page.get_by_text("Réponse interrompue.").first.wait_for()
+    await page.get_by_text("Réponse arrêtée.").first.wait_for()
 
     # Another answer to the same question.
     await (

@@ -214,6 +214,18 @@ async def last_user_position(session: AsyncSession, conversation: Conversation) 
     return position
 
 
+async def message_at(
+    session: AsyncSession, conversation: Conversation, position: int
+) -> Message | None:
+    """The conversation's message at a position, if there is one."""
+    message: Message | None = await session.scalar(
+        select(Message).where(
+            Message.conversation_id == conversation.id, Message.position == position
+        )
+    )
+    return message
+
+
 async def history(
     session: AsyncSession, conversation: Conversation, limit: int = 200
 ) -> list[Message]:

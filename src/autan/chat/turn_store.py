@@ -25,7 +25,7 @@ from autan.chat.errors import (
     NothingToRegenerate,
     readable_message,
 )
-from autan.chat.models import Conversation, MessageRole, MessageStatus, TitleSource
+from autan.chat.models import Conversation, Message, MessageRole, MessageStatus, TitleSource
 from autan.chat.settings import ChatSettings
 from autan.chat.titles import fallback_title, propose_title
 from autan.core.db import database_busy, database_unreachable
@@ -58,6 +58,7 @@ class TurnRequest:
     assistant_id: uuid.UUID | None = None  # a new conversation with an assistant
     lang: str = "fr"
     web_search: bool | None = None  # the composer's switch; None: leave it as it was
+    question_id: uuid.UUID | None = None  # the stored question, once it is stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,14 @@ class Answer:
     finished: bool = False  # its storing has begun: not to be stored twice
     # Energy and CO2 of the answer (`usage.impacts`), known once the stream has ended.
     impacts: dict[str, Any] | None = None
+    question_id: uuid.UUID | None = None  # the stored question it answers
+
+    def superseded(self, last: Message | None) -> bool:
+        """Whether this stopped answer came too late: the conversation no longer ends with
+        its question (a retry or an edit has replaced it meanwhile)."""
+        if self.status != MessageStatus.STOPPED or self.question_id is None:
+            return False
+        return last is None or last.id != self.question_id
 
     def account(self, call: Call) -> None:
         """Keep what the gateway estimated for the answer."""
@@ -130,16 +139,27 @@ class TurnStore:
             conversation.web_search = request.web_search
         if request.action == "regenerate":
             position = await service.last_user_position(session, conversation)
-            if position is None:
+            question = (
+                None
+                if position is None
+                else await service.message_at(session, conversation, position)
+            )
+            if position is None or question is None:
                 raise NothingToRegenerate()
-            await service.truncate(session, conversation, position + 1)
+            # The question is written anew (same words, same place, one row): an answer of
+            # the turn it replaces, stopped and stored late, then sees it is not its own.
+            await service.truncate(session, conversation, position)
+            request.question_id = (
+                await service.append(session, conversation, MessageRole.USER, question.content)
+            ).id
             return conversation
         if request.action == "edit":
             position = request.position
             if position is None or not 0 <= position < conversation.message_count:
                 raise NothingToRegenerate()
             await service.truncate(session, conversation, position)
-        await service.append(session, conversation, MessageRole.USER, request.content)
+        stored = await service.append(session, conversation, MessageRole.USER, request.content)
+        request.question_id = stored.id
         if conversation.title_source == TitleSource.PENDING and (
             not conversation.title or conversation.message_count == 1
         ):
@@ -234,6 +254,11 @@ class TurnStore:
             try:
                 stored = await service.owned(session, principal, conversation.id)
             except ConversationNotFound:  # deleted while the answer was being written
+                return None
+            if answer.superseded(
+                await service.message_at(session, stored, stored.message_count - 1)
+            ):
+                log.info("chat_stopped_answer_superseded", conversation_id=str(stored.id))
                 return None
             message = await service.append(
                 session,

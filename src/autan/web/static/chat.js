@@ -459,7 +459,9 @@ function start() {
     note.textContent = strings.stopped;
     node.appendChild(note);
     if (text.trim()) {
+      // The words written so far stay, to copy; trying again asks the same question anew.
       actions(node);
+      node.querySelector("button[data-action=regenerate]").textContent = strings.retry;
     } else {
       // Stopped before the first word: nothing to copy, the question waits for a retry.
       node.classList.add("message-stopped");
