@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from autan.accounts import codes, repository
 from autan.accounts.models import ApiKey, User
 from autan.core.db import create_engine, session_factory
-from autan.web.templating import Templates, request_language
+from autan.web.templating import Templates, request_language, template_folders
 from tests.support.web import PASSWORD, PEOPLE, Site, hidden, run_site, sign_in
 
 
@@ -71,12 +71,16 @@ def test_every_message_of_the_templates_is_translated() -> None:
     from babel.messages.pofile import read_po
 
     web = Path(__file__).parents[1] / "src" / "autan" / "web"
-    extracted = extract_from_dir(
-        str(web / "templates"),
-        method_map=[("**.html", "jinja2")],
-        options_map={"**.html": {"extensions": "jinja2.ext.i18n"}},
-    )
-    ids = {message for _file, _line, message, _comments, _context in extracted}
+    # Every templates folder (the shared one and each feature's), as the loader sees them.
+    ids = {
+        message
+        for folder in template_folders()
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            str(folder),
+            method_map=[("**.html", "jinja2")],
+            options_map={"**.html": {"extensions": "jinja2.ext.i18n"}},
+        )
+    }
     assert len(ids) > 50
     french: dict[str, str] = {}
     for path in (web / "locales" / "fr" / "LC_MESSAGES").glob("*.po"):
