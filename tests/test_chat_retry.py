@@ -100,7 +100,13 @@ async def test_an_upstream_dead_before_its_first_word_offers_a_retry(site: Site)
         page = (await browser.get(f"/c/{conversation_id}")).text
         assert "Réessayer" in page and error["message"] in page
 
-        events = await turn(browser, csrf, action="regenerate", conversation_id=conversation_id)
+        # The dead replica is out until its next health check (0.2 s here): a Retry meanwhile
+        # fails plainly in the same way, and replaces the failed answer.
+        for _ in range(50):
+            events = await turn(browser, csrf, action="regenerate", conversation_id=conversation_id)
+            if any(name == "done" for name, _ in events):
+                break
+            await asyncio.sleep(0.2)
         assert any(name == "done" for name, _ in events)
         rows = await settled(site, conversation_id, 2)
         assert [(role, status) for role, status, _ in rows] == [
@@ -108,6 +114,37 @@ async def test_an_upstream_dead_before_its_first_word_offers_a_retry(site: Site)
             ("assistant", "complete"),
         ]
         assert rows[0][2] == "Une question malchanceuse [dead]"
+
+
+async def test_retrying_an_older_answer_asks_its_question_and_forgets_what_followed(
+    site: Site,
+) -> None:
+    """The page removes what follows the answer retried; the server does the same."""
+    async with site.signed_in("member_a") as browser:
+        csrf = await csrf_of(browser)
+        events = await turn(browser, csrf, content="Première question")
+        conversation_id = events[0][1]["id"]
+        await turn(browser, csrf, content="Deuxième question", conversation_id=conversation_id)
+        assert len(await settled(site, conversation_id, 4)) == 4
+        for wrong in (0, 5, 99):  # not an answer of the conversation
+            refused = await browser.post(
+                "/chat/turn",
+                content=orjson.dumps(
+                    {"action": "regenerate", "position": wrong, "conversation_id": conversation_id}
+                ),
+                headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+            )
+            assert refused.status_code == 400, refused.text
+        events = await turn(
+            browser, csrf, action="regenerate", position=1, conversation_id=conversation_id
+        )
+        assert any(name == "done" for name, _ in events)
+        rows = await settled(site, conversation_id, 2)
+        assert [(role, status) for role, status, _ in rows] == [
+            ("user", "complete"),
+            ("assistant", "complete"),
+        ]
+        assert rows[0][2] == "Première question" and "Première question" in rows[1][2]
 
 
 async def test_a_stopped_answer_stored_after_its_retry_began_is_dropped(site: Site) -> None:

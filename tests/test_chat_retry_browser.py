@@ -79,8 +79,14 @@ async def test_retry_after_stop_or_failure(site: Site, browser: Browser, tmp_pat
     await latest.get_by_role("alert").wait_for()
     await answered(page, 3)
     await shots(page, folder, "chat-retry-failed", "article.message-failed")
-    await page.reload()
-    await latest.get_by_role("button", name="Réessayer").click()
+    # The dead replica is back at its next health check; a Retry before fails the same way.
+    for _ in range(20):
+        await page.reload()
+        await latest.get_by_role("button", name="Réessayer").click()
+        third = page.locator("article.message-assistant").nth(2)
+        await third.get_by_text("Fin de la réponse").or_(third.get_by_role("alert")).wait_for()
+        if await third.get_by_text("Fin de la réponse").count():
+            break
     await answered(page, 3, whole=True)
     await page.reload()
     await answered(page, 3)

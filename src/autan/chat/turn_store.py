@@ -52,7 +52,7 @@ class TurnRequest:
     content: str = ""
     model: str | None = None
     conversation_id: uuid.UUID | None = None
-    position: int | None = None  # the question edited
+    position: int | None = None  # the question edited, or the answer asked again
     temporary: bool = False
     history: list[ChatMessage] = field(default_factory=list)  # temporary turns only
     assistant_id: uuid.UUID | None = None  # a new conversation with an assistant
@@ -138,20 +138,7 @@ class TurnStore:
         if request.web_search is not None:
             conversation.web_search = request.web_search
         if request.action == "regenerate":
-            position = await service.last_user_position(session, conversation)
-            question = (
-                None
-                if position is None
-                else await service.message_at(session, conversation, position)
-            )
-            if position is None or question is None:
-                raise NothingToRegenerate()
-            # The question is written anew (same words, same place, one row): an answer of
-            # the turn it replaces, stopped and stored late, then sees it is not its own.
-            await service.truncate(session, conversation, position)
-            request.question_id = (
-                await service.append(session, conversation, MessageRole.USER, question.content)
-            ).id
+            request.question_id = await _ask_again(session, conversation, request.position)
             return conversation
         if request.action == "edit":
             position = request.position
@@ -273,6 +260,24 @@ class TurnStore:
             )
             await session.commit()
             return message.id
+
+
+async def _ask_again(
+    session: AsyncSession, conversation: Conversation, answer: int | None
+) -> uuid.UUID:
+    """Forget an answer (at position `answer`, else the last) and what followed it, and write
+    its question anew (same words, same place, one row); the new question's id. An answer of
+    the turn replaced, stopped and stored late, then sees the question is not its own."""
+    if answer is not None and not 0 < answer <= conversation.message_count:
+        raise NothingToRegenerate()
+    position = await service.last_user_position(session, conversation, before=answer)
+    question = (
+        None if position is None else await service.message_at(session, conversation, position)
+    )
+    if position is None or question is None:
+        raise NothingToRegenerate()
+    await service.truncate(session, conversation, position)
+    return (await service.append(session, conversation, MessageRole.USER, question.content)).id
 
 
 def id_text(value: uuid.UUID | None) -> str | None:

@@ -701,7 +701,8 @@ function start() {
       history = history.slice(0, index);
     }
     removeFrom(node);
-    send({ action: "regenerate" });
+    // This answer, not only the last one: the server forgets what followed it, as the page did.
+    send({ action: "regenerate", position: Number(node.dataset.position) });
   }
 
   function startEdit(node) {
