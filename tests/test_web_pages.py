@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from autan.accounts import codes, repository
 from autan.accounts.models import ApiKey, User
 from autan.core.db import create_engine, session_factory
+from autan.web import templating
 from autan.web.templating import Templates, request_language, template_folders
 from tests.support.web import PASSWORD, PEOPLE, Site, hidden, run_site, sign_in
 
@@ -251,3 +252,42 @@ async def test_welcome_page_redeems_an_access_code(site: Site) -> None:
         token = hidden(page.text, "form_token")
         expired = await stranger.post("/auth/welcome", data={"form_token": token, "code": "ABCD"})
         assert expired.status_code == 401 and "Votre connexion a expiré" in expired.text
+
+
+def test_templates_live_beside_their_features_under_unique_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each feature's templates folder is found; a name in two folders is refused, as the
+    first would silently hide the second."""
+    folders = template_folders()
+    package = Path(__file__).parents[1] / "src" / "autan"
+    assert folders[0] == package / "web" / "templates"
+    assert package / "chat" / "templates" in folders
+    names = [
+        path.relative_to(folder).as_posix() for folder in folders for path in folder.rglob("*.html")
+    ]
+    assert len(names) == len(set(names)) > 50
+    shared = {p.relative_to(folders[0]).as_posix() for p in folders[0].rglob("*.html")}
+    # Only the layout, error pages and partials or macros that several features share.
+    assert shared <= {
+        "base.html",
+        "error.html",
+        "_date.html",
+        "_error.html",
+        "_retention_notice.html",
+        "admin/_nav.html",
+        "admin/_chart.html",
+        "admin/settings.html",
+    }, sorted(shared)
+    environment = Templates()._envs["fr"]
+    assert environment.get_template("chat/page.html").filename == str(
+        package / "chat" / "templates" / "chat" / "page.html"
+    )
+    for folder in ("web", "chat"):
+        (tmp_path / folder / "chat").mkdir(parents=True)
+        (tmp_path / folder / "chat" / "page.html").write_text("<p>", encoding="utf-8")
+    monkeypatch.setattr(
+        templating, "template_folders", lambda: [tmp_path / "web", tmp_path / "chat"]
+    )
+    with pytest.raises(RuntimeError, match="chat/page.html"):
+        templating.template_loader()
