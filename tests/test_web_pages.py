@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -291,3 +292,22 @@ def test_templates_live_beside_their_features_under_unique_names(
     )
     with pytest.raises(RuntimeError, match="chat/page.html"):
         templating.template_loader()
+
+
+def test_every_template_named_in_code_or_templates_is_found() -> None:
+    """Each name a page renders, includes, extends or imports is found by the loader, and
+    every template compiles: a template moved without its name being found fails here."""
+    environment = Templates()._envs["fr"]
+    assert environment.loader is not None
+    found = set(environment.loader.list_templates())
+    package = Path(__file__).parents[1] / "src" / "autan"
+    named = {
+        (path.relative_to(package).as_posix(), name)
+        for path in package.rglob("*")
+        if path.suffix in {".py", ".html"} and "static" not in path.parts
+        for name in re.findall(r"[\"']([A-Za-z0-9_/]+\.html)[\"']", path.read_text("utf-8"))
+    }
+    assert len(named) > 50
+    assert sorted((where, name) for where, name in named if name not in found) == []
+    for name in found:
+        environment.get_template(name)
