@@ -55,6 +55,7 @@ _REDIS_KEY_PREFIX: Final = "autan"  # Redis keys read `autan:quota/requests/<use
 _REDIS_SCHEMES: Final = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
 _REQUESTS: Final = "requests"
 _TOKENS: Final = "tokens"
+_SEARCHES: Final = "searches"
 _MINUTE: Final = 60
 _DAY: Final = 86_400
 
@@ -273,6 +274,49 @@ class QuotaLimiter:
             return
         if not self._available:
             self._recovered()
+
+    async def check_search(self, user_id: str, per_minute: int | None, per_day: int | None) -> None:
+        """Count one web search of `user_id`, or raise `QuotaExceeded` if either limit is
+        reached (a refused search is not counted). Fails open like `check_request`."""
+        if not per_minute and not per_day:
+            return
+        if self._skip_until and time.monotonic() < self._skip_until:
+            self.unchecked_requests += 1
+            return
+        try:
+            day = self._day_item(per_day) if per_day else None
+            if day is not None and not await self._tokens.test(day, _SEARCHES, user_id):
+                stats = await self._tokens.get_window_stats(day, _SEARCHES, user_id)
+                raise QuotaExceeded.searches_per_day(
+                    per_day or 0, _seconds_until(stats.reset_time, _DAY)
+                )
+            if per_minute:
+                item = self._minute_item(per_minute)
+                if not await self._requests.hit(item, _SEARCHES, user_id):
+                    stats = await self._requests.get_window_stats(item, _SEARCHES, user_id)
+                    raise QuotaExceeded.searches_per_minute(
+                        per_minute, _seconds_until(stats.reset_time, _MINUTE)
+                    )
+            if day is not None:
+                await self._tokens.hit(day, _SEARCHES, user_id)
+        except self._outage as exc:
+            self._failed("check_search", exc)
+            self.unchecked_requests += 1
+            return
+        if not self._available:
+            self._recovered()
+
+    async def searches_used(self, user_id: str, per_day: int | None) -> int | None:
+        """Searches counted in `user_id`'s current day; None without a daily limit or when
+        the store cannot be read. Counts nothing."""
+        if not per_day or (self._skip_until and time.monotonic() < self._skip_until):
+            return None
+        try:
+            used = await self._storage.get(self._day_item(per_day).key_for(_SEARCHES, user_id))
+        except self._outage as exc:
+            self._failed("searches_used", exc)
+            return None
+        return int(used or 0)
 
     async def add_tokens(self, user_id: str, rule: QuotaRule, tokens: int) -> None:
         """Add a finished request's total tokens to the user's day. Never raises for the store.
