@@ -26,7 +26,7 @@ from autan.websearch.domain_patterns import (
 )
 from tests.support.web import PEOPLE, Site, hidden, run_site
 
-PLATFORM = {"enabled": True, "requests_per_minute": 0, "searches_per_minute": 5}
+PLATFORM: dict[str, object] = {"enabled": True, "requests_per_minute": 0, "searches_per_minute": 5}
 
 
 @pytest.fixture
