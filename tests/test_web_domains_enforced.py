@@ -23,7 +23,7 @@ from tests.support.websearch import PAGES, WebFixture, web_fixture
 
 QUESTION = "Combien coûte le timbre fiscal du passeport ?"
 REFUSED_WORDS = "Domaine non autorisé par votre organisation."
-FAST = {"poll_interval": 0.1, "heartbeat_interval": 0.2, "max_seconds": 60}
+FAST: dict[str, object] = {"poll_interval": 0.1, "heartbeat_interval": 0.2, "max_seconds": 60}
 
 
 @pytest.fixture

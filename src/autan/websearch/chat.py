@@ -69,6 +69,10 @@ class WebGrounding:
         if not await self.allowed(principal):
             raise WebSearchForbidden()
 
+    async def count_search(self, principal: Principal) -> None:
+        """Count one web search against the person's quotas, or raise QuotaExceeded."""
+        await self._quotas.check_search(principal)
+
     async def ground(
         self,
         principal: Principal,
@@ -79,16 +83,18 @@ class WebGrounding:
         *,
         search: bool = True,
         pages: int | None = None,
+        counted: bool = False,
     ) -> WebGrounded:
         """Search for the question (unless not `search`: then only the links pasted in it
         are read) and put the pages read, numbered from `first`, in the prompt. A search
         counts against the person's web search quotas (apart from model requests); reading
-        pasted links alone does not. Pasted links that could not be read, and search
+        pasted links alone does not; `counted` says the caller already counted it
+        (`count_search`, before storing the question). Pasted links that could not be read, and search
         results outside the organisation's domains, join the sources, unnumbered, with the
         reason in plain words."""
         await self.check(principal)
         assert self._search is not None
-        if search:
+        if search and not counted:
             await self._quotas.check_search(principal)
         async with self._factory() as session:
             audit.record(
