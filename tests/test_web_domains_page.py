@@ -122,7 +122,8 @@ async def test_a_line_that_is_not_a_domain_is_refused_and_what_was_typed_stays(
         assert refused.status_code == 400
         text = html.unescape(refused.text)
         assert (
-            "Ligne 2 : « https://www.legifrance.gouv.fr/loda » n'est pas un domaine. "
+            "« Seulement ces sites », ligne 2 : « https://www.legifrance.gouv.fr/loda » "
+            "n'est pas un domaine. "
             "Écrivez un domaine par ligne" in text
         )
         assert field_text(refused.text, "web-allowed-domains") == typed
@@ -163,7 +164,7 @@ async def test_the_api_checks_the_lists_the_same_way(site: Site) -> None:
         assert refused.status_code == 400, refused.text
         error = refused.json()["error"]
         assert error["code"] == "web_domain_invalid" and error["param"] == "web_allowed_domains"
-        assert "Line 2" in error["message"]
+        assert error["message"].startswith("“Only these sites”, line 2: “gouv.fr/loda”")
         saved = await client.patch("/api/orgs/agri", json={"web_blocked_domains": ["*.Pub.fr"]})
         assert saved.status_code == 200, saved.text
         assert saved.json()["web_blocked_domains"] == ["*.pub.fr"]

@@ -4,7 +4,8 @@ The engine answers `GET /search?q=...&format=json` as SearXNG does (a `results` 
 `url`, `title`, `content`, `publishedDate`), ranking the site's pages by the words they
 share with the query; `mode` makes it dead (HTTP 500) or slow. The site serves HTML pages
 and the awkward cases: a slow page, a 50 MB page, redirects to loopback and to the cloud
-metadata address, a redirect to the same site under another name (`localhost`), a PDF, an image, plain text.
+metadata address, a redirect to the same site under another name (`localhost`), a PDF, an
+image, plain text.
 """
 
 from __future__ import annotations

@@ -86,12 +86,13 @@ class WebGrounding:
         counted: bool = False,
     ) -> WebGrounded:
         """Search for the question (unless not `search`: then only the links pasted in it
-        are read) and put the pages read, numbered from `first`, in the prompt. A search
-        counts against the person's web search quotas (apart from model requests); reading
-        pasted links alone does not; `counted` says the caller already counted it
-        (`count_search`, before storing the question). Pasted links that could not be read, and search
-        results outside the organisation's domains, join the sources, unnumbered, with the
-        reason in plain words."""
+        are read) and put the pages read, numbered from `first`, in the prompt.
+
+        A search counts against the person's web search quotas, apart from model requests
+        (`counted`: the caller already counted it with `count_search`, before storing the
+        question); reading pasted links alone does not. Pasted links that could not be
+        read, and search results outside the organisation's domains, join the sources,
+        unnumbered, with the reason in plain words."""
         await self.check(principal)
         assert self._search is not None
         if search and not counted:

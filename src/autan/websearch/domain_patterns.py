@@ -20,6 +20,17 @@ MAX_LENGTH = 253
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
+# One msgid per list: the page has two, and the message says which one to fix.
+_NOT_A_DOMAIN = {
+    "web_allowed_domains": "“Only these sites”, line {line}: “{pattern}” is not a domain. "
+    "Write one domain per line, such as legifrance.gouv.fr or *.gouv.fr, without https:// "
+    "or a path.",
+    "web_blocked_domains": "“Never these sites”, line {line}: “{pattern}” is not a domain. "
+    "Write one domain per line, such as legifrance.gouv.fr or *.gouv.fr, without https:// "
+    "or a path.",
+}
+
+
 class DomainPatternInvalid(InvalidRequest):
     """A line of a domain list is not a domain pattern."""
 
@@ -27,8 +38,7 @@ class DomainPatternInvalid(InvalidRequest):
 
     def __init__(self, pattern: str, line: int, param: str) -> None:
         super().__init__(
-            "Line {line}: “{pattern}” is not a domain. Write one domain per line, such as "
-            "legifrance.gouv.fr or *.gouv.fr, without https:// or a path.",
+            _NOT_A_DOMAIN.get(param, _NOT_A_DOMAIN["web_allowed_domains"]),
             param=param,
             values={"line": line, "pattern": pattern[:80]},
         )
