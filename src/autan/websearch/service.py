@@ -23,7 +23,7 @@ from autan.websearch.settings import WebSettings
 
 log = structlog.get_logger(__name__)
 
-Notice = Literal["engine_unavailable", "nothing_read"]
+Notice = Literal["engine_unavailable", "nothing_read", "off_domain"]
 MAX_OFF_DOMAIN_SHOWN = 5  # search results outside the organisation's domains, listed
 
 
@@ -128,6 +128,8 @@ class WebSearch:
         )
         if candidates and not findings.sources and findings.notice is None:
             findings.notice = "nothing_read"
+        elif findings.off_domain and not findings.sources and findings.notice is None:
+            findings.notice = "off_domain"
         findings.seconds = time.perf_counter() - started
         log.info(
             "web_search",
