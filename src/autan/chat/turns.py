@@ -105,6 +105,9 @@ class Turns:
                 raise WebSearchOff()
             await self._web.check(principal)
         await self._quotas.check(principal)
+        if request.web_search and self._web is not None:
+            # Counted here, so that a refusal keeps the question in the composer.
+            await self._web.count_search(principal)
         if request.temporary:
             turns = check_history(request.history)
             if request.action == "regenerate":
@@ -316,6 +319,7 @@ class Turns:
             "en" if request.lang == "en" else "fr",
             first=len(grounded.sources) + 1,
             search=search,
+            counted=bool(request.web_search),
         )
         grounded.messages = web.messages
         grounded.sources = [*grounded.sources, *web.sources]
