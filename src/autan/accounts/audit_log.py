@@ -58,6 +58,8 @@ LABELS: dict[str, str] = {
     Action.RETENTION_PURGED: _("Expired data deleted"),
     Action.BUDGET_UPDATED: _("Monthly budget changed"),
     Action.BUDGET_ALERT: _("Monthly budget alert"),
+    Action.DRIVE_CONNECTED: _("Drive folder connected"),
+    Action.DRIVE_REVOKED: _("Drive folder disconnected"),
 }
 SYSTEM = _("system")
 # Targets without a name of their own; shown translated (`AuditRow.target_is_msgid`).
