@@ -8,6 +8,7 @@ collection page shows them in its reader's language).
 from __future__ import annotations
 
 from autan.core.errors import AutanError, ErrorKind, Forbidden, InvalidRequest, NotFound, Value
+from autan.documents.errors import size_number
 
 
 class DriveNotFound(NotFound):
@@ -119,11 +120,17 @@ def too_many_files(limit: int) -> DriveError:
     )
 
 
-def file_too_large(limit: str) -> DriveError:
+def file_too_large(limit_bytes: int) -> DriveError:
+    if limit_bytes >= 1024 * 1024:
+        return DriveError(
+            "The file is larger than the {size} MB limit; it was not downloaded.",
+            "drive_file_too_large",
+            size=size_number(limit_bytes),
+        )
     return DriveError(
-        "The file is larger than the {size} limit; it was not downloaded.",
+        "The file is larger than the {size} KB limit; it was not downloaded.",
         "drive_file_too_large",
-        size=limit,
+        size=size_number(limit_bytes),
     )
 
 

@@ -22,7 +22,7 @@ from lxml import etree
 
 from autan.connectors import errors
 from autan.connectors.settings import ConnectorSettings
-from autan.documents.errors import FileTooLarge, size_label
+from autan.documents.errors import FileTooLarge
 from autan.documents.storage import FileStore, SpooledFile
 from autan.websearch.addresses import DomainRules, GuardedResolver, HostRules
 from autan.websearch.errors import FetchRefused
@@ -165,11 +165,11 @@ class WebDav:
             if sent is not None and not same_etag(sent, etag):
                 raise errors.file_changed()
             if response.content_length is not None and response.content_length > max_bytes:
-                raise errors.file_too_large(size_label(max_bytes))
+                raise errors.file_too_large(max_bytes)
             try:
                 spooled = await store.spool(_chunks(response), max_bytes)
             except FileTooLarge as exc:
-                raise errors.file_too_large(size_label(max_bytes)) from exc
+                raise errors.file_too_large(max_bytes) from exc
         return spooled
 
     async def _propfind(self, url: str, auth: Credentials, *, depth: str) -> list[_Entry]:
