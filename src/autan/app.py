@@ -51,7 +51,7 @@ from autan.connectors.runtime import Drives, build_drives
 from autan.core import error_handlers, telemetry
 from autan.core.body import document_body_models
 from autan.core.db import create_engine, session_factory
-from autan.core.events import DocumentsQueued, EventBus, build_bus
+from autan.core.events import DocumentsQueued, DriveSyncRequested, EventBus, build_bus
 from autan.core.limits import AdmissionLimits
 from autan.core.metrics import Metrics
 from autan.deps import principal
@@ -187,6 +187,7 @@ async def backend(
         settings.resolved_secret_key(),
         settings.documents.max_file_bytes,
     )
+    bus.subscribe(DriveSyncRequested, lambda _event: drives.syncer.wake())
     try:
         yield Backend(
             settings, factory, bus, metrics, limiter, quotas, gateway, documents, purger, drives

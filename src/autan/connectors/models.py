@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy import UniqueConstraint as Unique
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -63,7 +63,7 @@ class DriveConnection(TimestampMixin, Base):
     files_updated: Mapped[int] = mapped_column(Integer, default=0)
     files_removed: Mapped[int] = mapped_column(Integer, default=0)
     files_failed: Mapped[int] = mapped_column(Integer, default=0)
-    seconds: Mapped[float | None] = mapped_column(default=None)
+    seconds: Mapped[float | None] = mapped_column(Float, default=None)
     # How many syncs have run (a client tells a new outcome from the previous one).
     syncs: Mapped[int] = mapped_column(Integer, default=0)
 

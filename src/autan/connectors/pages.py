@@ -145,9 +145,8 @@ async def connect(
             ip=client_ip(request),
         )
     except AutanError as exc:
-        await session.rollback()
+        # Refused before anything was written: the session still holds the collection.
         return await _form_page(request, me, data.csrf, session, collection, typed, error=exc)
-    drives.syncer.wake()
     return RedirectResponse(f"/collections/{collection.id}?done=drive", status_code=303)
 
 
@@ -218,7 +217,6 @@ async def sync_now(
 ) -> RedirectResponse:
     """Sync now ("Synchroniser maintenant")."""
     connection = await service.request_sync(session, me, _drive_id(drive_id))
-    services_of(request).drives.syncer.wake()
     return RedirectResponse(f"/collections/{connection.collection_id}?done=sync", status_code=303)
 
 

@@ -45,7 +45,6 @@ async def connect(request: Request, me: CurrentPrincipal, session: SessionDep) -
         paths=body.paths,
         ip=client_ip(request),
     )
-    drives.syncer.wake()
     return connection_out(connection)
 
 
@@ -85,7 +84,6 @@ async def sync_now(
 ) -> dict[str, Any]:
     """Sync now ("Synchroniser maintenant")."""
     connection = await service.request_sync(session, me, _id(drive_id))
-    services_of(request).drives.syncer.wake()
     return connection_out(connection)
 
 

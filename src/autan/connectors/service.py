@@ -21,6 +21,7 @@ from autan.connectors.models import DriveConnection, DriveFile, DriveStatus
 from autan.connectors.sync import synced
 from autan.connectors.webdav import Credentials, RemoteFile, WebDav, folder_url
 from autan.core.errors import AutanError
+from autan.core.events import DriveSyncRequested, emit
 from autan.documents import service as documents
 from autan.documents.models import Collection, Document, Visibility
 from autan.documents.storage import FileStore
@@ -84,6 +85,7 @@ async def connect(
         shared=collection.visibility != Visibility.PRIVATE,
         picked=len(paths or []),
     )
+    emit(session, DriveSyncRequested())
     await session.commit()
     return connection
 
@@ -169,6 +171,7 @@ async def request_sync(
         .where(DriveConnection.id == connection.id)
         .values(sync_requested=True)
     )
+    emit(session, DriveSyncRequested())
     await session.commit()
     await session.refresh(connection)
     return connection
