@@ -229,6 +229,18 @@ async def test_huge_file_and_server_error(
         settings = drive_settings(make_settings(tmp_path, database_url, embedded_models), stub.host)
         async with serve_autan(settings) as autan, autan.client() as client:
             collection = await new_collection(client)
+            # A redirect is checked like the first address: not to a host that is not allowed.
+            moved = await client.post(
+                "/api/drives",
+                json={
+                    "collection_id": collection,
+                    "url": stub.url.replace("/drive/", "/moved/"),
+                    "username": "alice",
+                    "password": PASSWORD,
+                },
+            )
+            assert moved.json()["error"]["code"] == "drive_address_refused", moved.text
+            assert "127.0.0.2" in moved.json()["error"]["message"]
             made = await client.post(
                 "/api/drives",
                 json={

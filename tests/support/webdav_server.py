@@ -129,6 +129,10 @@ class StubDrive:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if self.failing:
             return web.Response(status=500, text="Internal Server Error")
+        if request.path.startswith("/moved/"):
+            # Another loopback address, which the deployment did not allow.
+            location = f"http://127.0.0.2:{self.port}/drive/"
+            return web.Response(status=307, headers={"Location": location})
         if request.method == "PROPFIND":
             if request.path != "/drive/":
                 return web.Response(status=404)
