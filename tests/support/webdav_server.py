@@ -110,7 +110,7 @@ TWO_GB = 2 * 1024 * 1024 * 1024
 
 
 class StubDrive:
-    """A drive at `/drive/` holding `huge.pdf` of 2 GB (streamed zeros), or answering 500."""
+    """A drive at `/drive/` holding two 2 GB files (streamed zeros), or answering 500."""
 
     def __init__(self) -> None:
         self.failing = False
@@ -137,11 +137,18 @@ class StubDrive:
             if request.path != "/drive/":
                 return web.Response(status=404)
             depth_one = request.headers.get("Depth") == "1"
-            files = _FILE.format(name="huge.pdf", etag="big-1", size=TWO_GB) if depth_one else ""
+            # huge.pdf says its size; liar.pdf lists 1,000 bytes and sends 2 GB.
+            files = (
+                _FILE.format(name="huge.pdf", etag="big-1", size=TWO_GB)
+                + _FILE.format(name="liar.pdf", etag="liar-1", size=1000)
+                if depth_one
+                else ""
+            )
             body = _MULTISTATUS.format(files=files)
             return web.Response(status=207, body=body.encode(), content_type="application/xml")
-        if request.method == "GET" and request.path == "/drive/huge.pdf":
-            response = web.StreamResponse(headers={"ETag": '"big-1"'})
+        if request.method == "GET" and request.path in ("/drive/huge.pdf", "/drive/liar.pdf"):
+            etag = '"big-1"' if request.path.endswith("huge.pdf") else '"liar-1"'
+            response = web.StreamResponse(headers={"ETag": etag})
             response.content_length = TWO_GB
             await response.prepare(request)
             block = b"\0" * (1024 * 1024)

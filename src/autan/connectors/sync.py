@@ -137,12 +137,12 @@ class DriveSync:
         self, job: _Job, file: RemoteFile, known: _Known | None, report: SyncReport
     ) -> None:
         try:
+            if file.size > self._max_bytes:  # as listed: not even asked for
+                raise errors.file_too_large(self._max_bytes)
             spooled = await self._dav.download(
                 job.url, file.path, job.auth, file.etag, self._store, self._max_bytes
             )
             try:
-                if file.size > self._max_bytes:  # listed larger than it came: not this version
-                    raise errors.file_changed()
                 after = await self._dav.etag_of(job.url, file.path, job.auth)
                 if not same_etag(after, file.etag):
                     raise errors.file_changed()
