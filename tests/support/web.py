@@ -18,6 +18,7 @@ from autan.accounts.models import Role
 from autan.core.db import DatabasePoolSettings, create_engine, session_factory, utcnow
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from autan.retrieval.settings import RetrievalSettings
+from autan.suitedocs.settings import DocsSettings
 from tests.conftest import RunningAutan, make_settings, serve_autan
 
 PASSWORD = "correct horse battery staple"
@@ -61,6 +62,7 @@ async def run_site(
     research: dict[str, object] | None = None,
     mail: dict[str, object] | None = None,
     retrieval: dict[str, object] | None = None,
+    docs: dict[str, object] | None = None,
 ) -> AsyncIterator[Site]:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
@@ -93,6 +95,8 @@ async def run_site(
         settings.mail = MailSettings.model_validate(mail)
     if retrieval is not None:
         settings.retrieval = RetrievalSettings.model_validate(retrieval)
+    if docs is not None:
+        settings.docs = DocsSettings.model_validate(docs)
     async with serve_autan(settings) as autan:
         yield Site(autan)
 

@@ -58,6 +58,10 @@ LABELS: dict[str, str] = {
     Action.RETENTION_PURGED: _("Expired data deleted"),
     Action.BUDGET_UPDATED: _("Monthly budget changed"),
     Action.BUDGET_ALERT: _("Monthly budget alert"),
+    Action.DOCS_SENT: _("Sent to Docs"),
+    Action.DOCS_ATTACHED: _("Docs document attached"),
+    Action.DOCS_TOKEN_SAVED: _("Docs token saved"),
+    Action.DOCUMENT_TRANSLATED: _("Document translation started"),
 }
 SYSTEM = _("system")
 # Targets without a name of their own; shown translated (`AuditRow.target_is_msgid`).
