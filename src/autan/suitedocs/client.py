@@ -104,7 +104,8 @@ class DocsClient:
 
     async def create_from_markdown(self, token: str, title: str, markdown: str) -> DocsDocument:
         """A new Docs document, owned by the person, made from Markdown."""
-        form = aiohttp.FormData()
+        # Not percent-encoded: Docs titles the document with the file name as sent.
+        form = aiohttp.FormData(quote_fields=False)
         name = re.sub(r"[\\/:*?\"<>|\n\r]+", " ", title).strip()[:200] or "Autan"
         form.add_field(
             "file", markdown.encode(), filename=f"{name}.md", content_type="text/markdown"

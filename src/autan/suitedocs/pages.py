@@ -136,6 +136,7 @@ async def attach_to_conversation(
     session: SessionDep,
 ) -> HTMLResponse:
     """Attach a Docs document (pasted address, or picked from the caller's list)."""
+    await chat.owned(session, me, conversation_id)
     form = await request.form()
     address = forms.text(form, "docs_url", 500)
     error = ""
