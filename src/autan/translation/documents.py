@@ -12,11 +12,13 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from docx import Document as DocxDocument
 from odf import teletype
 from odf import text as odf_text
 from odf.element import Element
+from odf.namespaces import TEXTNS
 from odf.opendocument import load as load_odt
 
 from autan.exports.blocks import Block, Span, parse, to_markdown
@@ -140,19 +142,35 @@ def _odt(data: bytes) -> Translatable:
     order = {id(e): i for i, e in enumerate(_walk(document.text))}
     elements.sort(key=lambda e: order.get(id(e), 0))
     segments = [
-        Segment(teletype.extractText(e), heading=e.qname == odf_text.H().qname) for e in elements
+        Segment(teletype.extractText(e), heading=e.qname == (TEXTNS, "h")) for e in elements
     ]
 
     def write(translated: list[str]) -> bytes:
         for element, text in zip(elements, translated, strict=True):
-            for child in list(element.childNodes):
-                element.removeChild(child)
-            element.addText(text)
+            # odfpy cannot remove a text node from a loaded document (its caches hold
+            # elements only): the first text node takes the translation, the others empty.
+            nodes = _text_nodes(element)
+            if not nodes:
+                element.addText(text)
+                continue
+            nodes[0].data = text
+            for node in nodes[1:]:
+                node.data = ""
         buffer = io.BytesIO()
         document.write(buffer)
         return buffer.getvalue()
 
     return Translatable(segments, write)
+
+
+def _text_nodes(node: Element) -> list[Any]:
+    found: list[Any] = []
+    for child in node.childNodes:
+        if child.nodeType == child.TEXT_NODE:
+            found.append(child)
+        elif child.nodeType == child.ELEMENT_NODE:
+            found.extend(_text_nodes(child))
+    return found
 
 
 def _walk(node: Element) -> list[Element]:
