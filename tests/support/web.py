@@ -63,6 +63,7 @@ async def run_site(
     mail: dict[str, object] | None = None,
     retrieval: dict[str, object] | None = None,
     docs: dict[str, object] | None = None,
+    gateway: dict[str, object] | None = None,
 ) -> AsyncIterator[Site]:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
@@ -87,7 +88,14 @@ async def run_site(
         ]
     )
     settings = make_settings(
-        tmp_path, database_url, models, quotas, chat=chat, web=web, research=research
+        tmp_path,
+        database_url,
+        models,
+        quotas,
+        chat=chat,
+        web=web,
+        research=research,
+        **(gateway or {}),
     )
     if database_pool is not None:
         settings.database_pool = DatabasePoolSettings.model_validate(database_pool)

@@ -65,8 +65,8 @@ async def upload(
     )
 
 
-async def finished(browser: httpx.AsyncClient, path: str) -> str:
-    for _ in range(300):
+async def finished(browser: httpx.AsyncClient, path: str, attempts: int = 300) -> str:
+    for _ in range(attempts):
         progress = (await browser.get(f"{path}/progress")).text
         if "hx-trigger" not in progress:
             return html.unescape(progress)
@@ -156,12 +156,15 @@ async def test_the_embedded_model_translates_a_tiny_document(
 ) -> None:
     url = sqlite_databases.new()  # type: ignore[attr-defined]
     async with (
-        run_site(tmp_path, url, embedded_models) as site,
+        # Two cores shared by several test runs: a whole answer may take minutes.
+        run_site(
+            tmp_path, url, embedded_models, gateway={"first_byte_timeout": 600, "read_timeout": 600}
+        ) as site,
         site.signed_in("member_a") as browser,
     ):
         started = await upload(browser, "mini.md", b"# Bonjour\n\n- Merci beaucoup\n")
         path = started.headers["location"]
-        done = await finished(browser, path)
+        done = await finished(browser, path, attempts=3000)  # a loaded machine
         assert "Sections traduites : 1 sur 1" in done
         text = (await browser.get(f"{path}/download")).text
     lines = text.strip().splitlines()

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts import audit
 from autan.accounts.principal import Principal
+from autan.chat.errors import readable_message
 from autan.core.db import utcnow
 from autan.core.errors import AutanError
 from autan.llm.client import ChatMessage, ModelClient
@@ -159,8 +160,14 @@ async def run(
         texts = [segment.text for segment in document.segments]
         for done, section in enumerate(document.sections, start=1):
             originals = [texts[i] for i in section]
+            # A translation is about as long as its source: bound the answer to that.
+            budget = 64 + sum(len(t) for t in originals) // 2
             answer = await models.complete_chat(
-                principal, model, section_messages(originals, target), endpoint="translation"
+                principal,
+                model,
+                section_messages(originals, target),
+                endpoint="translation",
+                max_tokens=min(budget, 4096),
             )
             for index, text in zip(section, parse_section(answer, originals), strict=True):
                 texts[index] = text
@@ -170,7 +177,8 @@ async def run(
                 await session.commit()
         result, status, error = document.write(texts), TranslationStatus.DONE, None
     except AutanError as exc:
-        result, status, error = None, TranslationStatus.FAILED, exc.template
+        # A fixed sentence (the model's failure without its name), read in the person's language.
+        result, status, error = None, TranslationStatus.FAILED, readable_message(exc)
     except Exception:
         log.exception("translation_failed", job_id=str(job_id))
         result, status, error = None, TranslationStatus.FAILED, None
