@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from docx import Document as DocxDocument
-from playwright.async_api import Browser, Page, ViewportSize
+from playwright.async_api import Browser, FilePayload, Page, ViewportSize
 
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from tests.exports.conftest import seeded
@@ -119,13 +119,9 @@ async def test_send_to_docs_export_and_translate(
     await page.get_by_role("heading", name="Traduire un document").wait_for()
     await check(page, "translation-start", folder)
     await page.get_by_label("Document (.md, .docx, .odt)").set_input_files(
-        files=[
-            {
-                "name": "accueil.md",
-                "mimeType": "text/markdown",
-                "buffer": b"# Accueil\n\n- Badge\n- Charte\n",
-            }
-        ]
+        files=FilePayload(
+            name="accueil.md", mimeType="text/markdown", buffer=b"# Accueil\n\n- Badge\n- Charte\n"
+        )
     )
     await page.get_by_label("Traduire en").select_option("en")
     await page.get_by_role("button", name="Traduire", exact=True).click()
