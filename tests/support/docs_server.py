@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 
 API = "/external_api/v1.0/"
 
@@ -78,8 +78,12 @@ class FakeDocs:
     tokens: dict[str, str] = field(default_factory=dict)
     documents: dict[str, DocsDoc] = field(default_factory=dict)
     calls: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, user
+    bearers: set[str] = field(default_factory=set)  # the tokens it was sent
     uploads: list[tuple[str, str]] = field(default_factory=list)  # file name, content type
     down: bool = False
+    # Docs as an OIDC resource server: a token it does not know is checked at the
+    # provider (here its userinfo endpoint), and the person is the token's subject.
+    userinfo_url: str | None = None
 
     def add(self, owner: str, title: str, content: str, *readers: str) -> DocsDoc:
         doc = DocsDoc(str(uuid.uuid4()), title, content, owner, {owner, *readers})
@@ -91,10 +95,17 @@ class FakeDocs:
         doc.content, doc.updated_at = content, _now()
 
 
-def _user(state: FakeDocs, request: web.Request) -> str:
+async def _user(state: FakeDocs, request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
     user = state.tokens.get(token)
+    if user is None and token and state.userinfo_url:
+        async with (
+            ClientSession() as http,
+            http.get(state.userinfo_url, headers={"Authorization": f"Bearer {token}"}) as answer,
+        ):
+            if answer.status == 200:
+                user = str((await answer.json())["sub"])
     if user is None:
         raise web.HTTPUnauthorized(
             text='{"detail":"Authentication credentials were not provided."}',
@@ -124,13 +135,15 @@ async def fake_docs() -> AsyncIterator[FakeDocs]:
     async def record(request: web.Request, handler: Any) -> web.StreamResponse:
         if state.down:
             return web.Response(status=502, text="Bad Gateway")
-        user = state.tokens.get(request.headers.get("Authorization", "")[7:], "")
+        bearer = request.headers.get("Authorization", "")[7:]
+        state.bearers.add(bearer)
+        user = state.tokens.get(bearer, "")
         state.calls.append((request.method, request.path, user))
         response: web.StreamResponse = await handler(request)
         return response
 
     async def create(request: web.Request) -> web.Response:
-        user = _user(state, request)
+        user = await _user(state, request)
         form = await request.post()
         upload = form.get("file")
         if not isinstance(upload, web.FileField):
@@ -144,7 +157,7 @@ async def fake_docs() -> AsyncIterator[FakeDocs]:
         return web.json_response(doc.serialized(user), status=201)
 
     async def listing(request: web.Request) -> web.Response:
-        user = _user(state, request)
+        user = await _user(state, request)
         page = int(request.query.get("page", "1"))
         size = min(int(request.query.get("page_size", "20")), 200)
         mine = [d for d in state.documents.values() if user in d.readers and not d.deleted]
@@ -162,11 +175,11 @@ async def fake_docs() -> AsyncIterator[FakeDocs]:
         )
 
     async def retrieve(request: web.Request) -> web.Response:
-        user = _user(state, request)
+        user = await _user(state, request)
         return web.json_response(_readable(state, request, user).serialized(user))
 
     async def formatted(request: web.Request) -> web.Response:
-        user = _user(state, request)
+        user = await _user(state, request)
         doc = _readable(state, request, user)
         if request.query.get("content_format", "json") not in ("json", "markdown", "html"):
             return web.json_response(
