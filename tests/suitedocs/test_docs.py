@@ -20,12 +20,13 @@ import pytest
 from sqlalchemy import select
 
 from autan.accounts.models import AuditEvent
+from autan.assistants.models import Assistant
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from autan.suitedocs import tokens
 from autan.suitedocs.models import DocsLink, DocsToken, LinkStatus
 from tests.exports.conftest import seeded
 from tests.support.docs_server import FakeDocs, fake_docs
-from tests.support.library import database
+from tests.support.library import database, user_by_email
 from tests.support.scripted_upstream import scripted_upstream
 from tests.support.web import PEOPLE, Site, hidden, parse_events, run_site
 
@@ -225,3 +226,39 @@ def test_a_sealed_token_opens_only_for_its_owner_and_until_it_expires() -> None:
     assert tokens.unseal("autre secret", sealed, me) is None
     assert tokens.unseal("secret", tokens.seal("secret", "j", time.time() - 1, me), me) is None
     assert PEOPLE  # the module's fixtures name the same people as the pages' tests
+
+
+async def test_an_assistants_docs_document_reaches_only_those_docs_lets_read_it(
+    site: Site, docs: FakeDocs
+) -> None:
+    docs.tokens.update({"jeton-ref": "referente", TOKEN: "agent"})
+    guide = docs.add("referente", "Guide du service", "Le guichet ouvre à 8 h 30.", "agent")
+    async with database(site) as session:
+        referent = await user_by_email(session, PEOPLE["ref_a"][0])
+        assistant = Assistant(org_id=referent.org_id, name="Guichet", instructions="Aide.")
+        session.add(assistant)
+        await session.commit()
+    async with site.signed_in("ref_a") as browser:
+        await save_token(browser, "jeton-ref")
+        csrf = await csrf_of(browser)
+        attached = await browser.post(
+            f"/assistants/{assistant.id}/docs/attach",
+            data={"csrf_token": csrf, "docs_url": f"{docs.url}/docs/{guide.id}/"},
+        )
+        assert attached.status_code == 303
+        builder = html.unescape((await browser.get(f"/assistants/{assistant.id}/edit")).text)
+        assert "Guide du service" in builder
+    async with site.signed_in("member_a") as browser:
+        await save_token(browser)
+        csrf = await csrf_of(browser, "/")
+        events = await turn(browser, csrf, content="Horaires ?", assistant_id=str(assistant.id))
+        assert used(events) == ["Guide du service"]
+        conversation_id = next(d["id"] for n, d in events if n == "conversation")
+        guide.readers.discard("agent")  # the agent may no longer read it; the referent may
+        events = await turn(browser, csrf, content="Et ?", conversation_id=conversation_id)
+        assert used(events) == []
+        assert [n for n, _d in events].count("notice") == 1
+    async with database(site) as session:
+        link = await session.scalar(select(DocsLink))
+        # Still the referent's and still readable by her: only the agent's turn left it out.
+        assert link is not None and link.status == LinkStatus.OK and link.content

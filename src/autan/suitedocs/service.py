@@ -152,6 +152,18 @@ async def links_of(
     return list(rows)
 
 
+async def assistant_links(
+    session: AsyncSession, principal: Principal, assistant_id: uuid.UUID
+) -> list[DocsLink]:
+    """The Docs documents attached to an assistant of the person's organisation."""
+    rows = await session.scalars(
+        select(DocsLink)
+        .where(DocsLink.assistant_id == assistant_id, DocsLink.org_id == principal.org_id)
+        .order_by(DocsLink.created_at)
+    )
+    return list(rows)
+
+
 async def detach(session: AsyncSession, principal: Principal, link_id: uuid.UUID) -> DocsLink:
     """Remove one of the person's attached Docs documents."""
     link = await session.scalar(select(DocsLink).where(DocsLink.id == link_id, _mine(principal)))
