@@ -206,7 +206,7 @@ async def save_docs_token(
     """Save (or, with `remove`, forget) the caller's personal Docs token."""
     form = await request.form()
     if form.get("remove"):
-        await tokens.forget_personal_token(session, me)
+        await tokens.remove_personal_token(session, me)
         return RedirectResponse("/settings/docs", status_code=303)
     secret = services_of(request).settings.resolved_secret_key()
     try:

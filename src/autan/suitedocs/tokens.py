@@ -85,7 +85,7 @@ async def save_personal_token(
     await session.commit()
 
 
-async def forget_personal_token(session: AsyncSession, principal: Principal) -> None:
+async def remove_personal_token(session: AsyncSession, principal: Principal) -> None:
     """Remove the person's saved Docs token."""
     await session.execute(delete(DocsToken).where(DocsToken.user_id == principal.user_id))
     await session.commit()
