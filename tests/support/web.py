@@ -15,6 +15,7 @@ import orjson
 from autan.accounts import service
 from autan.accounts.mail_settings import MailSettings
 from autan.accounts.models import Role
+from autan.connectors.settings import ConnectorSettings
 from autan.core.db import DatabasePoolSettings, create_engine, session_factory, utcnow
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from autan.retrieval.settings import RetrievalSettings
@@ -64,6 +65,7 @@ async def run_site(
     retrieval: dict[str, object] | None = None,
     docs: dict[str, object] | None = None,
     gateway: dict[str, object] | None = None,
+    connectors: dict[str, object] | None = None,
 ) -> AsyncIterator[Site]:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
@@ -105,6 +107,8 @@ async def run_site(
         settings.retrieval = RetrievalSettings.model_validate(retrieval)
     if docs is not None:
         settings.docs = DocsSettings.model_validate(docs)
+    if connectors is not None:
+        settings.connectors = ConnectorSettings.model_validate(connectors)
     async with serve_autan(settings) as autan:
         yield Site(autan)
 

@@ -1,7 +1,7 @@
 """docs_links, docs_tokens (La Suite's Docs as context) and translation_jobs
 
 Revision ID: 0028
-Revises: 0023
+Revises: 0027
 Create Date: 2026-12-07 02:10:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import autan.core.db
 
 revision: str = "0028"
-down_revision: str | None = "0023"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
