@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
+from sqlalchemy import select
 
 from autan.accounts import service as accounts
 from autan.arena.models import Comparison
+from autan.chat.models import Message
 from autan.connectors.models import DriveConnection
 from autan.documents.models import Chunk, Collection, Document, DocumentStatus
 from tests.support.library import add_conversation, database, user_by_email
@@ -52,6 +54,12 @@ async def _seed(site: Site) -> dict[str, list[str]]:
             [(f"Question {MARKER}", f"Réponse {MARKER}")],
             rating=1,
         )
+        messages = [
+            str(m)
+            for m in await session.scalars(
+                select(Message.id).where(Message.conversation_id == conversation.id)
+            )
+        ]
         collection = Collection(org_id=member.org_id, owner_id=member.id, name=f"Dossier {MARKER}")
         session.add(collection)
         await session.flush()
@@ -121,6 +129,9 @@ async def _seed(site: Site) -> dict[str, list[str]]:
             "drive_id": [str(drive.id)],
             "questionnaire_id": [str(uuid.uuid4())],
             "token": ["not-a-token"],
+            "message_id": messages,
+            "fmt": ["md", "docx", "odt"],
+            "link_id": [str(uuid.uuid4())],
         }
 
 

@@ -73,14 +73,15 @@ def test_every_message_of_the_templates_is_translated() -> None:
     from babel.messages.pofile import read_po
 
     web = Path(__file__).parents[1] / "src" / "autan" / "web"
-    # Every templates folder (the shared one and each feature's), as the loader sees them.
+    # Every templates folder (the shared one and each feature's), as the loader sees them,
+    # with the page's own extensions, and loud: a template the extractor cannot parse must
+    # fail here, not be skipped with its messages unchecked.
+    options = {"extensions": "jinja2.ext.i18n,jinja2.ext.do", "silent": "false"}
     ids = {
         message
         for folder in template_folders()
         for _file, _line, message, _comments, _context in extract_from_dir(
-            str(folder),
-            method_map=[("**.html", "jinja2")],
-            options_map={"**.html": {"extensions": "jinja2.ext.i18n"}},
+            str(folder), method_map=[("**.html", "jinja2")], options_map={"**.html": options}
         )
     }
     assert len(ids) > 50

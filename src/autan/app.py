@@ -62,6 +62,7 @@ from autan.documents.router import router as documents_router
 from autan.documents.router import upload_body_limits
 from autan.documents.storage import FileStore
 from autan.documents.worker import IngestionWorker
+from autan.exports import pages as export_pages
 from autan.footprint import pages as footprint_pages
 from autan.insights import pages as insight_pages
 from autan.llm.client import ModelClient
@@ -85,6 +86,8 @@ from autan.research.service import Research
 from autan.retention.loop import RetentionPurger
 from autan.services import Services
 from autan.settings import Settings
+from autan.suitedocs import pages as docs_pages
+from autan.translation import pages as translation_pages
 from autan.usage.recorder import UsageRecorder
 from autan.web.charter_guard import require_charter
 from autan.web.errors import html_page
@@ -366,6 +369,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_pages.router, dependencies=charter)
     app.include_router(confirm_pages.router, dependencies=charter)
     app.include_router(chat_pages.router, dependencies=charter)
+    app.include_router(export_pages.router, dependencies=charter)
+    app.include_router(docs_pages.router, dependencies=charter)
     # Signed-in pages whose routers carry no dependency of their own.
     signed_in = [Depends(principal), Depends(require_charter)]
     app.include_router(settings_pages.router, dependencies=signed_in, include_in_schema=False)
@@ -378,6 +383,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(research_pages.router)
     app.include_router(arena_pages.router)
     app.include_router(questionnaire_pages.router)
+    app.include_router(translation_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         AdmissionLimits,

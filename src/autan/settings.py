@@ -27,6 +27,7 @@ from autan.quotas.policy import QuotaSettings
 from autan.research.settings import ResearchSettings
 from autan.retention.settings import RetentionSettings
 from autan.retrieval.settings import RetrievalSettings
+from autan.suitedocs.settings import DocsSettings
 from autan.websearch.settings import WebSettings
 
 
@@ -156,6 +157,9 @@ class Settings(BaseSettings):
     )
     mail: MailSettings = Field(
         MailSettings(), description="E-mail of reset and invitation links (AUTAN_MAIL__*)."
+    )
+    docs: DocsSettings = Field(
+        DocsSettings(), description="La Suite numérique's Docs (AUTAN_DOCS__*)."
     )
     connectors: ConnectorSettings = Field(
         ConnectorSettings(),

@@ -59,6 +59,8 @@ class TurnRequest:
     lang: str = "fr"
     web_search: bool | None = None  # the composer's switch; None: leave it as it was
     question_id: uuid.UUID | None = None  # the stored question, once it is stored
+    # Docs documents checked with the person's access just before this turn (suitedocs).
+    docs_links: list[uuid.UUID] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

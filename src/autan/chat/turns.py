@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
@@ -175,7 +176,13 @@ class Turns:
         question = last_user_text(messages)
         try:
             grounded = await self._ground(
-                principal, conversation, messages, request.lang, context_length, model
+                principal,
+                conversation,
+                messages,
+                request.lang,
+                context_length,
+                model,
+                request.docs_links,
             )
             searching = await self._web_on(principal, request, conversation)
             if searching or await self._links_on(principal, question):
@@ -274,11 +281,12 @@ class Turns:
         lang: str,
         context_length: int | None,
         model: str,
+        docs: list[uuid.UUID] | None = None,
     ) -> Grounded:
         """The grounded messages; ServiceBusy when the database cannot be had right now."""
         try:
             return await self._grounding.ground(
-                principal, conversation, messages, lang, context_length, model
+                principal, conversation, messages, lang, context_length, model, docs
             )
         except Exception as exc:
             # The stream is already open: a refusal the page shows, not a broken stream.

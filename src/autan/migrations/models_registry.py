@@ -13,6 +13,8 @@ from autan.prompts import models as _prompts
 from autan.questionnaires import models as _questionnaires
 from autan.research import models as _research
 from autan.retention import models as _retention
+from autan.suitedocs import models as _suitedocs
+from autan.translation import models as _translation
 from autan.usage import models as _usage
 
 metadata = Base.metadata
@@ -30,6 +32,8 @@ __all__ = [
     "_prompts",
     "_questionnaires",
     "_retention",
+    "_suitedocs",
+    "_translation",
     "_research",
     "_usage",
 ]
