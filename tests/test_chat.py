@@ -231,7 +231,7 @@ async def test_stopping_an_answer_keeps_what_was_written(site: Site) -> None:
             await asyncio.sleep(0.1)
         assert stopped is not None and stopped.status == "stopped" and stopped.content
         page = await browser.get(f"/c/{conversation_id}")
-        assert "Réponse interrompue." in page.text
+        assert "Réponse arrêtée." in page.text
 
 
 async def test_nobody_reaches_another_persons_conversation(site: Site) -> None:

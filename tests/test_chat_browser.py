@@ -100,13 +100,13 @@ async def test_a_day_with_the_assistant(site: Site, browser: Browser, tmp_path: 
         .first.wait_for()
     )
     await page.get_by_role("button", name="Arrêter").click()
-    await page.get_by_text("Réponse interrompue.").first.wait_for()
+    await page.get_by_text("Réponse arrêtée.").first.wait_for()
 
-    # Another answer to the same question.
+    # Another answer to the same question (a stopped answer offers to try again).
     await (
         page.locator("article.message-assistant")
         .nth(1)
-        .get_by_role("button", name="Générer une autre réponse")
+        .get_by_role("button", name="Réessayer")
         .click()
     )
     await answer_done(page, 2)

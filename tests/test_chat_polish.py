@@ -209,7 +209,7 @@ async def test_stop_before_the_first_word_keeps_the_question_with_a_retry(site: 
         assert question.content == "Une longue attente [wait]"
         assert answer.status == "stopped" and answer.content == ""
         page = await browser.get(f"/c/{conversation_id}")
-        assert "Réponse interrompue." in page.text and "Réessayer" in page.text
+        assert "Réponse arrêtée." in page.text and "Réessayer" in page.text
         # The stopped conversation gets its title all the same, once the model gives one.
         for _ in range(150):
             if TITLE in (await browser.get(f"/c/{conversation_id}")).text:

@@ -148,13 +148,13 @@ async def test_the_everyday_chat(site: Site, browser: Browser, tmp_path: Path) -
     await page.get_by_text("Le budget d'août est préparé en juin.").wait_for()
     await shots(page, folder, "chat-sources", "section.sources")
 
-    # Stop before the first word: the question stays, answered "interrupted", with a retry.
+    # Stop before the first word: the question stays, answered "stopped", with a retry.
     await page.get_by_role("link", name="Nouvelle conversation").first.click()
     await page.wait_for_url(f"{base}/")
     await box.fill("Une question qui fait attendre [wait]")
     await box.press("Enter")
     await page.get_by_role("button", name="Arrêter").click()
-    await page.locator("#messages").get_by_text("Réponse interrompue.").wait_for()
+    await page.locator("#messages").get_by_text("Réponse arrêtée.").wait_for()
     assert await page.locator("article.message-user").count() == 1
     await shots(page, folder, "chat-stopped")
     await page.get_by_role("button", name="Réessayer").click()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from sqlalchemy import func, select
 from autan.accounts import codes, repository
 from autan.accounts.models import ApiKey, User
 from autan.core.db import create_engine, session_factory
-from autan.web.templating import Templates, request_language
+from autan.web import templating
+from autan.web.templating import Templates, request_language, template_folders
 from tests.support.web import PASSWORD, PEOPLE, Site, hidden, run_site, sign_in
 
 
@@ -71,14 +73,17 @@ def test_every_message_of_the_templates_is_translated() -> None:
     from babel.messages.pofile import read_po
 
     web = Path(__file__).parents[1] / "src" / "autan" / "web"
-    extracted = extract_from_dir(
-        str(web / "templates"),
-        method_map=[("**.html", "jinja2")],
-        # The page's own extensions, and loud: a template the extractor cannot parse must
-        # fail here, not be skipped with its messages unchecked.
-        options_map={"**.html": {"extensions": "jinja2.ext.i18n,jinja2.ext.do", "silent": "false"}},
-    )
-    ids = {message for _file, _line, message, _comments, _context in extracted}
+    # Every templates folder (the shared one and each feature's), as the loader sees them,
+    # with the page's own extensions, and loud: a template the extractor cannot parse must
+    # fail here, not be skipped with its messages unchecked.
+    options = {"extensions": "jinja2.ext.i18n,jinja2.ext.do", "silent": "false"}
+    ids = {
+        message
+        for folder in template_folders()
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            str(folder), method_map=[("**.html", "jinja2")], options_map={"**.html": options}
+        )
+    }
     assert len(ids) > 50
     french: dict[str, str] = {}
     for path in (web / "locales" / "fr" / "LC_MESSAGES").glob("*.po"):
@@ -249,3 +254,61 @@ async def test_welcome_page_redeems_an_access_code(site: Site) -> None:
         token = hidden(page.text, "form_token")
         expired = await stranger.post("/auth/welcome", data={"form_token": token, "code": "ABCD"})
         assert expired.status_code == 401 and "Votre connexion a expiré" in expired.text
+
+
+def test_templates_live_beside_their_features_under_unique_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each feature's templates folder is found; a name in two folders is refused, as the
+    first would silently hide the second."""
+    folders = template_folders()
+    package = Path(__file__).parents[1] / "src" / "autan"
+    assert folders[0] == package / "web" / "templates"
+    assert package / "chat" / "templates" in folders
+    names = [
+        path.relative_to(folder).as_posix() for folder in folders for path in folder.rglob("*.html")
+    ]
+    assert len(names) == len(set(names)) > 50
+    shared = {p.relative_to(folders[0]).as_posix() for p in folders[0].rglob("*.html")}
+    # Only the layout, error pages and partials or macros that several features share.
+    assert shared <= {
+        "base.html",
+        "error.html",
+        "_date.html",
+        "_error.html",
+        "_retention_notice.html",
+        "admin/_nav.html",
+        "admin/_chart.html",
+        "admin/settings.html",
+    }, sorted(shared)
+    environment = Templates()._envs["fr"]
+    assert environment.get_template("chat/page.html").filename == str(
+        package / "chat" / "templates" / "chat" / "page.html"
+    )
+    for folder in ("web", "chat"):
+        (tmp_path / folder / "chat").mkdir(parents=True)
+        (tmp_path / folder / "chat" / "page.html").write_text("<p>", encoding="utf-8")
+    monkeypatch.setattr(
+        templating, "template_folders", lambda: [tmp_path / "web", tmp_path / "chat"]
+    )
+    with pytest.raises(RuntimeError, match="chat/page.html"):
+        templating.template_loader()
+
+
+def test_every_template_named_in_code_or_templates_is_found() -> None:
+    """Each name a page renders, includes, extends or imports is found by the loader, and
+    every template compiles: a template moved without its name being found fails here."""
+    environment = Templates()._envs["fr"]
+    assert environment.loader is not None
+    found = set(environment.loader.list_templates())
+    package = Path(__file__).parents[1] / "src" / "autan"
+    named = {
+        (path.relative_to(package).as_posix(), name)
+        for path in package.rglob("*")
+        if path.suffix in {".py", ".html"} and "static" not in path.parts
+        for name in re.findall(r"[\"']([A-Za-z0-9_/]+\.html)[\"']", path.read_text("utf-8"))
+    }
+    assert len(named) > 50
+    assert sorted((where, name) for where, name in named if name not in found) == []
+    for name in found:
+        environment.get_template(name)

@@ -6,6 +6,8 @@ predictably, and a test steers it with words in the question:
 - `[wait]`: a long pause before the first word, the first time a question is asked (Stop
   before anything is written; trying again is answered at once);
 - `[die]`: a few words, then the connection is cut as a crashed upstream would;
+- `[dead]`: the connection is cut before the first word, twice (the gateway's own second
+  try fails too), the first time a question is asked; asking again is answered;
 - `[leak]`: the answer starts by repeating the system message it was given.
 Title requests (the one-line system prompt of `chat.titles`) get a title back; relevance
 checks (`retrieval.relevance`) get "non" when the question holds `[unrelated]`, else "oui".
@@ -102,6 +104,12 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     if "[wait]" in question and question not in waited:
         waited.add(question)
         await asyncio.sleep(5)
+    deaths = [f"dead{n}:{question}" for n in (1, 2)]
+    if "[dead]" in question and (death := next((d for d in deaths if d not in waited), None)):
+        waited.add(death)
+        assert request.transport is not None
+        request.transport.close()
+        return response
     words = text.split(" ")
     for index, word in enumerate(words):
         if "[die]" in question and index == 6:

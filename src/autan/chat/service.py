@@ -204,14 +204,29 @@ async def append(
     return message
 
 
-async def last_user_position(session: AsyncSession, conversation: Conversation) -> int | None:
-    """The position of the conversation's last question, if any."""
-    position: int | None = await session.scalar(
-        select(func.max(Message.position)).where(
-            Message.conversation_id == conversation.id, Message.role == MessageRole.USER
+async def last_user_position(
+    session: AsyncSession, conversation: Conversation, before: int | None = None
+) -> int | None:
+    """The position of the conversation's last question (before `before`), if any."""
+    query = select(func.max(Message.position)).where(
+        Message.conversation_id == conversation.id, Message.role == MessageRole.USER
+    )
+    if before is not None:
+        query = query.where(Message.position < before)
+    position: int | None = await session.scalar(query)
+    return position
+
+
+async def message_at(
+    session: AsyncSession, conversation: Conversation, position: int
+) -> Message | None:
+    """The conversation's message at a position, if there is one."""
+    message: Message | None = await session.scalar(
+        select(Message).where(
+            Message.conversation_id == conversation.id, Message.position == position
         )
     )
-    return position
+    return message
 
 
 async def history(

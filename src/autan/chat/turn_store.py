@@ -25,7 +25,7 @@ from autan.chat.errors import (
     NothingToRegenerate,
     readable_message,
 )
-from autan.chat.models import Conversation, MessageRole, MessageStatus, TitleSource
+from autan.chat.models import Conversation, Message, MessageRole, MessageStatus, TitleSource
 from autan.chat.settings import ChatSettings
 from autan.chat.titles import fallback_title, propose_title
 from autan.core.db import database_busy, database_unreachable
@@ -52,12 +52,13 @@ class TurnRequest:
     content: str = ""
     model: str | None = None
     conversation_id: uuid.UUID | None = None
-    position: int | None = None  # the question edited
+    position: int | None = None  # the question edited, or the answer asked again
     temporary: bool = False
     history: list[ChatMessage] = field(default_factory=list)  # temporary turns only
     assistant_id: uuid.UUID | None = None  # a new conversation with an assistant
     lang: str = "fr"
     web_search: bool | None = None  # the composer's switch; None: leave it as it was
+    question_id: uuid.UUID | None = None  # the stored question, once it is stored
     # Docs documents checked with the person's access just before this turn (suitedocs).
     docs_links: list[uuid.UUID] = field(default_factory=list)
 
@@ -81,6 +82,14 @@ class Answer:
     finished: bool = False  # its storing has begun: not to be stored twice
     # Energy and CO2 of the answer (`usage.impacts`), known once the stream has ended.
     impacts: dict[str, Any] | None = None
+    question_id: uuid.UUID | None = None  # the stored question it answers
+
+    def superseded(self, last: Message | None) -> bool:
+        """Whether this stopped answer came too late: the conversation no longer ends with
+        its question (a retry or an edit has replaced it meanwhile)."""
+        if self.status != MessageStatus.STOPPED or self.question_id is None:
+            return False
+        return last is None or last.id != self.question_id
 
     def account(self, call: Call) -> None:
         """Keep what the gateway estimated for the answer."""
@@ -131,17 +140,15 @@ class TurnStore:
         if request.web_search is not None:
             conversation.web_search = request.web_search
         if request.action == "regenerate":
-            position = await service.last_user_position(session, conversation)
-            if position is None:
-                raise NothingToRegenerate()
-            await service.truncate(session, conversation, position + 1)
+            request.question_id = await _ask_again(session, conversation, request.position)
             return conversation
         if request.action == "edit":
             position = request.position
             if position is None or not 0 <= position < conversation.message_count:
                 raise NothingToRegenerate()
             await service.truncate(session, conversation, position)
-        await service.append(session, conversation, MessageRole.USER, request.content)
+        stored = await service.append(session, conversation, MessageRole.USER, request.content)
+        request.question_id = stored.id
         if conversation.title_source == TitleSource.PENDING and (
             not conversation.title or conversation.message_count == 1
         ):
@@ -237,6 +244,11 @@ class TurnStore:
                 stored = await service.owned(session, principal, conversation.id)
             except ConversationNotFound:  # deleted while the answer was being written
                 return None
+            if answer.superseded(
+                await service.message_at(session, stored, stored.message_count - 1)
+            ):
+                log.info("chat_stopped_answer_superseded", conversation_id=str(stored.id))
+                return None
             message = await service.append(
                 session,
                 stored,
@@ -250,6 +262,24 @@ class TurnStore:
             )
             await session.commit()
             return message.id
+
+
+async def _ask_again(
+    session: AsyncSession, conversation: Conversation, answer: int | None
+) -> uuid.UUID:
+    """Forget an answer (at position `answer`, else the last) and what followed it, and write
+    its question anew (same words, same place, one row); the new question's id. An answer of
+    the turn replaced, stopped and stored late, then sees the question is not its own."""
+    if answer is not None and not 0 < answer <= conversation.message_count:
+        raise NothingToRegenerate()
+    position = await service.last_user_position(session, conversation, before=answer)
+    question = (
+        None if position is None else await service.message_at(session, conversation, position)
+    )
+    if position is None or question is None:
+        raise NothingToRegenerate()
+    await service.truncate(session, conversation, position)
+    return (await service.append(session, conversation, MessageRole.USER, question.content)).id
 
 
 def id_text(value: uuid.UUID | None) -> str | None:

@@ -132,7 +132,7 @@ class Turns:
         turns: list[ChatMessage],
     ) -> AsyncIterator[TurnEvent]:
         """Stream the answer; always store how it ended (unless the turn is temporary)."""
-        answer = Answer()
+        answer = Answer(question_id=request.question_id)
         events = self._answer(
             principal, request, model, context_length, conversation, turns, answer
         )

@@ -4,6 +4,12 @@ The catalogues are `.po` files read once when the application starts and compile
 (`babel.messages.pofile.read_po` → `babel.support.Translations`): nothing binary is kept in
 the repository, and an edited `.po` needs no separate compile step to take effect.
 Message ids are the English text, so an untranslated message still reads in plain English.
+
+Templates live beside their features: `<feature>/templates/` holds that feature's pages and
+fragments, under the names the pages render them by (`chat/page.html` is
+`chat/templates/chat/page.html`); `web/templates/` keeps only what every feature shares (the
+layout `base.html`, error pages, shared partials and macros). One loader looks in all these
+folders; a name found in two of them is refused at start, as one would silently hide the other.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
 from autan.websearch.refusals import REFUSAL_MESSAGES, UNREADABLE
 
 HERE = Path(__file__).parent
+PACKAGE = HERE.parent
 STATIC_DIR = HERE / "static"
 LANGUAGES = ("fr", "en")
 DEFAULT_LANGUAGE = "fr"
@@ -32,6 +39,26 @@ _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
+
+
+def template_folders() -> list[Path]:
+    """The shared templates folder, then each feature's, in a fixed order."""
+    shared = HERE / "templates"
+    features = sorted(p for p in PACKAGE.glob("*/templates") if p.is_dir() and p != shared)
+    return [shared, *features]
+
+
+def template_loader() -> BaseLoader:
+    """One loader over every templates folder; RuntimeError if two folders hold one name."""
+    folders = template_folders()
+    owner: dict[str, Path] = {}
+    for folder in folders:
+        for path in folder.rglob("*.html"):
+            name = path.relative_to(folder).as_posix()
+            if name in owner:
+                raise RuntimeError(f"template {name} is in both {owner[name]} and {folder}")
+            owner[name] = folder
+    return ChoiceLoader([FileSystemLoader(folder) for folder in folders])
 
 
 def load_translations(lang: str) -> Translations:
@@ -82,9 +109,10 @@ class Templates:
     def __init__(self) -> None:
         self._envs: dict[str, Environment] = {}
         self.translations: dict[str, Translations] = {}
+        loader = template_loader()
         for lang in LANGUAGES:
             env = Environment(
-                loader=FileSystemLoader(HERE / "templates"),
+                loader=loader,
                 autoescape=select_autoescape(default=True),
                 extensions=["jinja2.ext.i18n", "jinja2.ext.do"],
                 trim_blocks=True,

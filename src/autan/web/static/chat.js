@@ -461,7 +461,9 @@ function start() {
     note.textContent = strings.stopped;
     node.appendChild(note);
     if (text.trim()) {
+      // The words written so far stay, to copy; trying again asks the same question anew.
       actions(node);
+      node.querySelector("button[data-action=regenerate]").textContent = strings.retry;
     } else {
       // Stopped before the first word: nothing to copy, the question waits for a retry.
       node.classList.add("message-stopped");
@@ -712,7 +714,8 @@ function start() {
       history = history.slice(0, index);
     }
     removeFrom(node);
-    send({ action: "regenerate" });
+    // This answer, not only the last one: the server forgets what followed it, as the page did.
+    send({ action: "regenerate", position: Number(node.dataset.position) });
   }
 
   function startEdit(node) {
