@@ -58,6 +58,9 @@ LABELS: dict[str, str] = {
     Action.RETENTION_PURGED: _("Expired data deleted"),
     Action.BUDGET_UPDATED: _("Monthly budget changed"),
     Action.BUDGET_ALERT: _("Monthly budget alert"),
+    Action.QUESTIONNAIRE_CREATED: _("Questionnaire created"),
+    Action.QUESTIONNAIRE_CLOSED: _("Questionnaire closed"),
+    Action.QUESTIONNAIRE_REOPENED: _("Questionnaire reopened"),
 }
 SYSTEM = _("system")
 # Targets without a name of their own; shown translated (`AuditRow.target_is_msgid`).

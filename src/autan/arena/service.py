@@ -99,10 +99,9 @@ async def compare(
     check_content(question)
     use_case = clean_use_case(use_case)
     model_a, model_b = await pick_models(access, principal)
-    # Two model requests, each counted against the quota (tokens follow through the
-    # gateway's CallFinished events); checked before anything is stored.
-    await quotas.check(principal)
-    await quotas.check(principal)
+    # Two model requests counted as one operation (tokens follow through the gateway's
+    # CallFinished events), before anything is stored: the pair is refused whole.
+    await quotas.check(principal, requests=2)
     messages: list[ChatMessage] = [
         {"role": "system", "content": system_prompt(lang)},
         {"role": "user", "content": question},
