@@ -43,6 +43,7 @@ from autan.documents.worker import IngestionWorker
 from autan.footprint.views import impact_figures
 from autan.llm.errors import ModelNotFound
 from autan.openai_api.streaming import EventStreamResponse
+from autan.prompts.library import CATEGORIES
 from autan.prompts.service import usable_prompt
 from autan.retention import service as retention
 from autan.services import services_of
@@ -185,6 +186,7 @@ async def _chat_page(
         "current_model": current if any(m["id"] == current for m in models) else None,
         "prefill": prefill,
         "wide": True,
+        "arena_categories": CATEGORIES,  # the use cases offered with a pair's vote
     }
     return templates_of(request).render(request, "chat/page.html", context)
 
