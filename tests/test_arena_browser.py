@@ -20,6 +20,12 @@ from tests.support.web import PASSWORD, PEOPLE, Site, run_site
 pytestmark = pytest.mark.slow
 MODELS = ("albert-small", "albert-large")
 WIDE = ViewportSize(width=1440, height=900)
+# The end of the pair just above the composer, which sticks to the bottom of the window.
+SHOW_PAIR_END = """() => {
+  const pair = document.querySelector("article.message-pair");
+  const composer = document.getElementById("composer");
+  window.scrollBy(0, pair.getBoundingClientRect().bottom - composer.getBoundingClientRect().top + 8);
+}"""
 
 
 @pytest.fixture
@@ -137,6 +143,7 @@ async def test_two_answers_to_compare_in_the_chat(
         "() => !document.querySelector('article.message-pair button[value=a]').disabled"
     )
     await page.wait_for_url(f"{base}/c/**")
+    assert "télétravail" in await page.locator("#chat-title").inner_text()
     blind = await pair.inner_text()
     assert "télétravail" in blind and not any(m in blind for m in MODELS)
     assert await pair.locator(".arena-answer .message-body p").count() == 2
@@ -174,6 +181,6 @@ async def shots(page: Page, folder: Path, name: str) -> None:
     """The screenshots the brief asks for: 1440x900 and a 375x812 phone, what a user sees."""
     for label, size in (("desktop", WIDE), ("phone", PHONE)):
         await page.set_viewport_size(size)
-        await page.locator("article.message-pair").scroll_into_view_if_needed()
+        await page.evaluate(SHOW_PAIR_END)
         await page.screenshot(path=str(folder / f"{name}-{label}.png"))
     await page.set_viewport_size(WIDE)

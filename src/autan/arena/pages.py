@@ -181,7 +181,11 @@ async def _pair_events(
     lang = request_language(request)
     yield _sse(
         "pair",
-        {"comparison_id": str(pair.comparison_id), "conversation_id": str(pair.conversation_id)},
+        {
+            "comparison_id": str(pair.comparison_id),
+            "conversation_id": str(pair.conversation_id),
+            "title": pair.title,
+        },
     )
     try:
         async for event in events:

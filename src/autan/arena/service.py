@@ -85,6 +85,7 @@ class Pair:
 
     comparison_id: uuid.UUID
     conversation_id: uuid.UUID
+    title: str
     models: tuple[str, str]
     messages: list[ChatMessage]
 
@@ -150,8 +151,9 @@ async def open_pair(
     )
     session.add(comparison)
     await session.commit()  # the question is kept even if both models fail
+    messages = fit(system_prompt(lang), turns, None)
     return Pair(
-        comparison.id, conversation.id, (model_a, model_b), fit(system_prompt(lang), turns, None)
+        comparison.id, conversation.id, conversation.title or "", (model_a, model_b), messages
     )
 
 

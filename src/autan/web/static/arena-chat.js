@@ -133,6 +133,11 @@
           if (root.dataset.conversationId !== data.conversation_id) {
             root.dataset.conversationId = data.conversation_id;
             window.history.replaceState({}, "", `/c/${data.conversation_id}`);
+            const title = document.getElementById("chat-title");
+            if (title && data.title) {
+              title.textContent = data.title;
+              document.title = `${data.title} · Autan`;
+            }
           }
         } else if (name === "delta") {
           texts[data.side] += data.text;
