@@ -268,6 +268,9 @@ async def test_pair_in_the_chat_is_stored_voted_and_private(site: Site, database
         # The conversation page shows both pairs' answers; their models stay unnamed.
         page = await member.get(f"/c/{conversation_id}")
         assert page.text.count("Voici une réponse détaillée") == 4
+        # Each pair links to its vote (the first) or to its revealed comparison (the second).
+        assert f'/arena/{pair["comparison_id"]}">Choisir la meilleure' in page.text
+        assert f'/arena/{second["comparison_id"]}">Voir la comparaison' in page.text
 
     async with site.signed_in("ref_a") as referent:  # same organisation, not the owner
         other_csrf = hidden((await referent.get("/")).text, "csrf_token")

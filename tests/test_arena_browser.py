@@ -24,7 +24,8 @@ WIDE = ViewportSize(width=1440, height=900)
 SHOW_PAIR_END = """() => {
   const pair = document.querySelector("article.message-pair");
   const composer = document.getElementById("composer");
-  window.scrollBy(0, pair.getBoundingClientRect().bottom - composer.getBoundingClientRect().top + 8);
+  const below = pair.getBoundingClientRect().bottom - composer.getBoundingClientRect().top;
+  window.scrollBy(0, below + 8);
 }"""
 
 
@@ -173,6 +174,8 @@ async def test_two_answers_to_compare_in_the_chat(
     assert page.url == url
     await page.reload()
     assert await page.locator("article.message-assistant").count() == 3
+    # On a reload the pair is two answers of the conversation, with a link to its comparison.
+    await page.get_by_role("link", name="Voir la comparaison de ces deux réponses").wait_for()
     assert problems == []
     await context.close()
 

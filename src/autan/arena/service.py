@@ -361,3 +361,18 @@ async def recent(session: AsyncSession, principal: Principal, limit: int = 10) -
         .limit(limit)
     )
     return list(rows)
+
+
+async def pairs_in(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID
+) -> dict[uuid.UUID, Comparison]:
+    """The member's pairs in one of their conversations, by the id of their answer B (the
+    chat shows the link to the vote after the pair's second answer)."""
+    rows = await session.scalars(
+        select(Comparison).where(
+            Comparison.conversation_id == conversation_id,
+            Comparison.user_id == principal.user_id,
+            Comparison.answer_b_id.is_not(None),
+        )
+    )
+    return {c.answer_b_id: c for c in rows if c.answer_b_id is not None}
