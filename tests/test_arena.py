@@ -271,6 +271,11 @@ async def test_pair_in_the_chat_is_stored_voted_and_private(site: Site, database
         # Each pair links to its vote (the first) or to its revealed comparison (the second).
         assert f'/arena/{pair["comparison_id"]}">Choisir la meilleure' in page.text
         assert f'/arena/{second["comparison_id"]}">Voir la comparaison' in page.text
+        # Exported like any answer: the member's export holds both answers of each pair.
+        exported = (await member.get("/settings/export.json")).json()
+        [conversation] = [c for c in exported["conversations"] if c["id"] == conversation_id]
+        roles = [m["role"] for m in conversation["messages"]]
+        assert roles == ["user", "assistant", "assistant"] * 2
 
     async with site.signed_in("ref_a") as referent:  # same organisation, not the owner
         other_csrf = hidden((await referent.get("/")).text, "csrf_token")
