@@ -337,3 +337,57 @@ async def test_pair_in_the_chat_is_stored_voted_and_private(site: Site, database
             assert later.answer_a_id is None and later.answer_b_id is None
     finally:
         await engine.dispose()
+
+
+async def test_a_pair_the_quota_cannot_hold_is_refused_whole(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Three requests a minute: one pair (two requests) passes; the next pair, which would
+    need two with one left, is refused whole (nothing asked, stored or counted) and the
+    remaining request still serves one ordinary answer."""
+    async with scripted_upstream() as upstream:
+        models = ModelsConfig(
+            models=[
+                ModelConfig(id="alpha", replicas=[ReplicaConfig(url=upstream)]),
+                ModelConfig(id="beta", replicas=[ReplicaConfig(url=upstream)]),
+            ]
+        )
+        quotas: dict[str, object] = {"requests_per_minute": 3}
+        async with run_site(tmp_path, database_url, models, quotas) as site:
+            async with site.signed_in("member_a") as member:
+                csrf = hidden((await member.get("/")).text, "csrf_token")
+                first, events = await ask_pair(member, csrf, "Une première paire")
+                assert first.status_code == 200 and events[-1][0] == "end"
+                conversation_id = events[0][1]["conversation_id"]
+                refused, _ = await ask_pair(member, csrf, "Une paire de trop", conversation_id)
+                assert refused.status_code == 429
+                assert "requêtes par minute" in refused.json()["error"]["message"]
+                single = await member.post(
+                    "/chat/turn",
+                    content=orjson.dumps(
+                        {
+                            "action": "send",
+                            "content": "Une seule",
+                            "conversation_id": conversation_id,
+                        }
+                    ),
+                    headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+                    timeout=120,
+                )
+                assert single.status_code == 200
+                assert parse_events(single.content)[-1][0] in ("done", "title")
+            engine = create_engine(database_url)
+            try:
+                async with session_factory(engine)() as session:
+                    contents = list(
+                        await session.scalars(
+                            select(Message.content).where(
+                                Message.conversation_id == uuid.UUID(conversation_id)
+                            )
+                        )
+                    )
+                    comparisons = list(await session.scalars(select(Comparison)))
+            finally:
+                await engine.dispose()
+            assert "Une paire de trop" not in contents and "Une seule" in contents
+            assert len(comparisons) == 1
