@@ -145,6 +145,8 @@ async def test_two_answers_to_compare_in_the_chat(
     )
     await page.wait_for_url(f"{base}/c/**")
     assert "télétravail" in await page.locator("#chat-title").inner_text()
+    path = page.url.removeprefix(base)
+    await page.locator(f'#conversation-list a[href="{path}"]').wait_for()
     blind = await pair.inner_text()
     assert "télétravail" in blind and not any(m in blind for m in MODELS)
     assert await pair.locator(".arena-answer .message-body p").count() == 2

@@ -133,6 +133,8 @@
           if (root.dataset.conversationId !== data.conversation_id) {
             root.dataset.conversationId = data.conversation_id;
             window.history.replaceState({}, "", `/c/${data.conversation_id}`);
+            // The new conversation joins the sidebar (the server's list, newest first).
+            if (window.htmx) window.htmx.ajax("GET", "/chat/sidebar", { target: "#conversation-list", swap: "innerHTML" });
             const title = document.getElementById("chat-title");
             if (title && data.title) {
               title.textContent = data.title;
