@@ -43,6 +43,13 @@ class Action(StrEnum):
     QUESTIONNAIRE_CREATED = "questionnaire_created"  # its title, never an answer
     QUESTIONNAIRE_CLOSED = "questionnaire_closed"
     QUESTIONNAIRE_REOPENED = "questionnaire_reopened"
+    DOCS_SENT = "docs_sent"  # an answer or a conversation became a Docs document (its id)
+    DOCS_ATTACHED = "docs_attached"  # a Docs document attached as context (its id)
+    DOCS_TOKEN_SAVED = "docs_token_saved"  # never the token
+    DOCUMENT_TRANSLATED = "document_translated"  # that a translation started, never the text
+    WEB_DOMAINS_UPDATED = "web_domains_updated"  # an organisation's web allow/block-lists
+    DRIVE_CONNECTED = "drive_connected"  # a drive folder synced into a collection
+    DRIVE_REVOKED = "drive_revoked"  # its password erased; documents kept or deleted
 
 
 def record(

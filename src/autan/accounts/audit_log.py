@@ -61,6 +61,13 @@ LABELS: dict[str, str] = {
     Action.QUESTIONNAIRE_CREATED: _("Questionnaire created"),
     Action.QUESTIONNAIRE_CLOSED: _("Questionnaire closed"),
     Action.QUESTIONNAIRE_REOPENED: _("Questionnaire reopened"),
+    Action.DOCS_SENT: _("Sent to Docs"),
+    Action.DOCS_ATTACHED: _("Docs document attached"),
+    Action.DOCS_TOKEN_SAVED: _("Docs token saved"),
+    Action.DOCUMENT_TRANSLATED: _("Document translation started"),
+    Action.WEB_DOMAINS_UPDATED: _("Web search domains changed"),
+    Action.DRIVE_CONNECTED: _("Drive folder connected"),
+    Action.DRIVE_REVOKED: _("Drive folder disconnected"),
 }
 SYSTEM = _("system")
 # Targets without a name of their own; shown translated (`AuditRow.target_is_msgid`).

@@ -9,7 +9,7 @@ SQLite, the narrower indexes made one table lookup per index entry (hundreds of 
 per page for the year's views).
 
 Revision ID: 0025
-Revises: 0023
+Revises: 0028
 Create Date: 2026-12-07 02:15:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0025"
-down_revision: str | None = "0023"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
