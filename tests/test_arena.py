@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import numpy as np
+import orjson
 import pytest
 from sqlalchemy import select
 
@@ -18,7 +21,7 @@ from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from tests.support.scripted_upstream import scripted_upstream
 from tests.support.usage import usage_rows
-from tests.support.web import Site, hidden, run_site
+from tests.support.web import Site, hidden, parse_events, run_site
 
 TRUE_SCORES = {"alpha": 1150.0, "beta": 1050.0, "gamma": 980.0, "delta": 820.0}
 MARKER = "zébulon-marqueur-7Q4"
@@ -210,3 +213,181 @@ async def test_model_policy_and_quota_apply(tmp_path: Path, database_url: str) -
                 )
                 assert limited.status_code == 429
                 assert "Trop de requêtes" in limited.text
+
+
+async def ask_pair(
+    client: httpx.AsyncClient, csrf: str, content: str, conversation_id: str | None = None
+) -> tuple[httpx.Response, list[tuple[str, dict[str, Any]]]]:
+    response = await client.post(
+        "/chat/compare",
+        content=orjson.dumps({"content": content, "conversation_id": conversation_id}),
+        headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+        timeout=120,
+    )
+    return response, parse_events(response.content) if response.is_success else []
+
+
+async def test_pair_in_the_chat_is_stored_voted_and_private(site: Site, database_url: str) -> None:
+    async with site.signed_in("member_a") as member:
+        chat = await member.get("/")
+        assert "Deux réponses à comparer" in chat.text  # two models allowed: offered
+        csrf = hidden(chat.text, "csrf_token")
+        empty, _ = await ask_pair(member, csrf, "   ")
+        assert empty.status_code == 400  # refused before anything is stored
+
+        response, events = await ask_pair(member, csrf, f"Première question {MARKER}")
+        assert response.status_code == 200, response.text
+        names = [name for name, _ in events]
+        assert names[0] == "pair" and names[-1] == "end"
+        pair = events[0][1]
+        texts = {"a": "", "b": ""}
+        for name, data in events:
+            if name == "delta":
+                texts[data["side"]] += data["text"]
+        assert all(MARKER in text for text in texts.values())  # both sides streamed
+        assert sorted(d["side"] for n, d in events if n == "done") == ["a", "b"]
+        conversation_id = pair["conversation_id"]
+
+        # A second pair in the same conversation: the models see the conversation so far.
+        again, events = await ask_pair(member, csrf, "Et ensuite ?", conversation_id)
+        assert again.status_code == 200
+        second = events[0][1]
+        assert second["conversation_id"] == conversation_id
+
+        voted = await member.post(
+            f"/arena/{second['comparison_id']}/vote",
+            data={"csrf_token": csrf, "verdict": "tie", "category": "writing"},
+            headers={"Accept": "application/json"},
+        )
+        assert voted.status_code == 200
+        revealed = voted.json()
+        assert revealed["verdict"] == "tie"
+        assert {revealed["model_a"], revealed["model_b"]} == {"alpha", "beta"}
+        shown = await member.get(f"/arena/{second['comparison_id']}")
+        assert "Et ensuite ?" in shown.text and MARKER not in shown.text
+        # The conversation page shows both pairs' answers; their models stay unnamed.
+        page = await member.get(f"/c/{conversation_id}")
+        assert page.text.count("Voici une réponse détaillée") == 4
+        # Each pair links to its vote (the first) or to its revealed comparison (the second).
+        assert f'/arena/{pair["comparison_id"]}">Choisir la meilleure' in page.text
+        assert f'/arena/{second["comparison_id"]}">Voir la comparaison' in page.text
+        # Exported like any answer: the member's export holds both answers of each pair.
+        exported = (await member.get("/settings/export.json")).json()
+        [conversation] = [c for c in exported["conversations"] if c["id"] == conversation_id]
+        roles = [m["role"] for m in conversation["messages"]]
+        assert roles == ["user", "assistant", "assistant"] * 2
+
+    async with site.signed_in("ref_a") as referent:  # same organisation, not the owner
+        other_csrf = hidden((await referent.get("/")).text, "csrf_token")
+        stolen = await referent.post(
+            f"/arena/{pair['comparison_id']}/vote",
+            data={"csrf_token": other_csrf, "verdict": "a"},
+            headers={"Accept": "application/json"},
+        )
+        assert stolen.status_code == 404
+        into_mine, _ = await ask_pair(referent, other_csrf, "Intrus", conversation_id)
+        assert into_mine.status_code == 404
+        board = await referent.get("/admin/orgs/agri/arena?use_case=writing")
+        assert "1 vote" in board.text and MARKER not in board.text
+
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            rows = list(
+                await session.scalars(
+                    select(Message)
+                    .where(Message.conversation_id == uuid.UUID(conversation_id))
+                    .order_by(Message.position)
+                )
+            )
+            assert [(m.position, m.role) for m in rows] == [
+                (0, MessageRole.USER),
+                (1, MessageRole.ASSISTANT),
+                (2, MessageRole.ASSISTANT),
+                (3, MessageRole.USER),
+                (4, MessageRole.ASSISTANT),
+                (5, MessageRole.ASSISTANT),
+            ]
+            first = await session.get(Comparison, uuid.UUID(pair["comparison_id"]))
+            later = await session.get(Comparison, uuid.UUID(second["comparison_id"]))
+            assert first is not None and later is not None
+            assert (first.answer_a_id, first.answer_b_id) == (rows[1].id, rows[2].id)
+            assert (later.answer_a_id, later.answer_b_id) == (rows[4].id, rows[5].id)
+            assert rows[4].model == later.model_a and rows[5].model == later.model_b
+            assert first.verdict is None and later.verdict == "tie"
+            assert later.use_case == "writing"
+            assert "Intrus" not in {m.content for m in rows}
+    finally:
+        await engine.dispose()
+    # Four model calls, each a usage row like any answer.
+    rows_used = await usage_rows(database_url, 4)
+    assert len([r for r in rows_used if r.model in ("alpha", "beta")]) == 4
+
+    # Deleting the conversation (as retention's purge does) takes both answers; votes stay.
+    async with site.signed_in("member_a") as member:
+        csrf = hidden((await member.get("/")).text, "csrf_token")
+        gone = await member.post(f"/c/{conversation_id}/delete", data={"csrf_token": csrf})
+        assert gone.status_code == 303
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            later = await session.get(Comparison, uuid.UUID(second["comparison_id"]))
+            assert later is not None and later.verdict == "tie"
+            assert later.conversation_id is None
+            assert later.answer_a_id is None and later.answer_b_id is None
+    finally:
+        await engine.dispose()
+
+
+async def test_a_pair_the_quota_cannot_hold_is_refused_whole(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Three requests a minute: one pair (two requests) passes; the next pair, which would
+    need two with one left, is refused whole (nothing asked, stored or counted) and the
+    remaining request still serves one ordinary answer."""
+    async with scripted_upstream() as upstream:
+        models = ModelsConfig(
+            models=[
+                ModelConfig(id="alpha", replicas=[ReplicaConfig(url=upstream)]),
+                ModelConfig(id="beta", replicas=[ReplicaConfig(url=upstream)]),
+            ]
+        )
+        quotas: dict[str, object] = {"requests_per_minute": 3}
+        async with run_site(tmp_path, database_url, models, quotas) as site:
+            async with site.signed_in("member_a") as member:
+                csrf = hidden((await member.get("/")).text, "csrf_token")
+                first, events = await ask_pair(member, csrf, "Une première paire")
+                assert first.status_code == 200 and events[-1][0] == "end"
+                conversation_id = events[0][1]["conversation_id"]
+                refused, _ = await ask_pair(member, csrf, "Une paire de trop", conversation_id)
+                assert refused.status_code == 429
+                assert "requêtes par minute" in refused.json()["error"]["message"]
+                single = await member.post(
+                    "/chat/turn",
+                    content=orjson.dumps(
+                        {
+                            "action": "send",
+                            "content": "Une seule",
+                            "conversation_id": conversation_id,
+                        }
+                    ),
+                    headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+                    timeout=120,
+                )
+                assert single.status_code == 200
+                assert parse_events(single.content)[-1][0] in ("done", "title")
+            engine = create_engine(database_url)
+            try:
+                async with session_factory(engine)() as session:
+                    contents = list(
+                        await session.scalars(
+                            select(Message.content).where(
+                                Message.conversation_id == uuid.UUID(conversation_id)
+                            )
+                        )
+                    )
+                    comparisons = list(await session.scalars(select(Comparison)))
+            finally:
+                await engine.dispose()
+            assert "Une paire de trop" not in contents and "Une seule" in contents
+            assert len(comparisons) == 1

@@ -8,17 +8,25 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, ViewportSize
 
 from autan.devtools.demo import SeedPlan, seed
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
-from tests.support.browser import DESKTOP, check_page, screenshot_folder
+from tests.support.browser import DESKTOP, PHONE, check_page, screenshot_folder
 from tests.support.library import database
 from tests.support.scripted_upstream import scripted_upstream
 from tests.support.web import PASSWORD, PEOPLE, Site, run_site
 
 pytestmark = pytest.mark.slow
 MODELS = ("albert-small", "albert-large")
+WIDE = ViewportSize(width=1440, height=900)
+# The end of the pair just above the composer, which sticks to the bottom of the window.
+SHOW_PAIR_END = """() => {
+  const pair = document.querySelector("article.message-pair");
+  const composer = document.getElementById("composer");
+  const below = pair.getBoundingClientRect().bottom - composer.getBoundingClientRect().top;
+  window.scrollBy(0, below + 8);
+}"""
 
 
 @pytest.fixture
@@ -111,3 +119,73 @@ async def test_arena_questionnaire_and_leaderboard(
     await check_page(page, "questionnaire-editor", folder)
     assert problems == []
     await context.close()
+
+
+async def test_two_answers_to_compare_in_the_chat(
+    site: Site, browser: Browser, tmp_path: Path
+) -> None:
+    """From the composer, by keyboard: two anonymous answers stream side by side (stacked on
+    a phone), the vote names the models, and the pair stays in the conversation."""
+    folder = screenshot_folder(tmp_path)
+    base = site.autan.base_url
+    context = await browser.new_context(viewport=WIDE, locale="fr-FR", bypass_csp=True)
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    await sign_in(page, base, "member_a")
+
+    await page.get_by_label("Votre message").fill("Rédige une note sur le télétravail")
+    await page.get_by_role("button", name="Deux réponses à comparer").focus()
+    await page.keyboard.press("Enter")
+    pair = page.locator("article.message-pair")
+    first_vote = pair.get_by_role("button", name="A est meilleure")
+    await first_vote.wait_for()
+    await page.wait_for_function(
+        "() => !document.querySelector('article.message-pair button[value=a]').disabled"
+    )
+    await page.wait_for_url(f"{base}/c/**")
+    assert "télétravail" in await page.locator("#chat-title").inner_text()
+    path = page.url.removeprefix(base)
+    await page.locator(f'#conversation-list a[href="{path}"]').wait_for()
+    blind = await pair.inner_text()
+    assert "télétravail" in blind and not any(m in blind for m in MODELS)
+    assert await pair.locator(".arena-answer .message-body p").count() == 2
+    await check_page(page, "chat-pair", folder, full_page=False)
+    await shots(page, folder, "chat-pair")
+
+    # The vote, by keyboard: a use case from the list, then "A is better".
+    await pair.get_by_label("Cas d'usage").select_option("writing")
+    await first_vote.focus()
+    await page.keyboard.press("Enter")
+    result = pair.locator(".pair-result")
+    await result.wait_for()
+    revealed = await result.inner_text()
+    assert "Vous avez choisi la réponse A." in revealed
+    assert all(m in revealed for m in MODELS)
+    tagged = await pair.inner_text()
+    assert all(m in tagged for m in MODELS)
+    await check_page(page, "chat-pair-revealed", folder, full_page=False)
+    await shots(page, folder, "chat-pair-revealed")
+
+    # The next question is an ordinary turn of the same conversation.
+    url = page.url
+    await page.get_by_label("Votre message").fill("Merci, et une conclusion ?")
+    await page.keyboard.press("Enter")
+    await page.locator("article.message-assistant:not(.message-pair)").last.wait_for()
+    await page.wait_for_function("() => !document.querySelector('#send').disabled")
+    assert page.url == url
+    await page.reload()
+    assert await page.locator("article.message-assistant").count() == 3
+    # On a reload the pair is two answers of the conversation, with a link to its comparison.
+    await page.get_by_role("link", name="Voir la comparaison de ces deux réponses").wait_for()
+    assert problems == []
+    await context.close()
+
+
+async def shots(page: Page, folder: Path, name: str) -> None:
+    """The screenshots the brief asks for: 1440x900 and a 375x812 phone, what a user sees."""
+    for label, size in (("desktop", WIDE), ("phone", PHONE)):
+        await page.set_viewport_size(size)
+        await page.evaluate(SHOW_PAIR_END)
+        await page.screenshot(path=str(folder / f"{name}-{label}.png"))
+    await page.set_viewport_size(WIDE)

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from autan.accounts import repository
+from autan.accounts.models import AuditEvent
 from autan.arena import service as arena
 from autan.core.db import create_engine, session_factory
 from autan.devtools.demo import DEFAULT_MODELS, SeedPlan, seed
@@ -146,6 +147,46 @@ async def test_demo_seed_fills_votes_and_answers(session_maker: Any) -> None:
         assert view.current.answered == view.questions[0].answered > 0
         assert 0 < view.current.rate < 1
         assert view.questions[0].mean is not None
+
+
+async def test_creating_closing_and_reopening_are_audited(site: Site, database_url: str) -> None:
+    async with site.signed_in("ref_a") as referent:
+        csrf = hidden((await referent.get("/admin/orgs/agri/questionnaires")).text, "csrf_token")
+        form = questionnaire_form(csrf, title="Questionnaire audité")
+        created = await referent.post("/admin/orgs/agri/questionnaires", data=form)
+        assert created.status_code == 303
+        base = created.headers["location"]
+        for active in ("0", "0", "1"):  # close, close again (no change), reopen
+            moved = await referent.post(
+                base + "/active", data={"csrf_token": csrf, "active": active}
+            )
+            assert moved.status_code == 303
+        log = await referent.get("/admin/orgs/agri/audit")
+        assert log.status_code == 200
+        for label in ("Questionnaire créé", "Questionnaire clos", "Questionnaire rouvert"):
+            assert label in log.text
+        assert "Questionnaire audité" in log.text
+    async with site.signed_in("ref_b") as other:  # another organisation's log shows none
+        assert "Questionnaire audité" not in (await other.get("/admin/orgs/culture/audit")).text
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            rows = list(
+                await session.scalars(
+                    select(AuditEvent)
+                    .where(AuditEvent.action.like("questionnaire_%"))
+                    .order_by(AuditEvent.id)
+                )
+            )
+    finally:
+        await engine.dispose()
+    assert [r.action for r in rows] == [
+        "questionnaire_created",
+        "questionnaire_closed",
+        "questionnaire_reopened",
+    ]
+    assert {r.details["questionnaire_id"] for r in rows} == {base.rsplit("/", 1)[1]}
+    assert rows[0].details["questions"] == 3 and rows[0].details["anonymous"] is True
 
 
 async def test_named_questionnaire_for_one_role(site: Site, database_url: str) -> None:

@@ -137,6 +137,40 @@ async def test_usage_tells_where_a_user_stands(limiter: QuotaLimiter) -> None:
     assert 86_000 < usage.tokens_reset_at.timestamp() - now <= 86_400
 
 
+async def test_a_pair_of_requests_is_counted_whole_or_refused_whole(
+    limiter: QuotaLimiter,
+) -> None:
+    """An arena pair: with one slot left the pair is refused and the slot stays free."""
+    user = new_user()
+    rule = QuotaRule(requests_per_minute=5)
+    await limiter.check_request(user, rule, requests=2)
+    await limiter.check_request(user, rule, requests=2)
+
+    with pytest.raises(QuotaExceeded) as refused:
+        await limiter.check_request(user, rule, requests=2)
+    assert refused.value.code == "quota_requests_per_minute"
+    usage = await limiter.usage(user, rule)
+    assert usage.requests_remaining == 1  # the refused pair took nothing
+    await limiter.check_request(user, rule)  # the last slot is still there for one request
+
+
+async def test_concurrent_pairs_never_take_half_a_pair(limiter: QuotaLimiter) -> None:
+    """Twenty pairs at once against 7 slots: exactly 3 pairs pass, one slot stays free."""
+    user = new_user()
+    rule = QuotaRule(requests_per_minute=7)
+
+    async def pair() -> bool:
+        try:
+            await limiter.check_request(user, rule, requests=2)
+        except QuotaExceeded:
+            return False
+        return True
+
+    passed = await asyncio.gather(*(pair() for _ in range(20)))
+    assert sum(passed) == 3
+    assert (await limiter.usage(user, rule)).requests_remaining == 1
+
+
 async def test_an_unlimited_rule_counts_nothing(limiter: QuotaLimiter) -> None:
     user = new_user()
     for _ in range(50):

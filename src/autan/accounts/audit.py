@@ -40,6 +40,9 @@ class Action(StrEnum):
     DEEP_RESEARCH = "deep_research"  # that a run started, never its question
     BUDGET_UPDATED = "budget_updated"
     BUDGET_ALERT = "budget_alert"  # a budget reached 80 % or 100 % this month
+    QUESTIONNAIRE_CREATED = "questionnaire_created"  # its title, never an answer
+    QUESTIONNAIRE_CLOSED = "questionnaire_closed"
+    QUESTIONNAIRE_REOPENED = "questionnaire_reopened"
     DOCS_SENT = "docs_sent"  # an answer or a conversation became a Docs document (its id)
     DOCS_ATTACHED = "docs_attached"  # a Docs document attached as context (its id)
     DOCS_TOKEN_SAVED = "docs_token_saved"  # never the token

@@ -37,6 +37,13 @@ class Comparison(TimestampMixin, Base):
     conversation_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("conversations.id", ondelete="SET NULL"), default=None
     )
+    # The two answers, in the conversation wherever the pair was asked (the chat or /arena).
+    answer_a_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), default=None
+    )
+    answer_b_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), default=None
+    )
     model_a: Mapped[str] = mapped_column(String(200))
     model_b: Mapped[str] = mapped_column(String(200))
     # The use case: a prompt-library category or a label the member chose ("" for none).

@@ -8,10 +8,12 @@ A member reads only their own comparisons (`service.owned`); the leaderboard goe
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts.principal import Principal
@@ -20,21 +22,23 @@ from autan.arena.leaderboard import MIN_VOTES
 from autan.arena.models import Verdict
 from autan.arena.views import interval_chart, to_csv
 from autan.chat.markdown import to_html
-from autan.core.error_handlers import STATUS_OF_KIND
+from autan.core.error_handlers import STATUS_OF_KIND, error_response
 from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
+from autan.openai_api.streaming import EventStreamResponse
 from autan.prompts.library import CATEGORIES
 from autan.services import services_of
 from autan.web.charter_guard import require_charter
 from autan.web.errors import translate
 from autan.web.org_frame import managed_org, render_admin_page
-from autan.web.pages import render_page
+from autan.web.pages import render_page, templates_of
 from autan.web.templating import request_language
 
 router = APIRouter(
     include_in_schema=False, dependencies=[Depends(principal), Depends(require_charter)]
 )
+MAX_QUESTION = 100_000  # longer is refused by `check_content`, with a clear message
 UseCase = Annotated[str | None, Query(max_length=service.MAX_USE_CASE)]
 
 
@@ -71,14 +75,15 @@ async def start_comparison(
 ) -> Response:
     """Ask two allowed models; on a refusal the form comes back with what was typed."""
     form = await request.form()
-    question = str(form.get("question", ""))[: 100_000 + 1]
+    question = str(form.get("question", ""))[: MAX_QUESTION + 1]
     label = str(form.get("label", "")).strip()
     category = str(form.get("category", ""))
     use_case = label or (category if category in CATEGORIES else "")
     services = services_of(request)
     try:
-        comparison = await service.compare(
+        comparison_id = await service.compare(
             session,
+            services.session_factory,
             services.models,
             services.model_access,
             services.quotas,
@@ -90,7 +95,7 @@ async def start_comparison(
     except AutanError as exc:
         typed = {"question": question, "label": label[:200], "category": category}
         return await _arena_page(request, me, data.csrf, session, typed=typed, error=exc)
-    return RedirectResponse(f"/arena/{comparison.id}", status_code=303)
+    return RedirectResponse(f"/arena/{comparison_id}", status_code=303)
 
 
 @router.get("/arena/{comparison_id}")
@@ -112,17 +117,111 @@ async def comparison_page(
     return await render_page(request, "arena/comparison.html", me, data.csrf, session, context)
 
 
+@router.post("/chat/compare")
+async def compare_in_chat(request: Request, me: CurrentPrincipal, session: SessionDep) -> Response:
+    """Two anonymous answers to the composer's question, streamed side by side (SSE).
+
+    Refusals (one model only, quota, empty question, not your conversation) come back as
+    JSON before anything is stored or counted, so the page keeps what was typed.
+    """
+    services = services_of(request)
+    lang = request_language(request)
+    try:
+        body = await request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("content", ""), str):
+            raise InvalidRequest("The request could not be read. Reload the page.")
+        pair = await service.open_pair(
+            session,
+            services.model_access,
+            services.quotas,
+            me,
+            body.get("content", "")[: MAX_QUESTION + 1],
+            "",
+            lang,
+            _conversation_id(body.get("conversation_id")),
+        )
+    except ValueError:
+        return _error_json(
+            request, InvalidRequest("The request could not be read. Reload the page.")
+        )
+    except AutanError as exc:
+        return _error_json(request, exc)
+    events = service.answer_pair(services.session_factory, services.models, me, pair)
+    return EventStreamResponse(_pair_events(request, pair, events))
+
+
+def _conversation_id(value: object) -> uuid.UUID | None:
+    if value in (None, ""):
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidRequest("The request could not be read. Reload the page.") from None
+
+
+def _error_json(request: Request, exc: AutanError) -> Response:
+    return error_response(
+        STATUS_OF_KIND[exc.kind],
+        translate(request, exc),
+        type_=exc.kind.value,
+        param=exc.param,
+        code=exc.code,
+        retry_after=exc.retry_after,
+    )
+
+
+def _sse(name: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+async def _pair_events(
+    request: Request, pair: service.Pair, events: AsyncIterator[service.PairEvent]
+) -> AsyncIterator[bytes]:
+    gettext = templates_of(request).gettext
+    lang = request_language(request)
+    yield _sse(
+        "pair",
+        {
+            "comparison_id": str(pair.comparison_id),
+            "conversation_id": str(pair.conversation_id),
+            "title": pair.title,
+        },
+    )
+    try:
+        async for event in events:
+            text = gettext(lang, event.text) if event.kind == "error" else event.text
+            yield _sse(event.kind, {"side": event.side, "text": text})
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+    yield _sse("end", {})
+
+
 @router.post("/arena/{comparison_id}/vote")
 async def vote(
     comparison_id: uuid.UUID, request: Request, me: CurrentPrincipal, session: SessionDep
-) -> RedirectResponse:
-    """Record which answer was better (or a tie, or both bad), then reveal the models."""
+) -> Response:
+    """Record which answer was better (or a tie, or both bad), then reveal the models.
+
+    The chat's pair asks for JSON (the models to reveal in place); the /arena page is
+    sent back to the comparison. The use case may be chosen with the vote.
+    """
     form = await request.form()
     try:
         verdict = Verdict(str(form.get("verdict", "")))
     except ValueError:
         raise InvalidRequest("Choose one of the four answers.", param="verdict") from None
-    await service.vote(session, me, comparison_id, verdict)
+    label = str(form.get("label", "")).strip()
+    category = str(form.get("category", ""))
+    use_case = label or (category if category in CATEGORIES else None)
+    comparison = await service.vote(session, me, comparison_id, verdict, use_case)
+    if "application/json" in request.headers.get("accept", ""):
+        return JSONResponse(
+            {
+                "verdict": str(verdict),
+                "model_a": comparison.model_a,
+                "model_b": comparison.model_b,
+            }
+        )
     return RedirectResponse(f"/arena/{comparison_id}#verdict", status_code=303)
 
 

@@ -124,3 +124,7 @@ class Feedback(TimestampMixin, Base):
     model: Mapped[str] = mapped_column(String(200))
     rating: Mapped[int] = mapped_column(SmallInteger)  # +1 or -1
     comment: Mapped[str] = mapped_column(Text, default="")
+
+    # The cockpit counts an organisation's ratings since a day, by day and model: from the
+    # index alone (migration 0025).
+    __table_args__ = (Index("ix_feedback_org_created", "org_id", "created_at", "model"),)

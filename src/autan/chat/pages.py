@@ -20,6 +20,8 @@ from starlette.datastructures import UploadFile
 
 from autan.accounts.models import Organisation
 from autan.accounts.principal import Principal
+from autan.arena import service as arena
+from autan.arena.models import Comparison
 from autan.assistants.errors import AssistantNotFound
 from autan.assistants.service import usable_assistant, usable_assistants
 from autan.chat import search as chat_search
@@ -43,6 +45,7 @@ from autan.documents.worker import IngestionWorker
 from autan.footprint.views import impact_figures
 from autan.llm.errors import ModelNotFound
 from autan.openai_api.streaming import EventStreamResponse
+from autan.prompts.library import CATEGORIES
 from autan.prompts.service import usable_prompt
 from autan.retention import service as retention
 from autan.services import services_of
@@ -149,10 +152,12 @@ async def _chat_page(
     messages: list[Message] = []
     has_earlier = False
     feedback = {}
+    pairs: dict[uuid.UUID, Comparison] = {}  # blind pairs asked here, by their answer B
     if conversation is not None:
         window = await service.window(session, conversation)
         messages, has_earlier = window.messages, window.has_earlier
         feedback = await service.feedback_of(session, messages)
+        pairs = await arena.pairs_in(session, me, conversation.id)
     current = conversation.model if conversation is not None else None
     assistants = await usable_assistants(session, me)
     attachments = []
@@ -179,6 +184,7 @@ async def _chat_page(
         "messages": messages,
         "has_earlier": has_earlier,
         "feedback": feedback,
+        "pairs": pairs,
         "render": to_html,
         "impact_figures": impact_figures(request, context["org"]),
         "retention": await retention.rule_of(session, me.org_id),
@@ -186,6 +192,7 @@ async def _chat_page(
         "current_model": current if any(m["id"] == current for m in models) else None,
         "prefill": prefill,
         "wide": True,
+        "arena_categories": CATEGORIES,  # the use cases offered with a pair's vote
         "docs_enabled": docs_enabled(request),
     }
     return templates_of(request).render(request, "chat/page.html", context)

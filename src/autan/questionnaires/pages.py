@@ -275,5 +275,5 @@ async def set_active(
     """Close a questionnaire (members no longer see it) or open it again."""
     org = await managed_org(session, slug, me)
     active = (await request.form()).get("active") == "1"
-    await service.set_active(session, org.id, questionnaire_id, active)
+    await service.set_active(session, org.id, questionnaire_id, active, me)
     return RedirectResponse(f"/admin/orgs/{org.slug}/questionnaires?saved=1", status_code=303)

@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autan.accounts import audit
 from autan.accounts.models import Role, User
 from autan.accounts.principal import Principal
 from autan.core.db import utcnow
@@ -114,6 +115,19 @@ async def create(
         created_by=author.user_id,
     )
     session.add(questionnaire)
+    await session.flush()  # the id, for the audit row
+    audit.record(
+        session,
+        audit.Action.QUESTIONNAIRE_CREATED,
+        actor_id=author.user_id,
+        org_id=org_id,
+        target=questionnaire.title,  # what a reader of the log recognises
+        questionnaire_id=str(questionnaire.id),
+        audience=questionnaire.audience,
+        period=str(questionnaire.period),
+        anonymous=questionnaire.anonymous,
+        questions=len(questionnaire.questions),
+    )
     await session.commit()
     return questionnaire
 
@@ -143,11 +157,25 @@ async def managed(
 
 
 async def set_active(
-    session: AsyncSession, org_id: uuid.UUID, questionnaire_id: uuid.UUID, active: bool
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    questionnaire_id: uuid.UUID,
+    active: bool,
+    actor: Principal,
 ) -> None:
-    """Open or close a questionnaire (closed ones are no longer shown to members)."""
+    """Open or close a questionnaire (closed ones are no longer shown to members), audited."""
     questionnaire = await managed(session, org_id, questionnaire_id)
+    if questionnaire.active == active:
+        return  # a second click on the same button changes nothing and audits nothing
     questionnaire.active = active
+    audit.record(
+        session,
+        audit.Action.QUESTIONNAIRE_REOPENED if active else audit.Action.QUESTIONNAIRE_CLOSED,
+        actor_id=actor.user_id,
+        org_id=org_id,
+        target=questionnaire.title,
+        questionnaire_id=str(questionnaire.id),
+    )
     await session.commit()
 
 

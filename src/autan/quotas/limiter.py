@@ -153,12 +153,13 @@ class QuotaLimiter:
         """False while the store is considered down (requests are let through)."""
         return self._available
 
-    async def check_request(self, user_id: str, rule: QuotaRule) -> None:
-        """Count one request of `user_id`, or raise `QuotaExceeded` if a quota forbids it.
+    async def check_request(self, user_id: str, rule: QuotaRule, requests: int = 1) -> None:
+        """Count `requests` requests of `user_id` at once, or raise `QuotaExceeded`.
 
         Raises when the day's token budget is already used up (without counting the
-        request), or when the request would be over the per-minute rate. `rule` is a
-        resolved rule (`policy.resolve`).
+        request), or when the requests would be over the per-minute rate. `rule` is a
+        resolved rule (`policy.resolve`). Several requests (an arena pair) are one hit of
+        that cost: the Redis script or the memory lock counts all of them or none.
         """
         per_minute, per_day = rule.requests_per_minute, rule.tokens_per_day
         if not per_minute and not per_day:
@@ -172,7 +173,7 @@ class QuotaLimiter:
             if per_day:
                 await self._check_tokens(user_id, per_day)
             if per_minute:
-                await self._hit_request(user_id, per_minute)
+                await self._hit_request(user_id, per_minute, requests)
         except self._outage as exc:
             self._failed("check_request", exc)
             self.unchecked_requests += 1
@@ -305,9 +306,9 @@ class QuotaLimiter:
         stats = await self._tokens.get_window_stats(item, _TOKENS, user_id)
         raise QuotaExceeded.tokens_per_day(budget, _seconds_until(stats.reset_time, _DAY))
 
-    async def _hit_request(self, user_id: str, limit: int) -> None:
+    async def _hit_request(self, user_id: str, limit: int, cost: int) -> None:
         item = self._minute_item(limit)
-        if await self._requests.hit(item, _REQUESTS, user_id):
+        if await self._requests.hit(item, _REQUESTS, user_id, cost=cost):
             return
         # The window's reset time is when its oldest request leaves it, freeing one slot.
         stats = await self._requests.get_window_stats(item, _REQUESTS, user_id)

@@ -84,15 +84,18 @@ class Quotas:
         for role in Role:
             self._rules.forget((org_id, role))
 
-    async def check(self, principal: Principal) -> None:
-        """Count one model request, or raise `QuotaExceeded` (with when to try again)."""
+    async def check(self, principal: Principal, requests: int = 1) -> None:
+        """Count `requests` model requests as one operation, or raise `QuotaExceeded`.
+
+        A pair of requests (the arena's two answers) is let in whole or refused whole.
+        """
         if self.budgets is not None:
             await self.budgets.check(principal)
         rule = await self.rule_for(principal)
         if rule.unlimited:
             return
         self._rule_of[principal.user_id] = rule
-        await self._limiter.check_request(str(principal.user_id), rule)
+        await self._limiter.check_request(str(principal.user_id), rule, requests)
 
     async def check_search(self, principal: Principal) -> None:
         """Count one web search, or raise `QuotaExceeded` (searches per minute or per day).

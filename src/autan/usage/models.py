@@ -91,7 +91,11 @@ class UsageUserDay(Base):
     """
 
     __tablename__ = "usage_user_days"
-    __table_args__ = (Index("ix_usage_user_days_org_day", "org_id", "day"),)
+    # Covering every column the cockpit filters and counts on: its distinct-people counts
+    # read the index alone, not one table row per index entry (SQLite, migration 0025).
+    __table_args__ = (
+        Index("ix_usage_user_days_org_day", "org_id", "day", "user_id", "model", "channel", "role"),
+    )
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     org_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -114,7 +118,12 @@ class UsageUserPeriod(Base):
     """
 
     __tablename__ = "usage_user_periods"
-    __table_args__ = (Index("ix_usage_user_periods_org", "org_id", "period", "start", "user_id"),)
+    __table_args__ = (
+        Index(
+            "ix_usage_user_periods_org",
+            *("org_id", "period", "start", "user_id", "model", "channel", "role"),
+        ),
+    )
 
     period: Mapped[str] = mapped_column(String(1), primary_key=True)
     start: Mapped[date] = mapped_column(Date, primary_key=True)

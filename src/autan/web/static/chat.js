@@ -172,6 +172,8 @@ function start() {
   async function send(request, { userNode = null, typed = "" } = {}) {
     hideError();
     lastRequest = request;
+    // A pair asked from the composer (arena-chat.js) may have opened the conversation.
+    if (!temporary && root.dataset.conversationId) conversationId = root.dataset.conversationId;
     const body = {
       ...request,
       model: modelSelect ? modelSelect.value : null,

@@ -1,0 +1,227 @@
+// "Two answers to compare" in the chat: the composer's question goes to two anonymous models
+// (POST /chat/compare, Server-Sent Events over fetch), both answers stream side by side
+// (stacked on a phone), the person votes, then the models are named. Separate from chat.js:
+// the two share only the page's elements and `#chat[data-conversation-id]`.
+(() => {
+  "use strict";
+
+  function startPairs() {
+    const root = document.getElementById("chat");
+    const compareButton = document.getElementById("compare");
+    const template = document.getElementById("pair-template");
+    if (!root || !compareButton || !template || root.dataset.pairsStarted) return;
+    root.dataset.pairsStarted = "1";
+    const strings = JSON.parse(document.getElementById("pair-strings").textContent);
+    const csrf = root.dataset.csrf;
+    const messages = document.getElementById("messages");
+    const textarea = document.getElementById("content");
+    const sendButton = document.getElementById("send");
+    const live = document.getElementById("live");
+    const errorBox = document.getElementById("chat-error");
+    const errorText = document.getElementById("chat-error-text");
+    const temporaryBox = document.getElementById("temporary");
+    let pairs = 0;
+
+    function pairError(message) {
+      errorText.textContent = message;
+      document.getElementById("chat-retry").hidden = true;
+      errorBox.hidden = false;
+    }
+
+    function lastPosition() {
+      const all = messages.querySelectorAll("article.message");
+      return all.length ? Number(all[all.length - 1].dataset.position) : -1;
+    }
+
+    function paintAnswer(body, text) {
+      const html = window.marked ? window.marked.parse(text, { gfm: true, breaks: false }) : null;
+      if (html !== null && window.DOMPurify) {
+        body.innerHTML = window.DOMPurify.sanitize(html, { FORBID_TAGS: ["style", "img"], FORBID_ATTR: ["style"] });
+      } else {
+        body.textContent = text;
+      }
+    }
+
+    // Temporary conversations store nothing; a pair is stored, so it is not offered there.
+    function followTemporary() {
+      compareButton.hidden = Boolean(temporaryBox && temporaryBox.checked);
+    }
+    if (temporaryBox) temporaryBox.addEventListener("change", followTemporary);
+    followTemporary();
+
+    compareButton.addEventListener("click", () => {
+      if (sendButton.disabled || compareButton.disabled) return;
+      const content = textarea.value;
+      if (!content.trim()) {
+        pairError(strings.empty);
+        textarea.focus();
+        return;
+      }
+      errorBox.hidden = true;
+      askPair(content);
+    });
+
+    async function askPair(content) {
+      document.getElementById("empty-chat")?.remove();
+      const position = lastPosition() + 1;
+      const question = document.createElement("article");
+      question.className = "message message-user";
+      question.dataset.role = "user";
+      question.dataset.position = String(position);
+      const heading = document.createElement("h2");
+      heading.className = "message-author";
+      heading.textContent = document.getElementById("chat-strings") ? JSON.parse(document.getElementById("chat-strings").textContent).you : "";
+      const body = document.createElement("div");
+      body.className = "message-body user-text";
+      body.textContent = content;
+      question.append(heading, body);
+      messages.appendChild(question);
+      textarea.value = "";
+      sendButton.disabled = compareButton.disabled = true;
+      let response;
+      try {
+        response = await fetch("/chat/compare", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, Accept: "text/event-stream" },
+          body: JSON.stringify({ content, conversation_id: root.dataset.conversationId || null }),
+        });
+      } catch {
+        response = null;
+      }
+      const type = response ? response.headers.get("content-type") || "" : "";
+      if (!response || !response.ok || !type.startsWith("text/event-stream")) {
+        let message = response ? strings.serverError : strings.networkLost;
+        try { message = (await response.json()).error.message || message; } catch { /* not JSON */ }
+        question.remove();
+        if (!textarea.value) textarea.value = content; // nothing typed is lost
+        sendButton.disabled = compareButton.disabled = false;
+        pairError(message);
+        textarea.focus();
+        return;
+      }
+      const node = template.content.firstElementChild.cloneNode(true);
+      node.dataset.position = String(position + 2); // the question, answer A, answer B
+      pairs += 1;
+      node.querySelectorAll("[data-id]").forEach((field) => {
+        field.id = `pair-${pairs}-${field.dataset.id}`;
+        node.querySelector(`label[data-for="${field.dataset.id}"]`).htmlFor = field.id;
+      });
+      messages.appendChild(node);
+      live.textContent = strings.writing;
+      node.scrollIntoView({ block: "start" });
+      await readPair(response, node);
+      sendButton.disabled = compareButton.disabled = false;
+    }
+
+    async function readPair(response, node) {
+      const texts = { a: "", b: "" };
+      const open = new Set(["a", "b"]);
+      let comparisonId = null;
+      const side = (name) => node.querySelector(`.arena-answer[data-side="${name}"]`);
+      const ended = (name) => {
+        open.delete(name);
+        side(name).removeAttribute("aria-busy");
+        if (!open.size) {
+          node.querySelectorAll(".arena-vote button").forEach((b) => { b.disabled = false; });
+          live.textContent = strings.ready;
+        }
+      };
+      const handle = (name, data) => {
+        if (name === "pair") {
+          comparisonId = data.comparison_id;
+          node.dataset.comparisonId = comparisonId;
+          if (root.dataset.conversationId !== data.conversation_id) {
+            root.dataset.conversationId = data.conversation_id;
+            window.history.replaceState({}, "", `/c/${data.conversation_id}`);
+            // The new conversation joins the sidebar (the server's list, newest first).
+            if (window.htmx) window.htmx.ajax("GET", "/chat/sidebar", { target: "#conversation-list", swap: "innerHTML" });
+            const title = document.getElementById("chat-title");
+            if (title && data.title) {
+              title.textContent = data.title;
+              document.title = `${data.title} · Autan`;
+            }
+          }
+        } else if (name === "delta") {
+          texts[data.side] += data.text;
+          paintAnswer(side(data.side).querySelector(".message-body"), texts[data.side]);
+        } else if (name === "done") {
+          ended(data.side);
+        } else if (name === "error") {
+          const note = document.createElement("p");
+          note.className = "alert alert-error inline-error";
+          note.textContent = data.text || strings.failed;
+          side(data.side).appendChild(note);
+          ended(data.side);
+        }
+      };
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += decoder.decode(value, { stream: true });
+          let cut;
+          while ((cut = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, cut);
+            buffer = buffer.slice(cut + 2);
+            let name = "message";
+            const data = [];
+            for (const line of block.split("\n")) {
+              if (line.startsWith("event:")) name = line.slice(6).trim();
+              else if (line.startsWith("data:")) data.push(line.slice(5).trim());
+            }
+            if (data.length) handle(name, JSON.parse(data.join("\n")));
+          }
+        }
+      } catch {
+        pairError(strings.networkLost);
+      }
+      for (const name of [...open]) ended(name);
+      if (comparisonId) wireVote(node, comparisonId);
+    }
+
+    function wireVote(node, comparisonId) {
+      const form = node.querySelector(".pair-vote");
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const verdict = event.submitter ? event.submitter.value : "";
+        const fields = new URLSearchParams(new FormData(form));
+        fields.set("verdict", verdict);
+        fields.set("csrf_token", csrf);
+        let answer;
+        try {
+          const response = await fetch(`/arena/${comparisonId}/vote`, {
+            method: "POST",
+            headers: { "Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": csrf, Accept: "application/json" },
+            body: fields.toString(),
+          });
+          answer = await response.json();
+          if (!response.ok) throw new Error(answer.error ? answer.error.message : strings.serverError);
+        } catch (error) {
+          pairError(error.message || strings.networkLost);
+          return;
+        }
+        for (const [name, model] of [["a", answer.model_a], ["b", answer.model_b]]) {
+          const tag = node.querySelector(`.arena-answer[data-side="${name}"] [data-model]`);
+          tag.textContent = model;
+          tag.hidden = false;
+        }
+        const result = node.querySelector(".pair-result");
+        result.textContent = `${strings[answer.verdict]} ${strings.revealed.replace("{a}", answer.model_a).replace("{b}", answer.model_b)}`;
+        result.hidden = false;
+        form.remove();
+        result.setAttribute("tabindex", "-1");
+        result.focus();
+      });
+    }
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", startPairs);
+  } else {
+    startPairs();
+  }
+  document.addEventListener("htmx:afterSettle", startPairs);
+})();
