@@ -40,6 +40,7 @@ class Action(StrEnum):
     DEEP_RESEARCH = "deep_research"  # that a run started, never its question
     BUDGET_UPDATED = "budget_updated"
     BUDGET_ALERT = "budget_alert"  # a budget reached 80 % or 100 % this month
+    CASES_EXPORTED = "cases_exported"  # how many shared evaluation cases, never their text
 
 
 def record(

@@ -58,6 +58,7 @@ LABELS: dict[str, str] = {
     Action.RETENTION_PURGED: _("Expired data deleted"),
     Action.BUDGET_UPDATED: _("Monthly budget changed"),
     Action.BUDGET_ALERT: _("Monthly budget alert"),
+    Action.CASES_EXPORTED: _("Shared evaluation cases exported"),
 }
 SYSTEM = _("system")
 # Targets without a name of their own; shown translated (`AuditRow.target_is_msgid`).
