@@ -8,10 +8,12 @@ import asyncio
 import json
 from pathlib import Path
 
+from benchmarks.answers.report import with_threshold
 from typer.testing import CliRunner
 
 from autan.bench.answers import messages_for, read_cases
 from autan.cli import app
+from autan.retrieval.relevance import NOT_IN_DOCUMENTS
 from tests.support.scripted_upstream import scripted_upstream
 
 # The export's format (autan.insights.cases): the benchmark's fields and a few more.
@@ -81,3 +83,15 @@ def test_an_unreadable_cases_file_is_refused_plainly(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "line 2" in result.output and "not JSON" in result.output
+
+
+def test_the_benchmark_applies_the_chats_threshold_offline() -> None:
+    base = {"golds": ["Paris"], "answer": "Paris [1].", "french": True, "leak": False}
+    rows = [
+        base | {"id": "near", "answerable": True, "cosine": 0.9, "contains_gold": True},
+        base | {"id": "far", "answerable": False, "cosine": 0.7, "contains_gold": None},
+        base | {"id": "old", "answerable": True, "contains_gold": True},  # no cosine recorded
+    ]
+    out = {r["id"]: r for r in with_threshold(rows, 0.79)}
+    assert out["near"]["answer"] == "Paris [1]." and out["old"]["answer"] == "Paris [1]."
+    assert out["far"]["answer"] == NOT_IN_DOCUMENTS["fr"] and out["far"]["abstains"]

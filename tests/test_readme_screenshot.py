@@ -4,7 +4,7 @@ Not scripted: the packaged default chat model (Qwen2.5 1.5B, joined from its PyP
 checked against its SHA-256) and e5 answer a question on an attached note, in Chromium; the
 answer must cite its source and the source be shown. Minutes on 2 cores, so it runs only
 when the screenshots are refreshed (`AUTAN_SCREENSHOTS=1`), and writes
-`docs/screenshots/chat-grounded-desktop.png` and `-phone.png`.
+`docs/screenshots/chat-grounded-desktop.png`.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from autan.llm.config import ModelsConfig
 from autan.llm.embedded.supervisor import EmbeddedModels
 from autan.llm.embedded.weights import DEFAULT_CHAT_MODEL
 from autan.llm.settings import EmbeddedSettings
-from tests.support.browser import DESKTOP, PHONE, screenshot_folder
+from tests.support.browser import DESKTOP, screenshot_folder
 from tests.support.web import PASSWORD, PEOPLE, Site, run_site
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(3000),
     pytest.mark.skipif(
         os.environ.get("AUTAN_SCREENSHOTS") != "1",
         reason="minutes with the real default model: run with AUTAN_SCREENSHOTS=1",
@@ -43,7 +44,10 @@ QUESTION = "Combien de jours par semaine peut-on télétravailler ?"
 
 @pytest.fixture(scope="module")
 def default_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelsConfig]:
-    settings = EmbeddedSettings(chat_model=DEFAULT_CHAT_MODEL, parallel=1, start_timeout=600)
+    # One thread: on a machine shared by many processes, two threads wait on each other.
+    settings = EmbeddedSettings(
+        chat_model=DEFAULT_CHAT_MODEL, parallel=1, threads=1, start_timeout=900
+    )
     supervisor = EmbeddedModels(settings, tmp_path_factory.mktemp("default-model"))
     models = supervisor.start()
     try:
@@ -90,8 +94,7 @@ async def test_a_grounded_answer_of_the_default_model(
     text = await answer.inner_text()
     assert "note-teletravail.txt" in text  # the source is shown
     assert "deux" in text.lower() or "2 jours" in text  # read from the note, not invented
-    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        await page.set_viewport_size(size)
-        await page.screenshot(path=str(folder / f"chat-grounded-{label}.png"))
+    # Desktop only: at phone width the sticky composer covers the answer's start.
+    await page.screenshot(path=str(folder / "chat-grounded-desktop.png"))
     await context.close()
     assert problems == []

