@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, FilePayload
 
 from autan.llm.config import ModelsConfig
 from autan.llm.embedded.supervisor import EmbeddedModels
@@ -80,8 +80,8 @@ async def test_a_grounded_answer_of_the_default_model(
     await page.get_by_label("Mot de passe").fill(PASSWORD)
     await page.get_by_role("button", name="Se connecter").click()
     await page.wait_for_url(f"{base}/")
-    note = {"name": "note-teletravail.txt", "mimeType": "text/plain", "buffer": NOTE.encode()}
-    await page.locator("#attach").set_input_files([note])  # type: ignore[list-item]
+    note = FilePayload(name="note-teletravail.txt", mimeType="text/plain", buffer=NOTE.encode())
+    await page.locator("#attach").set_input_files([note])
     await page.wait_for_function(
         "() => [...document.querySelectorAll('#attachments li')]"
         ".some(li => li.dataset.status === 'ready')"
