@@ -15,6 +15,7 @@ from autan.accounts import service as accounts
 from autan.app import run_worker
 from autan.core.db import create_engine, session_factory, utcnow
 from autan.core.migrate import upgrade
+from autan.exports.writers import docx_bytes
 from autan.research import report
 from autan.research.followup import follow_ups
 from autan.research.models import ResearchJob, ResearchStatus
@@ -136,11 +137,13 @@ def test_the_summary_is_the_models_only_when_its_citations_exist() -> None:
 
 def test_the_docx_export_has_the_reports_headings_and_lists() -> None:
     text = report.build_report(QUESTION, [QUESTION], [SOURCE], "en", "It costs 86 euros [1].")
-    document = DocxDocument(io.BytesIO(report.docx_bytes(text)))
+    document = DocxDocument(io.BytesIO(docx_bytes(text)))
     styles = [(str(p.style.name) if p.style else "", p.text) for p in document.paragraphs]
     assert ("Heading 1", "Deep research") in styles
     assert ("Heading 2", "Summary") in styles
-    assert ("List Number", "Passeport (https://example.org/passeport) — example.org") in styles
+    assert ("List Number", "Passeport — example.org") in styles
+    links = [r.target_ref for r in document.part.rels.values() if r.is_external]
+    assert "https://example.org/passeport" in links
 
 
 def test_follow_ups_ask_for_what_the_first_round_missed() -> None:

@@ -9,6 +9,8 @@ predictably, and a test steers it with words in the question:
 - `[leak]`: the answer starts by repeating the system message it was given.
 Title requests (the one-line system prompt of `chat.titles`) get a title back; relevance
 checks (`retrieval.relevance`) get "non" when the question holds `[unrelated]`, else "oui".
+Translation requests (`translation.service`) get each numbered line back marked with the
+target language, `⟦English⟧ text`, except lines holding `[skip]`, which are left out.
 """
 
 from __future__ import annotations
@@ -24,6 +26,19 @@ from aiohttp import web
 TITLE = "Titre proposé par le modèle"
 CHECK_MARKERS = ("Tu vérifies si un passage", "You check whether a passage")
 WAITED = web.AppKey("waited", set[str])
+
+
+TRANSLATE_MARKER = "Translate each numbered line into "
+
+
+def _translated(instruction: str, lines: str) -> str:
+    language = instruction.removeprefix(TRANSLATE_MARKER).split(".", 1)[0]
+    out = []
+    for line in lines.splitlines():
+        number, _, text = line.partition("] ")
+        if "[skip]" not in text:
+            out.append(f"{number}] ⟦{language}⟧ {text}")
+    return "\n".join(out)
 
 
 def _chunk(body: dict[str, Any], text: str | None, finish: str | None = None) -> bytes:
@@ -61,6 +76,8 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     text = TITLE if is_title and len(messages) == 2 else _answer(messages)
     if messages and str(messages[0].get("content", "")).startswith(CHECK_MARKERS):
         text = "Non." if "[unrelated]" in question else "Oui"
+    if messages and str(messages[0].get("content", "")).startswith(TRANSLATE_MARKER):
+        text = _translated(str(messages[0]["content"]), question)
     usage = {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 20}
     if not body.get("stream"):
         return web.json_response(

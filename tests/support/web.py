@@ -15,9 +15,11 @@ import orjson
 from autan.accounts import service
 from autan.accounts.mail_settings import MailSettings
 from autan.accounts.models import Role
+from autan.connectors.settings import ConnectorSettings
 from autan.core.db import DatabasePoolSettings, create_engine, session_factory, utcnow
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from autan.retrieval.settings import RetrievalSettings
+from autan.suitedocs.settings import DocsSettings
 from tests.conftest import RunningAutan, make_settings, serve_autan
 
 PASSWORD = "correct horse battery staple"
@@ -61,6 +63,9 @@ async def run_site(
     research: dict[str, object] | None = None,
     mail: dict[str, object] | None = None,
     retrieval: dict[str, object] | None = None,
+    docs: dict[str, object] | None = None,
+    gateway: dict[str, object] | None = None,
+    connectors: dict[str, object] | None = None,
 ) -> AsyncIterator[Site]:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
@@ -85,7 +90,14 @@ async def run_site(
         ]
     )
     settings = make_settings(
-        tmp_path, database_url, models, quotas, chat=chat, web=web, research=research
+        tmp_path,
+        database_url,
+        models,
+        quotas,
+        chat=chat,
+        web=web,
+        research=research,
+        **(gateway or {}),
     )
     if database_pool is not None:
         settings.database_pool = DatabasePoolSettings.model_validate(database_pool)
@@ -93,6 +105,10 @@ async def run_site(
         settings.mail = MailSettings.model_validate(mail)
     if retrieval is not None:
         settings.retrieval = RetrievalSettings.model_validate(retrieval)
+    if docs is not None:
+        settings.docs = DocsSettings.model_validate(docs)
+    if connectors is not None:
+        settings.connectors = ConnectorSettings.model_validate(connectors)
     async with serve_autan(settings) as autan:
         yield Site(autan)
 

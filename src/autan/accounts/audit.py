@@ -41,6 +41,13 @@ class Action(StrEnum):
     BUDGET_UPDATED = "budget_updated"
     BUDGET_ALERT = "budget_alert"  # a budget reached 80 % or 100 % this month
     CASES_EXPORTED = "cases_exported"  # how many shared evaluation cases, never their text
+    DOCS_SENT = "docs_sent"  # an answer or a conversation became a Docs document (its id)
+    DOCS_ATTACHED = "docs_attached"  # a Docs document attached as context (its id)
+    DOCS_TOKEN_SAVED = "docs_token_saved"  # never the token
+    DOCUMENT_TRANSLATED = "document_translated"  # that a translation started, never the text
+    WEB_DOMAINS_UPDATED = "web_domains_updated"  # an organisation's web allow/block-lists
+    DRIVE_CONNECTED = "drive_connected"  # a drive folder synced into a collection
+    DRIVE_REVOKED = "drive_revoked"  # its password erased; documents kept or deleted
 
 
 def record(

@@ -59,6 +59,13 @@ LABELS: dict[str, str] = {
     Action.BUDGET_UPDATED: _("Monthly budget changed"),
     Action.BUDGET_ALERT: _("Monthly budget alert"),
     Action.CASES_EXPORTED: _("Shared evaluation cases exported"),
+    Action.DOCS_SENT: _("Sent to Docs"),
+    Action.DOCS_ATTACHED: _("Docs document attached"),
+    Action.DOCS_TOKEN_SAVED: _("Docs token saved"),
+    Action.DOCUMENT_TRANSLATED: _("Document translation started"),
+    Action.WEB_DOMAINS_UPDATED: _("Web search domains changed"),
+    Action.DRIVE_CONNECTED: _("Drive folder connected"),
+    Action.DRIVE_REVOKED: _("Drive folder disconnected"),
 }
 SYSTEM = _("system")
 # Targets without a name of their own; shown translated (`AuditRow.target_is_msgid`).

@@ -17,6 +17,7 @@ from autan.deps import (
     end_session,
     set_session_cookie,
 )
+from autan.suitedocs.tokens import DOCS_TOKEN_COOKIE
 
 router = APIRouter(prefix="/auth", tags=["Sign-in"])
 
@@ -60,6 +61,7 @@ async def logout(
     """End this session (the cookie stops working everywhere, even if a copy was kept)."""
     await end_session(request, session, data)
     response.delete_cookie(settings.sessions.cookie_name, path="/")
+    response.delete_cookie(DOCS_TOKEN_COOKIE, path="/")
 
 
 @router.post("/logout-all", status_code=204)
@@ -73,3 +75,4 @@ async def logout_all(
     """End every session of mine, on every device."""
     await login.log_out_everywhere(session, principal)
     response.delete_cookie(settings.sessions.cookie_name, path="/")
+    response.delete_cookie(DOCS_TOKEN_COOKIE, path="/")

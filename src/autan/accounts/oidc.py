@@ -17,7 +17,7 @@ import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -118,11 +118,14 @@ class OidcIdentity:
     organisation_id: str | None
     id_token: str
     claims: dict[str, Any]
+    # The provider's access token, passed on to the Suite's services (Docs) as the person.
+    access_token: str | None = None
+    access_expires_in: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """A plain dict (for logs and tests), without the raw ID token."""
+        """A plain dict (for logs and tests), without the raw tokens."""
         data = asdict(self)
-        del data["id_token"]
+        del data["id_token"], data["access_token"]
         return data
 
 
@@ -231,7 +234,13 @@ class OidcClient:
             userinfo = await self._userinfo(metadata, access_token, claims["sub"])
             # The verified ID token has the last word on what both carry (iss, aud, sub…).
             claims = {**userinfo, **claims}
-        return self._identity(metadata.issuer, id_token, claims)
+        identity = self._identity(metadata.issuer, id_token, claims)
+        expires = tokens.get("expires_in")
+        return replace(
+            identity,
+            access_token=access_token if isinstance(access_token, str) else None,
+            access_expires_in=float(expires) if isinstance(expires, (int, float)) else None,
+        )
 
     async def _exchange(
         self, metadata: _Metadata, code: str, redirect_uri: str, code_verifier: str

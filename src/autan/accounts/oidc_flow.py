@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 from fastapi import Request, Response
@@ -18,6 +20,7 @@ from autan.core.cookies import set_private_cookie
 from autan.core.errors import NotFound
 from autan.deps import client_ip, set_session_cookie
 from autan.services import services_of
+from autan.suitedocs.tokens import DOCS_TOKEN_COOKIE, seal
 
 LOGIN_COOKIE = "autan_oidc"  # state, nonce and PKCE verifier between login and callback
 PENDING_COOKIE = "autan_newcomer"  # a verified identity waiting for an access code
@@ -63,15 +66,31 @@ def read_auth_cookie(request: Request, name: str, purpose: str, max_age: int) ->
         return None
 
 
-def start_session(request: Request, response: Response, user: User, id_token: str) -> SessionOut:
-    """Open the session of a user signed in by the provider, keeping the ID token for logout."""
+def start_session(
+    request: Request,
+    response: Response,
+    user: User,
+    id_token: str,
+    access: tuple[str, float | None] | None = None,
+) -> SessionOut:
+    """Open the session of a user signed in by the provider, keeping the ID token for logout
+    and, encrypted in the person's browser only, the access token the Suite's Docs accepts."""
     codec = services_of(request).session_codec
     cookie, data = codec.issue(user.id, user.session_epoch)
     set_session_cookie(request, response, cookie)
-    hours = services_of(request).settings.sessions.absolute_timeout_hours
+    settings = services_of(request).settings
+    hours = settings.sessions.absolute_timeout_hours
     set_auth_cookie(
         request, response, ID_TOKEN_COOKIE, signer(request, "idt").dumps(id_token), hours * 3600
     )
+    if access is not None and settings.docs.url:
+        token, expires_in = access
+        lifetime = min(expires_in or math.inf, settings.docs.token_hours * 3600)
+        sealed = seal(settings.resolved_secret_key(), token, time.time() + lifetime, user.id)
+        secure = settings.sessions.cookie_secure
+        set_private_cookie(
+            request, response, DOCS_TOKEN_COOKIE, sealed, max_age=int(lifetime), secure=secure
+        )
     response.delete_cookie(PENDING_COOKIE, path="/auth")
     return SessionOut(email=user.email, role=user.role, csrf_token=data.csrf)
 

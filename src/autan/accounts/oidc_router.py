@@ -25,6 +25,7 @@ from autan.accounts.oidc_flow import (
 from autan.accounts.schemas import SessionOut
 from autan.deps import SessionDep, SettingsDep, client_ip
 from autan.services import services_of
+from autan.suitedocs.tokens import DOCS_TOKEN_COOKIE
 
 router = APIRouter(prefix="/auth/oidc", tags=["Sign-in"])
 
@@ -61,7 +62,10 @@ async def oidc_callback(request: Request, session: SessionDep, settings: Setting
         value = signer(request, "newcomer").dumps(identity_cookie(identity))
         set_auth_cookie(request, response, PENDING_COOKIE, value, PENDING_MAX_AGE)
     else:
-        start_session(request, response, user, identity.id_token)
+        access = (
+            (identity.access_token, identity.access_expires_in) if identity.access_token else None
+        )
+        start_session(request, response, user, identity.id_token, access)
     return response
 
 
@@ -89,4 +93,5 @@ async def oidc_logout(request: Request) -> RedirectResponse:
     response = RedirectResponse(target, status_code=303)
     response.delete_cookie(settings.sessions.cookie_name, path="/")
     response.delete_cookie(ID_TOKEN_COOKIE, path="/auth")
+    response.delete_cookie(DOCS_TOKEN_COOKIE, path="/")
     return response

@@ -29,6 +29,7 @@ from autan.deps import (
     set_session_cookie,
 )
 from autan.services import services_of
+from autan.suitedocs.tokens import DOCS_TOKEN_COOKIE
 from autan.web import forms
 from autan.web.errors import translate
 from autan.web.pages import page_context, templates_of
@@ -161,6 +162,7 @@ async def logout(
     target = "/auth/oidc/logout" if services_of(request).oidc is not None else "/login"
     response = RedirectResponse(target, status_code=303)
     response.delete_cookie(services_of(request).settings.sessions.cookie_name, path="/")
+    response.delete_cookie(DOCS_TOKEN_COOKIE, path="/")
     return response
 
 

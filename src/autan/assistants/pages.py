@@ -27,6 +27,8 @@ from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError
 from autan.deps import CurrentPrincipal, CurrentSession, ModelsDep, SessionDep, principal
 from autan.documents import service as documents
+from autan.services import services_of
+from autan.suitedocs.service import assistant_links
 from autan.web import forms
 from autan.web.charter_guard import require_charter
 from autan.web.errors import translate
@@ -122,6 +124,8 @@ async def _form_page(
         "max_starters": MAX_STARTERS,
         "error": translate(request, error) if error else "",
         "error_field": error.param if error else None,
+        "docs_enabled": bool(services_of(request).settings.docs.url),
+        "docs_links": await assistant_links(session, me, assistant_id) if assistant_id else [],
     }
     status = STATUS_OF_KIND[error.kind] if error else 200
     return await render_page(

@@ -35,6 +35,7 @@ from autan.retrieval.grounding import (
 from autan.retrieval.relevance import NOT_IN_DOCUMENTS, answers_question
 from autan.retrieval.search import SearchHit, search
 from autan.retrieval.settings import RetrievalSettings
+from autan.suitedocs.models import DocsLink, LinkStatus
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +85,50 @@ async def _assistant(
     readable = visible_collections(principal).where(Collection.id.in_(linked))
     ids = list(await session.scalars(readable.with_only_columns(Collection.id)))
     return assistant, ids
+
+
+async def _docs_hits(
+    session: AsyncSession, principal: Principal, ids: list[uuid.UUID], budget: int
+) -> list[SearchHit]:
+    """Attached Docs documents checked just before the turn, cut to the context's budget.
+
+    Only links of the person's organisation still marked readable are used (the page
+    checked them with the person's own Docs access before starting the turn).
+    """
+    if not ids:
+        return []
+    rows = await session.scalars(
+        select(DocsLink)
+        .where(
+            DocsLink.id.in_(ids),
+            DocsLink.org_id == principal.org_id,
+            DocsLink.status == LinkStatus.OK,
+        )
+        .order_by(DocsLink.created_at)
+    )
+    hits, left = [], budget * 4  # about four characters a token
+    for position, link in enumerate(rows):
+        text = link.content[: max(left, 0)]
+        if not text.strip():
+            continue
+        left -= len(text)
+        hits.append(
+            SearchHit(
+                chunk_id=0,
+                document_id=link.id,
+                collection_id=None,
+                document_name=link.title or "Docs",
+                content=text,
+                page=None,
+                pages="",
+                headings="",
+                position=position,
+                score=1.0,
+                method="whole",
+                metadata={"docs_id": link.docs_id},
+            )
+        )
+    return hits
 
 
 async def _whole(session: AsyncSession, documents: list[uuid.UUID]) -> list[SearchHit]:
@@ -145,6 +190,7 @@ class ChatGrounding:
         lang: str,
         context_length: int | None,
         model: str,
+        docs: list[uuid.UUID] | None = None,
     ) -> Grounded:
         """The messages with instructions and numbered sources, and those sources."""
         if conversation is None:
@@ -161,10 +207,16 @@ class ChatGrounding:
                 messages[0]["content"] = (
                     f"{messages[0]['content']}\n\n{assistant.instructions.strip()}"
                 )
-            if not collections and not documents:
-                return Grounded(messages)
-            question = last_user_text(messages)
             context = context_length or 4096
+            docs_hits = await _docs_hits(session, principal, docs or [], int(WHOLE_SHARE * context))
+            if not collections and not documents:
+                if not docs_hits:
+                    return Grounded(messages)
+                language: Lang = "en" if lang == "en" else "fr"
+                return Grounded(
+                    grounded_messages(messages, docs_hits, language), sources_of(docs_hits)
+                )
+            question = last_user_text(messages)
             preface, too_long = "", False
             if documents and not collections and wants_summary(question):
                 hits = await _whole(session, documents)
@@ -177,9 +229,10 @@ class ChatGrounding:
             hits, preface = await summarise_parts(
                 self._models, principal, model, hits, context, lang
             )
+        hits = docs_hits + hits
         if not hits:
             return Grounded(messages)
-        language: Lang = "en" if lang == "en" else "fr"
+        language = "en" if lang == "en" else "fr"
         searched = not preface and all(hit.method != "whole" for hit in hits)
         if searched and too_far(hits, self._min_cosine()):
             # No passage is close to the question: a small model would answer from it anyway.

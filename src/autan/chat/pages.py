@@ -46,6 +46,7 @@ from autan.openai_api.streaming import EventStreamResponse
 from autan.prompts.service import usable_prompt
 from autan.retention import service as retention
 from autan.services import services_of
+from autan.suitedocs.web_access import check_before_turn, docs_enabled
 from autan.web import forms
 from autan.web.errors import fill_in, translate
 from autan.web.pages import page_context, templates_of, usable_models
@@ -185,6 +186,7 @@ async def _chat_page(
         "current_model": current if any(m["id"] == current for m in models) else None,
         "prefill": prefill,
         "wide": True,
+        "docs_enabled": docs_enabled(request),
     }
     return templates_of(request).render(request, "chat/page.html", context)
 
@@ -250,6 +252,7 @@ async def earlier_messages(
             "feedback": feedback,
             "render": to_html,
             "impact_figures": impact_figures(request, org),
+            "docs_enabled": docs_enabled(request),
         },
     )
 
@@ -498,9 +501,13 @@ def _sse(name: str, data: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
-async def _events(request: Request, source: AsyncIterator[TurnEvent]) -> AsyncIterator[bytes]:
+async def _events(
+    request: Request, source: AsyncIterator[TurnEvent], notice: str = ""
+) -> AsyncIterator[bytes]:
     # A comment first, so proxies and the page see the stream open at once.
     yield b": stream open\n\n"
+    if notice:  # e.g. a Docs document the person may no longer read
+        yield _sse("notice", {"message": notice})
     try:
         async for event in source:
             data = event.data
@@ -538,7 +545,8 @@ async def turn(request: Request, me: CurrentPrincipal, models: ModelsDep) -> Res
         chosen = _pick_model(await usable_models(request, me), wanted.model)
         turns = _turns(request)
         conversation, history = await turns.prepare(me, wanted, chosen["id"])
+        wanted.docs_links, notice = await check_before_turn(request, me, conversation)
     except AutanError as exc:
         return _error_json(request, exc)
     source = turns.run(me, wanted, chosen["id"], chosen["context_length"], conversation, history)
-    return EventStreamResponse(_events(request, source))
+    return EventStreamResponse(_events(request, source, notice))

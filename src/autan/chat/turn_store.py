@@ -58,6 +58,8 @@ class TurnRequest:
     assistant_id: uuid.UUID | None = None  # a new conversation with an assistant
     lang: str = "fr"
     web_search: bool | None = None  # the composer's switch; None: leave it as it was
+    # Docs documents checked with the person's access just before this turn (suitedocs).
+    docs_links: list[uuid.UUID] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

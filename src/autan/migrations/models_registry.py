@@ -5,6 +5,7 @@ from autan.arena import models as _arena
 from autan.assistants import models as _assistants
 from autan.budgets import models as _budgets
 from autan.chat import models as _chat
+from autan.connectors import models as _connectors
 from autan.core import events_db as _events
 from autan.core.db import Base
 from autan.documents import models as _documents
@@ -12,6 +13,8 @@ from autan.prompts import models as _prompts
 from autan.questionnaires import models as _questionnaires
 from autan.research import models as _research
 from autan.retention import models as _retention
+from autan.suitedocs import models as _suitedocs
+from autan.translation import models as _translation
 from autan.usage import models as _usage
 
 metadata = Base.metadata
@@ -23,11 +26,14 @@ __all__ = [
     "_assistants",
     "_budgets",
     "_chat",
+    "_connectors",
     "_documents",
     "_events",
     "_prompts",
     "_questionnaires",
     "_retention",
+    "_suitedocs",
+    "_translation",
     "_research",
     "_usage",
 ]

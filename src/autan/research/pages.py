@@ -18,9 +18,10 @@ from autan.chat.markdown import to_html
 from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
+from autan.exports.writers import DOCX, docx_bytes
 from autan.research import service
 from autan.research.models import ResearchJob
-from autan.research.report import docx_bytes, report_body
+from autan.research.report import report_body
 from autan.research.service import Research
 from autan.services import services_of
 from autan.web.charter_guard import require_charter
@@ -31,7 +32,6 @@ from autan.web.templating import request_language
 router = APIRouter(
     include_in_schema=False, dependencies=[Depends(principal), Depends(require_charter)]
 )
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
 def _research(request: Request) -> Research:

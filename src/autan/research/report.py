@@ -1,4 +1,4 @@
-"""The plan and the report of a deep-research run, and its exports (Markdown, DOCX).
+"""The plan and the report of a deep-research run (its Markdown; `exports` writes DOCX and ODT).
 
 The embedded model is small: what it writes is kept only where it can be checked. The plan
 keeps the lines that read as questions (else the question alone); the summary is the
@@ -9,12 +9,9 @@ the cited page.
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Sequence
 from typing import Any
-
-from docx import Document as DocxDocument
 
 from autan.llm.client import ChatMessage
 from autan.websearch.passages import terms
@@ -22,7 +19,6 @@ from autan.websearch.passages import terms
 _NUMBERING = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s*")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-Ý0-9«\"])")
 _MARKER = re.compile(r"\[(\d{1,3})\]")
-_LINK = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
 
 TEXTS: dict[str, dict[str, str]] = {
     "fr": {
@@ -196,27 +192,6 @@ def build_report(
         where = ", ".join(p for p in (source.get("site"), source.get("published")) if p)
         out.append(f"{source['number']}. [{source['title']}]({source['url']}) — {where}")
     return "\n".join([*out, ""])
-
-
-def docx_bytes(report: str) -> bytes:
-    """The Markdown report as a Word document: headings, paragraphs, lists, links as text."""
-    document = DocxDocument()
-    for line in report.splitlines():
-        line = _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", line).rstrip()
-        if not line:
-            continue
-        level = len(line) - len(line.lstrip("#"))
-        if 1 <= level <= 3 and line[level : level + 1] == " ":
-            document.add_heading(line[level + 1 :], level=level)
-        elif line.startswith("- "):
-            document.add_paragraph(line[2:].replace("**", ""), style="List Bullet")
-        elif re.match(r"^\d+\. ", line):
-            document.add_paragraph(line.split(". ", 1)[1], style="List Number")
-        else:
-            document.add_paragraph(line.replace("**", "").strip("*"))
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
 
 
 def report_body(report: str) -> str:

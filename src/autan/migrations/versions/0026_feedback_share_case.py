@@ -1,7 +1,7 @@
 """feedback records whether the person shares the exchange as an evaluation case
 
 Revision ID: 0026
-Revises: 0023
+Revises: 0028
 Create Date: 2026-12-07 02:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0026"
-down_revision: str | None = "0023"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -283,6 +283,8 @@ function start() {
       } else if (name === "sources") {
         showSources(node, data.sources);
         linkCitations(node);
+      } else if (name === "notice") {
+        showNotice(node, data.message);
       } else if (name === "title") {
         setTitle(data.id, data.title);
       } else if (name === "error") {
@@ -477,6 +479,17 @@ function start() {
     live.textContent = strings.stopped;
     textarea.focus({ preventScroll: true });
     keepInView();
+  }
+
+  // Said before the answer: a Docs document left out (access lost, or not confirmed).
+  function showNotice(node, message) {
+    const box = document.createElement("div");
+    box.className = "alert alert-warning inline-notice";
+    box.setAttribute("role", "status");
+    const p = document.createElement("p");
+    p.textContent = message;
+    box.appendChild(p);
+    node.insertBefore(box, node.querySelector(".message-body"));
   }
 
   function failAnswer(node, message) {

@@ -1,0 +1,1 @@
+"""Exports of answers, conversations and reports as Markdown, DOCX and ODT."""

@@ -1,0 +1,1 @@
+"""La Suite numérique's Docs: send answers to Docs, read Docs documents as context."""

@@ -1,0 +1,1 @@
+"""Translating an uploaded document (Markdown, DOCX, ODT) keeping its structure."""

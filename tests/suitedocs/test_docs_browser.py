@@ -1,0 +1,135 @@
+"""The journey in a real browser (Debian's Chromium): save a Docs token, export a
+conversation, "Envoyer vers Docs" for the conversation and for one answer, attach a Docs
+document as context, translate a document and download it. Each page is checked with
+axe-core and for sideways scrolling at 1440x900 and 375x812, and photographed; any script
+error fails the test."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from docx import Document as DocxDocument
+from playwright.async_api import Browser, FilePayload, Page, ViewportSize
+
+from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
+from tests.exports.conftest import seeded
+from tests.support.browser import screenshot_folder, serious_violations
+from tests.support.docs_server import FakeDocs, fake_docs
+from tests.support.scripted_upstream import scripted_upstream
+from tests.support.web import PASSWORD, PEOPLE, Site, run_site
+
+pytestmark = pytest.mark.slow
+
+WIDE = ViewportSize(width=1440, height=900)
+PHONE = ViewportSize(width=375, height=812)
+TOKEN = "jeton-docs-de-l-agent"
+
+
+@pytest.fixture
+async def docs() -> AsyncIterator[FakeDocs]:
+    async with fake_docs() as running:
+        running.tokens[TOKEN] = "agent"
+        yield running
+
+
+@pytest.fixture
+async def site(tmp_path: Path, sqlite_databases: object, docs: FakeDocs) -> AsyncIterator[Site]:
+    database_url: str = sqlite_databases.new()  # type: ignore[attr-defined]
+    async with scripted_upstream() as upstream:
+        models = ModelsConfig(
+            models=[ModelConfig(id="scripted", replicas=[ReplicaConfig(url=upstream)])]
+        )
+        async with run_site(tmp_path, database_url, models, docs={"url": docs.url}) as running:
+            yield running
+
+
+async def check(page: Page, name: str, folder: Path) -> None:
+    """No serious axe-core violation, no sideways scrolling, a screenshot, at both sizes."""
+    for label, size in (("desktop", WIDE), ("phone", PHONE)):
+        await page.set_viewport_size(size)
+        assert await serious_violations(page) == [], f"{name} at {label}"
+        overflow = await page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{name} scrolls sideways at {size['width']} px"
+        await page.screenshot(path=str(folder / f"{name}-{label}.png"))
+    await page.set_viewport_size(WIDE)
+
+
+async def test_send_to_docs_export_and_translate(
+    site: Site, docs: FakeDocs, browser: Browser, tmp_path: Path
+) -> None:
+    folder = screenshot_folder(tmp_path)
+    base = site.autan.base_url
+    conversation = await seeded(site)
+    note = docs.add("agent", "Note de service : accueil", "Le badge se retire au bureau 12.")
+    context = await browser.new_context(
+        viewport=WIDE, locale="fr-FR", accept_downloads=True, bypass_csp=True
+    )
+    page = await context.new_page()
+    page.set_default_timeout(60_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    await page.goto(f"{base}/login")
+    await page.get_by_label("Adresse électronique").fill(PEOPLE["member_a"][0])
+    await page.get_by_label("Mot de passe").fill(PASSWORD)
+    await page.get_by_role("button", name="Se connecter").click()
+    await page.wait_for_url(f"{base}/")
+
+    # The personal Docs token, saved once and never shown again.
+    await page.goto(f"{base}/settings/docs")
+    await page.get_by_label("Jeton Docs", exact=True).fill(TOKEN)
+    await page.get_by_role("button", name="Enregistrer le jeton").click()
+    await page.get_by_text("Votre jeton Docs est enregistré").wait_for()
+    await check(page, "docs-settings", folder)
+
+    # Export: the conversation as a Word file, opened and checked.
+    await page.goto(f"{base}/c/{conversation.id}")
+    await page.locator("summary", has_text="Exporter").first.click()
+    async with page.expect_download() as word:
+        await page.get_by_role("link", name="Word (.docx)").click()
+    document = DocxDocument(io.BytesIO(Path(await (await word.value).path()).read_bytes()))
+    assert [c.text for c in document.tables[0].rows[1].cells] == ["Timbre fiscal", "86 €"]
+
+    # "Envoyer vers Docs": one click, the new document's link.
+    await page.get_by_role("button", name="Envoyer vers Docs").first.click()
+    sent = page.locator("#conversation-docs-result a")
+    await sent.wait_for()
+    assert (await sent.get_attribute("href") or "").startswith(f"{docs.url}/docs/")
+    await check(page, "docs-sent", folder)
+    await page.keyboard.press("Escape")
+    await page.locator("summary", has_text="Exporter").first.click()  # closes the menu
+    answer = page.locator("article.message-assistant")
+    await answer.get_by_role("button", name="Envoyer vers Docs").click()
+    await answer.locator(".docs-result a").wait_for()
+    assert len(docs.documents) == 3
+
+    # A Docs document as context: picked from the person's own documents.
+    await page.locator("summary", has_text="Documents Docs").click()
+    await page.get_by_role("button", name="Note de service : accueil").click()
+    await page.get_by_text("utilisé comme contexte").wait_for()
+    await check(page, "docs-context", folder)
+    assert any(c[1].endswith(f"{note.id}/formatted-content/") for c in docs.calls)
+
+    # Translation: a Markdown file into English, downloaded in the same format.
+    await page.get_by_role("link", name="Traduire", exact=True).click()
+    await page.get_by_role("heading", name="Traduire un document").wait_for()
+    await check(page, "translation-start", folder)
+    await page.get_by_label("Document (.md, .docx, .odt)").set_input_files(
+        files=FilePayload(
+            name="accueil.md", mimeType="text/markdown", buffer=b"# Accueil\n\n- Badge\n- Charte\n"
+        )
+    )
+    await page.get_by_label("Traduire en").select_option("en")
+    await page.get_by_role("button", name="Traduire", exact=True).click()
+    await page.get_by_role("link", name="Télécharger la traduction").wait_for()
+    await check(page, "translation-done", folder)
+    async with page.expect_download() as translated:
+        await page.get_by_role("link", name="Télécharger la traduction").click()
+    text = Path(await (await translated.value).path()).read_text()
+    assert text.startswith("# ⟦English⟧ Accueil") and "- ⟦English⟧ Charte" in text
+    assert problems == []
+    await context.close()
