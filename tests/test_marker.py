@@ -34,6 +34,7 @@ QUERIES = {
     "/admin/orgs/{slug}/usage.csv": ["", "?table=models", "?scope=platform&table=models"],
     "/admin/orgs/{slug}/audit": ["", "?action=&q=agent"],
     "/admin/orgs/{slug}/audit.csv": [""],
+    "/admin/orgs/{slug}/evaluation-cases": ["?fmt=jsonl", "?fmt=csv"],
 }
 
 

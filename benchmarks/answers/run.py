@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import subprocess
 import tempfile
@@ -108,6 +109,19 @@ async def ask(
     }
 
 
+async def cosine_of(http: aiohttp.ClientSession, url: str, question: str, passage: str) -> float:
+    """The e5 cosine of a question and a passage, as dense retrieval computes it."""
+    vectors = []
+    for text, kind in ((question, "query"), (passage, "passage")):
+        body = {"input": [text], "input_type": kind}
+        async with http.post(f"{url}/embeddings", json=body) as response:
+            response.raise_for_status()
+            vectors.append((await response.json())["data"][0]["embedding"])
+    a, b = vectors
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return float(dot) / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
+
+
 def score(case: Case, result: dict[str, Any]) -> dict[str, Any]:
     """The case's scores beside its answer."""
     answer = result["answer"]
@@ -171,7 +185,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = EmbeddedSettings(
         chat_model_path=Path(args.model),
         chat_model_id="bench",
-        embedding_enabled=False,
         parallel=1,
         context_length=args.context,
         threads=args.threads,
@@ -186,7 +199,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         data_dir = args.logs or data_dir
         models = EmbeddedModels(settings, Path(data_dir))
         config = models.start()
-        base_url = config.models[0].replicas[0].url
+        urls = {m.id: m.replicas[0].url for m in config.models}
+        base_url, embeddings = urls["bench"], urls[settings.embedding_model_id]
         rows: list[dict[str, Any]] = []
         try:
             # llama.cpp closes a kept-alive connection after a streamed answer: one per request.
@@ -195,14 +209,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
                 deadline = time.monotonic() + args.budget
                 for n, case in enumerate(cases, 1):
-                    rows.append(score(case, await ask(http, base_url, case, args.max_tokens)))
+                    row = score(case, await ask(http, base_url, case, args.max_tokens))
+                    row["cosine"] = await cosine_of(http, embeddings, case.question, case.paragraph)
+                    rows.append(row)
                     if n % 10 == 0:
                         print(f"{args.name}: {n}/{len(cases)}", flush=True)
+                        # Written as it goes, so that a run stopped early loses nothing.
+                        _write(args, _result(args, rows, load_before))
                     if time.monotonic() > deadline:
                         print(f"{args.name}: time budget spent after {n} cases", flush=True)
                         break
         finally:
             models.stop()
+    return _result(args, rows, load_before)
+
+
+def _result(
+    args: argparse.Namespace, rows: list[dict[str, Any]], load_before: tuple[float, ...]
+) -> dict[str, Any]:
     summary = summarise(rows)
     return {
         "name": args.name,
@@ -233,12 +257,16 @@ def main() -> None:
         "--budget", type=float, default=float("inf"), help="stop after this many seconds"
     )
     args = parser.parse_args()
-    split: Split = args.split
     result = asyncio.run(run(args))
+    _write(args, result)
+    print(json.dumps(result["summary"], indent=1))
+
+
+def _write(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    split: Split = args.split
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"answers-{args.name}-{split}.json"
     out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
-    print(json.dumps(result["summary"], indent=1))
 
 
 if __name__ == "__main__":

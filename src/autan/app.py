@@ -42,6 +42,7 @@ from autan.assistants import pages as assistant_pages
 from autan.assistants.router import router as assistants_router
 from autan.budgets import pages as budget_pages
 from autan.budgets.service import Budgets
+from autan.chat import models_pages
 from autan.chat import pages as chat_pages
 from autan.chat.grounding import ChatGrounding
 from autan.chat.turns import Turns
@@ -369,6 +370,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_pages.router, dependencies=charter)
     app.include_router(confirm_pages.router, dependencies=charter)
     app.include_router(chat_pages.router, dependencies=charter)
+    app.include_router(models_pages.router, dependencies=charter)
     app.include_router(export_pages.router, dependencies=charter)
     app.include_router(docs_pages.router, dependencies=charter)
     # Signed-in pages whose routers carry no dependency of their own.

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.documents.models import Chunk, Collection, Document, DocumentStatus, Visibility
 from autan.retrieval.analysis import fts5_query, query_terms, tsquery
+from autan.retrieval.grounding import too_far
 from autan.retrieval.hybrid import reciprocal_rank_fusion, score_fusion
-from autan.retrieval.index import add_chunks
+from autan.retrieval.index import add_chunks, passage_text
 from autan.retrieval.search import QueryVectorRequired, SearchHit, search
 from autan.settings import Settings
-from tests.retrieval.corpus import Corpus, Draft, build, query_vector
+from tests.retrieval.corpus import Corpus, Draft, build, passage_vector, query_vector
 
 Maker = async_sessionmaker[AsyncSession]
 
@@ -158,6 +161,42 @@ async def test_hybrid_fuses_both_rankings(session_maker: Maker, corpus: Corpus) 
     assert [h.chunk_id for h in words_only][: len(lexical)] == [h.chunk_id for h in lexical]
     assert {h.score for h in words_only[len(lexical) :]} <= {0.0}
     assert words_only[0].score == pytest.approx(1 / 11)
+
+
+async def test_hits_carry_the_dense_cosine_that_abstention_reads(
+    session_maker: Maker, corpus: Corpus
+) -> None:
+    query = "Combien de temps dure le congé de maternité ?"
+    scope = {"collection_ids": [corpus.collections["A"]], "k": 10}
+    semantic = await run(session_maker, query, method="semantic", **scope)
+    hybrid = await run(session_maker, query, method="hybrid", **scope)
+    lexical = await run(session_maker, query, method="lexical", **scope)
+    cosines = {h.chunk_id: h.score for h in semantic}
+    # Semantic: the score is the cosine; hybrid: the fused score, beside the same cosine.
+    assert all(h.cosine == h.score for h in semantic)
+    assert {h.chunk_id: h.cosine for h in hybrid} == pytest.approx(cosines)
+    assert [h.score for h in hybrid] != [cosines[h.chunk_id] for h in hybrid]
+    assert lexical and all(h.cosine is None for h in lexical)
+    # The cosine is the question's with the chunk as indexed (title, headings, text).
+    best = max(semantic, key=lambda h: h.score)
+    draft = Draft(best.content, best.position, headings=tuple(best.headings.split(" > ")))
+    indexed = passage_text(best.document_name.removesuffix(".txt"), draft)
+    vector, passage = np.asarray(query_vector(query)), np.asarray(passage_vector(indexed))
+    expected = float(vector @ passage / (np.linalg.norm(vector) * np.linalg.norm(passage)))
+    assert best.cosine == pytest.approx(expected, abs=1e-3)
+
+
+def test_too_far_abstains_only_below_the_threshold_and_only_on_cosines() -> None:
+    def hit(cosine: float | None) -> SearchHit:
+        return SearchHit(
+            1, uuid.uuid4(), None, "d", "c", None, "", "", 0, 1.0, "hybrid", None, cosine
+        )
+
+    assert too_far([hit(0.70), hit(0.75)], 0.8)
+    assert not too_far([hit(0.70), hit(0.85)], 0.8)  # the closest passage decides
+    assert not too_far([hit(0.70)], 0.0)  # 0: never
+    assert not too_far([hit(None)], 0.8)  # lexical hits carry no cosine: no decision
+    assert not too_far([], 0.8)
 
 
 async def test_a_failed_hybrid_search_leaves_the_session_usable(

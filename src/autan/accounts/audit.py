@@ -43,6 +43,7 @@ class Action(StrEnum):
     QUESTIONNAIRE_CREATED = "questionnaire_created"  # its title, never an answer
     QUESTIONNAIRE_CLOSED = "questionnaire_closed"
     QUESTIONNAIRE_REOPENED = "questionnaire_reopened"
+    CASES_EXPORTED = "cases_exported"  # how many shared evaluation cases, never their text
     DOCS_SENT = "docs_sent"  # an answer or a conversation became a Docs document (its id)
     DOCS_ATTACHED = "docs_attached"  # a Docs document attached as context (its id)
     DOCS_TOKEN_SAVED = "docs_token_saved"  # never the token

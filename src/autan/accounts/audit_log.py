@@ -61,6 +61,7 @@ LABELS: dict[str, str] = {
     Action.QUESTIONNAIRE_CREATED: _("Questionnaire created"),
     Action.QUESTIONNAIRE_CLOSED: _("Questionnaire closed"),
     Action.QUESTIONNAIRE_REOPENED: _("Questionnaire reopened"),
+    Action.CASES_EXPORTED: _("Shared evaluation cases exported"),
     Action.DOCS_SENT: _("Sent to Docs"),
     Action.DOCS_ATTACHED: _("Docs document attached"),
     Action.DOCS_TOKEN_SAVED: _("Docs token saved"),

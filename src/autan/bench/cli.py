@@ -1,18 +1,21 @@
-"""`autan bench`: measure a deployment (for now, `autan bench load`)."""
+"""`autan bench`: measure a deployment (`load`) or a model on evaluation cases (`answers`)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import platform
 import secrets
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 import uvloop
 from rich.console import Console
 
+from autan.bench import answers as bench_answers
 from autan.bench import report
 from autan.bench.crowd import run_plan
 from autan.bench.load import LoadPlan, markdown_table, parse_ramp, read_users_file
@@ -121,3 +124,45 @@ def load(
         )
         written = report.write(rows, output, name, header)
         err.print(f"results written to {written} and {written.with_suffix('.png')}")
+
+
+@bench_app.command("answers")
+def answers(
+    cases: Annotated[
+        Path, typer.Option(help="Evaluation cases: the JSONL or CSV a referent exports.")
+    ],
+    model: Annotated[str, typer.Option(help="Chat model id, as the endpoint names it.")],
+    url: Annotated[
+        str, typer.Option(help="OpenAI-compatible base URL (Autan's own /v1 by default).")
+    ] = "http://127.0.0.1:8000/v1",
+    key: Annotated[
+        str | None, typer.Option(envvar="AUTAN_API_KEY", help="API key (or AUTAN_API_KEY).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write every answer and its scores here (JSON).")
+    ] = None,
+) -> None:
+    """Answer each case with a model, grounded as the chat does, and score the answers."""
+    try:
+        loaded = bench_answers.read_cases(cases)
+    except bench_answers.CasesFileError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if not loaded:
+        err.print(f"[red]error:[/red] {cases} holds no case")
+        raise typer.Exit(2)
+    try:
+        rows = bench_answers.run(loaded, url=url, model=model, key=key)
+    except httpx.HTTPError as exc:
+        err.print(f"[red]error:[/red] the model could not be asked at {url}: {exc}")
+        raise typer.Exit(1) from None
+    figures = bench_answers.summary(rows)
+    if output is not None:
+        output.write_text(
+            json.dumps({"model": model, "summary": figures, "rows": rows}, ensure_ascii=False),
+            encoding="utf-8",
+        )
+    typer.echo("| figure | value |\n|---|---|")
+    for name, value in figures.items():
+        shown = "—" if value is None else f"{value:.2f}" if isinstance(value, float) else value
+        typer.echo(f"| {name} | {shown} |")

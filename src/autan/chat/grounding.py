@@ -30,6 +30,7 @@ from autan.retrieval.grounding import (
     last_user_text,
     relevant,
     sources_of,
+    too_far,
 )
 from autan.retrieval.relevance import NOT_IN_DOCUMENTS, answers_question
 from autan.retrieval.search import SearchHit, search
@@ -170,6 +171,11 @@ class ChatGrounding:
         self._embedding_model = embedding_model
         self._tuning = tuning or RetrievalSettings()
 
+    def _min_cosine(self) -> float:
+        """The abstention threshold, if it was fitted for the embedding model searching."""
+        fitted = self.embedding_model() in self._tuning.min_cosine_models
+        return self._tuning.min_cosine if fitted else 0.0
+
     def embedding_model(self) -> str | None:
         if self._embedding_model:
             return self._embedding_model
@@ -228,6 +234,9 @@ class ChatGrounding:
             return Grounded(messages)
         language = "en" if lang == "en" else "fr"
         searched = not preface and all(hit.method != "whole" for hit in hits)
+        if searched and too_far(hits, self._min_cosine()):
+            # No passage is close to the question: a small model would answer from it anyway.
+            return Grounded(messages, answer=NOT_IN_DOCUMENTS[language])
         if (
             searched
             and self._tuning.relevance_check

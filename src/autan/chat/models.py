@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     ForeignKey,
     Index,
     Integer,
@@ -124,6 +125,9 @@ class Feedback(TimestampMixin, Base):
     model: Mapped[str] = mapped_column(String(200))
     rating: Mapped[int] = mapped_column(SmallInteger)  # +1 or -1
     comment: Mapped[str] = mapped_column(Text, default="")
+    # The person agreed, at thumbs-down time, that their organisation's referents may export
+    # this exchange (question, answer, sources) as an evaluation case. Off unless ticked.
+    share_case: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     # The cockpit counts an organisation's ratings since a day, by day and model: from the
     # index alone (migration 0025).

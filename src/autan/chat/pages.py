@@ -415,7 +415,12 @@ async def feedback(
     form = await request.form()
     rating = forms.whole_number(form, "rating", -1, 1)
     given = await service.give_feedback(
-        session, me, message_id, rating or 0, forms.text(form, "comment", 4000)
+        session,
+        me,
+        message_id,
+        rating or 0,
+        forms.text(form, "comment", 4000),
+        share_case=form.get("share_case") == "1",
     )
     return templates_of(request).render(
         request,

@@ -253,9 +253,19 @@ async def owned_message(
 
 
 async def give_feedback(
-    session: AsyncSession, principal: Principal, message_id: uuid.UUID, rating: int, comment: str
+    session: AsyncSession,
+    principal: Principal,
+    message_id: uuid.UUID,
+    rating: int,
+    comment: str,
+    share_case: bool = False,
 ) -> Feedback:
-    """Record (or change) the caller's thumb up/down and comment on one of their answers."""
+    """Record (or change) the caller's thumb up/down and comment on one of their answers.
+
+    `share_case` is the caller's consent that referents export the exchange as an
+    evaluation case; it only holds with a thumb down and is withdrawn by any later change
+    that does not tick it again.
+    """
     comment = comment.strip()
     if rating not in (1, -1) or len(comment) > MAX_COMMENT:
         raise InvalidFeedback()
@@ -271,10 +281,12 @@ async def give_feedback(
             model=message.model or "",
             rating=rating,
             comment=comment,
+            share_case=share_case and rating == -1,
         )
         session.add(feedback)
     else:
         feedback.rating, feedback.comment = rating, comment
+        feedback.share_case = share_case and rating == -1
     await session.commit()
     return feedback
 

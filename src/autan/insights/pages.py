@@ -15,13 +15,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autan.accounts import charter
+from autan.accounts import audit, charter
 from autan.accounts.models import Organisation, Role
 from autan.accounts.principal import Principal
 from autan.core.params import Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, client_ip
 from autan.footprint.cockpit import footprint
-from autan.insights import cockpit, feedback
+from autan.insights import cases, cockpit, feedback
 from autan.insights.usage_views import csv_of, usage_charts
 from autan.web import forms
 from autan.web.errors import translate
@@ -38,9 +38,40 @@ async def feedback_page(
     """Thumbs up and down per model and per week, and the latest comments (never content)."""
     org = await managed_org(session, slug, me)
     summary = await feedback.feedback_summary(session, org.id)
-    context = {"summary": summary, "weeks": feedback.FEEDBACK_WEEKS}
+    shared = len(await cases.shared_cases(session, org.id))
+    context = {"summary": summary, "weeks": feedback.FEEDBACK_WEEKS, "shared_cases": shared}
     return await render_admin_page(
         request, "admin/feedback.html", me, data.csrf, session, org, context
+    )
+
+
+@router.get("/orgs/{slug}/evaluation-cases")
+async def evaluation_cases(
+    slug: Slug,
+    request: Request,
+    me: CurrentPrincipal,
+    session: SessionDep,
+    fmt: Literal["jsonl", "csv"] = "jsonl",
+) -> Response:
+    """The thumbs-down exchanges people agreed to share, as benchmark cases (audited)."""
+    org = await managed_org(session, slug, me)
+    shared = await cases.shared_cases(session, org.id)
+    audit.record(
+        session,
+        audit.Action.CASES_EXPORTED,
+        actor_id=me.user_id,
+        org_id=org.id,
+        ip=client_ip(request),
+        cases=len(shared),
+        format=fmt,
+    )
+    await session.commit()
+    body = cases.as_jsonl(shared) if fmt == "jsonl" else cases.as_csv(shared)
+    media = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
+    return Response(
+        body,
+        media_type=f"{media}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="cases-{org.slug}.{fmt}"'},
     )
 
 

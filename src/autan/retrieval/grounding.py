@@ -118,6 +118,16 @@ def grounded_messages(
     return out
 
 
+def too_far(hits: Sequence[SearchHit], min_cosine: float) -> bool:
+    """Whether even the closest passage found is below `min_cosine` (then abstain).
+
+    Only cosines count: hits of lexical search carry none, and with none the rule says
+    nothing (False), so search without embeddings never abstains on this ground.
+    """
+    cosines = [hit.cosine for hit in hits if hit.cosine is not None]
+    return min_cosine > 0 and bool(cosines) and max(cosines) < min_cosine
+
+
 def relevant(hits: Sequence[SearchHit], share: float) -> list[SearchHit]:
     """The hits whose score reaches `share` of the best one's, best first kept always.
 

@@ -46,6 +46,11 @@ class SearchHit:
     method: str
     # Albert's metadata: the document's, overridden by the chunk's own (ready-made chunks).
     metadata: dict[str, Any] | None = None
+    # The e5 cosine of the question and this chunk, when semantic or hybrid search computed
+    # it (None for lexical search, or a hybrid hit the dense ranking did not propose): unlike
+    # the fused score, it says how close a passage is on a scale that does not depend on
+    # the other passages, hence the grounded chat's abstention threshold.
+    cosine: float | None = None
 
 
 async def search(
@@ -63,7 +68,8 @@ async def search(
 
     The filters are a union, already checked against the user's rights by the caller; with
     neither, nothing is searched. `score` is BM25 (lexical), cosine (semantic) or the fused
-    score (hybrid), higher is better; `tuning` sets the fusion (method, depth, semantic
+    score (hybrid), higher is better, and each hit's `cosine` is its dense similarity when
+    the dense ranking proposed it; `tuning` sets the fusion (method, depth, semantic
     weight). Hybrid search without a query vector falls back to
     lexical search, so a missing embedding model does not take search down.
     """
@@ -75,15 +81,17 @@ async def search(
     if method == "hybrid" and query_vector is None:
         method = "lexical"
     ranked: list[tuple[int, float]]
+    cosines: dict[int, float] = {}
     if method == "lexical":
         ranked = await lexical_search(session, query, scope, k)
     elif method == "semantic":
         assert query_vector is not None
         ranked = await dense_search(session, query_vector, scope, k)
+        cosines = dict(ranked)
     else:
         assert query_vector is not None
-        ranked = await _hybrid(session, query, query_vector, scope, k, tuning)
-    return await _hits(session, ranked, method)
+        ranked, cosines = await _hybrid(session, query, query_vector, scope, k, tuning)
+    return await _hits(session, ranked, method, cosines)
 
 
 async def _hybrid(
@@ -93,7 +101,8 @@ async def _hybrid(
     scope: Scope,
     k: int,
     tuning: RetrievalSettings | None,
-) -> list[tuple[int, float]]:
+) -> tuple[list[tuple[int, float]], dict[int, float]]:
+    """The fused ranking, and the cosines the dense half computed on the way (no extra cost)."""
     tuning = tuning or RetrievalSettings()
     depth = max(tuning.candidates, k)
     lexical, dense = await backend_for(session).both(
@@ -104,11 +113,14 @@ async def _hybrid(
         depth,
     )
     fused = fuse(lexical, dense, tuning)
-    return fused[:k]
+    return fused[:k], dict(dense)
 
 
 async def _hits(
-    session: AsyncSession, ranked: list[tuple[int, float]], method: str
+    session: AsyncSession,
+    ranked: list[tuple[int, float]],
+    method: str,
+    cosines: dict[int, float],
 ) -> list[SearchHit]:
     if not ranked:
         return []
@@ -144,6 +156,7 @@ async def _hits(
             score=score,
             method=method,
             metadata=merged_metadata(row.document_meta, row.chunk_meta),
+            cosine=cosines.get(chunk_id),
         )
         for chunk_id, score in ranked
         if (row := by_id.get(chunk_id)) is not None

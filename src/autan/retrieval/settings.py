@@ -36,6 +36,24 @@ class RetrievalSettings(BaseModel):
         "3 s on 2 cores); off by default: on the dev split it lifted abstention from 0.00 "
         "to 0.64 but not to the 0.70 target (benchmarks/results/answers-tuning.md).",
     )
+    min_cosine: float = Field(
+        default=0.79,
+        ge=0,
+        le=1,
+        description="A chat answer grounded in searched passages says that the documents do "
+        "not contain the information, without calling the model, when the best passage's "
+        "cosine with the question is below this value (0: never, the model answers from "
+        "whatever was found). Only with the embedding models of `min_cosine_models`: "
+        "cosines of different models are not on the same scale. 0.79 is fitted for "
+        "multilingual-e5-small on the answer benchmark's dev split: 0.85 of unanswerable "
+        "pairs refused, 0.01 of answerable ones (benchmarks/results/answers-threshold.md).",
+    )
+    min_cosine_models: list[str] = Field(
+        default=["multilingual-e5-small"],
+        description="Embedding models (ids of the models file) whose cosines `min_cosine` "
+        "was fitted for; with any other embedding model no answer is refused on this "
+        "ground. Fit a threshold for another model with benchmarks/answers/threshold.py.",
+    )
     fusion: Literal["score", "rank"] = Field(
         default="score",
         description="How hybrid search fuses its two rankings: `score` (standardised scores, "
