@@ -168,6 +168,20 @@ async def test_a_model_reciting_its_instructions_is_not_shown_them(site: Site) -
         assert stored.content == shown
 
 
+async def test_a_fast_model_s_words_reach_the_page_in_fewer_events(site: Site) -> None:
+    # The scripted model writes its ~20 words at once: the first goes out alone (never held),
+    # the rest together instead of one event per word.
+    async with site.signed_in("member_a") as browser:
+        csrf = await csrf_of(browser)
+        events = await turn(browser, csrf, content="Combien de jours de congé me reste-t-il ?")
+    deltas = [data["text"] for name, data in events if name == "delta"]
+    written = "".join(deltas)
+    assert written.startswith("Voici une réponse") and written.endswith("Fin de la réponse [1].")
+    assert deltas[0] == "Voici" and len(deltas) < len(written.split(" ")) // 2
+    [stored] = [m for m in await messages_of(site, events[0][1]["id"]) if m.role != "user"]
+    assert stored.content == written
+
+
 async def test_stop_before_the_first_word_keeps_the_question_with_a_retry(site: Site) -> None:
     async with site.signed_in("member_a") as browser:
         csrf = await csrf_of(browser)

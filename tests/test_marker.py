@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from autan.accounts import service as accounts
 from autan.arena.models import Comparison
+from autan.connectors.models import DriveConnection
 from autan.documents.models import Chunk, Collection, Document, DocumentStatus
 from tests.support.library import add_conversation, database, user_by_email
 from tests.support.web import PEOPLE, Site, run_site
@@ -53,6 +54,17 @@ async def _seed(site: Site) -> dict[str, list[str]]:
         )
         collection = Collection(org_id=member.org_id, owner_id=member.id, name=f"Dossier {MARKER}")
         session.add(collection)
+        await session.flush()
+        # The member's drive folder: its address and user name hold the marker.
+        drive = DriveConnection(
+            org_id=member.org_id,
+            owner_id=member.id,
+            collection_id=collection.id,
+            url=f"https://drive.example.org/{MARKER}/",
+            username=f"agent-{MARKER}",
+            secret="not-a-real-ciphertext",
+        )
+        session.add(drive)
         await session.flush()
         documents: list[str] = []
         chunks: list[str] = []
@@ -106,6 +118,7 @@ async def _seed(site: Site) -> dict[str, list[str]]:
             "assistant_id": [str(uuid.uuid4())],
             "job_id": [str(uuid.uuid4())],
             "comparison_id": [str(comparison.id)],
+            "drive_id": [str(drive.id)],
             "questionnaire_id": [str(uuid.uuid4())],
             "token": ["not-a-token"],
         }

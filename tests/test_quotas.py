@@ -265,7 +265,7 @@ async def test_a_redis_outage_lets_requests_through_and_is_logged() -> None:
 
 
 def test_the_memory_sweep_hook_still_exists() -> None:
-    """`_SweptMemoryStorage` overrides these private methods of limits' memory storage."""
+    """`quotas.storage.SweptMemoryStorage` overrides these private methods of limits' storage."""
     assert callable(getattr(MemoryStorage, "_MemoryStorage__schedule_expiry", None))
     assert callable(getattr(MemoryStorage, "_MemoryStorage__expire_events", None))
 

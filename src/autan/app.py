@@ -45,10 +45,13 @@ from autan.budgets.service import Budgets
 from autan.chat import pages as chat_pages
 from autan.chat.grounding import ChatGrounding
 from autan.chat.turns import Turns
+from autan.connectors import pages as drive_pages
+from autan.connectors.router import router as drives_router
+from autan.connectors.runtime import Drives, build_drives
 from autan.core import error_handlers, telemetry
 from autan.core.body import document_body_models
 from autan.core.db import create_engine, session_factory
-from autan.core.events import DocumentsQueued, EventBus, build_bus
+from autan.core.events import DocumentsQueued, DriveSyncRequested, EventBus, build_bus
 from autan.core.limits import AdmissionLimits
 from autan.core.metrics import Metrics
 from autan.deps import principal
@@ -129,6 +132,7 @@ class Backend:
     documents: IngestionWorker
     # Started beside the ingestion loops (`autan worker`, or serve with its worker).
     retention: RetentionPurger
+    drives: Drives
 
 
 @asynccontextmanager
@@ -176,9 +180,20 @@ async def backend(
     # Uploads made by a web process (or the CLI) wake the workers of every process at once.
     bus.subscribe(DocumentsQueued, lambda _event: documents.wake())
     purger = RetentionPurger(factory, FileStore(settings.data_dir / "files"), settings.retention)
+    drives = build_drives(
+        factory,
+        FileStore(settings.data_dir / "files"),
+        settings.connectors,
+        settings.resolved_secret_key(),
+        settings.documents.max_file_bytes,
+    )
+    bus.subscribe(DriveSyncRequested, lambda _event: drives.syncer.wake())
     try:
-        yield Backend(settings, factory, bus, metrics, limiter, quotas, gateway, documents, purger)
+        yield Backend(
+            settings, factory, bus, metrics, limiter, quotas, gateway, documents, purger, drives
+        )
     finally:
+        await drives.close()
         await purger.stop()
         await bus.stop()
         await documents.stop(grace)
@@ -204,6 +219,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         await core.bus.start()
         await core.documents.start()
         core.retention.start()
+        core.drives.syncer.start()
         # Deep-research runs too, where web search is configured (else this is None).
         web_runtime = WebRuntime(settings.web)
         policies = OrgPolicies(core.factory, settings.gateway.api_key_cache_ttl, core.bus)
@@ -244,6 +260,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.documents.worker_in_serve:
                 await documents.start()
                 core.retention.start()
+                core.drives.syncer.start()
             templates = Templates()
             models_client = ModelClient(core.gateway)
             cache_ttl = settings.gateway.api_key_cache_ttl
@@ -265,6 +282,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 gateway=core.gateway,
                 models=models_client,
                 documents=documents,
+                drives=core.drives,
                 turns=Turns(
                     factory,
                     models_client,
@@ -330,6 +348,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chunks_router)
     app.include_router(ocr_router)
     app.include_router(assistants_router)
+    app.include_router(drives_router)
     app.include_router(accounts_router)
     app.include_router(links_router)
     app.include_router(auth_router)
@@ -354,6 +373,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(charter_pages.router)
     app.include_router(library_pages.router)
     app.include_router(collection_pages.router)
+    app.include_router(drive_pages.router)
     app.include_router(assistant_pages.router)
     app.include_router(research_pages.router)
     app.include_router(arena_pages.router)

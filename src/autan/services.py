@@ -20,6 +20,7 @@ from autan.accounts.sessions import SessionAuthenticator, SessionCodec, SessionR
 from autan.accounts.signin import PasswordSignIn
 from autan.accounts.throttle import LoginThrottle
 from autan.chat.turns import Turns
+from autan.connectors.runtime import Drives
 from autan.core.events import EventBus
 from autan.core.metrics import Metrics
 from autan.documents.worker import IngestionWorker
@@ -43,6 +44,7 @@ class Services:
     gateway: Gateway
     models: ModelClient
     documents: IngestionWorker
+    drives: Drives
     turns: Turns
     web: WebGrounding
     research: Research

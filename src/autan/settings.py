@@ -18,6 +18,7 @@ from autan.accounts.mail_settings import MailSettings
 from autan.accounts.oidc_settings import OidcSettings
 from autan.budgets.settings import BudgetSettings
 from autan.chat.settings import ChatSettings
+from autan.connectors.settings import ConnectorSettings
 from autan.core.db import DatabasePoolSettings
 from autan.core.events import EventSettings
 from autan.documents.settings import DocumentSettings
@@ -155,6 +156,10 @@ class Settings(BaseSettings):
     )
     mail: MailSettings = Field(
         MailSettings(), description="E-mail of reset and invitation links (AUTAN_MAIL__*)."
+    )
+    connectors: ConnectorSettings = Field(
+        ConnectorSettings(),
+        description="WebDAV drive folders synced into collections (AUTAN_CONNECTORS__*).",
     )
 
     @field_validator("forwarded_allow_ips")

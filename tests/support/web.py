@@ -15,6 +15,7 @@ import orjson
 from autan.accounts import service
 from autan.accounts.mail_settings import MailSettings
 from autan.accounts.models import Role
+from autan.connectors.settings import ConnectorSettings
 from autan.core.db import DatabasePoolSettings, create_engine, session_factory, utcnow
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from autan.retrieval.settings import RetrievalSettings
@@ -61,6 +62,7 @@ async def run_site(
     research: dict[str, object] | None = None,
     mail: dict[str, object] | None = None,
     retrieval: dict[str, object] | None = None,
+    connectors: dict[str, object] | None = None,
 ) -> AsyncIterator[Site]:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
@@ -93,6 +95,8 @@ async def run_site(
         settings.mail = MailSettings.model_validate(mail)
     if retrieval is not None:
         settings.retrieval = RetrievalSettings.model_validate(retrieval)
+    if connectors is not None:
+        settings.connectors = ConnectorSettings.model_validate(connectors)
     async with serve_autan(settings) as autan:
         yield Site(autan)
 

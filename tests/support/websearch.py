@@ -4,7 +4,8 @@ The engine answers `GET /search?q=...&format=json` as SearXNG does (a `results` 
 `url`, `title`, `content`, `publishedDate`), ranking the site's pages by the words they
 share with the query; `mode` makes it dead (HTTP 500) or slow. The site serves HTML pages
 and the awkward cases: a slow page, a 50 MB page, redirects to loopback and to the cloud
-metadata address, a PDF, an image, plain text.
+metadata address, a redirect to the same site under another name (`localhost`), a PDF, an
+image, plain text.
 """
 
 from __future__ import annotations
@@ -155,6 +156,11 @@ def _site(fixture: WebFixture, other_port: int) -> web.Application:
     async def redirect_metadata(_request: web.Request) -> web.Response:
         raise web.HTTPFound("http://169.254.169.254/latest/meta-data/")
 
+    async def redirect_elsewhere(request: web.Request) -> web.Response:
+        # The same server under another name: only domain rules tell the two apart.
+        port = request.url.port
+        raise web.HTTPFound(f"http://localhost:{port}{fixture.pages[1].path}")
+
     async def redirect_ok(_request: web.Request) -> web.Response:
         raise web.HTTPMovedPermanently(fixture.pages[0].path)
 
@@ -175,6 +181,7 @@ def _site(fixture: WebFixture, other_port: int) -> web.Application:
         "/redirect-loopback": redirect_loopback,
         "/redirect-metadata": redirect_metadata,
         "/redirect-ok": redirect_ok,
+        "/redirect-elsewhere": redirect_elsewhere,
         "/doc.pdf": pdf,
         "/image.png": image,
         "/horaires.txt": text,

@@ -40,6 +40,9 @@ class Action(StrEnum):
     DEEP_RESEARCH = "deep_research"  # that a run started, never its question
     BUDGET_UPDATED = "budget_updated"
     BUDGET_ALERT = "budget_alert"  # a budget reached 80 % or 100 % this month
+    WEB_DOMAINS_UPDATED = "web_domains_updated"  # an organisation's web allow/block-lists
+    DRIVE_CONNECTED = "drive_connected"  # a drive folder synced into a collection
+    DRIVE_REVOKED = "drive_revoked"  # its password erased; documents kept or deleted
 
 
 def record(

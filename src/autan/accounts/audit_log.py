@@ -58,6 +58,9 @@ LABELS: dict[str, str] = {
     Action.RETENTION_PURGED: _("Expired data deleted"),
     Action.BUDGET_UPDATED: _("Monthly budget changed"),
     Action.BUDGET_ALERT: _("Monthly budget alert"),
+    Action.WEB_DOMAINS_UPDATED: _("Web search domains changed"),
+    Action.DRIVE_CONNECTED: _("Drive folder connected"),
+    Action.DRIVE_REVOKED: _("Drive folder disconnected"),
 }
 SYSTEM = _("system")
 # Targets without a name of their own; shown translated (`AuditRow.target_is_msgid`).

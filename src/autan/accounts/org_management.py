@@ -14,6 +14,7 @@ from autan.accounts.principal import Principal
 from autan.accounts.service import change_user
 from autan.core.errors import Forbidden, InvalidRequest, NotFound
 from autan.core.events import OrganisationChanged, QuotaRulesChanged, emit
+from autan.websearch.domain_patterns import parse_patterns
 
 
 class UserNotInScope(NotFound):
@@ -47,6 +48,7 @@ _ORG_FIELDS = (
     "web_allowed_domains",
     "web_blocked_domains",
 )
+_WEB_DOMAIN_FIELDS = ("web_allowed_domains", "web_blocked_domains")
 
 
 async def update_org(
@@ -67,6 +69,10 @@ async def update_org(
         raise InvalidRequest(
             "{field} cannot be changed.", param=unknown[0], values={"field": unknown[0]}
         )
+    changes = dict(changes)
+    for field in _WEB_DOMAIN_FIELDS:
+        if changes.get(field) is not None:
+            changes[field] = parse_patterns(changes[field], field)
     before = {field: getattr(org, field) for field in changes}
     after = dict(changes)
     if "allowed_domains" in changes:
@@ -77,18 +83,47 @@ async def update_org(
     for field, value in after.items():
         if field != "allowed_domains":
             setattr(org, field, value)
-    audit.record(
-        session,
-        audit.Action.ORG_UPDATED,
-        actor_id=actor.user_id,
-        org_id=org.id,
-        target=org.slug,
-        before=before,
-        after=after,
-    )
+    _record_changes(session, org, actor, before, after)
     emit(session, OrganisationChanged(org.id))
+    if "research_limits" in changes:
+        # They hold the web search quotas too, which `Quotas` caches with the quota rules.
+        emit(session, QuotaRulesChanged(org.id))
     await session.commit()
     return org
+
+
+def _record_changes(
+    session: AsyncSession,
+    org: Organisation,
+    actor: Principal,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> None:
+    """Audit the change: the web domain lists under their own action when they changed
+    (a referent looking for who narrowed web search finds it by name), the rest as an
+    organisation update."""
+    lists = [f for f in _WEB_DOMAIN_FIELDS if f in after and after[f] != before[f]]
+    if lists:
+        audit.record(
+            session,
+            audit.Action.WEB_DOMAINS_UPDATED,
+            actor_id=actor.user_id,
+            org_id=org.id,
+            target=org.slug,
+            before={f: before[f] for f in lists},
+            after={f: after[f] for f in lists},
+        )
+    rest = [f for f in after if f not in lists]
+    if rest or not lists:
+        audit.record(
+            session,
+            audit.Action.ORG_UPDATED,
+            actor_id=actor.user_id,
+            org_id=org.id,
+            target=org.slug,
+            before={f: before[f] for f in rest},
+            after={f: after[f] for f in rest},
+        )
 
 
 async def set_quota(

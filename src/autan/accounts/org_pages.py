@@ -27,6 +27,7 @@ from autan.core.error_handlers import STATUS_OF_KIND
 from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import Offset, Slug
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
+from autan.quotas.policy import QuotaSettings
 from autan.research.settings import ResearchSettings
 from autan.services import services_of
 from autan.web import forms, org_frame
@@ -243,7 +244,9 @@ def _typed_settings(form: FormData) -> dict[str, Any]:
     }
 
 
-def _org_changes(form: FormData, research: ResearchSettings) -> dict[str, Any]:
+def _org_changes(
+    form: FormData, research: ResearchSettings, quotas: QuotaSettings
+) -> dict[str, Any]:
     domains_text = forms.text(form, "domains", 10_000)
     domains = [d.strip() for d in domains_text.replace(",", "\n").splitlines() if d.strip()]
     models = [m for m in form.getlist("models") if isinstance(m, str)]
@@ -259,7 +262,7 @@ def _org_changes(form: FormData, research: ResearchSettings) -> dict[str, Any]:
             "domains",
         ) from None
     changes = patch.model_dump(include={"allowed_domains", "allowed_models"})
-    return changes | web_access_changes(form, research)
+    return changes | web_access_changes(form, research, quotas)
 
 
 def _settings_error(request: Request, exc: AutanError) -> str:
@@ -277,7 +280,8 @@ async def update_settings(
     org = await managed_org(session, slug, me)
     form = await request.form()
     try:
-        changes = _org_changes(form, services_of(request).settings.research)
+        platform = services_of(request).settings
+        changes = _org_changes(form, platform.research, platform.quotas)
         move = me.role == Role.ADMIN and form.get("move_domains") == "on"
         await org_management.update_org(session, org, changes, me, move_domains=move)
     except (InvalidRequest, DomainTaken) as exc:

@@ -105,6 +105,9 @@ class Turns:
                 raise WebSearchOff()
             await self._web.check(principal)
         await self._quotas.check(principal)
+        if request.web_search and self._web is not None:
+            # Counted here, so that a refusal keeps the question in the composer.
+            await self._web.count_search(principal)
         if request.temporary:
             turns = check_history(request.history)
             if request.action == "regenerate":
@@ -236,11 +239,30 @@ class Turns:
             max_tokens=self._settings.max_answer_tokens,
         )
         guard = LeakGuard(str(messages[0].get("content", "")) if messages else "")
-        async for text in stream:
-            if shown := _shown(guard.feed(text), answer.text):
+        # Pieces a fast model writes within `interval` go out as one event: each event costs
+        # the server (guard, encoding, a socket write) and the page (a render) the same,
+        # whatever its length, and nobody reads faster than 20 updates a second.
+        interval = self._settings.stream_interval_ms / 1000.0
+        held, sent_at = "", -interval
+        try:
+            async for text in stream:
+                held += text
+                now = time.monotonic()
+                if now - sent_at < interval:
+                    continue
+                if shown := _shown(guard.feed(held), answer.text):
+                    # Only what was shown starts the interval: the first words are never held.
+                    answer.text += shown
+                    sent_at = now
+                    yield TurnEvent("delta", {"text": shown})
+                held = ""
+        except AutanError:
+            # The model failed mid-answer: what it wrote before is kept and shown.
+            if shown := _shown(guard.feed(held), answer.text):
                 answer.text += shown
                 yield TurnEvent("delta", {"text": shown})
-        if shown := _shown(guard.flush(), answer.text):
+            raise
+        if shown := _shown(guard.feed(held) + guard.flush(), answer.text):
             answer.text += shown
             yield TurnEvent("delta", {"text": shown})
 
@@ -297,6 +319,7 @@ class Turns:
             "en" if request.lang == "en" else "fr",
             first=len(grounded.sources) + 1,
             search=search,
+            counted=bool(request.web_search),
         )
         grounded.messages = web.messages
         grounded.sources = [*grounded.sources, *web.sources]

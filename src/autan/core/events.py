@@ -139,6 +139,12 @@ class DocumentsQueued(Event):
     """Documents were queued for ingestion: workers in any process look for work at once."""
 
 
+@_kind("drive_sync_requested")
+@dataclass(frozen=True, slots=True)
+class DriveSyncRequested(Event):
+    """A drive folder was connected or asked to sync now: the sync schedules look at once."""
+
+
 def encode(event: Event) -> dict[str, Any]:
     """An event as JSON-ready values: its kind and its fields."""
     fields = {

@@ -51,7 +51,13 @@ class GatewaySettings(BaseModel):
         1.0, description="Seconds between batched writes of usage rows."
     )
     api_key_cache_ttl: float = Field(
-        30.0, description="Seconds a validated API key is trusted before the database is asked."
+        300.0,
+        description=(
+            "Seconds a validated API key, a signed-in user, an organisation's policy or charter"
+            " version is trusted before the database is asked again. A change reaches every"
+            " process at once through the event bus; this is the safety net (while the bus is"
+            " down, the events' degraded TTL applies instead)."
+        ),
     )
     max_body_bytes: int = Field(
         8 * 1024 * 1024, description="Largest request body accepted on /v1, in bytes."

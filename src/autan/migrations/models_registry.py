@@ -5,6 +5,7 @@ from autan.arena import models as _arena
 from autan.assistants import models as _assistants
 from autan.budgets import models as _budgets
 from autan.chat import models as _chat
+from autan.connectors import models as _connectors
 from autan.core import events_db as _events
 from autan.core.db import Base
 from autan.documents import models as _documents
@@ -23,6 +24,7 @@ __all__ = [
     "_assistants",
     "_budgets",
     "_chat",
+    "_connectors",
     "_documents",
     "_events",
     "_prompts",

@@ -52,6 +52,24 @@ async def _token_budgets(request: Request, principal: Principal) -> list[dict[st
     ]
 
 
+async def _web_limits(request: Request, principal: Principal) -> dict[str, Any] | None:
+    """The caller's web search and deep-research limits, and what they used of them (an
+    Autan extension; None where the deployment has no web search). Searches per minute
+    have no usage here: the window moves with every search."""
+    services = services_of(request)
+    if not services.web.available:
+        return None
+    rule = await services.quotas.rule_for(principal)
+    runs, runs_limit = await services.research.daily_runs(principal)
+    return {
+        "searches_per_minute": rule.searches_per_minute,
+        "searches_per_day": rule.searches_per_day,
+        "searches_today": await services.quotas.searches_today(principal),
+        "research_runs_per_day": runs_limit,
+        "research_runs_today": runs,
+    }
+
+
 @router.get("/info")
 async def me_info(
     request: Request, principal: CurrentPrincipal, session: SessionDep
@@ -81,6 +99,8 @@ async def me_info(
         },
         "permissions": [],
         "limits": limits,
+        # Web search is not a model: its limits stand apart from Albert's per-model list.
+        "web_limits": await _web_limits(request, principal),
         # Albert's `budget` is money; Autan's budgets are tokens, in `token_budgets`.
         "budget": None,
         "token_budgets": await _token_budgets(request, principal),

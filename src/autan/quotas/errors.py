@@ -6,7 +6,13 @@ from typing import Literal
 
 from autan.core.errors import AutanError, ErrorKind, Plural, Value, english_value
 
-QuotaCode = Literal["quota_requests_per_minute", "quota_tokens_per_day", "budget_tokens_per_month"]
+QuotaCode = Literal[
+    "quota_requests_per_minute",
+    "quota_tokens_per_day",
+    "quota_searches_per_minute",
+    "quota_searches_per_day",
+    "budget_tokens_per_month",
+]
 
 
 def wait_words(seconds: int) -> tuple[Plural, ...]:
@@ -84,6 +90,38 @@ class QuotaExceeded(AutanError):
             retry_after=retry_after,
             values={
                 "limit": Plural("{count:,} token", "{count:,} tokens", limit),
+                "wait": wait_words(retry_after),
+            },
+        )
+
+    @classmethod
+    def searches_per_minute(cls, limit: int, retry_after: int) -> QuotaExceeded:
+        """The per-minute web search rate is used up."""
+        retry_after = max(1, retry_after)
+        return cls(
+            "You have reached your limit of {limit} per minute. "
+            "You can search the web again in {wait}.",
+            code="quota_searches_per_minute",
+            limit=limit,
+            retry_after=retry_after,
+            values={
+                "limit": Plural("{count} web search", "{count} web searches", limit),
+                "wait": wait_words(retry_after),
+            },
+        )
+
+    @classmethod
+    def searches_per_day(cls, limit: int, retry_after: int) -> QuotaExceeded:
+        """The day's web searches are used up."""
+        retry_after = max(1, retry_after)
+        return cls(
+            "You have used your daily allowance of {limit}. "
+            "You can search the web again in {wait}.",
+            code="quota_searches_per_day",
+            limit=limit,
+            retry_after=retry_after,
+            values={
+                "limit": Plural("{count} web search", "{count} web searches", limit),
                 "wait": wait_words(retry_after),
             },
         )

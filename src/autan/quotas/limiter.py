@@ -36,125 +36,31 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from typing import Final
 
 import structlog
 from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
-from limits.errors import StorageError
-from limits.storage import storage_from_string
 
 from autan.quotas.errors import QuotaExceeded
 from autan.quotas.policy import QuotaRule
+from autan.quotas.storage import (
+    MEMORY_URI,
+    open_storage,
+    outage_errors,
+    redacted,
+    storage_uri,
+)
 
-MEMORY_URI: Final = "async+memory://"
+__all__ = ["MEMORY_URI", "QuotaLimiter", "QuotaUsage", "storage_uri"]
+
 _NAMESPACE: Final = "quota"  # first part of every key, after the Redis prefix
-_REDIS_KEY_PREFIX: Final = "autan"  # Redis keys read `autan:quota/requests/<user>/10/1/minute`
-_REDIS_SCHEMES: Final = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
 _REQUESTS: Final = "requests"
 _TOKENS: Final = "tokens"
+_SEARCHES: Final = "searches"
 _MINUTE: Final = 60
 _DAY: Final = 86_400
-
-
-def storage_uri(url: str | None) -> str:
-    """limits' storage URI for a Redis URL as Autan's settings hold it (`AUTAN_REDIS_URL`).
-
-    `None` or empty means process memory; `redis://…` becomes `async+redis://…` (limits'
-    asyncio Redis storage); `unix:///path` becomes `async+redis+unix:///path`; a URI that
-    already names an async storage (`async+…`) is kept.
-    """
-    if not url or url in ("memory://", MEMORY_URI):
-        return MEMORY_URI
-    if url.startswith("async+"):
-        return url
-    if url.startswith("unix://"):
-        return "async+redis+" + url
-    return "async+" + url
-
-
-def _redacted(uri: str) -> str:
-    """The URI without its password, for logs."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit(parts._replace(netloc=user + netloc))
-
-
-class _SweptMemoryStorage(MemoryStorage):
-    """limits' asyncio memory storage, sweeping expired entries at most every 10 seconds.
-
-    Why: limits 5.x starts a sweep of every key after each hit as soon as the previous sweep
-    has ended, and each key's sweep hops to a worker thread. Measured here, that was
-    ~0.5 ms of CPU per request even with ten users (about a third of the gateway's own cost
-    per request); with this throttle it is ~30 µs. Counting stays exact: every read checks
-    expiry itself; the sweep only frees the memory of users who went quiet.
-
-    It overrides a private hook of `MemoryStorage` (`__schedule_expiry`, name-mangled). If a
-    future `limits` renames it, the override is simply not called and limits' own sweep
-    runs (correct, only slower); `tests/test_quotas.py` checks that the hook still exists.
-    """
-
-    SWEEP_INTERVAL: float = 10.0
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._next_sweep = 0.0
-
-    async def _MemoryStorage__schedule_expiry(self) -> None:
-        now = time.monotonic()
-        if now < self._next_sweep:
-            return
-        self._next_sweep = now + self.SWEEP_INTERVAL
-        if self.timer is None or self.timer.done():
-            sweep = getattr(self, "_MemoryStorage__expire_events")  # noqa: B009 (name-mangled)
-            self.timer = asyncio.create_task(sweep())
-
-
-def _open_storage(uri: str, timeout: float) -> Storage:
-    if uri == MEMORY_URI:
-        return _SweptMemoryStorage()
-    scheme = uri.removeprefix("async+").split("://", 1)[0]
-    options: dict[str, Any] = {}
-    if scheme in _REDIS_SCHEMES:
-        # Imported here: redis-py takes ~0.5 s to import, for nothing with memory storage.
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        options = {
-            # redis-py rather than limits' default (coredis 5): measured here, 30-45 % less
-            # CPU per check and half the import time; and the most used Redis client, which
-            # other features (sessions) can share.
-            "implementation": "redispy",
-            "key_prefix": _REDIS_KEY_PREFIX,
-            # Short timeouts: Redis answers in well under a millisecond, and a quota check
-            # that waits on a sick Redis delays the request; past the timeout we fail open.
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
-            # One immediate retry (a pooled connection may be stale after a Redis restart)
-            # instead of redis-py's default of 3 retries with 1-10 s exponential backoff,
-            # which would hold a request for seconds before failing open.
-            "retry": Retry(NoBackoff(), 1),
-        }
-    storage = storage_from_string(uri, wrap_exceptions=True, **options)
-    if not isinstance(storage, Storage):
-        raise ValueError(f"{_redacted(uri)} is not an asyncio storage of limits (async+…)")
-    return storage
-
-
-def _outage_errors(storage: Storage) -> tuple[type[BaseException], ...]:
-    """The exceptions that mean "the store is unreachable or sick", to fail open on."""
-    if isinstance(storage, MemoryStorage):
-        return ()  # memory cannot be down; an exception there is a bug and must surface
-    base = storage.base_exceptions
-    client_errors = base if isinstance(base, tuple) else (base,)
-    # limits wraps client errors in StorageError (`wrap_exceptions=True`) for most calls;
-    # the client's own base error, OSError and TimeoutError are there in case one slips by.
-    return (StorageError, OSError, TimeoutError, *client_errors)
 
 
 def _seconds_until(reset_time: float, longest: int) -> int:
@@ -210,10 +116,10 @@ class QuotaLimiter:
         retry_interval: float = 5.0,
     ) -> None:
         self.storage_uri = storage_uri(storage_url)
-        self._storage = _open_storage(self.storage_uri, timeout)
+        self._storage = open_storage(self.storage_uri, timeout)
         self._requests = MovingWindowRateLimiter(self._storage)
         self._tokens = FixedWindowRateLimiter(self._storage)
-        self._outage = _outage_errors(self._storage)
+        self._outage = outage_errors(self._storage)
         self._retry_interval = retry_interval
         self._skip_until = 0.0  # time.monotonic() before which the store is not asked
         self._available = True
@@ -273,6 +179,49 @@ class QuotaLimiter:
             return
         if not self._available:
             self._recovered()
+
+    async def check_search(self, user_id: str, per_minute: int | None, per_day: int | None) -> None:
+        """Count one web search of `user_id`, or raise `QuotaExceeded` if either limit is
+        reached (a refused search is not counted). Fails open like `check_request`."""
+        if not per_minute and not per_day:
+            return
+        if self._skip_until and time.monotonic() < self._skip_until:
+            self.unchecked_requests += 1
+            return
+        try:
+            day = self._day_item(per_day) if per_day else None
+            if day is not None and not await self._tokens.test(day, _SEARCHES, user_id):
+                stats = await self._tokens.get_window_stats(day, _SEARCHES, user_id)
+                raise QuotaExceeded.searches_per_day(
+                    per_day or 0, _seconds_until(stats.reset_time, _DAY)
+                )
+            if per_minute:
+                item = self._minute_item(per_minute)
+                if not await self._requests.hit(item, _SEARCHES, user_id):
+                    stats = await self._requests.get_window_stats(item, _SEARCHES, user_id)
+                    raise QuotaExceeded.searches_per_minute(
+                        per_minute, _seconds_until(stats.reset_time, _MINUTE)
+                    )
+            if day is not None:
+                await self._tokens.hit(day, _SEARCHES, user_id)
+        except self._outage as exc:
+            self._failed("check_search", exc)
+            self.unchecked_requests += 1
+            return
+        if not self._available:
+            self._recovered()
+
+    async def searches_used(self, user_id: str, per_day: int | None) -> int | None:
+        """Searches counted in `user_id`'s current day; None without a daily limit or when
+        the store cannot be read. Counts nothing."""
+        if not per_day or (self._skip_until and time.monotonic() < self._skip_until):
+            return None
+        try:
+            used = await self._storage.get(self._day_item(per_day).key_for(_SEARCHES, user_id))
+        except self._outage as exc:
+            self._failed("searches_used", exc)
+            return None
+        return int(used or 0)
 
     async def add_tokens(self, user_id: str, rule: QuotaRule, tokens: int) -> None:
         """Add a finished request's total tokens to the user's day. Never raises for the store.
@@ -392,7 +341,7 @@ class QuotaLimiter:
             self._available = False
             self._log.warning(
                 "quota_storage_unavailable",
-                storage=_redacted(self.storage_uri),
+                storage=redacted(self.storage_uri),
                 operation=operation,
                 error=repr(error),
                 retry_in=self._retry_interval,
@@ -404,7 +353,7 @@ class QuotaLimiter:
         self._skip_until = 0.0
         self._log.info(
             "quota_storage_recovered",
-            storage=_redacted(self.storage_uri),
+            storage=redacted(self.storage_uri),
             storage_errors=self.storage_errors,
             unchecked_requests=self.unchecked_requests,
         )

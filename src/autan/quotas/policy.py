@@ -20,10 +20,14 @@ and "empty = inherit, 0 = unlimited" is the convention admins know from other to
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 
 from pydantic import BaseModel, Field, field_validator
+
+SEARCH_LIMITS: Final = ("searches_per_minute", "searches_per_day")
+"""The web search quotas an organisation may lower (kept in `Organisation.research_limits`)."""
 
 UNLIMITED: Final = 0
 """In an override rule: no limit for this field, whatever less specific levels say."""
@@ -47,6 +51,18 @@ class QuotaSettings(BaseModel):
         description="Tokens (prompt + completion) a user may use per day; the day starts "
         "with the first counted request and lasts 24 hours; empty or 0 for no limit.",
     )
+    searches_per_minute: int | None = Field(
+        5,
+        ge=0,
+        description="Web searches a person may start in any 60-second span, counted apart "
+        "from model requests; organisations may only lower it. Empty or 0 for no limit.",
+    )
+    searches_per_day: int | None = Field(
+        100,
+        ge=0,
+        description="Web searches a person may start per day (the day starts with the first "
+        "search and lasts 24 hours); organisations may only lower it. Empty or 0 for no limit.",
+    )
     storage_timeout: float = Field(
         0.25,
         gt=0,
@@ -54,7 +70,13 @@ class QuotaSettings(BaseModel):
         "request is allowed (fail open) and Redis is left alone for a few seconds.",
     )
 
-    @field_validator("requests_per_minute", "tokens_per_day", mode="before")
+    @field_validator(
+        "requests_per_minute",
+        "tokens_per_day",
+        "searches_per_minute",
+        "searches_per_day",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unlimited(cls, value: object) -> object:
         # `AUTAN_QUOTAS__TOKENS_PER_DAY=` (set but empty) reads as "no limit", not an error.
@@ -69,6 +91,22 @@ class QuotaSettings(BaseModel):
             tokens_per_day=self.tokens_per_day or None,
         )
 
+    def search_limits(
+        self, overrides: Mapping[str, object] | None
+    ) -> tuple[int | None, int | None]:
+        """Searches per minute and per day for one organisation: the platform's, lowered by
+        the organisation's own (`Organisation.research_limits`); None is no limit."""
+        if not self.enabled:
+            return None, None
+        limits: list[int | None] = []
+        for name in SEARCH_LIMITS:
+            value = getattr(self, name) or None
+            wanted = (overrides or {}).get(name)
+            if isinstance(wanted, int) and wanted > 0:
+                value = wanted if value is None else min(value, wanted)
+            limits.append(value)
+        return limits[0], limits[1]
+
 
 @dataclass(frozen=True, slots=True)
 class QuotaRule:
@@ -76,16 +114,20 @@ class QuotaRule:
 
     requests_per_minute: int | None = None
     tokens_per_day: int | None = None
+    # Web searches, counted apart from model requests. Organisations may only lower the
+    # platform's (`QuotaSettings.search_limits`); `resolve` leaves them to the caller.
+    searches_per_minute: int | None = None
+    searches_per_day: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("requests_per_minute", "tokens_per_day"):
+        for name in ("requests_per_minute", "tokens_per_day", *SEARCH_LIMITS):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must be positive, 0 (unlimited) or None, not {value}")
 
     @property
     def unlimited(self) -> bool:
-        """True when a resolved rule limits nothing (the limiter then does no work at all)."""
+        """True when a resolved rule limits no model request (`check` then does no work)."""
         return not self.requests_per_minute and not self.tokens_per_day
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
+from dataclasses import replace
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from autan.accounts.models import Organisation, Role
 from autan.accounts.models import QuotaRule as QuotaRuleRow
-from autan.accounts.models import Role
 from autan.accounts.principal import Principal
 from autan.budgets.service import Budgets
 from autan.core.cache import LoadingCache
@@ -62,9 +63,17 @@ class Quotas:
             rows = list(
                 await session.scalars(select(QuotaRuleRow).where(QuotaRuleRow.org_id == org_id))
             )
+            web_limits = await session.scalar(
+                select(Organisation.research_limits).where(Organisation.id == org_id)
+            )
         org_rule = next((r for r in rows if r.role is None), None)
         role_rule = next((r for r in rows if r.role == role), None)
-        return resolve(self._settings, org_rule, role_rule)
+        per_minute, per_day = self._settings.search_limits(web_limits)
+        return replace(
+            resolve(self._settings, org_rule, role_rule),
+            searches_per_minute=per_minute,
+            searches_per_day=per_day,
+        )
 
     async def rule_for(self, principal: Principal) -> QuotaRule:
         """The rule that applies to this user now."""
@@ -84,6 +93,23 @@ class Quotas:
             return
         self._rule_of[principal.user_id] = rule
         await self._limiter.check_request(str(principal.user_id), rule)
+
+    async def check_search(self, principal: Principal) -> None:
+        """Count one web search, or raise `QuotaExceeded` (searches per minute or per day).
+
+        Searches are counted apart from model requests: the answer that follows a search
+        is a model request of its own, checked by `check`.
+        """
+        rule = await self.rule_for(principal)
+        await self._limiter.check_search(
+            str(principal.user_id), rule.searches_per_minute, rule.searches_per_day
+        )
+
+    async def searches_today(self, principal: Principal) -> int | None:
+        """Web searches counted in this person's current day (None: no daily limit, or the
+        store could not be read)."""
+        rule = await self.rule_for(principal)
+        return await self._limiter.searches_used(str(principal.user_id), rule.searches_per_day)
 
     def add_tokens(self, user_id: uuid.UUID | None, tokens: int) -> None:
         """Note tokens spent; they are added to daily budgets at the next flush."""

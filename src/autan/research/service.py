@@ -71,19 +71,8 @@ class Research:
             )
             if int(going or 0) >= self._settings.max_running_per_user:
                 raise TooManyResearches()
-            overrides = await session.scalar(
-                select(Organisation.research_limits).where(Organisation.id == principal.org_id)
-            )
-            limits = self._settings.limits(overrides)
-            today = await session.scalar(
-                select(func.count())
-                .select_from(ResearchJob)
-                .where(
-                    ResearchJob.user_id == principal.user_id,
-                    ResearchJob.created_at > utcnow() - timedelta(days=1),
-                )
-            )
-            if int(today or 0) >= limits["max_runs_per_day"]:
+            limits = await self._limits(session, principal)
+            if await _runs_today(session, principal) >= limits["max_runs_per_day"]:
                 raise ResearchDailyLimit(limits["max_runs_per_day"])
             job = ResearchJob(
                 user_id=principal.user_id,
@@ -113,6 +102,31 @@ class Research:
         if self._wake is not None:
             self._wake()
         return job
+
+    async def _limits(self, session: AsyncSession, principal: Principal) -> dict[str, int]:
+        overrides = await session.scalar(
+            select(Organisation.research_limits).where(Organisation.id == principal.org_id)
+        )
+        return self._settings.limits(overrides)
+
+    async def daily_runs(self, principal: Principal) -> tuple[int, int]:
+        """Runs this person started in the last 24 hours, and how many they may start."""
+        async with self._factory() as session:
+            limit = (await self._limits(session, principal))["max_runs_per_day"]
+            return await _runs_today(session, principal), limit
+
+
+async def _runs_today(session: AsyncSession, principal: Principal) -> int:
+    """Runs started by this person in the last 24 hours (the daily cap's window)."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(ResearchJob)
+        .where(
+            ResearchJob.user_id == principal.user_id,
+            ResearchJob.created_at > utcnow() - timedelta(days=1),
+        )
+    )
+    return int(count or 0)
 
 
 async def owned(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> ResearchJob:

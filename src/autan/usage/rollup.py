@@ -9,6 +9,7 @@ the transaction that inserts the rows.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -80,7 +81,13 @@ def aggregate(
 
 
 def _upsert(session: AsyncSession, table: Table, counters: tuple[str, ...]) -> Any:
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return _upsert_of(session.get_bind().dialect.name, table, counters)
+
+
+@functools.cache
+def _upsert_of(dialect_name: str, table: Table, counters: tuple[str, ...]) -> Any:
+    # Built once: each flush would otherwise rebuild and re-key the same statement.
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
     statement = dialect.insert(table)
     keys = [c.name for c in table.primary_key.columns]
     return statement.on_conflict_do_update(

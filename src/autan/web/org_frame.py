@@ -101,7 +101,8 @@ async def settings_page(
         "budget_rows": [(role, budgets.get(role)) for role in BUDGET_ROLES],
         "max_budget": MAX_BUDGET,
     }
-    context |= web_access_context(org, services_of(request).settings.research) | (extra or {})
+    platform = services_of(request).settings
+    context |= web_access_context(org, platform.research, platform.quotas) | (extra or {})
     return await render_admin_page(
         request, "admin/settings.html", me, csrf, session, org, context, status_code
     )

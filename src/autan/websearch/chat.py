@@ -69,6 +69,10 @@ class WebGrounding:
         if not await self.allowed(principal):
             raise WebSearchForbidden()
 
+    async def count_search(self, principal: Principal) -> None:
+        """Count one web search against the person's quotas, or raise QuotaExceeded."""
+        await self._quotas.check_search(principal)
+
     async def ground(
         self,
         principal: Principal,
@@ -79,14 +83,20 @@ class WebGrounding:
         *,
         search: bool = True,
         pages: int | None = None,
+        counted: bool = False,
     ) -> WebGrounded:
         """Search for the question (unless not `search`: then only the links pasted in it
-        are read) and put the pages read, numbered from `first`, in the prompt. A search
-        counts as one request of the person's quota. Pasted links that could not be read
-        join the sources, unnumbered, with the reason in plain words."""
+        are read) and put the pages read, numbered from `first`, in the prompt.
+
+        A search counts against the person's web search quotas, apart from model requests
+        (`counted`: the caller already counted it with `count_search`, before storing the
+        question); reading pasted links alone does not. Pasted links that could not be
+        read, and search results outside the organisation's domains, join the sources,
+        unnumbered, with the reason in plain words."""
         await self.check(principal)
         assert self._search is not None
-        await self._quotas.check(principal)
+        if search and not counted:
+            await self._quotas.check_search(principal)
         async with self._factory() as session:
             audit.record(
                 session,
@@ -101,6 +111,7 @@ class WebGrounding:
         )
         sources = [s.as_source(n) for n, s in enumerate(findings.sources, first)]
         sources += refused_links(findings.refused, links_in(question))
+        sources += refused_links(findings.refused, findings.off_domain)
         return WebGrounded(
             messages=with_web_sources(messages, findings.sources, first, lang, question),
             findings=findings,

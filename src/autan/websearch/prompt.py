@@ -21,6 +21,12 @@ NOTICES: dict[str, dict[str, str]] = {
         "fr": "*Aucune page web n'a pu être lue : cette réponse ne s'appuie pas sur le web.*\n\n",
         "en": "*No web page could be read: this answer does not draw on the web.*\n\n",
     },
+    "off_domain": {
+        "fr": "*Les pages trouvées sont sur des sites que votre organisation n'autorise pas : "
+        "cette réponse ne s'appuie pas sur le web.*\n\n",
+        "en": "*The pages found are on sites your organisation does not allow: this answer "
+        "does not draw on the web.*\n\n",
+    },
     "no_results": {
         "fr": "*La recherche web n'a rien trouvé : cette réponse ne s'appuie pas sur le web.*\n\n",
         "en": "*Web search found nothing: this answer does not draw on the web.*\n\n",

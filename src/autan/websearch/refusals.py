@@ -1,4 +1,4 @@
-"""Why a pasted link was not read, in plain words for the answer's sources area.
+"""Why a link (pasted, or a search result) was not read, in plain words for the sources area.
 
 The reasons are `FetchRefused.reason`; the messages are catalogue ids (English), translated
 where they are shown (the page's template, the chat script's strings).
@@ -14,7 +14,7 @@ REFUSAL_MESSAGES: dict[str, str] = {
     "address": "This address is on a private or internal network: it is never read.",
     "dns": "This address could not be found.",
     "credentials": "Links carrying a user name or a password are never read.",
-    "domain": "Your organisation does not allow reading this site.",
+    "domain": "Domain not allowed by your organisation.",
     "scheme": "Only web addresses (http, https) are read.",
     "bad_url": "This address is not a valid web address.",
     "too_large": "The page is too large to be read.",
@@ -32,7 +32,8 @@ def refusal_message(reason: str) -> str:
 
 
 def refused_links(refused: dict[str, str], pasted: Iterable[str]) -> list[dict[str, Any]]:
-    """The pasted links that were not read, as unnumbered items of the answer's sources."""
+    """The links (pasted, or found by the search) that were not read, as unnumbered items of
+    the answer's sources."""
     return [
         {
             "kind": "web_refused",

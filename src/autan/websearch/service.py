@@ -10,6 +10,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -22,7 +23,8 @@ from autan.websearch.settings import WebSettings
 
 log = structlog.get_logger(__name__)
 
-Notice = Literal["engine_unavailable", "nothing_read"]
+Notice = Literal["engine_unavailable", "nothing_read", "off_domain"]
+MAX_OFF_DOMAIN_SHOWN = 5  # search results outside the organisation's domains, listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,8 @@ class WebFindings:
     sources: list[WebSource] = field(default_factory=list)
     notice: Notice | None = None
     refused: dict[str, str] = field(default_factory=dict)  # URL -> reason, for logs and tests
+    # Search results outside the organisation's domains, not read (shown to the member).
+    off_domain: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -118,12 +122,14 @@ class WebSearch:
         if search and self._engine is not None:
             findings.queries = queries_for(question)
             results = await self._search(findings, lang)
-            candidates += [r for r in results if r.url not in pasted]
+            candidates += self._within(rules, [r for r in results if r.url not in pasted], findings)
         findings.sources = await self._read(
             candidates, pasted, question, rules, findings, pages or self._settings.pages_to_read
         )
         if candidates and not findings.sources and findings.notice is None:
             findings.notice = "nothing_read"
+        elif findings.off_domain and not findings.sources and findings.notice is None:
+            findings.notice = "off_domain"
         findings.seconds = time.perf_counter() - started
         log.info(
             "web_search",
@@ -135,6 +141,21 @@ class WebSearch:
             seconds=round(findings.seconds, 3),
         )
         return findings
+
+    @staticmethod
+    def _within(
+        rules: DomainRules, results: list[SearchResult], findings: WebFindings
+    ) -> list[SearchResult]:
+        """The results on the organisation's domains; the others are set aside before any
+        reading, so that they take no place of a page that may be read."""
+        kept = []
+        for result in results:
+            if rules.permits(_host(result.url)):
+                kept.append(result)
+            elif len(findings.off_domain) < MAX_OFF_DOMAIN_SHOWN:
+                findings.refused[result.url] = "domain"
+                findings.off_domain.append(result.url)
+        return kept
 
     async def _search(self, findings: WebFindings, lang: str) -> list[SearchResult]:
         assert self._engine is not None
@@ -223,6 +244,13 @@ class WebSearch:
             published=page.published or candidate.published,
             pasted=candidate.url in pasted,
         )
+
+
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""  # not read anyway: the fetcher refuses it as a bad address
 
 
 def _enough(read: dict[int, WebSource | None], size: int, wanted: int) -> bool:
