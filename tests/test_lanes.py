@@ -37,7 +37,9 @@ def _with_an_upstream() -> None:
 def test_what_starts_a_process_is_found_in_the_source(request: pytest.FixtureRequest) -> None:
     assert starts_processes(_with_an_upstream)
     assert not starts_processes(test_the_test_command_runs_the_suite_in_parallel)
-    assert lanes_of(request.node) == set()  # reading the session is no process
+    # This test names `_with_an_upstream`: a helper that starts a process marks its callers.
+    assert lanes_of(request.node) == {"processes"}
+    assert request.node.get_closest_marker("slow") is not None
 
 
 def test_the_test_command_runs_the_suite_in_parallel() -> None:
