@@ -23,8 +23,13 @@ from autan.llm.config import ModelsConfig, dump_models_file
 from autan.settings import Settings
 from tests.support.database import PostgresDatabases, SqliteDatabases
 
-# Session-wide fixtures that start real processes, shared by every module that asks for them.
-pytest_plugins = ["tests.support.embedded_fixtures", "tests.support.browser"]
+# Session-wide fixtures that start real processes, shared by every module that asks for them,
+# and the lane marks (`slow`, `browser`, `model`, `postgresql`, `processes`) given at collection.
+pytest_plugins = [
+    "tests.support.embedded_fixtures",
+    "tests.support.browser",
+    "tests.support.lanes",
+]
 
 ENGINES = ("sqlite", "postgresql")
 
