@@ -24,7 +24,8 @@ def test_every_heavy_test_of_this_run_is_out_of_the_fast_lane(
         heavy = {FIXTURES[name] for name in names if name in FIXTURES}
         params = getattr(item, "callspec", None)
         if params is not None:
-            heavy |= {PARAMETERS[v] for v in params.params.values() if v in PARAMETERS}
+            values = [v for v in params.params.values() if isinstance(v, str)]
+            heavy |= {PARAMETERS[v] for v in values if v in PARAMETERS}
         assert heavy <= marks, item.nodeid
         assert not heavy or "slow" in marks, item.nodeid
 
@@ -36,14 +37,14 @@ def _with_an_upstream() -> None:
 
 def test_what_starts_a_process_is_found_in_the_source(request: pytest.FixtureRequest) -> None:
     assert starts_processes(_with_an_upstream)
-    assert not starts_processes(test_the_test_command_runs_the_suite_in_parallel)
+    assert not starts_processes(test_the_test_command_runs_the_suite_in_parallel_on_request)
     # This test names `_with_an_upstream`: a helper that starts a process marks its callers.
     assert lanes_of(request.node) == {"processes"}
     assert request.node.get_closest_marker("slow") is not None
 
 
-def test_the_test_command_runs_the_suite_in_parallel() -> None:
+def test_the_test_command_runs_the_suite_in_parallel_on_request() -> None:
     script = (ROOT / "scripts" / "test.sh").read_text()
-    assert "-n auto --dist loadgroup" in script
-    assert "PYTEST_XDIST_AUTO_NUM_WORKERS" in script
+    assert '-n "$workers" --dist loadgroup' in script
+    assert 'workers="${PYTEST_WORKERS:-0}"' in script
     assert "pytest-xdist" in (ROOT / "pyproject.toml").read_text()
