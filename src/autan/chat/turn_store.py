@@ -84,10 +84,15 @@ class Answer:
     impacts: dict[str, Any] | None = None
     question_id: uuid.UUID | None = None  # the stored question it answers
 
+    @property
+    def may_be_superseded(self) -> bool:
+        """Whether this is a stopped answer, which a retry may have replaced meanwhile."""
+        return self.status == MessageStatus.STOPPED and self.question_id is not None
+
     def superseded(self, last: Message | None) -> bool:
         """Whether this stopped answer came too late: the conversation no longer ends with
         its question (a retry or an edit has replaced it meanwhile)."""
-        if self.status != MessageStatus.STOPPED or self.question_id is None:
+        if not self.may_be_superseded:
             return False
         return last is None or last.id != self.question_id
 
@@ -244,7 +249,8 @@ class TurnStore:
                 stored = await service.owned(session, principal, conversation.id)
             except ConversationNotFound:  # deleted while the answer was being written
                 return None
-            if answer.superseded(
+            # Only a stopped answer can have been replaced: the others spare the query.
+            if answer.may_be_superseded and answer.superseded(
                 await service.message_at(session, stored, stored.message_count - 1)
             ):
                 log.info("chat_stopped_answer_superseded", conversation_id=str(stored.id))
