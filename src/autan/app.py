@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -197,19 +198,35 @@ async def backend(
             settings, factory, bus, metrics, limiter, quotas, gateway, documents, purger, drives
         )
     finally:
-        await drives.close()
-        await purger.stop()
-        await bus.stop()
-        await documents.stop(grace)
-        await gateway.stop_probes()
-        await usage.stop()
-        await quotas.stop()
-        await http.close()
-        await engine.dispose()
+        await _stop_each(
+            drives.close,
+            purger.stop,
+            bus.stop,
+            functools.partial(documents.stop, grace),
+            gateway.stop_probes,
+            usage.stop,
+            quotas.stop,
+            http.close,
+            engine.dispose,
+        )
         metrics.close()
         if embedded is not None:
             embedded.stop()
         tracing.shutdown()
+
+
+async def _stop_each(*steps: Callable[[], Awaitable[object]]) -> None:
+    """Run every shutdown step even when one fails: a step skipped would leave its task
+    running past the application (a worker polling a database that is gone)."""
+    failure: BaseException | None = None
+    for step in steps:
+        try:
+            await step()
+        except Exception as exc:
+            log.exception("shutdown_step_failed", step=getattr(step, "__qualname__", str(step)))
+            failure = failure or exc
+    if failure is not None:
+        raise failure
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
