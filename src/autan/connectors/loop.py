@@ -68,8 +68,9 @@ class DriveSyncer:
         while True:
             try:
                 await self.run_due()
-            except SQLAlchemyError as exc:
-                # A database restart must not end the schedule: the next poll catches up.
+            except (SQLAlchemyError, OSError) as exc:
+                # A database restart must not end the schedule: the next poll catches up
+                # (OSError: asyncpg reports a refused Unix socket unwrapped).
                 log.error("drive_sync_failed", error=str(exc))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
