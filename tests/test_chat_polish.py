@@ -15,14 +15,7 @@ import pytest
 from sqlalchemy import update
 
 from autan.chat.models import Message
-from tests.support.chat_turns import (
-    csrf_of,
-    messages_of,
-    scripted_site,
-    settled,
-    stopped,
-    turn,
-)
+from tests.support.chat_turns import csrf_of, messages_of, scripted_site, settled, stopped, turn
 from tests.support.library import database
 from tests.support.scripted_upstream import TITLE
 from tests.support.web import Site, parse_events

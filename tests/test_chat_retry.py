@@ -19,14 +19,7 @@ from autan.chat.models import MessageStatus
 from autan.chat.settings import ChatSettings
 from autan.chat.turn_store import Answer, TurnRequest, TurnStore
 from autan.core.db import create_engine, session_factory
-from tests.support.chat_turns import (
-    csrf_of,
-    messages_of,
-    scripted_site,
-    settled,
-    stopped,
-    turn,
-)
+from tests.support.chat_turns import csrf_of, messages_of, scripted_site, settled, stopped, turn
 from tests.support.web import PEOPLE, Site, parse_events
 
 

@@ -48,18 +48,27 @@ async def csrf_of(browser: httpx.AsyncClient) -> str:
     return hidden(page.text, "csrf_token")
 
 
-async def turn(
+async def ask(
     browser: httpx.AsyncClient, csrf: str, **body: Any
-) -> list[tuple[str, dict[str, Any]]]:
-    """Ask (`action` "send" unless given) and read the whole answer: its events."""
+) -> tuple[httpx.Response, list[tuple[str, dict[str, Any]]]]:
+    """Ask (`action` "send" unless given): the response, and its events if it was taken (a
+    refusal is a JSON error, no events)."""
     response = await browser.post(
         "/chat/turn",
         content=orjson.dumps({"action": "send", **body}),
         headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
-        timeout=60,
+        timeout=120,
     )
+    return response, parse_events(response.content) if response.is_success else []
+
+
+async def turn(
+    browser: httpx.AsyncClient, csrf: str, **body: Any
+) -> list[tuple[str, dict[str, Any]]]:
+    """Ask and read the whole answer, which must be taken: its events."""
+    response, events = await ask(browser, csrf, **body)
     assert response.status_code == 200, response.text
-    return parse_events(response.content)
+    return events
 
 
 async def messages_of(site: Site, conversation_id: str) -> list[Message]:

@@ -89,9 +89,7 @@ async def start_comparison(
             services.model_access,
             services.quotas,
             me,
-            question,
-            use_case,
-            request_language(request),
+            pairs.Asked(question, use_case, request_language(request)),
             await _context_length(request, me),
         )
     except AutanError as exc:
@@ -132,17 +130,13 @@ async def compare_in_chat(request: Request, me: CurrentPrincipal, session: Sessi
         body = await request.json()
         if not isinstance(body, dict) or not isinstance(body.get("content", ""), str):
             raise InvalidRequest("The request could not be read. Reload the page.")
-        pair = await pairs.open_pair(
-            session,
-            services.model_access,
-            services.quotas,
-            me,
+        asked = pairs.Asked(
             body.get("content", "")[: MAX_QUESTION + 1],
-            "",
-            lang,
-            _id_field(body.get("conversation_id")),
-            _id_field(body.get("assistant_id")),
+            lang=lang,
+            conversation_id=_id_field(body.get("conversation_id")),
+            assistant_id=_id_field(body.get("assistant_id")),
         )
+        pair = await pairs.open_pair(session, services.model_access, services.quotas, me, asked)
         # The Docs documents of the conversation, checked with the member's access, as
         # before any turn (a notice says which ones are left out).
         pair.request.docs_links, notice = await check_before_turn(request, me, pair.conversation)

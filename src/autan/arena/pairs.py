@@ -68,6 +68,18 @@ class PairEvent:
     sources: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What the member asks two models: the question, its use case and language, and
+    where it goes (a conversation of theirs; else a new one, with the assistant chosen)."""
+
+    question: str
+    use_case: str = ""
+    lang: str = "fr"
+    conversation_id: uuid.UUID | None = None
+    assistant_id: uuid.UUID | None = None
+
+
 @dataclass(slots=True)
 class _Side:
     model: str
@@ -76,30 +88,22 @@ class _Side:
 
 
 async def open_pair(
-    session: AsyncSession,
-    access: ModelAccess,
-    quotas: Quotas,
-    principal: Principal,
-    question: str,
-    use_case: str,
-    lang: str,
-    conversation_id: uuid.UUID | None = None,
-    assistant_id: uuid.UUID | None = None,
+    session: AsyncSession, access: ModelAccess, quotas: Quotas, principal: Principal, asked: Asked
 ) -> Pair:
     """Check, count both requests at once, and store the question and the comparison.
 
-    The question goes at the end of the member's conversation (`conversation_id`, theirs
-    only) or of a new one (with the assistant chosen, if they may use it); a refusal
-    stores nothing and counts nothing.
+    The question goes at the end of the member's conversation (theirs only) or of a new
+    one (with the assistant chosen, if they may use it); a refusal stores nothing and
+    counts nothing.
     """
-    check_content(question)
-    use_case = clean_use_case(use_case)
+    question = check_content(asked.question)
+    use_case = clean_use_case(asked.use_case)
     model_a, model_b = await pick_models(access, principal)
-    conversation = None
-    if conversation_id is not None:
-        conversation = await chat.claimed(session, principal, conversation_id)
-    elif assistant_id is not None:
-        assistant_id = (await usable_assistant(session, principal, assistant_id)).id
+    conversation, assistant_id = None, None
+    if asked.conversation_id is not None:
+        conversation = await chat.claimed(session, principal, asked.conversation_id)
+    elif asked.assistant_id is not None:
+        assistant_id = (await usable_assistant(session, principal, asked.assistant_id)).id
     # Two model requests counted as one operation (tokens follow through the gateway's
     # CallFinished events), before anything is stored: the pair is refused whole.
     await quotas.check(principal, requests=2)
@@ -127,7 +131,11 @@ async def open_pair(
     await session.commit()  # the question is kept even if both models fail
     session.expunge(conversation)
     request = TurnRequest(
-        "send", content=question, conversation_id=conversation.id, lang=lang, question_id=stored.id
+        "send",
+        content=question,
+        conversation_id=conversation.id,
+        lang=asked.lang,
+        question_id=stored.id,
     )
     return Pair(comparison.id, conversation, (model_a, model_b), turns, request)
 
@@ -242,13 +250,11 @@ async def compare(
     access: ModelAccess,
     quotas: Quotas,
     principal: Principal,
-    question: str,
-    use_case: str,
-    lang: str,
+    asked: Asked,
     context_length: int | None = None,
 ) -> uuid.UUID:
     """Ask two models in a new conversation and wait for both answers (the /arena form)."""
-    pair = await open_pair(session, access, quotas, principal, question, use_case, lang)
+    pair = await open_pair(session, access, quotas, principal, asked)
     async for _ in answer_pair(factory, turns, principal, pair, context_length):
         pass
     return pair.comparison_id
