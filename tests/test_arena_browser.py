@@ -8,48 +8,51 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, ViewportSize
+from playwright.async_api import Browser, FilePayload, Page
 
 from autan.devtools.demo import SeedPlan, seed
-from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from tests.support.browser import DESKTOP, PHONE, check_page, screenshot_folder
+from tests.support.browser_visits import WIDE, visit
+from tests.support.chat_turns import scripted_site
 from tests.support.library import database
-from tests.support.scripted_upstream import scripted_upstream
-from tests.support.web import PASSWORD, PEOPLE, Site, run_site
+from tests.support.web import Site
 
 pytestmark = pytest.mark.slow
 MODELS = ("albert-small", "albert-large")
-WIDE = ViewportSize(width=1440, height=900)
 # The end of the pair just above the composer, which sticks to the bottom of the window.
 SHOW_PAIR_END = """() => {
-  const pair = document.querySelector("article.message-pair");
+  const pair = [...document.querySelectorAll("article.message-pair")].pop();
   const composer = document.getElementById("composer");
   const below = pair.getBoundingClientRect().bottom - composer.getBoundingClientRect().top;
   window.scrollBy(0, below + 8);
 }"""
+# Answer B's "Réponse arrêtée." just above the composer (A is above B on a phone).
+SHOW_LAST_STOPPED = """() => {
+  const note = [...document.querySelectorAll("article.message-pair .status-note")].pop();
+  const composer = document.getElementById("composer");
+  note.scrollIntoView({block: "center"});
+  const over = note.getBoundingClientRect().bottom - composer.getBoundingClientRect().top;
+  if (over > 0) window.scrollBy(0, over + 8);
+}"""
+# The latest pair's vote is open: both answers have ended.
+VOTE_OPEN = """() => {
+  const vote = [...document.querySelectorAll("article.message-pair button[value=a]")].pop();
+  return Boolean(vote) && !vote.disabled;
+}"""
+NOTE = (
+    "# Note de service\n\n"
+    "La prime de fin d'année des agents est versée le 15 décembre, avec le traitement du "
+    "mois. Son montant est de 450 euros pour un agent à temps plein.\n"
+)
 
 
 @pytest.fixture
 async def site(tmp_path: Path, sqlite_databases: object) -> AsyncIterator[Site]:
     database_url: str = sqlite_databases.new()  # type: ignore[attr-defined]
-    async with scripted_upstream() as upstream:
-        models = ModelsConfig(
-            models=[ModelConfig(id=m, replicas=[ReplicaConfig(url=upstream)]) for m in MODELS]
-        )
-        async with run_site(tmp_path, database_url, models) as running:
-            async with database(running) as session:
-                await seed(
-                    session, SeedPlan("agri", users=80, requests=2000, days=120, models=MODELS)
-                )
-            yield running
-
-
-async def sign_in(page: Page, base: str, who: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.get_by_label("Adresse électronique").fill(PEOPLE[who][0])
-    await page.get_by_label("Mot de passe").fill(PASSWORD)
-    await page.get_by_role("button", name="Se connecter").click()
-    await page.wait_for_url(f"{base}/")
+    async with scripted_site(tmp_path, database_url, MODELS, embeddings=True) as running:
+        async with database(running) as session:
+            await seed(session, SeedPlan("agri", users=80, requests=2000, days=120, models=MODELS))
+        yield running
 
 
 async def test_arena_questionnaire_and_leaderboard(
@@ -57,12 +60,14 @@ async def test_arena_questionnaire_and_leaderboard(
 ) -> None:
     folder = screenshot_folder(tmp_path)
     base = site.autan.base_url
-    context = await browser.new_context(viewport=DESKTOP, locale="fr-FR", bypass_csp=True)
-    page = await context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    await sign_in(page, base, "member_a")
+    async with visit(browser, base, "member_a", viewport=DESKTOP) as member:
+        await arena_and_questionnaire(member.page, base, folder)
+    # The referent's leaderboard and the questionnaire's results.
+    async with visit(browser, base, "ref_a", viewport=DESKTOP) as referent:
+        await leaderboard_and_results(referent.page, base, folder)
 
+
+async def arena_and_questionnaire(page: Page, base: str, folder: Path) -> None:
     # The chat offers the waiting questionnaire in a card, without blocking anything.
     card = page.locator("#questionnaire-card")
     await card.wait_for()
@@ -98,14 +103,9 @@ async def test_arena_questionnaire_and_leaderboard(
     await page.goto(f"{base}/")
     await page.wait_for_load_state("networkidle")
     assert await card.count() == 0
-    assert problems == []
-    await context.close()
 
-    # The referent's leaderboard and the questionnaire's results.
-    context = await browser.new_context(viewport=DESKTOP, locale="fr-FR", bypass_csp=True)
-    page = await context.new_page()
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    await sign_in(page, base, "ref_a")
+
+async def leaderboard_and_results(page: Page, base: str, folder: Path) -> None:
     await page.goto(f"{base}/admin/orgs/agri/arena")
     await page.get_by_role("heading", name="Comparaison de modèles").wait_for()
     assert await page.locator("#board-table tbody tr").count() == 2
@@ -117,8 +117,6 @@ async def test_arena_questionnaire_and_leaderboard(
     await check_page(page, "questionnaire-results", folder)
     await page.goto(f"{base}/admin/orgs/agri/questionnaires")
     await check_page(page, "questionnaire-editor", folder)
-    assert problems == []
-    await context.close()
 
 
 async def test_two_answers_to_compare_in_the_chat(
@@ -128,12 +126,12 @@ async def test_two_answers_to_compare_in_the_chat(
     a phone), the vote names the models, and the pair stays in the conversation."""
     folder = screenshot_folder(tmp_path)
     base = site.autan.base_url
-    context = await browser.new_context(viewport=WIDE, locale="fr-FR", bypass_csp=True)
-    page = await context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    await sign_in(page, base, "member_a")
+    async with visit(browser, base, "member_a") as member:
+        await pair_in_the_chat(member.page, base, folder)
+        await grounded_and_stopped_pairs(member.page, base, folder)
 
+
+async def pair_in_the_chat(page: Page, base: str, folder: Path) -> None:
     await page.get_by_label("Votre message").fill("Rédige une note sur le télétravail")
     await page.get_by_role("button", name="Deux réponses à comparer").focus()
     await page.keyboard.press("Enter")
@@ -178,14 +176,58 @@ async def test_two_answers_to_compare_in_the_chat(
     assert await page.locator("article.message-assistant").count() == 3
     # On a reload the pair is two answers of the conversation, with a link to its comparison.
     await page.get_by_role("link", name="Voir la comparaison de ces deux réponses").wait_for()
-    assert problems == []
-    await context.close()
 
 
-async def shots(page: Page, folder: Path, name: str) -> None:
-    """The screenshots the brief asks for: 1440x900 and a 375x812 phone, what a user sees."""
+async def grounded_and_stopped_pairs(page: Page, base: str, folder: Path) -> None:
+    """A pair in a conversation with a file attached lists the file's passage under both
+    answers; Stop ends both answers, each keeping its words and saying it was stopped."""
+    await page.get_by_role("link", name="Nouvelle conversation").first.click()
+    await page.wait_for_url(f"{base}/")
+    note = FilePayload(name="note-de-service.md", mimeType="text/markdown", buffer=NOTE.encode())
+    await page.set_input_files("#attach", files=[note])
+    await page.locator('[data-status="ready"]').wait_for()
+    compare = page.get_by_role("button", name="Deux réponses à comparer")
+    await page.get_by_label("Votre message").fill("Quand la prime de fin d'année est-elle versée ?")
+    await compare.click()
+    pair = page.locator("article.message-pair").last
+    await page.wait_for_function(VOTE_OPEN)
+    # The conversation opened by the file takes the question's words as its title.
+    assert "prime de fin d'année" in await page.locator("#chat-title").inner_text()
+    sources = pair.locator(".arena-answer section.sources")
+    assert await sources.count() == 2
+    for index in range(2):
+        assert "note-de-service.md" in await sources.nth(index).inner_text()
+    await check_page(page, "chat-pair-sources", folder, full_page=False)
+    await shots(page, folder, "chat-pair-sources")
+
+    await page.get_by_label("Votre message").fill("Un long exposé sur la prime [slow]")
+    await compare.click()
+    pair = page.locator("article.message-pair").last
+    for side in ("a", "b"):
+        await pair.locator(f'.arena-answer[data-side="{side}"] .message-body li').nth(2).wait_for()
+    await page.get_by_role("button", name="Arrêter").click()
+    await pair.get_by_text("Réponse arrêtée.").first.wait_for()
+    assert await pair.get_by_text("Réponse arrêtée.").count() == 2
+    await page.wait_for_function("() => !document.querySelector('#send').disabled")
+    assert await page.get_by_role("button", name="Arrêter").is_hidden()
+    for side in ("a", "b"):
+        written = await pair.locator(
+            f'.arena-answer[data-side="{side}"] .message-body'
+        ).inner_text()
+        assert written.startswith("Voici une réponse") and "Fin de la réponse" not in written
+    assert await pair.get_by_role("button", name="A est meilleure").is_enabled()
+    await shots(page, folder, "chat-pair-stopped", SHOW_LAST_STOPPED)
+    # Reloaded: both stored answers of the stopped pair say so.
+    await page.reload()
+    await page.get_by_text("Réponse arrêtée.").first.wait_for()
+    assert await page.get_by_text("Réponse arrêtée.").count() == 2
+
+
+async def shots(page: Page, folder: Path, name: str, show: str = SHOW_PAIR_END) -> None:
+    """The screenshots the brief asks for: 1440x900 and a 375x812 phone, what a user sees
+    (`show` scrolls to it)."""
     for label, size in (("desktop", WIDE), ("phone", PHONE)):
         await page.set_viewport_size(size)
-        await page.evaluate(SHOW_PAIR_END)
+        await page.evaluate(show)
         await page.screenshot(path=str(folder / f"{name}-{label}.png"))
     await page.set_viewport_size(WIDE)

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 from markupsafe import escape
@@ -22,8 +21,9 @@ from sqlalchemy import func, select, text
 from autan.chat.models import Conversation, Feedback, Message
 from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
+from tests.support.chat_turns import ask, csrf_of
 from tests.support.scripted_upstream import scripted_upstream
-from tests.support.web import Site, hidden, parse_events, run_site
+from tests.support.web import Site, run_site
 
 
 @pytest.fixture
@@ -44,25 +44,6 @@ async def site(tmp_path: Path, database_url: str) -> AsyncIterator[Site]:
             yield running
 
 
-async def csrf_of(browser: httpx.AsyncClient) -> str:
-    page = await browser.get("/")
-    assert page.status_code == 200, page.text
-    return hidden(page.text, "csrf_token")
-
-
-async def turn(
-    browser: httpx.AsyncClient, csrf: str, **body: Any
-) -> tuple[httpx.Response, list[tuple[str, dict[str, Any]]]]:
-    response = await browser.post(
-        "/chat/turn",
-        content=orjson.dumps({"action": "send", **body}),
-        headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
-        timeout=120,
-    )
-    events = parse_events(response.content) if response.is_success else []
-    return response, events
-
-
 async def count(site: Site, table: type[Any]) -> int:
     engine = create_engine(site.autan.settings.resolved_database_url)
     try:
@@ -77,7 +58,7 @@ async def test_a_conversation_from_question_to_feedback(real_site: Site) -> None
     site = real_site
     async with site.signed_in("member_a") as browser:
         csrf = await csrf_of(browser)
-        response, events = await turn(browser, csrf, content="Bonjour, qui es-tu ?")
+        response, events = await ask(browser, csrf, content="Bonjour, qui es-tu ?")
         assert response.headers["content-type"].startswith("text/event-stream")
         names = [name for name, _ in events]
         assert names[0] == "conversation" and "delta" in names and "done" in names
@@ -95,18 +76,18 @@ async def test_a_conversation_from_question_to_feedback(real_site: Site) -> None
         assert str(escape(titled[0]["title"])) in page.text  # in the sidebar and the heading
 
         # Another question in the same conversation, then another answer to it.
-        _response, events = await turn(
+        _response, events = await ask(
             browser, csrf, content="Et en une phrase ?", conversation_id=conversation_id
         )
         assert [n for n, _ in events][-1] in ("done", "title")
-        _response, events = await turn(
+        _response, events = await ask(
             browser, csrf, action="regenerate", conversation_id=conversation_id
         )
         assert any(n == "done" for n, _ in events)
         assert await count(site, Message) == 4  # two questions, two answers (one replaced)
 
         # Editing the first question forgets everything after it.
-        _response, events = await turn(
+        _response, events = await ask(
             browser,
             csrf,
             action="edit",
@@ -158,10 +139,10 @@ async def test_refusals_keep_nothing_and_say_why(site: Site) -> None:
             ({"content": "x", "temporary": True, "history": [{"role": "system"}]}, 400),
         ]
         for body, status in cases:
-            response, _ = await turn(browser, csrf, **body)
+            response, _ = await ask(browser, csrf, **body)
             assert response.status_code == status, (body, response.text)
             assert response.json()["error"]["message"]
-        french = (await turn(browser, csrf, content=""))[0].json()["error"]["message"]
+        french = (await ask(browser, csrf, content=""))[0].json()["error"]["message"]
         assert french == "Écrivez un message avant de l'envoyer."
         no_csrf = await browser.post("/chat/turn", content=b"{}")
         assert no_csrf.status_code == 403
@@ -176,12 +157,12 @@ async def test_temporary_conversations_leave_no_trace(site: Site) -> None:
     secret = "Mon numéro de dossier confidentiel est 4242-XYZ"
     async with site.signed_in("member_a") as browser:
         csrf = await csrf_of(browser)
-        _response, events = await turn(browser, csrf, content=secret, temporary=True)
+        _response, events = await ask(browser, csrf, content=secret, temporary=True)
         answer = "".join(d["text"] for n, d in events if n == "delta")
         assert answer and [n for n, _ in events][-1] == "done"
         assert not any(n in ("conversation", "title") for n, _ in events)
         history = [{"role": "user", "content": secret}, {"role": "assistant", "content": answer}]
-        _response, events = await turn(
+        _response, events = await ask(
             browser, csrf, content="Répète le numéro.", temporary=True, history=history
         )
         assert any(n == "done" for n, _ in events)
@@ -237,7 +218,7 @@ async def test_stopping_an_answer_keeps_what_was_written(site: Site) -> None:
 async def test_nobody_reaches_another_persons_conversation(site: Site) -> None:
     async with site.signed_in("member_a") as owner:
         csrf = await csrf_of(owner)
-        _response, events = await turn(owner, csrf, content="Ma question privée")
+        _response, events = await ask(owner, csrf, content="Ma question privée")
         conversation_id = events[0][1]["id"]
         message_id = next(d for n, d in events if n == "done")["message_id"]
     async with site.signed_in("ref_a") as other:  # same organisation, even a referent
@@ -253,7 +234,7 @@ async def test_nobody_reaches_another_persons_conversation(site: Site) -> None:
             f"/messages/{message_id}/feedback", data={"csrf_token": csrf, "rating": "1"}
         )
         assert feedback.status_code == 404
-        response, _ = await turn(other, csrf, content="suite", conversation_id=conversation_id)
+        response, _ = await ask(other, csrf, content="suite", conversation_id=conversation_id)
         assert response.status_code == 404
         assert "Ma question privée" not in (await other.get("/chat/search?q=privée")).text
         assert "Ma question privée" not in (await other.get("/")).text

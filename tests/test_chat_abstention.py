@@ -21,9 +21,9 @@ from autan.chat.models import Message
 from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelConfig, ModelsConfig, ModelType, ReplicaConfig
 from autan.retrieval.relevance import NOT_IN_DOCUMENTS
+from tests.support.chat_turns import ask, csrf_of
 from tests.support.scripted_upstream import scripted_upstream
 from tests.support.web import Site, run_site
-from tests.test_chat import csrf_of, turn
 from tests.test_chat_relevance import GUIDE, _assistant
 
 pytestmark = pytest.mark.slow
@@ -58,13 +58,13 @@ async def test_a_question_far_from_every_passage_gets_the_fixed_answer(site: Sit
     assistant_id = await _assistant(site)
     async with site.signed_in("member_a") as member:
         csrf = await csrf_of(member)
-        _response, answered = await turn(member, csrf, content=ANSWERED, assistant_id=assistant_id)
+        _response, answered = await ask(member, csrf, content=ANSWERED, assistant_id=assistant_id)
         sources = next(d for n, d in answered if n == "sources")["sources"]
         assert sources[0]["document_name"] == "guide-archivage.txt"
         text = "".join(d["text"] for n, d in answered if n == "delta")
         assert text.startswith("Voici une réponse")  # the model wrote this one
 
-        _response, refused = await turn(member, csrf, content=UNRELATED, assistant_id=assistant_id)
+        _response, refused = await ask(member, csrf, content=UNRELATED, assistant_id=assistant_id)
         names = [n for n, _ in refused]
         assert "sources" not in names and "done" in names
         text = "".join(d["text"] for n, d in refused if n == "delta")

@@ -3,14 +3,12 @@ real embedded models; numbered sources point at the retrieved passages; nobody e
 
 from __future__ import annotations
 
-import asyncio
 import io
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -19,8 +17,8 @@ from autan.core.db import create_engine, session_factory
 from autan.documents.models import Chunk, Document
 from autan.llm.config import ModelsConfig
 from tests.fixtures import fiche_texts
+from tests.support.chat_turns import ask, csrf_of, wait_ready
 from tests.support.web import Site, run_site
-from tests.test_chat import csrf_of, turn
 
 pytestmark = pytest.mark.slow
 
@@ -46,17 +44,6 @@ async def site(
         yield running
 
 
-async def wait_ready(browser: httpx.AsyncClient, url: str) -> dict[str, Any]:
-    for _ in range(300):
-        info: dict[str, Any] = (
-            await browser.get(url, headers={"Accept": "application/json"})
-        ).json()
-        if info["status"] in ("ready", "failed"):
-            return info
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{url} never finished")
-
-
 async def count(site: Site, table: type[Any]) -> int:
     engine = create_engine(site.autan.settings.resolved_database_url)
     try:
@@ -80,7 +67,7 @@ async def test_an_attached_file_grounds_the_answer(site: Site) -> None:
         info = await wait_ready(browser, f"/chat/attachments/{document['id']}")
         assert info["status"] == "ready" and info["label"] == "Prêt"
 
-        _response, events = await turn(
+        _response, events = await ask(
             browser,
             csrf,
             content="Quand la prime de fin d'année est-elle versée ?",
@@ -185,7 +172,7 @@ async def test_an_assistant_answers_from_its_collection(site: Site) -> None:
         csrf = await csrf_of(member)
         home = await member.get("/")
         assert "Archiviste" in home.text
-        _response, events = await turn(
+        _response, events = await ask(
             member,
             csrf,
             content="Combien de temps garde-t-on les dossiers de marchés publics ?",
@@ -204,7 +191,7 @@ async def test_an_assistant_answers_from_its_collection(site: Site) -> None:
     async with site.signed_in("ref_b") as outsider:  # another organisation
         csrf = await csrf_of(outsider)
         assert "Archiviste" not in (await outsider.get("/")).text
-        response, _ = await turn(outsider, csrf, content="Les marchés ?", assistant_id=assistant_id)
+        response, _ = await ask(outsider, csrf, content="Les marchés ?", assistant_id=assistant_id)
         assert response.status_code == 404
 
 
@@ -240,7 +227,7 @@ async def test_summarising_a_document_longer_than_the_context(sqlite_site: Site)
         assert sent.status_code == 201, sent.text
         info = await wait_ready(browser, f"/chat/attachments/{sent.json()['document']['id']}")
         assert info["status"] == "ready"
-        _response, events = await turn(
+        _response, events = await ask(
             browser,
             csrf,
             content="Résume ce document.",

@@ -9,63 +9,22 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import orjson
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from autan.chat.models import Conversation, Message
-from autan.core.db import create_engine, session_factory
-from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
-from tests.support.scripted_upstream import TITLE, scripted_upstream
-from tests.support.web import Site, hidden, parse_events, run_site
+from autan.chat.models import Message
+from tests.support.chat_turns import csrf_of, messages_of, scripted_site, settled, stopped, turn
+from tests.support.library import database
+from tests.support.scripted_upstream import TITLE
+from tests.support.web import Site, parse_events
 
 
 @pytest.fixture
 async def site(tmp_path: Path, database_url: str) -> AsyncIterator[Site]:
-    async with scripted_upstream() as upstream:
-        models = ModelsConfig(
-            models=[ModelConfig(id="scripted", replicas=[ReplicaConfig(url=upstream)])]
-        )
-        async with run_site(tmp_path, database_url, models) as running:
-            yield running
-
-
-async def csrf_of(browser: httpx.AsyncClient) -> str:
-    page = await browser.get("/")
-    assert page.status_code == 200, page.text
-    return hidden(page.text, "csrf_token")
-
-
-async def turn(
-    browser: httpx.AsyncClient, csrf: str, **body: Any
-) -> list[tuple[str, dict[str, Any]]]:
-    response = await browser.post(
-        "/chat/turn",
-        content=orjson.dumps({"action": "send", **body}),
-        headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
-        timeout=60,
-    )
-    assert response.status_code == 200, response.text
-    return parse_events(response.content)
-
-
-async def messages_of(site: Site, conversation_id: str) -> list[Message]:
-    engine = create_engine(site.autan.settings.resolved_database_url)
-    try:
-        async with session_factory(engine)() as session:
-            conversation = await session.get(Conversation, uuid.UUID(conversation_id))
-            assert conversation is not None
-            rows = await session.scalars(
-                select(Message)
-                .where(Message.conversation_id == conversation.id)
-                .order_by(Message.position)
-            )
-            return list(rows)
-    finally:
-        await engine.dispose()
+    async with scripted_site(tmp_path, database_url) as running:
+        yield running
 
 
 async def test_a_new_conversation_is_titled_at_once_then_by_the_model(site: Site) -> None:
@@ -142,17 +101,13 @@ async def test_messages_keep_their_folded_text_and_older_rows_are_still_found(
         # Search reads this column instead of folding every message on every search.
         assert question.folded_content == "prime d'ete versee en aout"
         # A row written without it (before the migration, or by another tool) is still found.
-        engine = create_engine(site.autan.settings.resolved_database_url)
-        try:
-            async with session_factory(engine)() as session:
-                await session.execute(
-                    update(Message)
-                    .where(Message.conversation_id == uuid.UUID(conversation_id))
-                    .values(folded_content=None)
-                )
-                await session.commit()
-        finally:
-            await engine.dispose()
+        async with database(site) as session:
+            await session.execute(
+                update(Message)
+                .where(Message.conversation_id == uuid.UUID(conversation_id))
+                .values(folded_content=None)
+            )
+            await session.commit()
         found = await browser.get("/chat/search", params={"q": "versee en AOUT"})
         assert f'href="/c/{conversation_id}"' in found.text
         assert "<mark>versée en Août</mark>" in found.text
@@ -185,29 +140,17 @@ async def test_a_fast_model_s_words_reach_the_page_in_fewer_events(site: Site) -
 async def test_stop_before_the_first_word_keeps_the_question_with_a_retry(site: Site) -> None:
     async with site.signed_in("member_a") as browser:
         csrf = await csrf_of(browser)
-        request = browser.build_request(
-            "POST",
-            "/chat/turn",
-            content=orjson.dumps({"action": "send", "content": "Une longue attente [wait]"}),
-            headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+        # "Arrêter" before any word came: as soon as the conversation is named.
+        seen = await stopped(
+            browser,
+            csrf,
+            {"action": "send", "content": "Une longue attente [wait]"},
+            lambda seen: any(name == "conversation" for name, _ in parse_events(seen)),
         )
-        response = await browser.send(request, stream=True)
-        seen = b""
-        async for chunk in response.aiter_bytes():
-            seen += chunk
-            if b"event: conversation" in seen and b"\n\n" in seen.split(b"event: conversation")[1]:
-                break
-        await response.aclose()  # "Arrêter" before any word came
         conversation_id = parse_events(seen)[0][1]["id"]
-        stored: list[Message] = []
-        for _ in range(100):
-            stored = await messages_of(site, conversation_id)
-            if len(stored) == 2:
-                break
-            await asyncio.sleep(0.1)
-        question, answer = stored
-        assert question.content == "Une longue attente [wait]"
-        assert answer.status == "stopped" and answer.content == ""
+        question, answer = await settled(site, conversation_id, 2)
+        assert question[2] == "Une longue attente [wait]"
+        assert answer[1:] == ("stopped", "")
         page = await browser.get(f"/c/{conversation_id}")
         assert "Réponse arrêtée." in page.text and "Réessayer" in page.text
         # The stopped conversation gets its title all the same, once the model gives one.
@@ -223,23 +166,19 @@ async def test_stop_before_the_first_word_keeps_the_question_with_a_retry(site: 
 
 async def test_a_quota_refusal_counts_in_french(tmp_path: Path, database_url: str) -> None:
     """ "limite de 1 requêtes … dans 58 secondees" (issue 17): plurals come from the catalogue."""
-    async with scripted_upstream() as upstream:
-        models = ModelsConfig(
-            models=[ModelConfig(id="scripted", replicas=[ReplicaConfig(url=upstream)])]
+    quotas: dict[str, object] = {"requests_per_minute": 1}
+    async with (
+        scripted_site(tmp_path, database_url, quotas=quotas) as site,
+        site.signed_in("member_a") as browser,
+    ):
+        csrf = await csrf_of(browser)
+        await turn(browser, csrf, content="Première question")
+        refused = await browser.post(
+            "/chat/turn",
+            content=orjson.dumps({"action": "send", "content": "Deuxième question"}),
+            headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
         )
-        quotas: dict[str, object] = {"requests_per_minute": 1}
-        async with (
-            run_site(tmp_path, database_url, models, quotas) as site,
-            site.signed_in("member_a") as browser,
-        ):
-            csrf = await csrf_of(browser)
-            await turn(browser, csrf, content="Première question")
-            refused = await browser.post(
-                "/chat/turn",
-                content=orjson.dumps({"action": "send", "content": "Deuxième question"}),
-                headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
-            )
-            assert refused.status_code == 429
-            message = refused.json()["error"]["message"]
-            assert "limite de 1 requête par minute" in message, message
-            assert re.search(r"dans \d+ secondes?\.", message) and "secondee" not in message
+        assert refused.status_code == 429
+        message = refused.json()["error"]["message"]
+        assert "limite de 1 requête par minute" in message, message
+        assert re.search(r"dans \d+ secondes?\.", message) and "secondee" not in message

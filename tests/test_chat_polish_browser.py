@@ -9,45 +9,25 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, ViewportSize
+from playwright.async_api import Browser, Page
 from sqlalchemy import select
 
 from autan.chat.models import Message
-from autan.core.db import create_engine, session_factory
-from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
-from tests.support.browser import screenshot_folder, serious_violations
-from tests.support.scripted_upstream import TITLE, scripted_upstream
-from tests.support.web import PASSWORD, PEOPLE, Site, run_site
+from tests.support.browser import PHONE, screenshot_folder
+from tests.support.browser_visits import WIDE, shots, visit
+from tests.support.chat_turns import scripted_site
+from tests.support.library import database
+from tests.support.scripted_upstream import TITLE
+from tests.support.web import Site
 
 pytestmark = pytest.mark.slow
-
-WIDE = ViewportSize(width=1440, height=900)
-PHONE = ViewportSize(width=375, height=812)
 
 
 @pytest.fixture
 async def site(tmp_path: Path, sqlite_databases: object) -> AsyncIterator[Site]:
     database_url: str = sqlite_databases.new()  # type: ignore[attr-defined]
-    async with scripted_upstream() as upstream:
-        models = ModelsConfig(
-            models=[ModelConfig(id="scripted", replicas=[ReplicaConfig(url=upstream)])]
-        )
-        async with run_site(tmp_path, database_url, models) as running:
-            yield running
-
-
-async def shots(page: Page, folder: Path, name: str, shown: str = "") -> None:
-    """Screenshots at 1440x900 and 375x812, each without serious axe-core violations, the
-    `shown` element (else the page's end) in view."""
-    for label, size in (("desktop", WIDE), ("phone", PHONE)):
-        await page.set_viewport_size(size)
-        if shown:
-            await page.locator(shown).first.evaluate("e => e.scrollIntoView({block: 'center'})")
-        else:
-            await page.evaluate("() => scrollTo(0, document.scrollingElement.scrollHeight)")
-        assert await serious_violations(page) == [], f"{name} at {label}"
-        await page.screenshot(path=str(folder / f"{name}-{label}.png"))
-    await page.set_viewport_size(WIDE)
+    async with scripted_site(tmp_path, database_url) as running:
+        yield running
 
 
 async def uncovered(page: Page, selector: str) -> bool:
@@ -68,40 +48,30 @@ async def uncovered(page: Page, selector: str) -> bool:
 
 async def cite_first_answer(site: Site) -> None:
     """Give the first answer a source, as a grounded answer has (the numbers the model cites)."""
-    engine = create_engine(site.autan.settings.resolved_database_url)
-    try:
-        async with session_factory(engine)() as session:
-            answer = await session.scalar(select(Message).where(Message.role == "assistant"))
-            assert answer is not None
-            answer.sources = [
-                {
-                    "number": 1,
-                    "document_id": None,
-                    "document_name": "circulaire-budget.pdf",
-                    "page": 3,
-                    "pages": "3",
-                    "headings": "Calendrier",
-                    "excerpt": "Le budget d'août est préparé en juin.",
-                }
-            ]
-            await session.commit()
-    finally:
-        await engine.dispose()
+    async with database(site) as session:
+        answer = await session.scalar(select(Message).where(Message.role == "assistant"))
+        assert answer is not None
+        answer.sources = [
+            {
+                "number": 1,
+                "document_id": None,
+                "document_name": "circulaire-budget.pdf",
+                "page": 3,
+                "pages": "3",
+                "headings": "Calendrier",
+                "excerpt": "Le budget d'août est préparé en juin.",
+            }
+        ]
+        await session.commit()
 
 
 async def test_the_everyday_chat(site: Site, browser: Browser, tmp_path: Path) -> None:
-    folder = screenshot_folder(tmp_path)
     base = site.autan.base_url
-    context = await browser.new_context(viewport=WIDE, locale="fr-FR", bypass_csp=True)
-    page = await context.new_page()
-    page.set_default_timeout(60_000)
-    problems: list[str] = []
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    await page.goto(f"{base}/login")
-    await page.get_by_label("Adresse électronique").fill(PEOPLE["member_a"][0])
-    await page.get_by_label("Mot de passe").fill(PASSWORD)
-    await page.get_by_role("button", name="Se connecter").click()
-    await page.wait_for_url(f"{base}/")
+    async with visit(browser, base, "member_a") as opened:
+        await everyday_chat(site, opened.page, base, screenshot_folder(tmp_path))
+
+
+async def everyday_chat(site: Site, page: Page, base: str, folder: Path) -> None:
     assert await page.locator("#chat-actions").is_hidden()
 
     # A first question: titled, filed under "Aujourd'hui" and offered Rename/Delete while
@@ -178,5 +148,3 @@ async def test_the_everyday_chat(site: Site, browser: Browser, tmp_path: Path) -
     await page.locator("article.message-assistant .message-body p").first.wait_for()
     await page.wait_for_function("() => !document.querySelector('[aria-busy=true]')")
     assert page.url == f"{base}/"
-    await context.close()
-    assert problems == []

@@ -21,9 +21,9 @@ from autan.chat.models import Message
 from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelConfig, ModelsConfig, ModelType, ReplicaConfig
 from autan.retrieval.relevance import NOT_IN_DOCUMENTS
+from tests.support.chat_turns import ask, csrf_of
 from tests.support.scripted_upstream import scripted_upstream
 from tests.support.web import Site, run_site
-from tests.test_chat import csrf_of, turn
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +93,7 @@ async def test_passages_that_do_not_answer_give_the_fixed_answer(site: Site) -> 
     assistant_id = await _assistant(site)
     async with site.signed_in("member_a") as member:
         csrf = await csrf_of(member)
-        _response, answered = await turn(
+        _response, answered = await ask(
             member,
             csrf,
             content="Combien de temps garde-t-on les dossiers de marchés publics ?",
@@ -104,7 +104,7 @@ async def test_passages_that_do_not_answer_give_the_fixed_answer(site: Site) -> 
         text = "".join(d["text"] for n, d in answered if n == "delta")
         assert text.startswith("Voici une réponse")  # the model wrote this one
 
-        _response, refused = await turn(
+        _response, refused = await ask(
             member,
             csrf,
             content="Quel est le menu de la cantine ? [unrelated]",

@@ -19,34 +19,14 @@ from autan.chat.models import MessageStatus
 from autan.chat.settings import ChatSettings
 from autan.chat.turn_store import Answer, TurnRequest, TurnStore
 from autan.core.db import create_engine, session_factory
-from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
-from tests.support.scripted_upstream import scripted_upstream
-from tests.support.web import PEOPLE, Site, parse_events, run_site
-from tests.test_chat_polish import csrf_of, messages_of, turn
+from tests.support.chat_turns import csrf_of, messages_of, scripted_site, settled, stopped, turn
+from tests.support.web import PEOPLE, Site, parse_events
 
 
 @pytest.fixture
 async def site(tmp_path: Path, database_url: str) -> AsyncIterator[Site]:
-    async with scripted_upstream() as upstream:
-        models = ModelsConfig(
-            models=[ModelConfig(id="scripted", replicas=[ReplicaConfig(url=upstream)])]
-        )
-        async with run_site(tmp_path, database_url, models) as running:
-            yield running
-
-
-async def settled(site: Site, conversation_id: str, count: int) -> list[tuple[str, str, str]]:
-    """The conversation's (role, status, content) rows once there are `count` of them."""
-    rows: list[tuple[str, str, str]] = []
-    for _ in range(100):
-        rows = [
-            (str(m.role), str(m.status), m.content)
-            for m in await messages_of(site, conversation_id)
-        ]
-        if len(rows) == count:
-            break
-        await asyncio.sleep(0.1)
-    return rows
+    async with scripted_site(tmp_path, database_url) as running:
+        yield running
 
 
 async def test_stopped_mid_answer_keeps_the_words_and_retries_the_same_question(
@@ -54,19 +34,13 @@ async def test_stopped_mid_answer_keeps_the_words_and_retries_the_same_question(
 ) -> None:
     async with site.signed_in("member_a") as browser:
         csrf = await csrf_of(browser)
-        request = browser.build_request(
-            "POST",
-            "/chat/turn",
-            content=orjson.dumps({"action": "send", "content": "Un long exposé [slow]"}),
-            headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+        # "Arrêter" in the middle of the answer.
+        seen = await stopped(
+            browser,
+            csrf,
+            {"action": "send", "content": "Un long exposé [slow]"},
+            lambda seen: seen.count(b"event: delta") >= 5,
         )
-        response = await browser.send(request, stream=True)
-        seen = b""
-        async for chunk in response.aiter_bytes():
-            seen += chunk
-            if seen.count(b"event: delta") >= 5:
-                break
-        await response.aclose()  # "Arrêter" in the middle of the answer
         conversation_id = parse_events(seen)[0][1]["id"]
         [question, answer] = await settled(site, conversation_id, 2)
         assert question == ("user", "complete", "Un long exposé [slow]")

@@ -4,18 +4,26 @@ Retry answers the same question in the same conversation, which never shows it t
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page
 
 from tests.support.browser import screenshot_folder
-from tests.support.web import PASSWORD, PEOPLE, Site
-from tests.test_chat_polish_browser import WIDE, shots, site
+from tests.support.browser_visits import shots, visit
+from tests.support.chat_turns import scripted_site
+from tests.support.web import Site
 
 pytestmark = pytest.mark.slow
+STOPPED_ACTIONS = "article.message-assistant >> nth=-1 >> .message-actions"
 
-__all__ = ["site"]  # the fixture: a site answered by the scripted model
+
+@pytest.fixture
+async def site(tmp_path: Path, sqlite_databases: object) -> AsyncIterator[Site]:
+    database_url: str = sqlite_databases.new()  # type: ignore[attr-defined]
+    async with scripted_site(tmp_path, database_url) as running:
+        yield running
 
 
 async def answered(page: Page, questions: int, whole: bool = False) -> None:
@@ -30,18 +38,12 @@ async def answered(page: Page, questions: int, whole: bool = False) -> None:
 
 
 async def test_retry_after_stop_or_failure(site: Site, browser: Browser, tmp_path: Path) -> None:
-    folder = screenshot_folder(tmp_path)
     base = site.autan.base_url
-    context = await browser.new_context(viewport=WIDE, locale="fr-FR", bypass_csp=True)
-    page = await context.new_page()
-    page.set_default_timeout(60_000)
-    problems: list[str] = []
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    await page.goto(f"{base}/login")
-    await page.get_by_label("Adresse électronique").fill(PEOPLE["member_a"][0])
-    await page.get_by_label("Mot de passe").fill(PASSWORD)
-    await page.get_by_role("button", name="Se connecter").click()
-    await page.wait_for_url(f"{base}/")
+    async with visit(browser, base, "member_a") as opened:
+        await retries(opened.page, base, screenshot_folder(tmp_path))
+
+
+async def retries(page: Page, base: str, folder: Path) -> None:
     box = page.get_by_label("Votre message")
     latest = page.locator("article.message-assistant").last
 
@@ -69,6 +71,11 @@ async def test_retry_after_stop_or_failure(site: Site, browser: Browser, tmp_pat
     await latest.get_by_text("Réponse arrêtée.").wait_for()
     await answered(page, 2)
     assert "Voici une réponse" in await latest.locator(".message-body").inner_text()
+    # The last words, "Réponse arrêtée.", Copy and Retry, above the composer.
+    await shots(page, folder, "chat-retry-stopped-mid-answer", STOPPED_ACTIONS)
+    await shots(
+        page, folder, "chat-retry-stopped-mid-answer", "article.message-assistant >> nth=-1"
+    )
     assert await latest.get_by_role("button", name="Copier").is_visible()
     await latest.get_by_role("button", name="Réessayer").click()
     await answered(page, 2, whole=True)
@@ -91,5 +98,3 @@ async def test_retry_after_stop_or_failure(site: Site, browser: Browser, tmp_pat
     await page.reload()
     await answered(page, 3)
     assert await page.locator("article.message-failed, article.message-stopped").count() == 0
-    await context.close()
-    assert problems == []

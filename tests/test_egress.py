@@ -19,10 +19,10 @@ from sqlalchemy import update
 from autan.accounts.models import Organisation
 from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelsConfig
+from tests.support.chat_turns import ask, csrf_of, wait_ready
 from tests.support.web import Site, run_site
 from tests.support.websearch import PAGES, WebFixture, web_fixture
-from tests.test_chat import csrf_of, turn
-from tests.test_chat_documents import NOTE, wait_ready
+from tests.test_chat_documents import NOTE
 from tests.test_research import web_settings
 
 pytestmark = pytest.mark.slow
@@ -132,7 +132,7 @@ async def test_web_search_off_means_no_connection_but_the_models(
             body: dict[str, Any] = {"content": content, "conversation_id": conversation_id}
             if web_search is not None:
                 body["web_search"] = web_search
-            response, events = await turn(browser, csrf, **body)
+            response, events = await ask(browser, csrf, **body)
             assert response.status_code in (200, 403), response.text
             if response.status_code == 200:
                 assert any(name == "done" for name, _ in events), events

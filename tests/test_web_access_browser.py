@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Page
 
 from tests.support.browser import DESKTOP, check_page, screenshot_folder
-from tests.support.web import PASSWORD, PEOPLE, Site, run_site
+from tests.support.browser_visits import visit
+from tests.support.web import Site, run_site
 
 pytestmark = pytest.mark.slow
 
@@ -27,17 +28,11 @@ async def test_a_referent_chooses_web_search_only_and_lowers_a_limit(
 ) -> None:
     folder = screenshot_folder(tmp_path)
     base = site.autan.base_url
-    # axe-core is injected as an inline script, which the pages' CSP would refuse.
-    context = await browser.new_context(viewport=DESKTOP, locale="fr-FR", bypass_csp=True)
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    await page.goto(f"{base}/login")
-    await page.get_by_label("Adresse électronique").fill(PEOPLE["ref_a"][0])
-    await page.get_by_label("Mot de passe").fill(PASSWORD)
-    await page.get_by_role("button", name="Se connecter").click()
-    await page.wait_for_url(f"{base}/")
+    async with visit(browser, base, "ref_a", viewport=DESKTOP) as opened:
+        await web_access_settings(opened.page, base, folder)
 
+
+async def web_access_settings(page: Page, base: str, folder: Path) -> None:
     await page.goto(f"{base}/admin/orgs/agri/settings")
     research = page.get_by_label("Recherche web et recherche approfondie")
     assert await research.is_checked()
@@ -49,5 +44,3 @@ async def test_a_referent_chooses_web_search_only_and_lowers_a_limit(
     assert await page.get_by_label("Pages web lues").input_value() == "5"
     assert await page.get_by_label("Web pages read").count() == 0  # French page
     await check_page(page, "settings-web-access", folder)
-    await context.close()
-    assert errors == []

@@ -8,12 +8,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Page
 from sqlalchemy import update
 
 from autan.accounts.models import Organisation
-from autan.core.db import create_engine, session_factory
-from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from tests.support.browser import (
     DESKTOP,
     PHONE,
@@ -21,8 +19,10 @@ from tests.support.browser import (
     screenshot_folder,
     serious_violations,
 )
-from tests.support.scripted_upstream import scripted_upstream
-from tests.support.web import PASSWORD, PEOPLE, Site, run_site
+from tests.support.browser_visits import visit
+from tests.support.chat_turns import scripted_site
+from tests.support.library import database
+from tests.support.web import Site, run_site
 from tests.support.websearch import PAGES, WebFixture, web_fixture
 
 pytestmark = pytest.mark.slow
@@ -43,17 +43,11 @@ async def test_a_referent_narrows_web_search_to_public_service_sites(
 ) -> None:
     folder = screenshot_folder(tmp_path)
     base = site.autan.base_url
-    # axe-core is injected as an inline script, which the pages' CSP would refuse.
-    context = await browser.new_context(viewport=DESKTOP, locale="fr-FR", bypass_csp=True)
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    await page.goto(f"{base}/login")
-    await page.get_by_label("Adresse électronique").fill(PEOPLE["ref_a"][0])
-    await page.get_by_label("Mot de passe").fill(PASSWORD)
-    await page.get_by_role("button", name="Se connecter").click()
-    await page.wait_for_url(f"{base}/")
+    async with visit(browser, base, "ref_a", viewport=DESKTOP) as opened:
+        await domain_lists(opened.page, base, folder)
 
+
+async def domain_lists(page: Page, base: str, folder: Path) -> None:
     await page.goto(f"{base}/admin/orgs/agri/settings")
     allowed = page.get_by_label("Seulement ces sites")
     blocked = page.get_by_label("Jamais ces sites")
@@ -87,8 +81,6 @@ async def test_a_referent_narrows_web_search_to_public_service_sites(
         await legend.evaluate("e => { e.scrollIntoView({block: 'start'}); scrollBy(0, -16); }")
         assert await serious_violations(page) == []
         await page.screenshot(path=str(folder / f"settings-web-domains-{label}.png"))
-    await context.close()
-    assert errors == []
 
 
 @pytest.fixture
@@ -110,24 +102,16 @@ async def chat_site(
         "read_budget": 30,
     }
     quotas: dict[str, object] = {"enabled": True, "requests_per_minute": 0}
-    async with scripted_upstream() as url:
-        models = ModelsConfig(
-            models=[ModelConfig(id="scripted", replicas=[ReplicaConfig(url=url)])]
-        )
-        async with run_site(tmp_path, database_url, models, quotas, web=settings) as running:
-            engine = create_engine(database_url)
-            try:
-                async with session_factory(engine)() as session:
-                    await session.execute(
-                        update(Organisation).values(
-                            web_allowed_domains=["*.gouv.fr"],
-                            research_limits={"searches_per_minute": 1},
-                        )
-                    )
-                    await session.commit()
-            finally:
-                await engine.dispose()
-            yield running
+    async with scripted_site(tmp_path, database_url, quotas=quotas, web=settings) as running:
+        async with database(running) as session:
+            await session.execute(
+                update(Organisation).values(
+                    web_allowed_domains=["*.gouv.fr"],
+                    research_limits={"searches_per_minute": 1},
+                )
+            )
+            await session.commit()
+        yield running
 
 
 async def test_a_member_is_told_why_a_site_was_not_read_and_keeps_a_refused_question(
@@ -135,17 +119,11 @@ async def test_a_member_is_told_why_a_site_was_not_read_and_keeps_a_refused_ques
 ) -> None:
     folder = screenshot_folder(tmp_path)
     base = chat_site.autan.base_url
-    context = await browser.new_context(viewport=DESKTOP, locale="fr-FR", bypass_csp=True)
-    page = await context.new_page()
-    page.set_default_timeout(60_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    await page.goto(f"{base}/login")
-    await page.get_by_label("Adresse électronique").fill(PEOPLE["member_a"][0])
-    await page.get_by_label("Mot de passe").fill(PASSWORD)
-    await page.get_by_role("button", name="Se connecter").click()
-    await page.wait_for_url(f"{base}/")
+    async with visit(browser, base, "member_a", viewport=DESKTOP) as opened:
+        await refused_site_and_search(opened.page, base, folder, web)
 
+
+async def refused_site_and_search(page: Page, base: str, folder: Path, web: WebFixture) -> None:
     await page.get_by_role("switch", name="Recherche web").check()
     await page.get_by_label("Votre message").fill(QUESTION)
     await page.get_by_role("button", name="Envoyer").click()
@@ -167,5 +145,3 @@ async def test_a_member_is_told_why_a_site_was_not_read_and_keeps_a_refused_ques
     await alert.wait_for()
     assert "Vous pourrez chercher de nouveau sur le web dans" in await alert.inner_text()
     assert await page.get_by_label("Votre message").input_value() == again
-    await context.close()
-    assert errors == []

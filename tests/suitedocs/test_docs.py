@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from sqlalchemy import select
 
@@ -25,10 +24,11 @@ from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from autan.suitedocs import tokens
 from autan.suitedocs.models import DocsLink, DocsToken, LinkStatus
 from tests.exports.conftest import seeded
+from tests.support.chat_turns import turn
 from tests.support.docs_server import FakeDocs, fake_docs
 from tests.support.library import database, user_by_email
 from tests.support.scripted_upstream import scripted_upstream
-from tests.support.web import PEOPLE, Site, hidden, parse_events, run_site
+from tests.support.web import PEOPLE, Site, hidden, run_site
 
 TOKEN = "eyJ-jeton-de-l-agent"
 
@@ -60,17 +60,6 @@ async def csrf_of(browser: httpx.AsyncClient, path: str = "/settings/docs") -> s
 async def save_token(browser: httpx.AsyncClient, token: str = TOKEN) -> httpx.Response:
     csrf = await csrf_of(browser)
     return await browser.post("/settings/docs", data={"csrf_token": csrf, "docs_token": token})
-
-
-async def turn(browser: httpx.AsyncClient, csrf: str, **body: Any) -> list[tuple[str, Any]]:
-    response = await browser.post(
-        "/chat/turn",
-        content=orjson.dumps({"action": "send", **body}),
-        headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
-        timeout=60,
-    )
-    assert response.status_code == 200, response.text
-    return parse_events(response.content)
 
 
 def used(events: list[tuple[str, Any]]) -> list[str]:

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts.principal import Principal
-from autan.arena import service
+from autan.arena import pairs, service
 from autan.arena.leaderboard import MIN_VOTES
 from autan.arena.models import Verdict
 from autan.arena.views import interval_chart, to_csv
@@ -29,10 +29,11 @@ from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.openai_api.streaming import EventStreamResponse
 from autan.prompts.library import CATEGORIES
 from autan.services import services_of
+from autan.suitedocs.web_access import check_before_turn
 from autan.web.charter_guard import require_charter
 from autan.web.errors import translate
 from autan.web.org_frame import managed_org, render_admin_page
-from autan.web.pages import render_page, templates_of
+from autan.web.pages import render_page, templates_of, usable_models
 from autan.web.templating import request_language
 
 router = APIRouter(
@@ -81,16 +82,15 @@ async def start_comparison(
     use_case = label or (category if category in CATEGORIES else "")
     services = services_of(request)
     try:
-        comparison_id = await service.compare(
+        comparison_id = await pairs.compare(
             session,
             services.session_factory,
-            services.models,
+            services.turns,
             services.model_access,
             services.quotas,
             me,
-            question,
-            use_case,
-            request_language(request),
+            pairs.Asked(question, use_case, request_language(request)),
+            await _context_length(request, me),
         )
     except AutanError as exc:
         typed = {"question": question, "label": label[:200], "category": category}
@@ -130,33 +130,47 @@ async def compare_in_chat(request: Request, me: CurrentPrincipal, session: Sessi
         body = await request.json()
         if not isinstance(body, dict) or not isinstance(body.get("content", ""), str):
             raise InvalidRequest("The request could not be read. Reload the page.")
-        pair = await service.open_pair(
-            session,
-            services.model_access,
-            services.quotas,
-            me,
+        asked = pairs.Asked(
             body.get("content", "")[: MAX_QUESTION + 1],
-            "",
-            lang,
-            _conversation_id(body.get("conversation_id")),
+            lang=lang,
+            conversation_id=_id_field(body.get("conversation_id")),
+            assistant_id=_id_field(body.get("assistant_id")),
         )
+        pair = await pairs.open_pair(session, services.model_access, services.quotas, me, asked)
+        # The Docs documents of the conversation, checked with the member's access, as
+        # before any turn (a notice says which ones are left out).
+        pair.request.docs_links, notice = await check_before_turn(request, me, pair.conversation)
     except ValueError:
         return _error_json(
             request, InvalidRequest("The request could not be read. Reload the page.")
         )
     except AutanError as exc:
         return _error_json(request, exc)
-    events = service.answer_pair(services.session_factory, services.models, me, pair)
-    return EventStreamResponse(_pair_events(request, pair, events))
+    context_length = await _context_length(request, me, pair.models)
+    events = pairs.answer_pair(services.session_factory, services.turns, me, pair, context_length)
+    return EventStreamResponse(_pair_events(request, pair, events, notice))
 
 
-def _conversation_id(value: object) -> uuid.UUID | None:
+def _id_field(value: object) -> uuid.UUID | None:
     if value in (None, ""):
         return None
     try:
         return uuid.UUID(str(value))
     except ValueError:
         raise InvalidRequest("The request could not be read. Reload the page.") from None
+
+
+async def _context_length(
+    request: Request, me: Principal, models: tuple[str, ...] | None = None
+) -> int | None:
+    """The smallest context of the pair's models (of all usable ones before they are
+    picked): one grounded prompt must fit both."""
+    lengths = [
+        m["context_length"]
+        for m in await usable_models(request, me)
+        if m.get("context_length") and (models is None or m["id"] in models)
+    ]
+    return min(lengths, default=None)
 
 
 def _error_json(request: Request, exc: AutanError) -> Response:
@@ -175,22 +189,31 @@ def _sse(name: str, data: dict[str, Any]) -> bytes:
 
 
 async def _pair_events(
-    request: Request, pair: service.Pair, events: AsyncIterator[service.PairEvent]
+    request: Request,
+    pair: pairs.Pair,
+    events: AsyncIterator[pairs.PairEvent],
+    notice: str = "",
 ) -> AsyncIterator[bytes]:
     gettext = templates_of(request).gettext
     lang = request_language(request)
-    yield _sse(
-        "pair",
-        {
-            "comparison_id": str(pair.comparison_id),
-            "conversation_id": str(pair.conversation_id),
-            "title": pair.title,
-        },
-    )
     try:
         async for event in events:
-            text = gettext(lang, event.text) if event.kind == "error" else event.text
-            yield _sse(event.kind, {"side": event.side, "text": text})
+            if event.kind == "pair":
+                yield _sse(
+                    "pair",
+                    {
+                        "comparison_id": str(pair.comparison_id),
+                        "conversation_id": str(pair.conversation_id),
+                        "title": pair.title,
+                    },
+                )
+                if notice:  # e.g. a Docs document the member may no longer read
+                    yield _sse("notice", {"message": notice})
+            elif event.kind == "sources":
+                yield _sse("sources", {"sources": event.sources})
+            else:
+                text = gettext(lang, event.text) if event.kind == "error" else event.text
+                yield _sse(event.kind, {"side": event.side, "text": text})
     finally:
         await events.aclose()  # type: ignore[attr-defined]
     yield _sse("end", {})

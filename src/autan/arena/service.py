@@ -1,43 +1,29 @@
-"""Ask two allowed models the same question, store both answers, take the member's vote.
+"""Blind comparisons: two allowed models picked, the member's vote, the leaderboard.
 
-Both answers go through the gateway on the member's behalf, so usage and quotas count two
-calls (checked as one operation: a pair is refused whole); both are stored in the member's
-conversation, as any answer is, so retention and export apply to them. The chat (a pair
-asked from the composer, streamed side by side) and the /arena form both go through
-`open_pair` and `answer_pair`. The comparison row keeps only the two model ids, the use
-case, the vote and which two messages are the answers.
+A pair is asked and answered in `pairs`; the comparison row keeps only the two model ids,
+the use case, the vote and which two messages are the answers.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
 
 import anyio
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts.model_access import ModelAccess
 from autan.accounts.principal import Principal
 from autan.arena.errors import AlreadyVoted, ComparisonNotFound, InvalidUseCase, NeedsTwoModels
 from autan.arena.leaderboard import MIN_VOTES, Standing, Vote, leaderboard
 from autan.arena.models import Comparison, Verdict
-from autan.chat import service as chat
-from autan.chat.models import Message, MessageRole, MessageStatus
-from autan.chat.prompting import fit, system_prompt
-from autan.chat.titles import fallback_title
-from autan.chat.turns import check_content
-from autan.core.errors import AutanError
-from autan.llm.client import ChatMessage, ModelClient
+from autan.chat.models import Message, MessageRole
 from autan.llm.config import ModelType
-from autan.quotas.service import Quotas
 
 MAX_USE_CASE = 80
-MAX_ANSWER_TOKENS = 1024
 # Votes are read for the leaderboard at most this many, the latest first.
 MAX_VOTES = 50_000
 OUTCOME = {Verdict.A: 1.0, Verdict.B: 0.0, Verdict.TIE: 0.5, Verdict.BOTH_BAD: 0.5}
@@ -77,181 +63,6 @@ async def pick_models(access: ModelAccess, principal: Principal) -> tuple[str, s
         raise NeedsTwoModels()
     first, second = random.sample(sorted(set(allowed)), 2)
     return first, second
-
-
-@dataclass(frozen=True, slots=True)
-class Pair:
-    """A pair about to be answered: what both models are asked, and where it is stored."""
-
-    comparison_id: uuid.UUID
-    conversation_id: uuid.UUID
-    title: str
-    models: tuple[str, str]
-    messages: list[ChatMessage]
-
-
-@dataclass(frozen=True, slots=True)
-class PairEvent:
-    """A piece of one side's answer ("a" or "b") as it streams, or that side's end."""
-
-    side: str
-    kind: str  # "delta", "done" or "error"
-    text: str
-
-
-@dataclass(slots=True)
-class _Side:
-    model: str
-    text: str = ""
-    status: MessageStatus = MessageStatus.STOPPED  # until the answer ends one way or another
-    error: str | None = None
-
-
-async def open_pair(
-    session: AsyncSession,
-    access: ModelAccess,
-    quotas: Quotas,
-    principal: Principal,
-    question: str,
-    use_case: str,
-    lang: str,
-    conversation_id: uuid.UUID | None = None,
-) -> Pair:
-    """Check, count both requests at once, and store the question and the comparison.
-
-    The question goes at the end of the member's conversation (`conversation_id`, theirs
-    only) or of a new one; a refusal stores nothing and counts nothing.
-    """
-    check_content(question)
-    use_case = clean_use_case(use_case)
-    model_a, model_b = await pick_models(access, principal)
-    conversation = (
-        await chat.owned(session, principal, conversation_id) if conversation_id else None
-    )
-    # Two model requests counted as one operation (tokens follow through the gateway's
-    # CallFinished events), before anything is stored: the pair is refused whole.
-    await quotas.check(principal, requests=2)
-    if conversation is None:
-        conversation = await chat.create(session, principal, model_a)
-        conversation.title = fallback_title(question)
-    turns: list[ChatMessage] = [
-        {"role": "user" if m.role == MessageRole.USER else "assistant", "content": m.content}
-        for m in await chat.history(session, conversation)
-        if m.content
-    ]
-    turns.append({"role": "user", "content": question})
-    await chat.append(session, conversation, MessageRole.USER, question)
-    comparison = Comparison(
-        org_id=principal.org_id,
-        user_id=principal.user_id,
-        conversation_id=conversation.id,
-        model_a=model_a,
-        model_b=model_b,
-        use_case=use_case,
-    )
-    session.add(comparison)
-    await session.commit()  # the question is kept even if both models fail
-    messages = fit(system_prompt(lang), turns, None)
-    return Pair(
-        comparison.id, conversation.id, conversation.title or "", (model_a, model_b), messages
-    )
-
-
-async def _stream_side(
-    models: ModelClient,
-    principal: Principal,
-    messages: list[ChatMessage],
-    name: str,
-    side: _Side,
-    out: asyncio.Queue[PairEvent],
-) -> None:
-    try:
-        async for text in models.stream_chat(
-            principal, side.model, messages, max_tokens=MAX_ANSWER_TOKENS
-        ):
-            side.text += text
-            await out.put(PairEvent(name, "delta", text))
-    except AutanError as exc:
-        side.status, side.error = MessageStatus.FAILED, exc.message
-        await out.put(PairEvent(name, "error", exc.message))
-        return
-    side.status = MessageStatus.COMPLETE
-    await out.put(PairEvent(name, "done", ""))
-
-
-async def answer_pair(
-    factory: async_sessionmaker[AsyncSession],
-    models: ModelClient,
-    principal: Principal,
-    pair: Pair,
-) -> AsyncIterator[PairEvent]:
-    """Stream both answers as they come, interleaved; store both however they end.
-
-    A reader who leaves stops both models; what they had written is stored as stopped,
-    A before B, and the comparison names the two messages.
-    """
-    sides = {"a": _Side(pair.models[0]), "b": _Side(pair.models[1])}
-    out: asyncio.Queue[PairEvent] = asyncio.Queue()
-    tasks = [
-        asyncio.create_task(_stream_side(models, principal, pair.messages, name, side, out))
-        for name, side in sides.items()
-    ]
-    try:
-        ended = 0
-        while ended < len(tasks):
-            event = await out.get()
-            ended += event.kind != "delta"
-            yield event
-    finally:
-        for task in tasks:
-            task.cancel()
-        with anyio.CancelScope(shield=True):
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await _store_answers(factory, principal, pair, sides["a"], sides["b"])
-
-
-async def _store_answers(
-    factory: async_sessionmaker[AsyncSession],
-    principal: Principal,
-    pair: Pair,
-    a: _Side,
-    b: _Side,
-) -> None:
-    async with factory() as session:
-        comparison = await owned(session, principal, pair.comparison_id)
-        conversation = await chat.owned(session, principal, pair.conversation_id)
-        stored = [
-            await chat.append(
-                session,
-                conversation,
-                MessageRole.ASSISTANT,
-                side.text,
-                model=side.model,
-                status=side.status,
-                error=side.error,
-            )
-            for side in (a, b)
-        ]
-        comparison.answer_a_id, comparison.answer_b_id = stored[0].id, stored[1].id
-        await session.commit()
-
-
-async def compare(
-    session: AsyncSession,
-    factory: async_sessionmaker[AsyncSession],
-    models: ModelClient,
-    access: ModelAccess,
-    quotas: Quotas,
-    principal: Principal,
-    question: str,
-    use_case: str,
-    lang: str,
-) -> uuid.UUID:
-    """Ask two models in a new conversation and wait for both answers (the /arena form)."""
-    pair = await open_pair(session, access, quotas, principal, question, use_case, lang)
-    async for _ in answer_pair(factory, models, principal, pair):
-        pass
-    return pair.comparison_id
 
 
 async def owned(

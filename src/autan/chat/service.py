@@ -70,6 +70,29 @@ async def owned(
     return conversation
 
 
+async def claimed(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID
+) -> Conversation:
+    """The caller's conversation, claimed for writing until the transaction ends, or
+    ConversationNotFound.
+
+    Whatever adds or removes messages (a question, a retry, a late stopped answer) claims
+    the conversation before reading what it ends with, so the two never interleave: a
+    write that changes nothing takes PostgreSQL's row lock, or SQLite's write lock, and the
+    reads that follow see whatever the previous claimant committed.
+    """
+    conversation: Conversation | None = await session.scalar(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.user_id == principal.user_id)
+        .values(message_count=Conversation.message_count)
+        .returning(Conversation),
+        execution_options={"synchronize_session": False, "populate_existing": True},
+    )
+    if conversation is None:
+        raise ConversationNotFound()
+    return conversation
+
+
 async def list_conversations(
     session: AsyncSession,
     principal: Principal,

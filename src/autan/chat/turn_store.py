@@ -140,7 +140,7 @@ class TurnStore:
                 assistant_id = (await usable_assistant(session, principal, request.assistant_id)).id
             conversation = await service.create(session, principal, model, assistant_id)
         else:
-            conversation = await service.owned(session, principal, request.conversation_id)
+            conversation = await service.claimed(session, principal, request.conversation_id)
             conversation.model = model
         if request.web_search is not None:
             conversation.web_search = request.web_search
@@ -246,7 +246,9 @@ class TurnStore:
     ) -> uuid.UUID | None:
         async with self._factory() as session:
             try:
-                stored = await service.owned(session, principal, conversation.id)
+                # Claimed before the check below: a retry cannot replace the question between
+                # the check and the write (service.claimed).
+                stored = await service.claimed(session, principal, conversation.id)
             except ConversationNotFound:  # deleted while the answer was being written
                 return None
             # Only a stopped answer can have been replaced: the others spare the query.

@@ -172,21 +172,10 @@ class Turns:
                 "conversation",
                 {"id": str(conversation.id), "title": conversation.title},
             )
-        messages = fit(system_prompt(request.lang), turns, context_length)
-        question = last_user_text(messages)
         try:
-            grounded = await self._ground(
-                principal,
-                conversation,
-                messages,
-                request.lang,
-                context_length,
-                model,
-                request.docs_links,
+            grounded = await self.grounded(
+                principal, request, model, context_length, conversation, turns
             )
-            searching = await self._web_on(principal, request, conversation)
-            if searching or await self._links_on(principal, question):
-                await self._add_web(principal, request, grounded, question, search=searching)
         except ServiceBusy as exc:
             # Storing a failed answer would wait for the same busy database.
             yield TurnEvent("error", {"error": exc, "message_id": None})
@@ -195,15 +184,12 @@ class Turns:
             answer.status, answer.error = MessageStatus.FAILED, exc
             yield await self._failed(principal, conversation, model, answer, exc)
             return
-        messages, answer.sources = grounded.messages, grounded.sources
+        answer.sources = grounded.sources
         if answer.sources:
             yield TurnEvent("sources", {"sources": answer.sources})
-        if grounded.preface:
-            answer.text = grounded.preface
-            yield TurnEvent("delta", {"text": grounded.preface})
         started = time.perf_counter()
         try:
-            async for event in self._written(principal, model, messages, grounded, answer):
+            async for event in self.written(principal, model, grounded, answer):
                 yield event
         except AutanError as exc:
             answer.status, answer.error = MessageStatus.FAILED, exc
@@ -223,15 +209,45 @@ class Turns:
             async for event in self._store.title(principal, request, model, conversation, turns):
                 yield event
 
-    async def _written(
+    async def grounded(
         self,
         principal: Principal,
+        request: TurnRequest,
         model: str,
-        messages: list[ChatMessage],
-        grounded: Grounded,
-        answer: Answer,
+        context_length: int | None,
+        conversation: Conversation | None,
+        turns: list[ChatMessage],
+    ) -> Grounded:
+        """The prompt of a turn and its sources: the conversation's assistant, the files and
+        Docs documents attached, the web when asked. Every answer of a conversation is
+        grounded here, the two answers of a blind pair too; ServiceBusy when the database
+        cannot be had right now."""
+        messages = fit(system_prompt(request.lang), turns, context_length)
+        question = last_user_text(messages)
+        grounded = await self._ground(
+            principal,
+            conversation,
+            messages,
+            request.lang,
+            context_length,
+            model,
+            request.docs_links,
+        )
+        searching = await self._web_on(principal, request, conversation)
+        if searching or await self._links_on(principal, question):
+            await self._add_web(principal, request, grounded, question, search=searching)
+        return grounded
+
+    async def written(
+        self, principal: Principal, model: str, grounded: Grounded, answer: Answer
     ) -> AsyncIterator[TurnEvent]:
-        """The answer's text as it is written: the model's, or the grounding's fixed one."""
+        """The answer's text as it is written (`answer.text` grows with it): the grounding's
+        preface, then the model's words, or the grounding's fixed answer; AutanError when
+        the model fails, what it wrote before kept."""
+        messages = grounded.messages
+        if grounded.preface:
+            answer.text += grounded.preface
+            yield TurnEvent("delta", {"text": grounded.preface})
         if grounded.answer:
             # The passages found do not answer: the fixed sentence, no model call.
             answer.text += grounded.answer

@@ -1,7 +1,9 @@
 // "Two answers to compare" in the chat: the composer's question goes to two anonymous models
 // (POST /chat/compare, Server-Sent Events over fetch), both answers stream side by side
-// (stacked on a phone), the person votes, then the models are named. Separate from chat.js:
-// the two share only the page's elements and `#chat[data-conversation-id]`.
+// (stacked on a phone), grounded like any answer (sources shown under each), Stop ends both;
+// the person votes, then the models are named. Separate from chat.js: the two share the
+// page's elements, `#chat[data-conversation-id]`, and `window.Autan` (sse.js's reader,
+// chat.js's sources).
 (() => {
   "use strict";
 
@@ -20,7 +22,23 @@
     const errorBox = document.getElementById("chat-error");
     const errorText = document.getElementById("chat-error-text");
     const temporaryBox = document.getElementById("temporary");
+    const stopButton = document.getElementById("stop");
     let pairs = 0;
+    // Stop ends both answers. Pressed before the server has stored the question (its "pair"
+    // event), it waits for it, so the question is always kept with its two stopped answers.
+    let controller = null;
+    let pairReady = false;
+    let stopWanted = false;
+
+    function stopPair() {
+      if (!controller) return;
+      if (pairReady) controller.abort();
+      else stopWanted = true;
+    }
+    stopButton.addEventListener("click", stopPair);
+    root.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && controller) stopPair();
+    });
 
     function pairError(message) {
       errorText.textContent = message;
@@ -78,12 +96,24 @@
       messages.appendChild(question);
       textarea.value = "";
       sendButton.disabled = compareButton.disabled = true;
+      controller = new AbortController();
+      pairReady = stopWanted = false;
+      stopButton.hidden = false;
+      stopButton.focus();
+      // A new conversation takes the assistant chosen in the composer, as a question does.
+      const assistant = document.getElementById("assistant");
+      const asked = {
+        content,
+        conversation_id: root.dataset.conversationId || null,
+        assistant_id: !root.dataset.conversationId && assistant ? assistant.value || null : null,
+      };
       let response;
       try {
         response = await fetch("/chat/compare", {
           method: "POST",
           headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, Accept: "text/event-stream" },
-          body: JSON.stringify({ content, conversation_id: root.dataset.conversationId || null }),
+          body: JSON.stringify(asked),
+          signal: controller.signal,
         });
       } catch {
         response = null;
@@ -95,6 +125,8 @@
         question.remove();
         if (!textarea.value) textarea.value = content; // nothing typed is lost
         sendButton.disabled = compareButton.disabled = false;
+        stopButton.hidden = true;
+        controller = null;
         pairError(message);
         textarea.focus();
         return;
@@ -106,11 +138,17 @@
         field.id = `pair-${pairs}-${field.dataset.id}`;
         node.querySelector(`label[data-for="${field.dataset.id}"]`).htmlFor = field.id;
       });
+      // Positions of the question's two answers: the sources' ids differ side by side.
+      node.querySelectorAll(".arena-answer").forEach((side, index) => {
+        side.dataset.position = String(position + 1 + index);
+      });
       messages.appendChild(node);
       live.textContent = strings.writing;
       node.scrollIntoView({ block: "start" });
       await readPair(response, node);
       sendButton.disabled = compareButton.disabled = false;
+      stopButton.hidden = true;
+      controller = null;
     }
 
     async function readPair(response, node) {
@@ -128,19 +166,31 @@
       };
       const handle = (name, data) => {
         if (name === "pair") {
+          pairReady = true;
+          if (stopWanted) controller.abort();
           comparisonId = data.comparison_id;
           node.dataset.comparisonId = comparisonId;
           if (root.dataset.conversationId !== data.conversation_id) {
             root.dataset.conversationId = data.conversation_id;
             window.history.replaceState({}, "", `/c/${data.conversation_id}`);
-            // The new conversation joins the sidebar (the server's list, newest first).
-            if (window.htmx) window.htmx.ajax("GET", "/chat/sidebar", { target: "#conversation-list", swap: "innerHTML" });
-            const title = document.getElementById("chat-title");
-            if (title && data.title) {
-              title.textContent = data.title;
-              document.title = `${data.title} · Autan`;
-            }
           }
+          // A new (or still untitled) conversation: its title and place in the sidebar (the
+          // server's list, newest first).
+          const title = document.getElementById("chat-title");
+          if (title && data.title && title.textContent !== data.title) {
+            title.textContent = data.title;
+            document.title = `${data.title} · Autan`;
+            if (window.htmx) window.htmx.ajax("GET", "/chat/sidebar", { target: "#conversation-list", swap: "innerHTML" });
+          }
+        } else if (name === "sources") {
+          // Both models read the same sources: each answer lists them, as an answer does.
+          for (const name of ["a", "b"]) window.Autan.showSources?.(side(name), data.sources);
+        } else if (name === "notice") {
+          const note = document.createElement("p");
+          note.className = "alert alert-warning inline-notice";
+          note.setAttribute("role", "status");
+          note.textContent = data.message;
+          node.querySelector(".arena-answers").before(note);
         } else if (name === "delta") {
           texts[data.side] += data.text;
           paintAnswer(side(data.side).querySelector(".message-body"), texts[data.side]);
@@ -154,29 +204,22 @@
           ended(data.side);
         }
       };
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      let buffer = "";
       try {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buffer += decoder.decode(value, { stream: true });
-          let cut;
-          while ((cut = buffer.indexOf("\n\n")) >= 0) {
-            const block = buffer.slice(0, cut);
-            buffer = buffer.slice(cut + 2);
-            let name = "message";
-            const data = [];
-            for (const line of block.split("\n")) {
-              if (line.startsWith("event:")) name = line.slice(6).trim();
-              else if (line.startsWith("data:")) data.push(line.slice(5).trim());
-            }
-            if (data.length) handle(name, JSON.parse(data.join("\n")));
+        await window.Autan.readEvents(response, handle);
+      } catch (error) {
+        if (error.name !== "AbortError") {
+          pairError(strings.networkLost);
+        } else {
+          // Stopped: what each model wrote stays, said stopped, as a stopped answer is.
+          for (const name of open) {
+            const note = document.createElement("p");
+            note.className = "hint status-note";
+            note.textContent = strings.stopped;
+            side(name).appendChild(note);
           }
+          live.textContent = strings.stopped;
+          textarea.focus({ preventScroll: true });
         }
-      } catch {
-        pairError(strings.networkLost);
       }
       for (const name of [...open]) ended(name);
       if (comparisonId) wireVote(node, comparisonId);

@@ -255,9 +255,6 @@ function start() {
       keepInView();
     };
     const ownController = controller;
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
     const handle = (name, data) => {
       if (name === "conversation") {
         const isNew = conversationId !== data.id;
@@ -297,23 +294,7 @@ function start() {
       }
     };
     try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let cut;
-        while ((cut = buffer.indexOf("\n\n")) >= 0) {
-          const block = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          let name = "message";
-          const data = [];
-          for (const line of block.split("\n")) {
-            if (line.startsWith("event:")) name = line.slice(6).trim();
-            else if (line.startsWith("data:")) data.push(line.slice(5).trim());
-          }
-          if (data.length) handle(name, JSON.parse(data.join("\n")));
-        }
-      }
+      await window.Autan.readEvents(response, handle);
       if (!ended) {
         paint();
         failAnswer(node, strings.networkLost);
@@ -949,6 +930,9 @@ function start() {
       event.returnValue = "";
     }
   });
+
+  // The blind pair (arena-chat.js) lists its sources under each answer as an answer does.
+  window.Autan.showSources = showSources;
 
   document.querySelectorAll("[data-markdown]").forEach(decorate);
   messages.querySelectorAll("article.message-assistant").forEach(linkCitations);
