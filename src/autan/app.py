@@ -53,7 +53,13 @@ from autan.connectors.runtime import Drives, build_drives
 from autan.core import error_handlers, telemetry
 from autan.core.body import document_body_models
 from autan.core.db import create_engine, session_factory
-from autan.core.events import DocumentsQueued, DriveSyncRequested, EventBus, build_bus
+from autan.core.events import (
+    DocumentsQueued,
+    DriveSyncRequested,
+    EventBus,
+    TranslationQueued,
+    build_bus,
+)
 from autan.core.limits import AdmissionLimits
 from autan.core.metrics import Metrics
 from autan.deps import principal
@@ -90,6 +96,7 @@ from autan.services import Services
 from autan.settings import Settings
 from autan.suitedocs import pages as docs_pages
 from autan.translation import pages as translation_pages
+from autan.translation.worker import TranslationWorker
 from autan.usage.recorder import UsageRecorder
 from autan.web.charter_guard import require_charter
 from autan.web.errors import html_page
@@ -138,6 +145,7 @@ class Backend:
     # Started beside the ingestion loops (`autan worker`, or serve with its worker).
     retention: RetentionPurger
     drives: Drives
+    translations: TranslationWorker
 
 
 @asynccontextmanager
@@ -193,12 +201,25 @@ async def backend(
         settings.documents.max_file_bytes,
     )
     bus.subscribe(DriveSyncRequested, lambda _event: drives.syncer.wake())
+    translations = TranslationWorker(factory, ModelClient(gateway), settings.documents)
+    bus.subscribe(TranslationQueued, lambda _event: translations.wake())
     try:
         yield Backend(
-            settings, factory, bus, metrics, limiter, quotas, gateway, documents, purger, drives
+            settings,
+            factory,
+            bus,
+            metrics,
+            limiter,
+            quotas,
+            gateway,
+            documents,
+            purger,
+            drives,
+            translations,
         )
     finally:
         await _stop_each(
+            translations.stop,
             drives.close,
             purger.stop,
             bus.stop,
@@ -239,6 +260,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     async with backend(settings, tracing, chat=False, grace=settings.documents.stop_grace) as core:
         await core.bus.start()
         await core.documents.start()
+        await core.translations.start()
         core.retention.start()
         core.drives.syncer.start()
         # Deep-research runs too, where web search is configured (else this is None).
@@ -280,6 +302,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             documents = core.documents
             if settings.documents.worker_in_serve:
                 await documents.start()
+                await core.translations.start()
                 core.retention.start()
                 core.drives.syncer.start()
             templates = Templates()

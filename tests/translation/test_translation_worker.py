@@ -1,0 +1,170 @@
+"""Translations are durable jobs of the worker queue: an `autan worker` killed in the middle
+of a document leaves its finished sections saved, and another worker takes the job over
+when its lease goes stale, resuming at the next section (no section translated twice); a
+job whose uploaded file is deleted meanwhile ends with a plain sentence. Both engines; the
+scripted upstream speaks the OpenAI protocol on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from autan.accounts import service as accounts
+from autan.accounts.models import Role
+from autan.accounts.principal import Principal
+from autan.core.db import create_engine, session_factory
+from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig, dump_models_file
+from autan.translation import service
+from autan.translation.models import TranslationJob, TranslationStatus
+from tests.support.library import database
+from tests.support.scripted_upstream import scripted_upstream
+from tests.support.web import hidden, run_site
+
+pytestmark = pytest.mark.slow
+
+SECTIONS = 5
+# One section per heading; each asks the scripted model to take a second (`[lent]`).
+DOCUMENT = "".join(f"# Partie {n} [lent]\n\nTexte de la partie {n}.\n\n" for n in range(SECTIONS))
+
+
+async def _job(database_url: str) -> TranslationJob:
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            job = await session.scalar(select(TranslationJob))
+            assert job is not None
+            return job
+    finally:
+        await engine.dispose()
+
+
+async def wait_job(
+    database_url: str, done: Callable[[TranslationJob], bool], timeout: float
+) -> TranslationJob:
+    """Poll the database until `done` holds of the (only) job."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = await _job(database_url)
+        if done(job):
+            return job
+        assert time.monotonic() < deadline, (job.status, job.sections_done, job.error)
+        await asyncio.sleep(0.1)
+
+
+async def queue_translation(database_url: str) -> uuid.UUID:
+    """Queue a translation of DOCUMENT into English, as the web tier does."""
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            user = await accounts.create_user(session, "agent@example.org", role=Role.MEMBER)
+            owner = Principal(user_id=user.id, org_id=user.org_id, email=user.email, role=user.role)
+            job = await service.create(session, owner, "guide.md", DOCUMENT.encode(), "en", "s")
+            return job.id
+    finally:
+        await engine.dispose()
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "autan", "worker"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+async def test_a_killed_workers_translation_resumes_at_the_next_section(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with scripted_upstream() as upstream:
+        models_file = tmp_path / "models.yaml"
+        chat = ModelConfig(id="s", replicas=[ReplicaConfig(url=upstream)])
+        dump_models_file(ModelsConfig(models=[chat]), models_file)
+        env = {
+            **os.environ,
+            "AUTAN_DATA_DIR": str(tmp_path / "data"),
+            "AUTAN_DATABASE_URL": database_url,
+            "AUTAN_MODELS_FILE": str(models_file),
+            "AUTAN_QUOTAS__ENABLED": "false",
+            "AUTAN_LOG_JSON": "true",
+            "AUTAN_DOCUMENTS__POLL_INTERVAL": "0.2",
+            "AUTAN_DOCUMENTS__STALE_AFTER": "1",
+        }
+        await queue_translation(database_url)
+        first = start_worker(env, tmp_path / "worker-a.log")
+        try:
+            await wait_job(database_url, lambda job: job.sections_done >= 2, timeout=60)
+        finally:
+            first.send_signal(signal.SIGKILL)  # no release: only its stale lease tells
+            first.wait(10)
+        killed = await _job(database_url)
+        assert killed.status == TranslationStatus.RUNNING
+        assert killed.result is None and killed.translated is not None
+        kept = killed.sections_done
+        assert 2 <= kept < SECTIONS
+        second = start_worker(env, tmp_path / "worker-b.log")
+        try:
+            job = await wait_job(
+                database_url, lambda job: job.status == TranslationStatus.DONE, timeout=60
+            )
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(30) == 0
+        async with httpx.AsyncClient() as client:
+            listed = await client.get(upstream.removesuffix("/v1") + "/_scripted/translations")
+            asked = listed.json()
+    assert job.attempts == 1 and job.sections_done == SECTIONS and job.translated is None
+    # Sections finished before the kill were asked once, never again by the second worker;
+    # at most the one in flight at the kill was asked twice.
+    counts = [sum(f"Partie {n} " in text for text in asked) for n in range(SECTIONS)]
+    assert counts[:kept] == [1] * kept, counts
+    assert all(count >= 1 for count in counts) and sum(counts) <= SECTIONS + 1, counts
+    assert job.result is not None
+    result = job.result.decode()
+    for n in range(SECTIONS):
+        assert f"# ⟦English⟧ Partie {n} [lent]" in result
+        assert f"⟦English⟧ Texte de la partie {n}." in result
+    resumed = (tmp_path / "worker-b.log").read_text()
+    assert '"translation_resumed"' in resumed
+    assert f'"sections_done": {kept}' in resumed
+
+
+async def test_a_deleted_source_ends_the_job_in_plain_words(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with scripted_upstream() as upstream:
+        models = ModelsConfig(models=[ModelConfig(id="s", replicas=[ReplicaConfig(url=upstream)])])
+        async with (
+            run_site(tmp_path, database_url, models) as site,
+            site.signed_in("member_a") as browser,
+        ):
+            csrf = hidden((await browser.get("/translate")).text, "csrf_token")
+            started = await browser.post(
+                "/translate",
+                data={"csrf_token": csrf, "target": "en"},
+                files={"file": ("guide.md", DOCUMENT.encode(), "text/markdown")},
+            )
+            assert started.status_code == 303, started.text
+            path = started.headers["location"]
+            await wait_job(database_url, lambda job: job.sections_done >= 1, timeout=60)
+            async with database(site) as session:
+                # What deleting the uploaded file leaves of the job.
+                await session.execute(update(TranslationJob).values(source=None))
+                await session.commit()
+            job = await wait_job(
+                database_url, lambda job: job.status == TranslationStatus.FAILED, timeout=60
+            )
+            assert job.translated is None and job.result is None
+            page = html.unescape((await browser.get(path)).text)
+    assert "Le document a été supprimé avant la fin de sa traduction." in page
+    assert job.sections_done < SECTIONS
