@@ -436,6 +436,7 @@ function start() {
     if (temporary) {
       history.push({ role: "assistant", content: text });
     } else if (node.dataset.id) {
+      if (text.trim()) addAnswerTools(node);
       addFeedback(node);
     }
     live.textContent = `${strings.answered} ${text.slice(0, 600)}`;
@@ -556,6 +557,25 @@ function start() {
     item.scrollIntoView({ block: "center" });
     item.querySelector("summary")?.focus({ preventScroll: true });
   });
+
+  // Export and "Envoyer vers Docs" of a stored answer, as the server renders them under each
+  // answer (the page's `answer-tools` template), for the answer that just ended.
+  function addAnswerTools(node) {
+    const template = document.getElementById("answer-tools");
+    const bar = node.querySelector(".message-actions");
+    if (!template || !bar) return;
+    const id = encodeURIComponent(node.dataset.id);
+    const tools = template.content.cloneNode(true);
+    tools.querySelectorAll("[href], [action], [hx-post]").forEach((element) => {
+      for (const name of ["href", "action", "hx-post"]) {
+        const value = element.getAttribute(name);
+        if (value) element.setAttribute(name, value.replace("__ID__", id));
+      }
+    });
+    const added = Array.from(tools.children);
+    bar.appendChild(tools);
+    if (window.htmx) added.forEach((element) => window.htmx.process(element));
+  }
 
   function addFeedback(node) {
     const id = node.dataset.id;
