@@ -48,6 +48,7 @@ from autan.chat import pages as chat_pages
 from autan.chat.grounding import ChatGrounding
 from autan.chat.turns import Turns
 from autan.connectors import pages as drive_pages
+from autan.connectors import picker_pages as drive_picker_pages
 from autan.connectors.router import router as drives_router
 from autan.connectors.runtime import Drives, build_drives
 from autan.core import error_handlers, telemetry
@@ -421,6 +422,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(library_pages.router)
     app.include_router(collection_pages.router)
     app.include_router(drive_pages.router)
+    app.include_router(drive_picker_pages.router)
     app.include_router(assistant_pages.router)
     app.include_router(research_pages.router)
     app.include_router(arena_pages.router)

@@ -43,7 +43,7 @@ async def _job(database_url: str) -> TranslationJob:
     engine = create_engine(database_url)
     try:
         async with session_factory(engine)() as session:
-            job = await session.scalar(select(TranslationJob))
+            job: TranslationJob | None = await session.scalar(select(TranslationJob))
             assert job is not None
             return job
     finally:
