@@ -252,10 +252,12 @@ async def _stop_each(*steps: Callable[[], Awaitable[object]]) -> None:
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """Process queued documents, serving no HTTP, until `stop` is set (`autan worker`).
+    """Process queued documents and translations, serving no HTTP, until `stop` is set
+    (`autan worker`).
 
     On stop, documents in progress get `documents.stop_grace` seconds to finish; those
-    still unfinished go back to the queue, where another worker takes them.
+    still unfinished go back to the queue, where another worker takes them. A translation in
+    progress goes back at once, keeping the sections it finished.
     """
     tracing = telemetry.configure()
     async with backend(settings, tracing, chat=False, grace=settings.documents.stop_grace) as core:

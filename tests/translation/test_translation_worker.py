@@ -28,6 +28,7 @@ from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig, dump_models_file
 from autan.translation import service
 from autan.translation.models import TranslationJob, TranslationStatus
+from tests.support.database import SqliteDatabases
 from tests.support.library import database
 from tests.support.scripted_upstream import scripted_upstream
 from tests.support.web import hidden, run_site
@@ -87,19 +88,7 @@ async def test_a_killed_workers_translation_resumes_at_the_next_section(
     database_url: str, tmp_path: Path
 ) -> None:
     async with scripted_upstream() as upstream:
-        models_file = tmp_path / "models.yaml"
-        chat = ModelConfig(id="s", replicas=[ReplicaConfig(url=upstream)])
-        dump_models_file(ModelsConfig(models=[chat]), models_file)
-        env = {
-            **os.environ,
-            "AUTAN_DATA_DIR": str(tmp_path / "data"),
-            "AUTAN_DATABASE_URL": database_url,
-            "AUTAN_MODELS_FILE": str(models_file),
-            "AUTAN_QUOTAS__ENABLED": "false",
-            "AUTAN_LOG_JSON": "true",
-            "AUTAN_DOCUMENTS__POLL_INTERVAL": "0.2",
-            "AUTAN_DOCUMENTS__STALE_AFTER": "1",
-        }
+        env = worker_env(tmp_path, database_url, upstream, stale_after="1")
         await queue_translation(database_url)
         first = start_worker(env, tmp_path / "worker-a.log")
         try:
@@ -137,6 +126,46 @@ async def test_a_killed_workers_translation_resumes_at_the_next_section(
     resumed = (tmp_path / "worker-b.log").read_text()
     assert '"translation_resumed"' in resumed
     assert f'"sections_done": {kept}' in resumed
+
+
+def worker_env(
+    tmp_path: Path, database_url: str, upstream: str, stale_after: str
+) -> dict[str, str]:
+    """The environment of `autan worker` processes on this database and scripted model."""
+    models_file = tmp_path / "models.yaml"
+    chat = ModelConfig(id="s", replicas=[ReplicaConfig(url=upstream)])
+    dump_models_file(ModelsConfig(models=[chat]), models_file)
+    return {
+        **os.environ,
+        "AUTAN_DATA_DIR": str(tmp_path / "data"),
+        "AUTAN_DATABASE_URL": database_url,
+        "AUTAN_MODELS_FILE": str(models_file),
+        "AUTAN_QUOTAS__ENABLED": "false",
+        "AUTAN_LOG_JSON": "true",
+        "AUTAN_DOCUMENTS__POLL_INTERVAL": "0.2",
+        "AUTAN_DOCUMENTS__STALE_AFTER": stale_after,
+    }
+
+
+async def test_sigterm_gives_the_job_back_with_its_sections(
+    sqlite_databases: SqliteDatabases, tmp_path: Path
+) -> None:
+    database_url = sqlite_databases.new()
+    async with scripted_upstream() as upstream:
+        # A stale_after far away: only the release can queue the job again.
+        env = worker_env(tmp_path, database_url, upstream, stale_after="600")
+        await queue_translation(database_url)
+        worker = start_worker(env, tmp_path / "worker.log")
+        try:
+            await wait_job(database_url, lambda job: job.sections_done >= 1, timeout=60)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(30) == 0
+    job = await _job(database_url)
+    assert job.status == TranslationStatus.QUEUED
+    assert job.attempts == 0  # a shutdown is not the job's fault
+    assert job.translated is not None and job.sections_done >= 1
+    assert job.translated[0] == "⟦English⟧ Partie 0 [lent]"
 
 
 async def test_a_deleted_source_ends_the_job_in_plain_words(
