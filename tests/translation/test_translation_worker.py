@@ -1,7 +1,8 @@
 """Translations are durable jobs of the worker queue: an `autan worker` killed in the middle
 of a document leaves its finished sections saved, and another worker takes the job over
-when its lease goes stale, resuming at the next section (no section translated twice); a
-job whose uploaded file is deleted meanwhile ends with a plain sentence. Both engines; the
+when its lease goes stale, resuming at the next section (no section translated twice), and
+the person follows it and downloads it from the page; a SIGTERM gives the job back at once;
+a job whose uploaded file is deleted meanwhile ends with a plain sentence. Both engines; the
 scripted upstream speaks the OpenAI protocol on loopback."""
 
 from __future__ import annotations
@@ -88,27 +89,47 @@ async def test_a_killed_workers_translation_resumes_at_the_next_section(
     database_url: str, tmp_path: Path
 ) -> None:
     async with scripted_upstream() as upstream:
-        env = worker_env(tmp_path, database_url, upstream, stale_after="1")
-        await queue_translation(database_url)
-        first = start_worker(env, tmp_path / "worker-a.log")
-        try:
-            await wait_job(database_url, lambda job: job.sections_done >= 2, timeout=60)
-        finally:
-            first.send_signal(signal.SIGKILL)  # no release: only its stale lease tells
-            first.wait(10)
-        killed = await _job(database_url)
-        assert killed.status == TranslationStatus.RUNNING
-        assert killed.result is None and killed.translated is not None
-        kept = killed.sections_done
-        assert 2 <= kept < SECTIONS
-        second = start_worker(env, tmp_path / "worker-b.log")
-        try:
-            job = await wait_job(
-                database_url, lambda job: job.status == TranslationStatus.DONE, timeout=60
+        models = ModelsConfig(models=[ModelConfig(id="s", replicas=[ReplicaConfig(url=upstream)])])
+        # The site runs no worker of its own: `autan worker` processes do the work.
+        async with (
+            run_site(tmp_path, database_url, models, documents={"worker_in_serve": False}) as site,
+            site.signed_in("member_a") as browser,
+        ):
+            csrf = hidden((await browser.get("/translate")).text, "csrf_token")
+            started = await browser.post(
+                "/translate",
+                data={"csrf_token": csrf, "target": "en"},
+                files={"file": ("guide.md", DOCUMENT.encode(), "text/markdown")},
             )
-        finally:
-            second.send_signal(signal.SIGTERM)
-            assert second.wait(30) == 0
+            assert started.status_code == 303, started.text
+            path = started.headers["location"]
+            env = worker_env(tmp_path / "workers", database_url, upstream, stale_after="1")
+            first = start_worker(env, tmp_path / "worker-a.log")
+            try:
+                await wait_job(database_url, lambda job: job.sections_done >= 2, timeout=60)
+            finally:
+                first.send_signal(signal.SIGKILL)  # no release: only its stale lease tells
+                first.wait(10)
+            killed = await _job(database_url)
+            assert killed.status == TranslationStatus.RUNNING
+            assert killed.result is None and killed.translated is not None
+            kept = killed.sections_done
+            assert 2 <= kept < SECTIONS
+            # Meanwhile the page shows how far it went.
+            progress = html.unescape((await browser.get(f"{path}/progress")).text)
+            assert f"Sections traduites : {kept} sur {SECTIONS}" in progress
+            second = start_worker(env, tmp_path / "worker-b.log")
+            try:
+                job = await wait_job(
+                    database_url, lambda job: job.status == TranslationStatus.DONE, timeout=60
+                )
+            finally:
+                second.send_signal(signal.SIGTERM)
+                assert second.wait(30) == 0
+            # The person gets the whole translation from the page.
+            done = html.unescape((await browser.get(path)).text)
+            assert "Télécharger la traduction" in done
+            result = (await browser.get(f"{path}/download")).text
         async with httpx.AsyncClient() as client:
             listed = await client.get(upstream.removesuffix("/v1") + "/_scripted/translations")
             asked = listed.json()
@@ -118,8 +139,6 @@ async def test_a_killed_workers_translation_resumes_at_the_next_section(
     counts = [sum(f"Partie {n} " in text for text in asked) for n in range(SECTIONS)]
     assert counts[:kept] == [1] * kept, counts
     assert all(count >= 1 for count in counts) and sum(counts) <= SECTIONS + 1, counts
-    assert job.result is not None
-    result = job.result.decode()
     for n in range(SECTIONS):
         assert f"# ⟦English⟧ Partie {n} [lent]" in result
         assert f"⟦English⟧ Texte de la partie {n}." in result
@@ -132,6 +151,7 @@ def worker_env(
     tmp_path: Path, database_url: str, upstream: str, stale_after: str
 ) -> dict[str, str]:
     """The environment of `autan worker` processes on this database and scripted model."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     models_file = tmp_path / "models.yaml"
     chat = ModelConfig(id="s", replicas=[ReplicaConfig(url=upstream)])
     dump_models_file(ModelsConfig(models=[chat]), models_file)
