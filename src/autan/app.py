@@ -48,12 +48,19 @@ from autan.chat import pages as chat_pages
 from autan.chat.grounding import ChatGrounding
 from autan.chat.turns import Turns
 from autan.connectors import pages as drive_pages
+from autan.connectors import picker_pages as drive_picker_pages
 from autan.connectors.router import router as drives_router
 from autan.connectors.runtime import Drives, build_drives
 from autan.core import error_handlers, telemetry
 from autan.core.body import document_body_models
 from autan.core.db import create_engine, session_factory
-from autan.core.events import DocumentsQueued, DriveSyncRequested, EventBus, build_bus
+from autan.core.events import (
+    DocumentsQueued,
+    DriveSyncRequested,
+    EventBus,
+    TranslationQueued,
+    build_bus,
+)
 from autan.core.limits import AdmissionLimits
 from autan.core.metrics import Metrics
 from autan.deps import principal
@@ -90,6 +97,7 @@ from autan.services import Services
 from autan.settings import Settings
 from autan.suitedocs import pages as docs_pages
 from autan.translation import pages as translation_pages
+from autan.translation.worker import TranslationWorker
 from autan.usage.recorder import UsageRecorder
 from autan.web.charter_guard import require_charter
 from autan.web.errors import html_page
@@ -138,6 +146,7 @@ class Backend:
     # Started beside the ingestion loops (`autan worker`, or serve with its worker).
     retention: RetentionPurger
     drives: Drives
+    translations: TranslationWorker
 
 
 @asynccontextmanager
@@ -193,12 +202,25 @@ async def backend(
         settings.documents.max_file_bytes,
     )
     bus.subscribe(DriveSyncRequested, lambda _event: drives.syncer.wake())
+    translations = TranslationWorker(factory, ModelClient(gateway), settings.documents)
+    bus.subscribe(TranslationQueued, lambda _event: translations.wake())
     try:
         yield Backend(
-            settings, factory, bus, metrics, limiter, quotas, gateway, documents, purger, drives
+            settings,
+            factory,
+            bus,
+            metrics,
+            limiter,
+            quotas,
+            gateway,
+            documents,
+            purger,
+            drives,
+            translations,
         )
     finally:
         await _stop_each(
+            translations.stop,
             drives.close,
             purger.stop,
             bus.stop,
@@ -230,15 +252,18 @@ async def _stop_each(*steps: Callable[[], Awaitable[object]]) -> None:
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """Process queued documents, serving no HTTP, until `stop` is set (`autan worker`).
+    """Process queued documents and translations, serving no HTTP, until `stop` is set
+    (`autan worker`).
 
     On stop, documents in progress get `documents.stop_grace` seconds to finish; those
-    still unfinished go back to the queue, where another worker takes them.
+    still unfinished go back to the queue, where another worker takes them. A translation in
+    progress goes back at once, keeping the sections it finished.
     """
     tracing = telemetry.configure()
     async with backend(settings, tracing, chat=False, grace=settings.documents.stop_grace) as core:
         await core.bus.start()
         await core.documents.start()
+        await core.translations.start()
         core.retention.start()
         core.drives.syncer.start()
         # Deep-research runs too, where web search is configured (else this is None).
@@ -280,6 +305,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             documents = core.documents
             if settings.documents.worker_in_serve:
                 await documents.start()
+                await core.translations.start()
                 core.retention.start()
                 core.drives.syncer.start()
             templates = Templates()
@@ -398,6 +424,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(library_pages.router)
     app.include_router(collection_pages.router)
     app.include_router(drive_pages.router)
+    app.include_router(drive_picker_pages.router)
     app.include_router(assistant_pages.router)
     app.include_router(research_pages.router)
     app.include_router(arena_pages.router)

@@ -133,3 +133,52 @@ async def test_send_to_docs_export_and_translate(
     assert text.startswith("# ⟦English⟧ Accueil") and "- ⟦English⟧ Charte" in text
     assert problems == []
     await context.close()
+
+
+async def test_a_streamed_answer_is_exported_and_sent_to_docs_without_a_reload(
+    site: Site, docs: FakeDocs, browser: Browser, tmp_path: Path
+) -> None:
+    folder = screenshot_folder(tmp_path)
+    base = site.autan.base_url
+    context = await browser.new_context(
+        viewport=WIDE, locale="fr-FR", accept_downloads=True, bypass_csp=True
+    )
+    page = await context.new_page()
+    page.set_default_timeout(60_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    loads: list[str] = []
+    page.on("load", lambda p: loads.append(p.url))
+    await page.goto(f"{base}/login")
+    await page.get_by_label("Adresse électronique").fill(PEOPLE["member_a"][0])
+    await page.get_by_label("Mot de passe").fill(PASSWORD)
+    await page.get_by_role("button", name="Se connecter").click()
+    await page.wait_for_url(f"{base}/")
+    await page.goto(f"{base}/settings/docs")
+    await page.get_by_label("Jeton Docs", exact=True).fill(TOKEN)
+    await page.get_by_role("button", name="Enregistrer le jeton").click()
+    await page.get_by_text("Votre jeton Docs est enregistré").wait_for()
+    await page.goto(f"{base}/")
+    loads.clear()
+
+    # An answer streams in: its export and Docs buttons come with its end, no reload.
+    await page.get_by_label("Votre message").fill("Quelles pièces pour un passeport ?")
+    await page.get_by_role("button", name="Envoyer").click()
+    answer = page.locator("article.message-assistant").last
+    await answer.get_by_text("Fin de la réponse").wait_for()
+    await answer.locator("summary", has_text="Exporter cette réponse").click()
+    async with page.expect_download() as markdown:
+        await answer.get_by_role("link", name="Markdown").click()
+    exported = Path(await (await markdown.value).path()).read_text()
+    assert "Quelles pièces pour un passeport ?" in exported
+    assert "Fin de la réponse" in exported
+    await answer.locator("summary", has_text="Exporter cette réponse").click()  # closes it
+    await answer.get_by_role("button", name="Envoyer vers Docs").click()
+    link = answer.locator(".docs-result a")
+    await link.wait_for()
+    assert (await link.get_attribute("href") or "").startswith(f"{docs.url}/docs/")
+    assert len(docs.documents) == 1
+    assert loads == []  # the page was never loaded again
+    await check(page, "docs-streamed-answer", folder)
+    assert problems == []
+    await context.close()

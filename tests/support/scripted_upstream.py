@@ -12,7 +12,9 @@ predictably, and a test steers it with words in the question:
 Title requests (the one-line system prompt of `chat.titles`) get a title back; relevance
 checks (`retrieval.relevance`) get "non" when the question holds `[unrelated]`, else "oui".
 Translation requests (`translation.service`) get each numbered line back marked with the
-target language, `⟦English⟧ text`, except lines holding `[skip]`, which are left out.
+target language, `⟦English⟧ text`, except lines holding `[skip]`, which are left out; a
+request holding `[lent]` is answered after a second (to stop a worker mid-document). Every
+translation request's lines are kept, for tests to count them: `GET /_scripted/translations`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from aiohttp import web
 TITLE = "Titre proposé par le modèle"
 CHECK_MARKERS = ("Tu vérifies si un passage", "You check whether a passage")
 WAITED = web.AppKey("waited", set[str])
+TRANSLATIONS = web.AppKey("translations", list[str])
 
 
 TRANSLATE_MARKER = "Translate each numbered line into "
@@ -80,6 +83,9 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         text = "Non." if "[unrelated]" in question else "Oui"
     if messages and str(messages[0].get("content", "")).startswith(TRANSLATE_MARKER):
         text = _translated(str(messages[0]["content"]), question)
+        request.app[TRANSLATIONS].append(question)
+        if "[lent]" in question:
+            await asyncio.sleep(1.0)
     usage = {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 20}
     if not body.get("stream"):
         return web.json_response(
@@ -127,6 +133,10 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def _translations(request: web.Request) -> web.Response:
+    return web.json_response(request.app[TRANSLATIONS])
+
+
 async def _models(_request: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
 
@@ -136,8 +146,10 @@ async def scripted_upstream() -> AsyncIterator[str]:
     """Serve the scripted model on a free loopback port; yields its `/v1` base URL."""
     app = web.Application()
     app[WAITED] = set()
+    app[TRANSLATIONS] = []
     app.router.add_post("/v1/chat/completions", _chat)
     app.router.add_get("/v1/models", _models)
+    app.router.add_get("/_scripted/translations", _translations)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

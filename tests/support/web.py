@@ -66,6 +66,7 @@ async def run_site(
     docs: dict[str, object] | None = None,
     gateway: dict[str, object] | None = None,
     connectors: dict[str, object] | None = None,
+    documents: dict[str, object] | None = None,
 ) -> AsyncIterator[Site]:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
@@ -107,6 +108,8 @@ async def run_site(
         settings.retrieval = RetrievalSettings.model_validate(retrieval)
     if docs is not None:
         settings.docs = DocsSettings.model_validate(docs)
+    if documents is not None:
+        settings.documents = settings.documents.model_copy(update=documents)
     if connectors is not None:
         settings.connectors = ConnectorSettings.model_validate(connectors)
     async with serve_autan(settings) as autan:

@@ -33,6 +33,7 @@ from autan.chat.markdown import to_html
 from autan.chat.models import Conversation, Message
 from autan.chat.turn_store import TurnEvent, TurnRequest
 from autan.chat.turns import Turns
+from autan.connectors.picker import my_drives
 from autan.core.error_handlers import STATUS_OF_KIND, error_response
 from autan.core.errors import AutanError, InvalidRequest
 from autan.core.params import INT32_MAX, PositionCursor, SearchText, TimeCursor
@@ -194,6 +195,8 @@ async def _chat_page(
         "wide": True,
         "arena_categories": CATEGORIES,  # the use cases offered with a pair's vote
         "docs_enabled": docs_enabled(request),
+        # The composer offers the drive picker to whoever connected a folder.
+        "drive_picker": bool(await my_drives(session, me)),
     }
     return templates_of(request).render(request, "chat/page.html", context)
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
@@ -54,11 +56,23 @@ class RemoteFile:
 
 
 @dataclass(frozen=True, slots=True)
+class FolderEntry:
+    """One entry of one level of the folder (a file, or a sub-folder whose path ends "/")."""
+
+    path: str
+    name: str
+    folder: bool
+    size: int
+    modified: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class _Entry:
     href_path: str
     folder: bool
     etag: str
     size: int
+    modified: datetime | None = None
 
 
 def client_session(settings: ConnectorSettings) -> aiohttp.ClientSession:
@@ -140,6 +154,26 @@ class WebDav:
             if not level:
                 break
         found.sort(key=lambda f: f.path)
+        return found
+
+    async def list_level(self, url: str, sub: str, auth: Credentials) -> list[FolderEntry]:
+        """Sub-folders, then files, of one level (`sub`: "" or "a/b/"), up to `max_files`."""
+        root = folder_url(url)
+        base_path = urlsplit(root).path
+        entries = await self._propfind(urljoin(root, quote(sub)), auth, depth="1")
+        found: list[FolderEntry] = []
+        for entry in entries:
+            relative = _relative(entry.href_path, base_path)
+            if relative is None or not relative.startswith(sub):
+                continue
+            name = relative[len(sub) :].rstrip("/")
+            if not name or "/" in name:
+                continue  # the level itself (each listing names it), or not directly in it
+            path = sub + name + ("/" if entry.folder else "")
+            found.append(FolderEntry(path, name, entry.folder, entry.size, entry.modified))
+            if len(found) > self._settings.max_files:
+                raise errors.too_many_files(self._settings.max_files)
+        found.sort(key=lambda e: (not e.folder, e.name.casefold()))
         return found
 
     async def probe(self, url: str, auth: Credentials) -> None:
@@ -300,7 +334,8 @@ def parse_multistatus(body: bytes) -> list[_Entry]:
         etag = _text(props.get("getetag"))
         size_text = _text(props.get("getcontentlength"))
         size = int(size_text) if size_text.isdigit() else 0
-        entries.append(_Entry(href.strip(), folder, etag, size))
+        modified = _date(_text(props.get("getlastmodified")))
+        entries.append(_Entry(href.strip(), folder, etag, size, modified))
     return entries
 
 
@@ -317,6 +352,14 @@ def _ok_props(response: Any) -> dict[str, Any]:
             if isinstance(child.tag, str) and child.tag.startswith(_DAV):
                 props[child.tag[len(_DAV) :]] = child
     return props
+
+
+def _date(text: str) -> datetime | None:
+    # RFC 1123 dates (`getlastmodified`); a server's odd value just shows no date.
+    try:
+        return parsedate_to_datetime(text) if text else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _text(element: Any) -> str:

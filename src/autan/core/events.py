@@ -139,6 +139,12 @@ class DocumentsQueued(Event):
     """Documents were queued for ingestion: workers in any process look for work at once."""
 
 
+@_kind("translation_queued")
+@dataclass(frozen=True, slots=True)
+class TranslationQueued(Event):
+    """A document translation was queued: translation workers in any process look at once."""
+
+
 @_kind("drive_sync_requested")
 @dataclass(frozen=True, slots=True)
 class DriveSyncRequested(Event):

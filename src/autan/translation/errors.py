@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from autan.core.errors import InvalidRequest, NotFound, PayloadTooLarge
 
+# Why a job ended without its translation (catalogue ids, read in the person's language).
+SOURCE_DELETED = "The document was deleted before its translation ended."
+UNREADABLE = "This file could not be read: it is damaged or not what its name says."
+INTERRUPTED_TOO_OFTEN = "The translation was interrupted too many times. Start it again."
+TRANSLATION_FAILED = "The translation failed. Try again in a few minutes."
+
 
 class TranslationNotFound(NotFound):
     code = "translation_not_found"

@@ -19,7 +19,6 @@ from autan.accounts.principal import Principal
 from autan.core.errors import AutanError, InvalidRequest
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, principal
 from autan.exports.files import MEDIA, file_stem
-from autan.services import services_of
 from autan.translation import service
 from autan.translation.errors import TranslationNotFound, TranslationTooLarge
 from autan.translation.models import TranslationJob, TranslationStatus
@@ -101,8 +100,6 @@ async def start_translation(
     except AutanError as exc:
         await session.rollback()
         return await _form_page(request, me, data.csrf, session, translate(request, exc), 400)
-    services = services_of(request)
-    service.start(services.session_factory, services.models, me, job.id)
     return RedirectResponse(f"/translate/{job.id}", status_code=303)
 
 

@@ -5,25 +5,22 @@ Map: each section (a heading and what follows it, or a run of segments of at mos
 matched back by number, and a segment the model dropped keeps its original text rather
 than shifting the others. Reduce: the translated segments are written back into the
 document in its own format (`translation.documents`), so headings, lists and tables stay.
-Progress (sections done / total) is saved after each section for the page to poll.
+Progress (sections done / total) is saved after each section for the page to poll. The
+work itself is a durable job of the worker queue (`translation.worker`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 
-import structlog
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import audit
 from autan.accounts.principal import Principal
-from autan.chat.errors import readable_message
-from autan.core.db import utcnow
-from autan.core.errors import AutanError
-from autan.llm.client import ChatMessage, ModelClient
+from autan.core.events import TranslationQueued, emit
+from autan.llm.client import ChatMessage
 from autan.translation.documents import FORMATS, DocumentUnreadable, read
 from autan.translation.errors import (
     TranslationEmpty,
@@ -33,9 +30,7 @@ from autan.translation.errors import (
     TranslationNotFound,
     TranslationTooLarge,
 )
-from autan.translation.models import TranslationJob, TranslationStatus
-
-log = structlog.get_logger(__name__)
+from autan.translation.models import TranslationJob
 
 LANGUAGES = {
     "fr": "French",
@@ -50,8 +45,6 @@ LANGUAGES = {
 }
 MAX_BYTES = 10 * 1024 * 1024
 _LINE = re.compile(r"^\s*\[(\d{1,4})\]\s?(.*)$")
-# Tasks of this process, kept referenced until they end (asyncio keeps only weak ones).
-_RUNNING: set[asyncio.Task[None]] = set()
 
 
 def file_format(name: str) -> str:
@@ -94,6 +87,8 @@ async def create(
     )
     session.add(job)
     await session.flush()
+    # Workers of every process (serve's own or `autan worker`) look at once.
+    emit(session, TranslationQueued())
     audit.record(
         session,
         audit.Action.DOCUMENT_TRANSLATED,
@@ -141,60 +136,3 @@ def parse_section(answer: str, originals: list[str]) -> list[str]:
         if match and match.group(2).strip():
             found.setdefault(int(match.group(1)), match.group(2).strip())
     return [found.get(i, text) for i, text in enumerate(originals, start=1)]
-
-
-async def run(
-    factory: async_sessionmaker[AsyncSession],
-    models: ModelClient,
-    principal: Principal,
-    job_id: uuid.UUID,
-) -> None:
-    """Translate the job's document section by section, saving progress, then write it."""
-    async with factory() as session:
-        job = await owned(session, principal, job_id)
-        job.status = TranslationStatus.RUNNING
-        data, fmt, target, model = job.source, job.fmt, job.target_lang, job.model
-        await session.commit()
-    try:
-        document = read(data, fmt)
-        texts = [segment.text for segment in document.segments]
-        for done, section in enumerate(document.sections, start=1):
-            originals = [texts[i] for i in section]
-            # A translation is about as long as its source: bound the answer to that.
-            budget = 64 + sum(len(t) for t in originals) // 2
-            answer = await models.complete_chat(
-                principal,
-                model,
-                section_messages(originals, target),
-                endpoint="translation",
-                max_tokens=min(budget, 4096),
-            )
-            for index, text in zip(section, parse_section(answer, originals), strict=True):
-                texts[index] = text
-            async with factory() as session:
-                job = await owned(session, principal, job_id)
-                job.sections_done = done
-                await session.commit()
-        result, status, error = document.write(texts), TranslationStatus.DONE, None
-    except AutanError as exc:
-        # A fixed sentence (the model's failure without its name), read in the person's language.
-        result, status, error = None, TranslationStatus.FAILED, readable_message(exc)
-    except Exception:
-        log.exception("translation_failed", job_id=str(job_id))
-        result, status, error = None, TranslationStatus.FAILED, None
-    async with factory() as session:
-        job = await owned(session, principal, job_id)
-        job.result, job.status, job.error, job.finished_at = result, status, error, utcnow()
-        await session.commit()
-
-
-def start(
-    factory: async_sessionmaker[AsyncSession],
-    models: ModelClient,
-    principal: Principal,
-    job_id: uuid.UUID,
-) -> None:
-    """Run the translation in the background of this process."""
-    task = asyncio.get_running_loop().create_task(run(factory, models, principal, job_id))
-    _RUNNING.add(task)
-    task.add_done_callback(_RUNNING.discard)

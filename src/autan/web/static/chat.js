@@ -417,6 +417,7 @@ function start() {
     if (temporary) {
       history.push({ role: "assistant", content: text });
     } else if (node.dataset.id) {
+      if (text.trim()) addAnswerTools(node);
       addFeedback(node);
     }
     live.textContent = `${strings.answered} ${text.slice(0, 600)}`;
@@ -537,6 +538,25 @@ function start() {
     item.scrollIntoView({ block: "center" });
     item.querySelector("summary")?.focus({ preventScroll: true });
   });
+
+  // Export and "Envoyer vers Docs" of a stored answer, as the server renders them under each
+  // answer (the page's `answer-tools` template), for the answer that just ended.
+  function addAnswerTools(node) {
+    const template = document.getElementById("answer-tools");
+    const bar = node.querySelector(".message-actions");
+    if (!template || !bar) return;
+    const id = encodeURIComponent(node.dataset.id);
+    const tools = template.content.cloneNode(true);
+    tools.querySelectorAll("[href], [action], [hx-post]").forEach((element) => {
+      for (const name of ["href", "action", "hx-post"]) {
+        const value = element.getAttribute(name);
+        if (value) element.setAttribute(name, value.replace("__ID__", id));
+      }
+    });
+    const added = Array.from(tools.children);
+    bar.appendChild(tools);
+    if (window.htmx) added.forEach((element) => window.htmx.process(element));
+  }
 
   function addFeedback(node) {
     const id = node.dataset.id;
@@ -820,20 +840,64 @@ function start() {
   // that files chosen together all land in that one conversation (not one each).
   let creating = null;
 
-  async function upload(file) {
+  // `send(item)` sends one file (uploaded, or picked on a drive) and shows what became of it.
+  async function queueUpload(name, send) {
     if (temporary) {
       showError(strings.noTemporaryFiles, null);
       return;
     }
-    const item = attachmentRow(file.name);
+    const item = attachmentRow(name);
     while (!conversationId && creating) await creating;
     if (!conversationId) {
       let done;
       creating = new Promise((resolve) => { done = resolve; });
-      try { await sendFile(file, item); } finally { creating = null; done(); }
+      try { await send(item); } finally { creating = null; done(); }
     } else {
-      await sendFile(file, item);
+      await send(item);
     }
+  }
+
+  function upload(file) {
+    return queueUpload(file.name, (item) => sendFile(file, item));
+  }
+
+  // The server's answer to an attachment, uploaded or picked: the same for both.
+  function attached(item, status, answer) {
+    if (status === 201 && answer) {
+      if (!conversationId) {
+        conversationId = answer.conversation_id;
+        root.dataset.conversationId = conversationId;
+        window.history.replaceState({}, "", `/c/${conversationId}`);
+        addToSidebar(conversationId, strings.newConversation);
+        if (temporaryBox) temporaryBox.disabled = true;
+      }
+      showAttachment(item, answer.document);
+      follow(item);
+    } else {
+      const message = answer && answer.error ? answer.error.message : strings.uploadFailed;
+      showAttachment(item, { id: "", status: "failed", label: strings.uploadFailed, error: message });
+    }
+  }
+
+  // A file of a connected drive folder: the server downloads it and attaches it.
+  async function sendDriveFile(drive, path, item) {
+    const body = new URLSearchParams({
+      drive_id: drive, path, conversation_id: conversationId || "", model: modelSelect ? modelSelect.value : "",
+    });
+    const chosen = document.getElementById("assistant");
+    if (!conversationId && chosen && chosen.value) body.append("assistant_id", chosen.value);
+    let response;
+    try {
+      response = await fetch("/chat/attachments/drive", {
+        method: "POST", headers: { "X-CSRF-Token": csrf, Accept: "application/json" }, body,
+      });
+    } catch {
+      showAttachment(item, { id: "", status: "failed", label: strings.uploadFailed, error: strings.networkLost });
+      return;
+    }
+    let answer = null;
+    try { answer = await response.json(); } catch { /* not JSON */ }
+    attached(item, response.status, answer);
   }
 
   function sendFile(file, item) {
@@ -854,20 +918,7 @@ function start() {
     request.addEventListener("load", () => {
       let answer = null;
       try { answer = JSON.parse(request.responseText); } catch { /* not JSON */ }
-      if (request.status === 201 && answer) {
-        if (!conversationId) {
-          conversationId = answer.conversation_id;
-          root.dataset.conversationId = conversationId;
-          window.history.replaceState({}, "", `/c/${conversationId}`);
-          addToSidebar(conversationId, strings.newConversation);
-          if (temporaryBox) temporaryBox.disabled = true;
-        }
-        showAttachment(item, answer.document);
-        follow(item);
-      } else {
-        const message = answer && answer.error ? answer.error.message : strings.uploadFailed;
-        showAttachment(item, { id: "", status: "failed", label: strings.uploadFailed, error: message });
-      }
+      attached(item, request.status, answer);
     });
     request.addEventListener("error", () => {
       showAttachment(item, { id: "", status: "failed", label: strings.uploadFailed, error: strings.networkLost });
@@ -894,6 +945,22 @@ function start() {
     });
     attachmentList.querySelectorAll("li[data-id]").forEach((item) => {
       if (item.dataset.status !== "ready" && item.dataset.status !== "failed") follow(item);
+    });
+  }
+
+  // Files ticked in the drive picker (one level of a connected folder) join the list above.
+  const drivePicker = document.getElementById("drive-picker");
+  if (drivePicker) {
+    drivePicker.addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-drive-attach]");
+      if (!button) return;
+      const box = button.closest(".drive-pick");
+      const picked = Array.from(box.querySelectorAll("input[type=checkbox]:checked"));
+      for (const input of picked) {
+        input.checked = false;
+        queueUpload(input.dataset.name, (item) => sendDriveFile(box.dataset.drive, input.dataset.path, item));
+      }
+      if (picked.length) drivePicker.open = false;
     });
   }
 
