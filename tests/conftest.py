@@ -13,11 +13,13 @@ import httpx
 import pgserver
 import pytest
 import uvicorn
+from argon2 import PasswordHasher
 
 from autan.accounts import service as accounts
 from autan.accounts.models import Role
 from autan.app import create_app
 from autan.cli import proxy_options
+from autan.core import security
 from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelsConfig, dump_models_file
 from autan.settings import Settings
@@ -51,6 +53,22 @@ def isolated_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
     """Results must not depend on the shell or the `.env` of whoever runs the tests."""
     with pytest.MonkeyPatch.context() as patch:
         isolate_settings(patch, tmp_path_factory.mktemp("cwd"))
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """argon2id at its lowest cost for the passwords the tests create.
+
+    The tests are about who may sign in, not about how costly a stolen hash is to attack:
+    at argon2-cffi's default cost (kept in production) each of the several thousand hashes
+    and checks the suite makes takes about 70 ms of CPU, minutes in all. A hash carries its
+    own parameters, so checking it costs what hashing it did.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            security, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+        )
         yield
 
 

@@ -308,7 +308,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await core.translations.start()
                 core.retention.start()
                 core.drives.syncer.start()
-            templates = Templates()
+            templates = Templates.shared()
             models_client = ModelClient(core.gateway)
             cache_ttl = settings.gateway.api_key_cache_ttl
             throttle = LoginThrottle(core.limiter)

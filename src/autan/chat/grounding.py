@@ -70,6 +70,22 @@ async def attached_documents(
     return list(rows)
 
 
+async def ready_attachments(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """The caller's files attached to a conversation that can be searched, oldest first."""
+    rows = await session.scalars(
+        select(Document.id)
+        .where(
+            Document.conversation_id == conversation_id,
+            Document.owner_id == principal.user_id,
+            Document.status == DocumentStatus.READY,
+        )
+        .order_by(Document.created_at)
+    )
+    return list(rows)
+
+
 async def _assistant(
     session: AsyncSession, principal: Principal, assistant_id: uuid.UUID | None
 ) -> tuple[Assistant | None, list[uuid.UUID]]:
@@ -191,17 +207,23 @@ class ChatGrounding:
         context_length: int | None,
         model: str,
         docs: list[uuid.UUID] | None = None,
+        attached: list[uuid.UUID] | None = None,
     ) -> Grounded:
-        """The messages with instructions and numbered sources, and those sources."""
+        """The messages with instructions and numbered sources, and those sources.
+
+        `attached`: the conversation's ready files when the caller has read them already.
+        """
         if conversation is None:
             return Grounded(messages)
+        if attached == [] and conversation.assistant_id is None and not docs:
+            return Grounded(messages)  # nothing to ground on: no transaction at all
         async with self._factory() as session:
             assistant, collections = await _assistant(session, principal, conversation.assistant_id)
-            documents = [
-                d.id
-                for d in await attached_documents(session, principal, conversation.id)
-                if d.status == DocumentStatus.READY
-            ]
+            documents = (
+                attached
+                if attached is not None
+                else await ready_attachments(session, principal, conversation.id)
+            )
             if assistant is not None and assistant.instructions.strip():
                 messages = [dict(m) for m in messages]
                 messages[0]["content"] = (

@@ -31,7 +31,7 @@ from autan.chat.models import (
     MessageStatus,
     TitleSource,
 )
-from autan.core.db import utcnow
+from autan.core.db import new_id, utcnow
 from autan.documents.service import remove_unreferenced
 from autan.documents.storage import FileStore
 
@@ -135,12 +135,21 @@ async def window(
 async def create(
     session: AsyncSession, principal: Principal, model: str, assistant_id: uuid.UUID | None = None
 ) -> Conversation:
-    """A new, empty conversation (not committed: it is written with its first message)."""
+    """A new, empty conversation (not written yet: it is, with its first message)."""
+    # Its id and count are set here rather than by an INSERT of their own: the conversation
+    # and its first message then go to the database together, with the title.
     conversation = Conversation(
-        user_id=principal.user_id, org_id=principal.org_id, model=model, assistant_id=assistant_id
+        id=new_id(),
+        user_id=principal.user_id,
+        org_id=principal.org_id,
+        model=model,
+        assistant_id=assistant_id,
+        title="",
+        title_source=TitleSource.PENDING,
+        message_count=0,
+        web_search=False,
     )
     session.add(conversation)
-    await session.flush()
     return conversation
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from autan.accounts.principal import Principal
 from autan.assistants.service import usable_assistant
 from autan.chat import service
+from autan.chat.grounding import ready_attachments
 from autan.chat.errors import (
     AnswerNotStored,
     ConversationNotFound,
@@ -61,6 +62,8 @@ class TurnRequest:
     question_id: uuid.UUID | None = None  # the stored question, once it is stored
     # Docs documents checked with the person's access just before this turn (suitedocs).
     docs_links: list[uuid.UUID] = field(default_factory=list)
+    # The conversation's files ready to be searched, read with the question (None: unknown).
+    attached: list[uuid.UUID] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +123,19 @@ class TurnStore:
         """Store the question (or the edit, or the truncation to regenerate); the history."""
         async with self._factory() as session:
             conversation = await self.store_question(session, principal, request, model)
-            turns: list[ChatMessage] = [
-                {"role": str(m.role), "content": m.content}
-                for m in await service.history(session, conversation)
-                if m.status != MessageStatus.FAILED or m.content
-            ]
+            if request.conversation_id is None:
+                # Just created: it holds the question only, and no file yet.
+                turns: list[ChatMessage] = [{"role": "user", "content": request.content}]
+                request.attached = []
+            else:
+                turns = [
+                    {"role": str(m.role), "content": m.content}
+                    for m in await service.history(session, conversation)
+                    if m.status != MessageStatus.FAILED or m.content
+                ]
+                # Read here rather than by the grounding: most turns have no file, and a
+                # transaction saved is three round trips before the first word.
+                request.attached = await ready_attachments(session, principal, conversation.id)
             await session.commit()
             session.expunge(conversation)
         return conversation, turns
@@ -152,13 +163,14 @@ class TurnStore:
             if position is None or not 0 <= position < conversation.message_count:
                 raise NothingToRegenerate()
             await service.truncate(session, conversation, position)
+        if conversation.title_source == TitleSource.PENDING and (
+            not conversation.title or conversation.message_count == 0
+        ):
+            # A provisional title at once (still pending: the model's proposal replaces it),
+            # written with the question.
+            conversation.title = fallback_title(request.content)
         stored = await service.append(session, conversation, MessageRole.USER, request.content)
         request.question_id = stored.id
-        if conversation.title_source == TitleSource.PENDING and (
-            not conversation.title or conversation.message_count == 1
-        ):
-            # A provisional title at once (still pending: the model's proposal replaces it).
-            conversation.title = fallback_title(request.content)
         return conversation
 
     async def title_after_stop(

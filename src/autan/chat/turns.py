@@ -232,6 +232,7 @@ class Turns:
             context_length,
             model,
             request.docs_links,
+            request.attached,
         )
         searching = await self._web_on(principal, request, conversation)
         if searching or await self._links_on(principal, question):
@@ -298,11 +299,12 @@ class Turns:
         context_length: int | None,
         model: str,
         docs: list[uuid.UUID] | None = None,
+        attached: list[uuid.UUID] | None = None,
     ) -> Grounded:
         """The grounded messages; ServiceBusy when the database cannot be had right now."""
         try:
             return await self._grounding.ground(
-                principal, conversation, messages, lang, context_length, model, docs
+                principal, conversation, messages, lang, context_length, model, docs, attached
             )
         except Exception as exc:
             # The stream is already open: a refusal the page shows, not a broken stream.

@@ -61,6 +61,9 @@ def template_loader() -> BaseLoader:
     return ChoiceLoader([FileSystemLoader(folder) for folder in folders])
 
 
+_SHARED: dict[tuple[tuple[str, int], ...], Templates] = {}
+
+
 def load_translations(lang: str) -> Translations:
     """The catalogue of a language, compiled in memory.
 
@@ -81,6 +84,15 @@ def load_translations(lang: str) -> Translations:
     write_mo(buffer, catalog)
     buffer.seek(0)
     return Translations(buffer)
+
+
+def _catalogue_stamp() -> tuple[tuple[str, int], ...]:
+    """Which catalogues there are, and when each was last written."""
+    return tuple(
+        (str(path), path.stat().st_mtime_ns)
+        for lang in LANGUAGES
+        for path in sorted((HERE / "locales" / lang / "LC_MESSAGES").glob("*.po"))
+    )
 
 
 def request_language(request: Request) -> str:
@@ -106,6 +118,8 @@ def request_language(request: Request) -> str:
 class Templates:
     """One Jinja2 environment per language, each with its catalogue installed."""
 
+    # Holds no state of an application: shared by those of a process (`shared`).
+
     def __init__(self) -> None:
         self._envs: dict[str, Environment] = {}
         self.translations: dict[str, Translations] = {}
@@ -123,6 +137,17 @@ class Templates:
             env.globals["web_refusals"] = {**REFUSAL_MESSAGES, "other": UNREADABLE}
             self._envs[lang] = env
             self.translations[lang] = translations
+
+    @classmethod
+    def shared(cls) -> Templates:
+        """The process's templates, built once: compiling every template and catalogue again
+        for each application costs about a second of CPU (the tests build hundreds of them).
+        Templates still reload when their file changes; a changed catalogue gives new ones."""
+        key = _catalogue_stamp()
+        if (found := _SHARED.get(key)) is None:
+            _SHARED.clear()
+            found = _SHARED[key] = cls()
+        return found
 
     def gettext(self, lang: str, message: str) -> str:
         return self.translations[lang].gettext(message)

@@ -2,50 +2,57 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Callable
 
 import structlog
 
 from autan.documents.extraction.errors import BrokenFile, EmptyDocument
-from autan.documents.extraction.html import extract_html
-from autan.documents.extraction.images import extract_image
 from autan.documents.extraction.model import ExtractedDocument, ExtractionLimits, text_budget
 from autan.documents.extraction.normalise import is_blank
-from autan.documents.extraction.office import extract_docx, extract_pptx, extract_xlsx
-from autan.documents.extraction.opendocument import extract_odp, extract_ods, extract_odt
-from autan.documents.extraction.pdf import extract_pdf
 from autan.documents.extraction.sniff import detect_format
-from autan.documents.extraction.text import extract_csv, extract_markdown, extract_txt
 
 log = structlog.get_logger(__name__)
 
 Progress = Callable[[int, int], None] | None
-Extractor = Callable[[bytes, ExtractionLimits, Progress], ExtractedDocument]
 
-_PAGED: dict[str, Extractor] = {
-    "pdf": extract_pdf,
-    "docx": extract_docx,
-    "pptx": extract_pptx,
-    "xlsx": extract_xlsx,
-    "odt": extract_odt,
-    "ods": extract_ods,
-    "odp": extract_odp,
+# Format -> (module of this package, function). The readers import large libraries
+# (python-pptx, openpyxl, odfpy, pypdfium2, Pillow, lxml, markdown-it) that only a process
+# extracting such a file needs: every `autan` command and web process would otherwise load
+# them all at start, which was about a third of the command line's start-up time.
+_PAGED = {
+    "pdf": ("pdf", "extract_pdf"),
+    "docx": ("office", "extract_docx"),
+    "pptx": ("office", "extract_pptx"),
+    "xlsx": ("office", "extract_xlsx"),
+    "odt": ("opendocument", "extract_odt"),
+    "ods": ("opendocument", "extract_ods"),
+    "odp": ("opendocument", "extract_odp"),
 }
-_FLAT: dict[str, Callable[[bytes], ExtractedDocument]] = {
-    "txt": extract_txt,
-    "md": extract_markdown,
-    "csv": extract_csv,
-    "html": extract_html,
+_FLAT = {
+    "txt": ("text", "extract_txt"),
+    "md": ("text", "extract_markdown"),
+    "csv": ("text", "extract_csv"),
+    "html": ("html", "extract_html"),
 }
 IMAGE_FORMATS = ("png", "jpeg", "tiff")
 
 
+@functools.cache
+def _reader(module: str, name: str) -> Callable[..., ExtractedDocument]:
+    function: Callable[..., ExtractedDocument] = getattr(
+        importlib.import_module(f"autan.documents.extraction.{module}"), name
+    )
+    return function
+
+
 def _run(fmt: str, data: bytes, limits: ExtractionLimits, progress: Progress) -> ExtractedDocument:
     if fmt in _PAGED:
-        return _PAGED[fmt](data, limits, progress)
+        return _reader(*_PAGED[fmt])(data, limits, progress)
     if fmt in IMAGE_FORMATS:
-        return extract_image(data, fmt, limits, progress)
-    document = _FLAT[fmt](data)
+        return _reader("images", "extract_image")(data, fmt, limits, progress)
+    document = _reader(*_FLAT[fmt])(data)
     if progress is not None:
         progress(1, 1)
     return document
