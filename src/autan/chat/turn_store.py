@@ -19,13 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from autan.accounts.principal import Principal
 from autan.assistants.service import usable_assistant
 from autan.chat import service
-from autan.chat.grounding import ready_attachments
 from autan.chat.errors import (
     AnswerNotStored,
     ConversationNotFound,
     NothingToRegenerate,
     readable_message,
 )
+from autan.chat.grounding import ready_attachments
 from autan.chat.models import Conversation, Message, MessageRole, MessageStatus, TitleSource
 from autan.chat.settings import ChatSettings
 from autan.chat.titles import fallback_title, propose_title
