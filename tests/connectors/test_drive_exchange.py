@@ -200,7 +200,7 @@ async def _journey(
     assert "invalid_grant" in state["last_error"]
     assert [r["grant_type"] for r in drive_requests(provider)[-2:]] == ["refresh_token", GRANT]
     refused = await client.post(f"/api/drives/{drive}/sync")
-    assert refused.status_code == 404, refused.text
+    assert refused.json()["error"]["code"] == "drive_reconnect", refused.text
     assert await names(client, collection) == ["agenda.md", "carte.md"]  # documents kept
 
     # Reconnecting needs a sign-in the provider honours: the old one is refused...

@@ -212,6 +212,8 @@ async def request_sync(
 ) -> DriveConnection:
     """Ask for a sync now ("Synchroniser maintenant"); a process of the worker runs it."""
     connection = await get_connection(session, me, connection_id)
+    if connection.status == DriveStatus.EXPIRED:
+        raise errors.reconnect("session_ended")  # what to do, rather than "not found"
     if connection.status != DriveStatus.ACTIVE:
         raise errors.DriveNotFound()
     await session.execute(
