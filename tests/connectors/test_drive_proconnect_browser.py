@@ -123,8 +123,9 @@ async def test_a_member_connects_the_suite_drive_with_proconnect(
     await Stored(settings, drive_id.group(1)).expire()
     await state.get_by_role("button", name="Synchroniser maintenant").click()
     await page.wait_for_url(re.compile(r".*\?done=sync$"))
-    await state.get_by_text("Les synchronisations sont arrêtées").wait_for()
-    await page.reload()
+    stopped = state.get_by_text("Les synchronisations sont arrêtées : reconnectez le dossier.")
+    await stopped.wait_for()
+    await state.get_by_role("button", name="Reconnecter avec ProConnect").wait_for()
     text = await state.inner_text()
     assert "Reconnectez-vous avec ProConnect" in text, text
     assert await state.get_by_role("button", name="Synchroniser maintenant").count() == 0
@@ -136,6 +137,6 @@ async def test_a_member_connects_the_suite_drive_with_proconnect(
     await state.get_by_role("button", name="Reconnecter avec ProConnect").click()
     await page.wait_for_url(re.compile(r".*\?done=sync$"))
     await state.get_by_text("À jour", exact=True).wait_for()
-    assert await state.get_by_text("Les synchronisations sont arrêtées").count() == 0
+    assert await stopped.count() == 0
     assert problems == []
     await context.close()
