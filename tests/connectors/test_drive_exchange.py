@@ -217,3 +217,23 @@ async def _journey(
     assert state["last_outcome"] == "ok" and state["status"] == "active", state
     assert drive_requests(provider)[-1]["subject_token"] == "proconnect-at-2"
     assert dav.tokens_seen[-1] in provider.issued
+
+
+def test_token_state_sealed_round_trip_and_renewal_margin() -> None:
+    """What is sealed reads back; garbage is "connect again", never a crash of the schedule;
+    a token is renewed `exchange_margin` seconds before its end, not after."""
+    from autan.connectors.errors import CredentialUnreadable
+    from autan.connectors.exchange import TokenExchange
+
+    state = TokenState("subject", 2_000.0, "access", 1_000.0, "refresh")
+    assert TokenState.loads(state.dumps()) == state
+    with pytest.raises(CredentialUnreadable):
+        TokenState.loads('{"subject": "s"}')
+    exchange = TokenExchange(
+        None,  # type: ignore[arg-type]  # no request is made
+        OidcSettings(),
+        ConnectorSettings(exchange_margin=120),
+    )
+    assert exchange.fresh(state, now=879.0)
+    assert not exchange.fresh(state, now=881.0)
+    assert exchange.fresh(TokenState("s", 0.0, "a", 0.0), now=10**12)  # no end given

@@ -52,15 +52,18 @@ class TokenState:
 
     @classmethod
     def loads(cls, text: str) -> TokenState:
-        """Back from the sealed JSON."""
-        data = orjson.loads(text)
-        return cls(
-            subject=str(data["subject"]),
-            subject_expires=float(data["subject_expires"]),
-            access=str(data["access"]),
-            expires=float(data["expires"]),
-            refresh=data.get("refresh"),
-        )
+        """Back from the sealed JSON (CredentialUnreadable when it is not that)."""
+        try:
+            data = orjson.loads(text)
+            return cls(
+                subject=str(data["subject"]),
+                subject_expires=float(data["subject_expires"]),
+                access=str(data["access"]),
+                expires=float(data["expires"]),
+                refresh=data.get("refresh"),
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise errors.CredentialUnreadable() from exc
 
 
 class TokenExchange:
