@@ -200,6 +200,7 @@ async def backend(
         settings.connectors,
         settings.resolved_secret_key(),
         settings.documents.max_file_bytes,
+        settings.oidc,
     )
     bus.subscribe(DriveSyncRequested, lambda _event: drives.syncer.wake())
     translations = TranslationWorker(factory, ModelClient(gateway), settings.documents)

@@ -189,7 +189,15 @@ async def test_folder_sync_and_bad_input(
             assert state["last_outcome"] == "failed", state
             assert "refused the user name or app password" in state["last_error"]
             assert await names(client, collection) == ["agenda.md", "carte.md", "nouveau.txt"]
-            dav.set_password(PASSWORD)
+            # A new app password given: tried, sealed, and the folder syncs again.
+            wrong = await client.post(f"/api/drives/{drive}/reconnect", json={"password": "x"})
+            assert wrong.json()["error"]["code"] == "drive_unauthorized", wrong.text
+            renewed = await client.post(
+                f"/api/drives/{drive}/reconnect", json={"password": "another"}
+            )
+            assert renewed.status_code == 200 and "another" not in renewed.text, renewed.text
+            state = await wait_sync(client, drive, state["syncs"])
+            assert state["last_outcome"] == "ok", state
 
             # The folder disappears (moved away): said, and the documents are kept.
             root.rename(tmp_path / "moved")
@@ -203,6 +211,10 @@ async def test_folder_sync_and_bad_input(
             async with client_for(autan.base_url, outsider) as other:
                 assert (await other.get(f"/api/drives/{drive}")).status_code == 404
                 assert (await other.post(f"/api/drives/{drive}/sync")).status_code == 404
+                reconnect = await other.post(
+                    f"/api/drives/{drive}/reconnect", json={"password": "stolen"}
+                )
+                assert reconnect.status_code == 404, reconnect.text
                 assert (await other.delete(f"/api/drives/{drive}")).status_code == 404
                 assert (await other.get("/api/drives")).json()["data"] == []
 

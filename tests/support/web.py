@@ -15,6 +15,7 @@ import orjson
 from autan.accounts import service
 from autan.accounts.mail_settings import MailSettings
 from autan.accounts.models import Role
+from autan.accounts.oidc_settings import OidcSettings
 from autan.connectors.settings import ConnectorSettings
 from autan.core.db import DatabasePoolSettings, create_engine, session_factory, utcnow
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
@@ -67,6 +68,7 @@ async def run_site(
     gateway: dict[str, object] | None = None,
     connectors: dict[str, object] | None = None,
     documents: dict[str, object] | None = None,
+    oidc: dict[str, object] | None = None,
 ) -> AsyncIterator[Site]:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
@@ -112,6 +114,8 @@ async def run_site(
         settings.documents = settings.documents.model_copy(update=documents)
     if connectors is not None:
         settings.connectors = ConnectorSettings.model_validate(connectors)
+    if oidc is not None:
+        settings.oidc = OidcSettings.model_validate(oidc)
     async with serve_autan(settings) as autan:
         yield Site(autan)
 

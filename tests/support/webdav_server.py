@@ -24,10 +24,21 @@ StartResponse = Callable[..., Any]
 
 
 class DavServer:
-    """wsgidav serving `root` at `http://127.0.0.1:PORT/dav/`, user `alice`."""
+    """wsgidav serving `root` at `http://127.0.0.1:PORT/dav/`, user `alice`.
 
-    def __init__(self, root: Path, password: str = "app-password") -> None:
+    With `bearer`, it is the Suite's drive instead: a resource server that lets through
+    only requests whose `Authorization: Bearer` token `bearer` accepts (it asks the
+    provider), and records the tokens it saw."""
+
+    def __init__(
+        self,
+        root: Path,
+        password: str = "app-password",
+        bearer: Callable[[str], bool] | None = None,
+    ) -> None:
         self.root = root
+        self.bearer = bearer
+        self.tokens_seen: list[str] = []
         self.port = free_port()
         self.users: dict[str, dict[str, str]] = {"alice": {"password": password}}
         # Called with the file's path once its body has been sent, before the answer ends.
@@ -42,7 +53,8 @@ class DavServer:
                 "accept_digest": False,
                 "default_to_digest": False,
             },
-            "simple_dc": {"user_mapping": {"*": self.users}},
+            # Behind the bearer check, wsgidav itself lets everyone through.
+            "simple_dc": {"user_mapping": {"*": True if bearer else self.users}},
             "verbose": 0,
             "logging": {"enable": False},
             "dir_browser": {"enable": False},
@@ -64,6 +76,16 @@ class DavServer:
         self.users["alice"]["password"] = password
 
     def _hooked(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if self.bearer is not None:
+            header = str(environ.get("HTTP_AUTHORIZATION", ""))
+            token = header[7:] if header.startswith("Bearer ") else ""
+            self.tokens_seen.append(token)
+            if not token or not self.bearer(token):
+                start_response(
+                    "401 Unauthorized",
+                    [("WWW-Authenticate", 'Bearer error="invalid_token"'), ("Content-Length", "0")],
+                )
+                return [b""]
         body = self._app(environ, start_response)
         if environ["REQUEST_METHOD"] != "GET":
             return body  # type: ignore[no-any-return]

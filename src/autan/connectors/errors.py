@@ -151,3 +151,41 @@ def owner_inactive() -> DriveError:
         "is not synced any more.",
         "drive_owner_inactive",
     )
+
+
+def reconnect(reason: str) -> DriveError:
+    return DriveError(
+        "Autan can no longer reach this drive on your behalf: your ProConnect session has "
+        "ended or the identity provider refused access ({reason}). Sign in with ProConnect "
+        "again, then reconnect the folder; syncs are stopped until then.",
+        "drive_reconnect",
+        reason=reason,
+    )
+
+
+class NoSuiteToken(InvalidRequest):
+    code = "drive_no_suite_token"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Connecting the Suite's drive without a password needs your ProConnect sign-in: "
+            "sign out, sign in with ProConnect, then try again.",
+            param="auth",
+        )
+
+
+class ExchangeOff(InvalidRequest):
+    code = "drive_exchange_off"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This server does not connect drives through ProConnect: use an app password.",
+            param="auth",
+        )
+
+
+class PasswordMissing(InvalidRequest):
+    code = "drive_password_missing"
+
+    def __init__(self) -> None:
+        super().__init__("Give the user name and app password of the drive.", param="password")

@@ -17,6 +17,14 @@ from autan.core.db import Base, TimestampMixin, new_id, utcnow
 class DriveStatus(StrEnum):
     ACTIVE = "active"
     REVOKED = "revoked"
+    # The person's access could not be renewed (session ended, exchange refused): syncs
+    # stop until they connect the folder again.
+    EXPIRED = "expired"
+
+
+class AuthMethod(StrEnum):
+    PASSWORD = "password"  # an app password (Nextcloud, any WebDAV server)
+    OIDC = "oidc"  # the person's OIDC access token exchanged for the drive's (RFC 8693)
 
 
 class SyncOutcome(StrEnum):
@@ -44,7 +52,11 @@ class DriveConnection(TimestampMixin, Base):
     )
     url: Mapped[str] = mapped_column(String(2000))
     username: Mapped[str] = mapped_column(String(320))
-    # Fernet ciphertext (connectors.crypto); emptied when the connection is revoked.
+    auth_method: Mapped[AuthMethod] = mapped_column(
+        String(16), default=AuthMethod.PASSWORD, server_default=AuthMethod.PASSWORD.value
+    )
+    # Fernet ciphertext (connectors.crypto) of the app password, or of the tokens of an OIDC
+    # connection (connectors.exchange); the row is deleted when the connection is revoked.
     secret: Mapped[str] = mapped_column(Text)
     # The files picked (paths under the folder), or None for the whole folder.
     paths: Mapped[list[str] | None] = mapped_column(JSON, default=None)

@@ -18,7 +18,7 @@ from starlette.datastructures import FormData
 from autan.accounts.principal import Principal
 from autan.connectors import service
 from autan.connectors.errors import DriveNotFound
-from autan.connectors.models import DriveConnection
+from autan.connectors.models import AuthMethod, DriveConnection, DriveStatus
 from autan.connectors.webdav import RemoteFile
 from autan.core.errors import AutanError
 from autan.deps import CurrentPrincipal, CurrentSession, SessionDep, client_ip, principal
@@ -27,6 +27,7 @@ from autan.documents.errors import CollectionNotFound
 from autan.documents.models import Collection, Visibility
 from autan.documents.permissions import can_manage_collection
 from autan.services import services_of
+from autan.suitedocs.tokens import DOCS_TOKEN_COOKIE, unseal_with_end
 from autan.web import forms
 from autan.web.charter_guard import require_charter
 from autan.web.errors import fill_in, translate
@@ -51,6 +52,12 @@ def _drive_id(value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise DriveNotFound() from None
+
+
+def _subject(request: Request, me: Principal) -> tuple[str, float] | None:
+    """The caller's ProConnect token from their sign-in cookie, if any."""
+    secret = services_of(request).settings.resolved_secret_key()
+    return unseal_with_end(secret, request.cookies.get(DOCS_TOKEN_COOKIE), me.user_id)
 
 
 def _typed(raw: FormData | None) -> dict[str, Any]:
@@ -83,6 +90,9 @@ async def _form_page(
         "files": files,
         "error": translate(request, error) if error else "",
         "error_field": error.param if error else "",
+        # The Suite's drive without a password: offered to people signed in with ProConnect.
+        "proconnect": services_of(request).drives.access.exchange.enabled
+        and _subject(request, me) is not None,
     }
     status = 400 if error else 200
     return await render_page(
@@ -120,6 +130,20 @@ async def connect(
     typed = _typed(raw)
     drives = services_of(request).drives
     try:
+        if raw.get("action") == "oidc":
+            if not typed["url"]:
+                raise forms.FormError("Give the folder's address.", "url")
+            await service.connect(
+                session,
+                drives.access,
+                me,
+                collection_id=collection.id,
+                url=typed["url"],
+                subject=service.subject_token(_subject(request, me)),
+                shared_acknowledged=typed["shared"],
+                ip=client_ip(request),
+            )
+            return RedirectResponse(f"/collections/{collection.id}?done=drive", status_code=303)
         if not typed["url"] or not typed["username"] or not typed["password"]:
             raise forms.FormError(
                 "Give the folder's address, your user name and an app password.", "url"
@@ -172,6 +196,8 @@ def drive_view(request: Request, connection: DriveConnection, manage: bool) -> d
         "updated": connection.files_updated,
         "removed": connection.files_removed,
         "failed": connection.files_failed,
+        "expired": connection.status == DriveStatus.EXPIRED,
+        "proconnect": connection.auth_method == AuthMethod.OIDC,
     }
 
 
@@ -217,6 +243,22 @@ async def sync_now(
 ) -> RedirectResponse:
     """Sync now ("Synchroniser maintenant")."""
     connection = await service.request_sync(session, me, _drive_id(drive_id))
+    return RedirectResponse(f"/collections/{connection.collection_id}?done=sync", status_code=303)
+
+
+@router.post("/drives/{drive_id}/reconnect")
+async def reconnect(
+    drive_id: str, request: Request, me: CurrentPrincipal, session: SessionDep
+) -> RedirectResponse:
+    """Reconnect a folder connected with ProConnect, with the caller's current sign-in."""
+    connection = await service.reconnect(
+        session,
+        services_of(request).drives.access,
+        me,
+        _drive_id(drive_id),
+        subject=service.subject_token(_subject(request, me)),
+        ip=client_ip(request),
+    )
     return RedirectResponse(f"/collections/{connection.collection_id}?done=sync", status_code=303)
 
 

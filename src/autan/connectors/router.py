@@ -11,12 +11,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from autan.accounts.principal import Principal
 from autan.connectors import service
 from autan.connectors.errors import DriveNotFound
-from autan.connectors.schemas import ConnectIn, FolderIn, connection_out, remote_out
+from autan.connectors.schemas import (
+    ConnectIn,
+    FolderIn,
+    ReconnectIn,
+    connection_out,
+    remote_out,
+)
 from autan.core.body import json_body, parse_body
 from autan.deps import CurrentPrincipal, SessionDep, client_ip, principal
 from autan.services import services_of
+from autan.suitedocs.tokens import DOCS_TOKEN_COOKIE, unseal_with_end
 
 router = APIRouter(prefix="/api/drives", tags=["Drives"], dependencies=[Depends(principal)])
 
@@ -26,6 +34,13 @@ def _id(value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise DriveNotFound() from None
+
+
+def _subject(request: Request, me: Principal) -> service.SubjectToken:
+    """The caller's ProConnect access token, kept encrypted in their browser at sign-in."""
+    secret = services_of(request).settings.resolved_secret_key()
+    cookie = request.cookies.get(DOCS_TOKEN_COOKIE)
+    return service.subject_token(unseal_with_end(secret, cookie, me.user_id))
 
 
 @router.post("", status_code=201, openapi_extra=json_body(ConnectIn))
@@ -41,6 +56,7 @@ async def connect(request: Request, me: CurrentPrincipal, session: SessionDep) -
         url=body.url,
         username=body.username,
         password=body.password.get_secret_value(),
+        subject=_subject(request, me) if body.auth == "oidc" else None,
         shared_acknowledged=body.shared_acknowledged,
         paths=body.paths,
         ip=client_ip(request),
@@ -84,6 +100,26 @@ async def sync_now(
 ) -> dict[str, Any]:
     """Sync now ("Synchroniser maintenant")."""
     connection = await service.request_sync(session, me, _id(drive_id))
+    return connection_out(connection)
+
+
+@router.post("/{drive_id}/reconnect", openapi_extra=json_body(ReconnectIn))
+async def reconnect(
+    drive_id: str, request: Request, me: CurrentPrincipal, session: SessionDep
+) -> dict[str, Any]:
+    """New credentials for a connection (an OIDC one: your current ProConnect sign-in)."""
+    body = await parse_body(request, ReconnectIn)
+    connection = await service.get_connection(session, me, _id(drive_id))
+    oidc = connection.auth_method == "oidc"
+    connection = await service.reconnect(
+        session,
+        services_of(request).drives.access,
+        me,
+        connection.id,
+        password=body.password.get_secret_value(),
+        subject=_subject(request, me) if oidc else None,
+        ip=client_ip(request),
+    )
     return connection_out(connection)
 
 

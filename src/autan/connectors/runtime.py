@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from autan.accounts.oidc_settings import OidcSettings
 from autan.connectors.crypto import CredentialBox
+from autan.connectors.exchange import TokenExchange
 from autan.connectors.loop import DriveSyncer
 from autan.connectors.service import DriveAccess
 from autan.connectors.settings import ConnectorSettings
@@ -23,11 +25,13 @@ class Drives:
     http: aiohttp.ClientSession
     access: DriveAccess
     syncer: DriveSyncer
+    provider_http: aiohttp.ClientSession
 
     async def close(self) -> None:
-        """Stop the schedule and close the session."""
+        """Stop the schedule and close the sessions."""
         await self.syncer.stop()
         await self.http.close()
+        await self.provider_http.close()
 
 
 def build_drives(
@@ -36,12 +40,24 @@ def build_drives(
     settings: ConnectorSettings,
     secret_key: str,
     max_file_bytes: int,
+    oidc: OidcSettings | None = None,
 ) -> Drives:
     """The drives' runtime (the schedule is not started: `drives.syncer.start()`)."""
     http = client_session(settings)
     dav = WebDav(http, settings)
     box = CredentialBox(secret_key)
+    # The provider is the deployment's own, named by the administrator: reached directly,
+    # not through the drives' address rules.
+    provider_http = aiohttp.ClientSession(trust_env=False, cookie_jar=aiohttp.DummyCookieJar())
+    exchange = TokenExchange(provider_http, oidc or OidcSettings(), settings)
+    access = DriveAccess(dav, box, exchange)
     sync = DriveSync(
-        factory, store, dav, box, max_bytes=max_file_bytes, concurrency=settings.concurrency
+        factory,
+        store,
+        dav,
+        box,
+        exchange,
+        max_bytes=max_file_bytes,
+        concurrency=settings.concurrency,
     )
-    return Drives(http, DriveAccess(dav, box), DriveSyncer(factory, sync, settings))
+    return Drives(http, access, DriveSyncer(factory, sync, settings), provider_http)

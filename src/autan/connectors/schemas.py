@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -23,14 +23,28 @@ class FolderIn(_Strict):
     password: SecretStr = Field(min_length=1, max_length=1000)
 
 
-class ConnectIn(FolderIn):
-    """`POST /api/drives`: sync this folder (or only `paths`) into a collection."""
+class ConnectIn(_Strict):
+    """`POST /api/drives`: sync this folder (or only `paths`) into a collection.
 
+    `auth`: `password` (a user name and an app password) or `oidc` (the Suite's drive,
+    reached with the caller's ProConnect sign-in exchanged for the drive's token)."""
+
+    url: str = Field(min_length=8, max_length=2000)
+    auth: Literal["password", "oidc"] = "password"
+    username: str = Field("", max_length=320)
+    password: SecretStr = Field(SecretStr(""), max_length=1000)
     collection_id: uuid.UUID
     # For a collection shared with the organisation: the referent confirms that every
     # member may read these files.
     shared_acknowledged: bool = False
     paths: list[str] | None = Field(None, max_length=5000)
+
+
+class ReconnectIn(_Strict):
+    """`POST /api/drives/{id}/reconnect`: a new app password (an OIDC connection takes the
+    caller's current ProConnect sign-in instead, and no body)."""
+
+    password: SecretStr = Field(SecretStr(""), max_length=1000)
 
 
 def connection_out(
@@ -43,6 +57,7 @@ def connection_out(
         "collection_id": str(connection.collection_id),
         "url": connection.url,
         "username": connection.username,
+        "auth": connection.auth_method,
         "paths": connection.paths,
         "status": connection.status,
         "sync_requested": connection.sync_requested,

@@ -17,7 +17,8 @@ from autan.accounts.audit import Action, record
 from autan.accounts.principal import Principal
 from autan.connectors import errors
 from autan.connectors.crypto import CredentialBox
-from autan.connectors.models import DriveConnection, DriveFile, DriveStatus
+from autan.connectors.exchange import BearerSource, TokenExchange
+from autan.connectors.models import AuthMethod, DriveConnection, DriveFile, DriveStatus
 from autan.connectors.sync import synced
 from autan.connectors.webdav import Credentials, RemoteFile, WebDav, folder_url
 from autan.core.errors import AutanError
@@ -29,10 +30,51 @@ from autan.documents.storage import FileStore
 
 @dataclass(frozen=True, slots=True)
 class DriveAccess:
-    """What the connector services need beyond the session: the client and the key box."""
+    """What the connector services need beyond the session: the client, the key box and
+    the token exchange."""
 
     dav: WebDav
     box: CredentialBox
+    exchange: TokenExchange
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectToken:
+    """The person's access token at the OIDC provider (kept at sign-in) and its end."""
+
+    token: str
+    expires: float
+
+
+def subject_token(found: tuple[str, float] | None) -> SubjectToken:
+    """The caller's ProConnect token as read from their sign-in cookie, or NoSuiteToken."""
+    if found is None:
+        raise errors.NoSuiteToken()
+    return SubjectToken(*found)
+
+
+async def _sealed_access(
+    access: DriveAccess,
+    url: str,
+    *,
+    username: str,
+    password: str,
+    subject: SubjectToken | None,
+) -> tuple[AuthMethod, str]:
+    """Try the folder with the credentials given; their sealed form and kind.
+
+    With `subject`, the person's token is exchanged for the drive's first (RFC 8693).
+    """
+    if subject is not None:
+        if not access.exchange.enabled:
+            raise errors.ExchangeOff()
+        state = await access.exchange.exchange(subject.token, subject.expires)
+        await access.dav.probe(url, BearerSource(access.exchange, state))
+        return AuthMethod.OIDC, access.box.seal(state.dumps())
+    if not username or not password:
+        raise errors.PasswordMissing()
+    await access.dav.probe(url, Credentials(username, password))
+    return AuthMethod.PASSWORD, access.box.seal(password)
 
 
 async def connect(
@@ -42,16 +84,18 @@ async def connect(
     *,
     collection_id: uuid.UUID,
     url: str,
-    username: str,
-    password: str,
+    username: str = "",
+    password: str = "",
+    subject: SubjectToken | None = None,
     shared_acknowledged: bool = False,
     paths: list[str] | None = None,
     ip: str | None = None,
 ) -> DriveConnection:
     """Connect a WebDAV folder to a collection the caller manages; the first sync is queued.
 
-    The address and the password are tried first (a wrong one is refused in plain words);
-    the password is then stored encrypted and never shown again.
+    The address and the password (or, with `subject`, the token exchanged for it) are tried
+    first (a wrong one is refused in plain words); the secret is then stored encrypted and
+    never shown again.
     """
     collection = await documents.managed_collection(session, me, collection_id)
     if collection.visibility != Visibility.PRIVATE and not shared_acknowledged:
@@ -62,14 +106,17 @@ async def connect(
     if existing is not None:
         raise errors.AlreadyConnected()
     url = folder_url(url)
-    await access.dav.probe(url, Credentials(username, password))
+    method, secret = await _sealed_access(
+        access, url, username=username, password=password, subject=subject
+    )
     connection = DriveConnection(
         org_id=collection.org_id,
         owner_id=me.user_id,
         collection_id=collection.id,
         url=url,
-        username=username,
-        secret=access.box.seal(password),
+        username=me.email if method == AuthMethod.OIDC else username,
+        auth_method=method,
+        secret=secret,
         paths=sorted(set(paths)) if paths else None,
         status=DriveStatus.ACTIVE,
         sync_requested=True,
@@ -84,6 +131,7 @@ async def connect(
         ip=ip,
         shared=collection.visibility != Visibility.PRIVATE,
         picked=len(paths or []),
+        auth=method.value,
     )
     emit(session, DriveSyncRequested())
     await session.commit()
@@ -164,12 +212,67 @@ async def request_sync(
 ) -> DriveConnection:
     """Ask for a sync now ("Synchroniser maintenant"); a process of the worker runs it."""
     connection = await get_connection(session, me, connection_id)
+    if connection.status == DriveStatus.EXPIRED:
+        raise errors.reconnect("session_ended")  # what to do, rather than "not found"
     if connection.status != DriveStatus.ACTIVE:
         raise errors.DriveNotFound()
     await session.execute(
         update(DriveConnection)
         .where(DriveConnection.id == connection.id)
         .values(sync_requested=True)
+    )
+    emit(session, DriveSyncRequested())
+    await session.commit()
+    await session.refresh(connection)
+    return connection
+
+
+async def reconnect(
+    session: AsyncSession,
+    access: DriveAccess,
+    me: Principal,
+    connection_id: uuid.UUID,
+    *,
+    password: str = "",
+    subject: SubjectToken | None = None,
+    ip: str | None = None,
+) -> DriveConnection:
+    """Give a connection new credentials (a new app password, or the person's new sign-in
+    exchanged again): it is tried, sealed, and syncs start again."""
+    connection, collection = await _managed(
+        session, me, await session.get(DriveConnection, connection_id)
+    )
+    if connection.auth_method == AuthMethod.OIDC and subject is None:
+        raise errors.NoSuiteToken()
+    method, secret = await _sealed_access(
+        access,
+        connection.url,
+        username=connection.username,
+        password=password,
+        subject=subject if connection.auth_method == AuthMethod.OIDC else None,
+    )
+    await session.execute(
+        update(DriveConnection)
+        .where(DriveConnection.id == connection.id)
+        .values(
+            secret=secret,
+            auth_method=method,
+            status=DriveStatus.ACTIVE,
+            sync_requested=True,
+            last_error=None,
+            last_error_template=None,
+            last_error_values=None,
+        )
+    )
+    record(
+        session,
+        Action.DRIVE_CONNECTED,
+        actor_id=me.user_id,
+        org_id=collection.org_id,
+        target=str(collection.id),
+        ip=ip,
+        reconnected=True,
+        auth=method.value,
     )
     emit(session, DriveSyncRequested())
     await session.commit()

@@ -53,6 +53,36 @@ class ConnectorSettings(BaseModel):
     verify_tls: bool = Field(
         True, description="Check drives' TLS certificates (turn off only for a test drive)."
     )
+    token_exchange: bool = Field(
+        False,
+        description="Let people signed in with the OIDC provider (ProConnect) connect the "
+        "Suite's drive (Fichiers) without a password: their access token is exchanged at the "
+        "provider's token endpoint (RFC 8693) for one the drive accepts. Needs `AUTAN_OIDC__*`.",
+    )
+    exchange_audience: str = Field(
+        "",
+        description="`audience` asked for in the token exchange: the drive's client id at the "
+        "provider (the drive checks it in OIDC_RS_ALLOWED_AUDIENCES). Empty: not sent.",
+    )
+    exchange_resource: str = Field(
+        "",
+        description="`resource` asked for in the token exchange (RFC 8707): the drive's API "
+        "address, for providers that name targets by URI. Empty: not sent.",
+    )
+    exchange_scope: str = Field(
+        "", description="Space-separated `scope` asked for in the token exchange; empty: none."
+    )
+    exchange_token_endpoint: str = Field(
+        "",
+        description="Token endpoint of the exchange; empty: the one the OIDC provider's "
+        "discovery document names.",
+    )
+    exchange_margin: float = Field(
+        120.0,
+        ge=0.0,
+        description="Seconds before its end that an exchanged token is renewed (refreshed or "
+        "exchanged again), so no request to the drive carries a token about to expire.",
+    )
 
     def allowed_host_list(self) -> list[str]:
         """The allow-list as `host[:port]` strings."""

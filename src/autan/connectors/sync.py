@@ -16,16 +16,23 @@ import uuid
 from dataclasses import dataclass, field
 
 import structlog
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.models import User
 from autan.accounts.principal import Principal
 from autan.connectors import errors
 from autan.connectors.crypto import CredentialBox
-from autan.connectors.models import DriveConnection, DriveFile, DriveStatus, SyncOutcome
+from autan.connectors.exchange import BearerSource, TokenExchange, TokenState
+from autan.connectors.models import (
+    AuthMethod,
+    DriveConnection,
+    DriveFile,
+    DriveStatus,
+    SyncOutcome,
+)
 from autan.connectors.settings import SYNCED_EXTENSIONS
-from autan.connectors.webdav import Credentials, RemoteFile, WebDav, same_etag
+from autan.connectors.webdav import Auth, Credentials, RemoteFile, WebDav, same_etag
 from autan.core.db import utcnow
 from autan.core.errors import AutanError
 from autan.documents import service as documents
@@ -75,6 +82,7 @@ class DriveSync:
         store: FileStore,
         dav: WebDav,
         box: CredentialBox,
+        exchange: TokenExchange,
         *,
         max_bytes: int,
         concurrency: int,
@@ -83,6 +91,7 @@ class DriveSync:
         self._store = store
         self._dav = dav
         self._box = box
+        self._exchange = exchange
         self._max_bytes = max_bytes
         self._concurrency = concurrency
 
@@ -111,7 +120,7 @@ class DriveSync:
             }
             url, picked = connection.url, connection.paths
             collection_id = connection.collection_id
-            auth = Credentials(connection.username, self._box.open(connection.secret))
+            auth = self._auth(connection)
         remote = [f for f in await self._dav.list_files(url, auth) if synced(f.path)]
         if picked is not None:
             wanted = set(picked)
@@ -132,6 +141,25 @@ class DriveSync:
             if path not in present:
                 await self._remove(job, row)
                 report.removed += 1
+
+    def _auth(self, connection: DriveConnection) -> Auth:
+        opened = self._box.open(connection.secret)
+        if connection.auth_method != AuthMethod.OIDC:
+            return Credentials(connection.username, opened)
+        connection_id = connection.id
+
+        async def save(state: TokenState) -> None:
+            # The renewed tokens, sealed, for the next requests and the next sync.
+            async with self._factory() as session:
+                await session.execute(
+                    update(DriveConnection)
+                    .where(DriveConnection.id == connection_id)
+                    .where(DriveConnection.status == DriveStatus.ACTIVE)
+                    .values(secret=self._box.seal(state.dumps()))
+                )
+                await session.commit()
+
+        return BearerSource(self._exchange, TokenState.loads(opened), save)
 
     async def _ingest(
         self, job: _Job, file: RemoteFile, known: _Known | None, report: SyncReport
@@ -233,6 +261,12 @@ class DriveSync:
             connection.seconds = round(seconds, 3)
             if report.error is not None:
                 connection.last_outcome = SyncOutcome.FAILED
+                if (
+                    report.error.code == "drive_reconnect"
+                    and connection.status == DriveStatus.ACTIVE
+                ):
+                    # No token can be had without the person: stop until they reconnect.
+                    connection.status = DriveStatus.EXPIRED
                 connection.last_error = report.error.message
                 connection.last_error_template = report.error.template
                 values = {k: str(v) for k, v in report.error.values.items()}
@@ -274,7 +308,7 @@ class _Job:
     collection_id: uuid.UUID
     connection_id: uuid.UUID
     url: str
-    auth: Credentials
+    auth: Auth
 
 
 async def _principal_of(session: AsyncSession, user_id: uuid.UUID) -> Principal:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import aiohttp
@@ -40,10 +40,22 @@ _MAX_LISTING_BYTES = 64 * 1024 * 1024
 _NO_RULES = DomainRules()
 
 
+class Auth(Protocol):
+    """What a request to a drive authenticates with: an app password or a bearer token."""
+
+    async def authorization(self) -> str:
+        """The `Authorization` header's value, as of now."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Credentials:
     username: str
     password: str
+
+    async def authorization(self) -> str:
+        """HTTP Basic with the app password."""
+        return aiohttp.encode_basic_auth(self.username, self.password)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +132,7 @@ class WebDav:
                 raise errors.unreachable(f"unknown host {host}") from exc
             raise errors.refused_address(host) from exc
 
-    async def list_files(self, url: str, auth: Credentials) -> list[RemoteFile]:
+    async def list_files(self, url: str, auth: Auth) -> list[RemoteFile]:
         """Every file under the folder, recursively (bounded by `max_files`, `max_depth`)."""
         root = folder_url(url)
         base_path = urlsplit(root).path
@@ -156,7 +168,7 @@ class WebDav:
         found.sort(key=lambda f: f.path)
         return found
 
-    async def list_level(self, url: str, sub: str, auth: Credentials) -> list[FolderEntry]:
+    async def list_level(self, url: str, sub: str, auth: Auth) -> list[FolderEntry]:
         """Sub-folders, then files, of one level (`sub`: "" or "a/b/"), up to `max_files`."""
         root = folder_url(url)
         base_path = urlsplit(root).path
@@ -176,13 +188,13 @@ class WebDav:
         found.sort(key=lambda e: (not e.folder, e.name.casefold()))
         return found
 
-    async def probe(self, url: str, auth: Credentials) -> None:
+    async def probe(self, url: str, auth: Auth) -> None:
         """Check that the address is a WebDAV folder these credentials may read."""
         entries = await self._propfind(folder_url(url), auth, depth="0")
         if not entries or not entries[0].folder:
             raise errors.not_webdav()
 
-    async def etag_of(self, url: str, path: str, auth: Credentials) -> str:
+    async def etag_of(self, url: str, path: str, auth: Auth) -> str:
         """The current ETag of one file of the folder."""
         entries = await self._propfind(file_url(url, path), auth, depth="0")
         if not entries:
@@ -190,7 +202,7 @@ class WebDav:
         return entries[0].etag
 
     async def download(
-        self, url: str, path: str, auth: Credentials, etag: str, store: FileStore, max_bytes: int
+        self, url: str, path: str, auth: Auth, etag: str, store: FileStore, max_bytes: int
     ) -> SpooledFile:
         """The file as listed, spooled; `file_changed` if its ETag is no longer `etag`."""
         async with self._request("GET", file_url(url, path), auth) as response:
@@ -206,7 +218,7 @@ class WebDav:
                 raise errors.file_too_large(max_bytes) from exc
         return spooled
 
-    async def _propfind(self, url: str, auth: Credentials, *, depth: str) -> list[_Entry]:
+    async def _propfind(self, url: str, auth: Auth, *, depth: str) -> list[_Entry]:
         headers = {"Depth": depth, "Content-Type": "application/xml; charset=utf-8"}
         async with self._request("PROPFIND", url, auth, headers, _PROPFIND) as response:
             _check_status(response, expect_multistatus=True)
@@ -221,7 +233,7 @@ class WebDav:
         self,
         method: str,
         url: str,
-        auth: Credentials,
+        auth: Auth,
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
     ) -> _Hops:
@@ -231,18 +243,21 @@ class WebDav:
         self,
         method: str,
         url: str,
-        auth: Credentials,
+        auth: Auth,
         headers: dict[str, str],
         body: bytes | None,
     ) -> aiohttp.ClientResponse:
         origin = urlsplit(url).netloc
+        authorization = await auth.authorization()
         for _hop in range(self._settings.max_redirects + 1):
             await self.check_url(url)
             try:
                 response = await self._http.request(
                     method,
                     url,
-                    headers=_with_auth(headers, auth)
+                    # The credential goes only to the folder's own host, never to a
+                    # redirect's.
+                    headers={**headers, "Authorization": authorization}
                     if urlsplit(url).netloc == origin
                     else headers,
                     data=body,
@@ -273,7 +288,7 @@ class _Hops:
         dav: WebDav,
         method: str,
         url: str,
-        auth: Credentials,
+        auth: Auth,
         headers: dict[str, str],
         body: bytes | None,
     ) -> None:
@@ -288,12 +303,6 @@ class _Hops:
     async def __aexit__(self, *exc: object) -> None:
         if self._response is not None:
             self._response.release()
-
-
-def _with_auth(headers: dict[str, str], auth: Credentials) -> dict[str, str]:
-    # The password goes only to the folder's own host, never to a redirect's.
-    value = aiohttp.encode_basic_auth(auth.username, auth.password)
-    return {**headers, "Authorization": value}
 
 
 def file_url(url: str, path: str) -> str:

@@ -43,6 +43,14 @@ def unseal(
 ) -> str | None:
     """The owner's token inside, or None when absent, tampered with, expired or someone
     else's (a cookie left in a browser shared by two people)."""
+    found = unseal_with_end(secret, sealed, owner, now)
+    return found[0] if found else None
+
+
+def unseal_with_end(
+    secret: str, sealed: str | None, owner: uuid.UUID, now: float | None = None
+) -> tuple[str, float] | None:
+    """The owner's token and its end (epoch seconds, 0: none), as `unseal` reads it."""
     if not sealed:
         return None
     try:
@@ -56,7 +64,7 @@ def unseal(
     expires = data.get("e")
     if isinstance(expires, (int, float)) and expires and expires < (now or time.time()):
         return None
-    return str(data["t"])
+    return str(data["t"]), float(expires) if isinstance(expires, (int, float)) else 0.0
 
 
 class DocsTokenInvalid(InvalidRequest):
