@@ -1,7 +1,7 @@
 """drive connections say how they authenticate: an app password or an OIDC token exchange
 
 Revision ID: 0031
-Revises: 0026
+Revises: 0030
 Create Date: 2026-12-07 05:20:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0031"
-down_revision: str | None = "0026"
+down_revision: str | None = "0030"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
