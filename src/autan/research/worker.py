@@ -23,6 +23,7 @@ from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.principal import Principal
 from autan.core.db import utcnow
 from autan.core.errors import AutanError
+from autan.core.job_loop import JobLoop
 from autan.core.tasks import cancel_and_wait
 from autan.documents.recovery import rowcount
 from autan.llm.client import ChatMessage, ModelClient
@@ -64,8 +65,11 @@ def _tokens(messages: list[ChatMessage], answer: str) -> int:
     return size // _CHARS_PER_TOKEN + 1
 
 
-class ResearchWorker:
-    """Runs deep-research jobs in this process, `concurrency` at once."""
+class ResearchWorker(JobLoop[ResearchJob]):
+    """Runs deep-research jobs in this process, `concurrency` at once.
+
+    Stopped, it marks the runs in progress interrupted with what they found.
+    """
 
     def __init__(
         self,
@@ -75,50 +79,12 @@ class ResearchWorker:
         policies: OrgPolicies,
         settings: ResearchSettings,
     ) -> None:
+        super().__init__("research", settings.poll_interval, settings.concurrency)
         self._factory = factory
         self._models = models
         self._search = search
         self._policies = policies
         self._settings = settings
-        self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = False
-
-    async def start(self) -> None:
-        """Start the job loops; the first thing they do is mark abandoned runs interrupted."""
-        for n in range(self._settings.concurrency):
-            self._tasks.append(asyncio.create_task(self._loop(), name=f"research-{n}"))
-
-    async def stop(self) -> None:
-        """Stop the loops; runs in progress are marked interrupted with what they found."""
-        self._stopping = True
-        self._wake.set()
-        for task in self._tasks:
-            await cancel_and_wait(task)
-        self._tasks.clear()
-
-    def wake(self) -> None:
-        """Tell the loops that a run was queued."""
-        self._wake.set()
-
-    # --- the loop ----------------------------------------------------------------------
-
-    async def _loop(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                await self.recover()
-                job = await self.claim()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("research_claim_failed")
-                job = None
-            if job is not None:
-                await self.process(job)
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval)
 
     async def recover(self) -> int:
         """Mark interrupted the runs whose process stopped; their report keeps what they had."""

@@ -15,7 +15,6 @@ lost its lease (it was only slow) cannot overwrite the job's new holder.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from datetime import timedelta
@@ -30,6 +29,7 @@ from autan.accounts.principal import Principal
 from autan.chat.errors import readable_message
 from autan.core.db import database_busy, database_unreachable, utcnow
 from autan.core.errors import AutanError
+from autan.core.job_loop import JobLoop
 from autan.core.tasks import cancel_and_wait
 from autan.documents.recovery import rowcount
 from autan.documents.settings import DocumentSettings
@@ -61,8 +61,11 @@ class _Failed(Exception):
         self.reason = reason
 
 
-class TranslationWorker:
-    """Runs translation jobs in this process, one at a time, woken on each upload."""
+class TranslationWorker(JobLoop[TranslationJob]):
+    """Runs translation jobs in this process, one at a time, woken on each upload.
+
+    Stopped, it puts the job in progress back in the queue with its sections done.
+    """
 
     def __init__(
         self,
@@ -70,48 +73,10 @@ class TranslationWorker:
         models: ModelClient,
         settings: DocumentSettings,
     ) -> None:
+        super().__init__("translation", settings.poll_interval)
         self._factory = factory
         self._models = models
         self._settings = settings
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-
-    async def start(self) -> None:
-        """Start the job loop; the first thing it does is requeue abandoned jobs."""
-        self._stopping = False
-        self._task = asyncio.create_task(self._loop(), name="translation")
-
-    async def stop(self) -> None:
-        """Stop the loop; a job in progress goes back to the queue with its sections done."""
-        self._stopping = True
-        self._wake.set()
-        await cancel_and_wait(self._task)
-        self._task = None
-
-    def wake(self) -> None:
-        """Tell the loop that a job was queued."""
-        self._wake.set()
-
-    # --- the loop ----------------------------------------------------------------------
-
-    async def _loop(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                await self.recover()
-                job = await self.claim()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A database briefly unreachable must not end the loop.
-                log.exception("translation_claim_failed")
-                job = None
-            if job is not None:
-                await self.process(job)
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval)
 
     async def recover(self) -> int:
         """Queue again the jobs whose lease went stale; fail those interrupted too often."""
