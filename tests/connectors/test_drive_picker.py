@@ -19,13 +19,13 @@ import httpx
 import pytest
 
 from autan.llm.config import ModelsConfig
+from tests.connectors.drive_journeys import APP_PASSWORD
 from tests.support.rag import FICHE_MD, OTHER_MD
 from tests.support.web import Site, run_site
 from tests.support.webdav_server import DavServer
 
 pytestmark = pytest.mark.slow
 
-APP_PASSWORD = "mot-de-passe-application"
 BIG = 60 * 1024 * 1024  # beyond the 50 MiB upload limit (a sparse file: no disk used)
 
 

@@ -18,7 +18,7 @@ from playwright.async_api import Browser
 
 from autan.llm.config import ModelsConfig
 from autan.suitedocs.tokens import DOCS_TOKEN_COOKIE
-from tests.connectors.test_drive_browser import SIZES, check
+from tests.connectors.drive_journeys import SIZES, check
 from tests.connectors.test_drive_exchange import Stored, sign_in_cookie
 from tests.support.browser import screenshot_folder
 from tests.support.exchange_provider import ExchangeProvider
