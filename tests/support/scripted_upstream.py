@@ -2,7 +2,8 @@
 
 The chat's tests that are not about the model's wits use it: it answers at once and
 predictably, and a test steers it with words in the question:
-- `[slow]`: a long answer with a pause before each word (to stop or scroll mid-answer);
+- `[slow]`: a long answer with a pause before each word, the first time a model is asked
+  the question (to stop or scroll mid-answer; a retry is answered at once);
 - `[wait]`: a long pause before the first word, the first time a question is asked (Stop
   before anything is written; trying again is answered at once);
 - `[die]`: a few words, then the connection is cut as a crashed upstream would;
@@ -116,6 +117,9 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         assert request.transport is not None
         request.transport.close()
         return response
+    slow_key = f"slow:{body.get('model')}:{question}"
+    slow = "[slow]" in question and slow_key not in waited
+    waited.add(slow_key)
     words = text.split(" ")
     for index, word in enumerate(words):
         if "[die]" in question and index == 6:
@@ -124,7 +128,7 @@ async def _chat(request: web.Request) -> web.StreamResponse:
             request.transport.close()
             return response
         await response.write(_chunk(body, word if index == 0 else " " + word))
-        if "[slow]" in question:
+        if slow:
             await asyncio.sleep(0.06)
     await response.write(_chunk(body, None, "stop"))
     final = orjson.dumps({"choices": [], "usage": usage})
