@@ -197,7 +197,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     load_before: tuple[float, ...] = os.getloadavg()
     rows: list[dict[str, Any]] = []
     if args.resume:
-        rows = _resumed(args, cases)
+        rows = _resumed(_output(args), cases)
         done = {r["id"] for r in rows}
         cases = [c for c in cases if c.id not in done]
         print(f"{args.name}: resuming after {len(rows)} cases, {len(cases)} to go", flush=True)
@@ -230,13 +230,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return _result(args, rows, load_before)
 
 
-def _resumed(args: argparse.Namespace, cases: list[Case]) -> list[dict[str, Any]]:
+def _resumed(out: Path, cases: list[Case]) -> list[dict[str, Any]]:
     """The rows of an earlier run of the same cases (its per-case JSON).
 
     Only rows whose case is still planned are kept, so a resumed run never mixes in cases of
     another split or size. The prompt must not have changed meanwhile (the caller's promise).
     """
-    out = RESULTS / f"answers-{args.name}-{args.split}.json"
     if not out.is_file():
         return []
     earlier = json.loads(out.read_text(encoding="utf-8"))
@@ -289,10 +288,14 @@ def main() -> None:
     print(json.dumps(result["summary"], indent=1))
 
 
-def _write(args: argparse.Namespace, result: dict[str, Any]) -> None:
+def _output(args: argparse.Namespace) -> Path:
     split: Split = args.split
+    return RESULTS / f"answers-{args.name}-{split}.json"
+
+
+def _write(args: argparse.Namespace, result: dict[str, Any]) -> None:
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"answers-{args.name}-{split}.json"
+    out = _output(args)
     out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
