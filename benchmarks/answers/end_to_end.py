@@ -147,7 +147,7 @@ async def person(settings: Settings) -> tuple[Principal, str, str]:
 
 
 async def ingest(
-    client: httpx.AsyncClient, services: Services, slug: str, state_path: Path
+    client: httpx.AsyncClient, services: Services, slug: str, state_path: Path, limit: int | None
 ) -> dict[str, Any]:
     """The collection of every paragraph and its assistant, built once (resumed if cut)."""
     state: dict[str, Any] = {}
@@ -162,7 +162,7 @@ async def ingest(
     documents: dict[str, list[str]] = state["documents"]  # document id -> paragraph ids
     done = {key for keys in documents.values() for key in keys}
     started = time.perf_counter()
-    for n, (key, title, text) in enumerate(paragraphs()):
+    for n, (key, title, text) in enumerate(paragraphs()[:limit]):
         if key in done:
             continue
         response = await client.post(
@@ -183,7 +183,7 @@ async def ingest(
     state.setdefault("ingest_seconds", round(time.perf_counter() - started, 1))
     if "assistant_id" not in state:
         body = {"name": "PIAF", "collections": [state["collection_id"]]}
-        response = await client.post(f"/v1/orgs/{slug}/assistants", json=body)
+        response = await client.post(f"/api/orgs/{slug}/assistants", json=body)
         response.raise_for_status()
         state["assistant_id"] = response.json()["id"]
     state_path.write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
@@ -310,7 +310,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
         services: Services = app.state.services
         headers = {"Authorization": f"Bearer {key}"}
         async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=600) as client:
-            state = await ingest(client, services, slug, Path(f"{args.db}.json"))
+            state = await ingest(client, services, slug, Path(f"{args.db}.json"), args.paragraphs)
         print(f"collection ready: {len(state['documents'])} documents", flush=True)
         if args.ingest_only:
             return None
@@ -339,6 +339,9 @@ def main() -> None:
     parser.add_argument("--off-topic", type=int, default=60)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--paragraphs", type=int, default=None, help="only the first N paragraphs (a smoke test)"
+    )
     parser.add_argument("--ingest-only", action="store_true", help="build the collection only")
     parser.add_argument(
         "--budget", type=float, default=float("inf"), help="stop after this many seconds"
