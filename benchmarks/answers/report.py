@@ -8,7 +8,8 @@ before the cosine was (no `cosine` in their rows) are shown as answered.
 
     .venv/bin/python -m benchmarks.answers.report
 
-Prints the Markdown rows and writes `src/autan/chat/model_figures.json`.
+Prints the Markdown rows (reading comprehension, then end to end) and writes
+`src/autan/chat/model_figures.json`.
 """
 
 from __future__ import annotations
@@ -63,6 +64,28 @@ def row_of(name: str, result: dict[str, Any], s: dict[str, Any], rule: str) -> s
     )
 
 
+def end_to_end_lines() -> list[str]:
+    """The end-to-end table (`end_to_end.py`): one row per model."""
+    lines = [
+        "| model | questions | contains-gold | token F1 | false abstention | abstention, "
+        "off-topic (n) | gold paragraph first cited | gold cited (any) | gold retrieved first "
+        "| gold retrieved (top k) | answers citing | TTFT median | date (UTC) | load at end |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for path in sorted(RESULTS.glob("answers-e2e-*.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        s = result["summary"]
+        lines.append(
+            f"| {result['name']} | {s['questions']} | {_f(s['contains_gold'])} | {_f(s['f1'])} | "
+            f"{_f(s['false_abstention'])} | {_f(s['abstention'])} ({s['off_topic_questions']}) | "
+            f"{_f(s['gold_first_cited'])} | {_f(s['gold_any_cited'])} | "
+            f"{_f(s['gold_retrieved_first'])} | {_f(s['gold_retrieved'])} | "
+            f"{_f(s['cites_any'])} | {_f(s['ttft_median_s'], 1)} s | {result['date'][:16]} | "
+            f"{result['load_after'][0]:.1f} |"
+        )
+    return lines
+
+
 def main() -> None:
     threshold = RetrievalSettings().min_cosine
     lines = [
@@ -93,6 +116,8 @@ def main() -> None:
             "load": round(max(result["load_before"][0], result["load_after"][0]), 1),
         }
     print("\n".join(lines))
+    print()
+    print("\n".join(end_to_end_lines()))
     body = {"source": "benchmarks/results/answers.md (test split)", "models": figures}
     FIGURES.write_text(json.dumps(body, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 

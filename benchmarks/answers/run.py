@@ -7,7 +7,7 @@ llama.cpp server that Autan's embedded supervisor starts for the GGUF file given
 decoding (temperature 0) so that reruns agree.
 
     .venv/bin/python -m benchmarks.answers.run --model PATH.gguf --name NAME \
-        --split test --questions 300 --abstentions 60
+        --split test --questions 300 --abstentions 60 [--resume]
 
 Writes benchmarks/results/answers-<name>-<split>.json; `report.py` builds answers.md.
 """
@@ -194,14 +194,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         health_interval=60,
         health_timeout=300,
     )
-    load_before = os.getloadavg()
+    load_before: tuple[float, ...] = os.getloadavg()
+    rows: list[dict[str, Any]] = []
+    if args.resume:
+        rows = _resumed(_output(args), cases)
+        done = {r["id"] for r in rows}
+        cases = [c for c in cases if c.id not in done]
+        print(f"{args.name}: resuming after {len(rows)} cases, {len(cases)} to go", flush=True)
+    args.resumed_cases = len(rows)
     with tempfile.TemporaryDirectory(prefix="answers-bench-") as data_dir:
         data_dir = args.logs or data_dir
         models = EmbeddedModels(settings, Path(data_dir))
         config = models.start()
         urls = {m.id: m.replicas[0].url for m in config.models}
         base_url, embeddings = urls["bench"], urls[settings.embedding_model_id]
-        rows: list[dict[str, Any]] = []
         try:
             # llama.cpp closes a kept-alive connection after a streamed answer: one per request.
             connector = aiohttp.TCPConnector(force_close=True)
@@ -212,16 +218,29 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     row = score(case, await ask(http, base_url, case, args.max_tokens))
                     row["cosine"] = await cosine_of(http, embeddings, case.question, case.paragraph)
                     rows.append(row)
+                    # Written after every case, so that a run stopped early loses nothing.
+                    _write(args, _result(args, rows, load_before))
                     if n % 10 == 0:
-                        print(f"{args.name}: {n}/{len(cases)}", flush=True)
-                        # Written as it goes, so that a run stopped early loses nothing.
-                        _write(args, _result(args, rows, load_before))
+                        print(f"{args.name}: {len(rows)} done, {n}/{len(cases)}", flush=True)
                     if time.monotonic() > deadline:
                         print(f"{args.name}: time budget spent after {n} cases", flush=True)
                         break
         finally:
             models.stop()
     return _result(args, rows, load_before)
+
+
+def _resumed(out: Path, cases: list[Case]) -> list[dict[str, Any]]:
+    """The rows of an earlier run of the same cases (its per-case JSON).
+
+    Only rows whose case is still planned are kept, so a resumed run never mixes in cases of
+    another split or size. The prompt must not have changed meanwhile (the caller's promise).
+    """
+    if not out.is_file():
+        return []
+    earlier = json.loads(out.read_text(encoding="utf-8"))
+    planned = {c.id for c in cases}
+    return [r for r in earlier.get("rows", []) if r["id"] in planned]
 
 
 def _result(
@@ -236,6 +255,8 @@ def _result(
         "machine": f"{os.cpu_count()} cores, {os.uname().machine}",
         "load_before": load_before,
         "load_after": os.getloadavg(),
+        # Cases kept from an earlier run (--resume): their speed is that run's machine load.
+        "resumed_cases": getattr(args, "resumed_cases", 0),
         "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
         "summary": summary,
         "rows": rows,
@@ -252,6 +273,11 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--context", type=int, default=2048)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the cases already in this run's JSON and answer only the others",
+    )
     parser.add_argument("--logs", default=None, help="keep the model server logs here")
     parser.add_argument(
         "--budget", type=float, default=float("inf"), help="stop after this many seconds"
@@ -262,10 +288,14 @@ def main() -> None:
     print(json.dumps(result["summary"], indent=1))
 
 
-def _write(args: argparse.Namespace, result: dict[str, Any]) -> None:
+def _output(args: argparse.Namespace) -> Path:
     split: Split = args.split
+    return RESULTS / f"answers-{args.name}-{split}.json"
+
+
+def _write(args: argparse.Namespace, result: dict[str, Any]) -> None:
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"answers-{args.name}-{split}.json"
+    out = _output(args)
     out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
