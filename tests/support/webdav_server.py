@@ -9,7 +9,7 @@ answer what a real drive cannot be made to answer here: a 2 GB file, or HTTP 500
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,9 @@ class DavServer:
         self.tokens_seen: list[str] = []
         self.port = free_port()
         self.users: dict[str, dict[str, str]] = {"alice": {"password": password}}
-        # Called with the file's path once its body has been sent, before the answer ends.
+        # Called with the file's path once its body has been read from disk, before any of
+        # it is sent: the client cannot have the whole file (and look at its ETag again)
+        # before the file has changed.
         self.after_get: dict[str, Callable[[Path], None]] = {}
         config = {
             "host": "127.0.0.1",
@@ -107,14 +109,18 @@ class DavServer:
             self._thread.join(timeout=10)
 
 
-def _then(body: Iterable[bytes], after: Callable[[], None]) -> Iterator[bytes]:
+def _then(body: Iterable[bytes], after: Callable[[], None]) -> list[bytes]:
+    # Read in full before the hook runs (the hooked files are small): running the hook
+    # after the last chunk was handed to the server raced the client, which could finish
+    # reading and ask for the ETag again before the hook had run.
     try:
-        yield from body
-        after()
+        chunks = list(body)
     finally:
         close = getattr(body, "close", None)
         if close is not None:
             close()
+    after()
+    return chunks
 
 
 _MULTISTATUS = """<?xml version="1.0" encoding="utf-8"?>
