@@ -3,7 +3,7 @@
 // (stacked on a phone), grounded like any answer (sources shown under each), Stop ends both;
 // the person votes, then the models are named. Separate from chat.js: the two share the
 // page's elements, `#chat[data-conversation-id]`, and `window.Autan` (sse.js's reader,
-// chat.js's sources).
+// chat.js's sources and citation links).
 (() => {
   "use strict";
 
@@ -183,8 +183,12 @@
             if (window.htmx) window.htmx.ajax("GET", "/chat/sidebar", { target: "#conversation-list", swap: "innerHTML" });
           }
         } else if (name === "sources") {
-          // Both models read the same sources: each answer lists them, as an answer does.
-          for (const name of ["a", "b"]) window.Autan.showSources?.(side(name), data.sources);
+          // Both models read the same sources: each answer lists them, as an answer does,
+          // under ids of its own position, so each answer's "[n]" opens its own list.
+          for (const name of ["a", "b"]) {
+            window.Autan.showSources?.(side(name), data.sources);
+            window.Autan.linkCitations?.(side(name));
+          }
         } else if (name === "notice") {
           const note = document.createElement("p");
           note.className = "alert alert-warning inline-notice";
@@ -194,6 +198,8 @@
         } else if (name === "delta") {
           texts[data.side] += data.text;
           paintAnswer(side(data.side).querySelector(".message-body"), texts[data.side]);
+          // Painting rewrites the body: its markers are linked again, as an answer's are.
+          window.Autan.linkCitations?.(side(data.side));
         } else if (name === "done") {
           ended(data.side);
         } else if (name === "error") {

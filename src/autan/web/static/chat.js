@@ -496,7 +496,8 @@ function start() {
   }
 
   // "[2]" in an answer becomes a link to its second source (when the answer has one), which
-  // opens that source's passage; code blocks are left as written.
+  // opens that source's passage; code blocks are left as written. `node` holds one answer's
+  // `.message-body` and `.sources` (an answer's article, or one side of a blind pair).
   function linkCitations(node) {
     const body = node.querySelector(".message-body");
     if (!body || !node.querySelector(".sources")) return;
@@ -998,8 +999,11 @@ function start() {
     }
   });
 
-  // The blind pair (arena-chat.js) lists its sources under each answer as an answer does.
+  // The blind pair (arena-chat.js) lists its sources under each answer and links its
+  // markers to them as an answer does: one implementation, so the pair's live markup is the
+  // one a reload gives (each of its answers is then an ordinary answer).
   window.Autan.showSources = showSources;
+  window.Autan.linkCitations = linkCitations;
 
   document.querySelectorAll("[data-markdown]").forEach(decorate);
   messages.querySelectorAll("article.message-assistant").forEach(linkCitations);
