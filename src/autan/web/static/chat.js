@@ -56,6 +56,9 @@ function start() {
     });
     element.querySelectorAll("pre > code").forEach((code) => {
       if (window.hljs && !code.dataset.highlighted) window.hljs.highlightElement(code);
+      // A long line scrolls sideways in the block: it takes the keyboard's focus, so that
+      // the arrow keys can scroll it too (WCAG 2.1.1).
+      code.tabIndex = 0;
       const pre = code.parentElement;
       if (pre.querySelector(".copy-code")) return;
       const button = document.createElement("button");
@@ -999,9 +1002,10 @@ function start() {
     }
   });
 
-  // The blind pair (arena-chat.js) lists its sources under each answer and links its
-  // markers to them as an answer does: one implementation, so the pair's live markup is the
-  // one a reload gives (each of its answers is then an ordinary answer).
+  // The blind pair (arena-chat.js) renders each answer, lists its sources under it and links
+  // its markers to them as an answer does: one implementation, so the pair's live markup is
+  // the one a reload gives (each of its answers is then an ordinary answer).
+  window.Autan.renderMarkdown = renderMarkdown;
   window.Autan.showSources = showSources;
   window.Autan.linkCitations = linkCitations;
 
