@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, FilePayload, Page
+from playwright.async_api import Browser, FilePayload, Locator, Page
 
 from autan.devtools.demo import SeedPlan, seed
 from tests.support.browser import DESKTOP, PHONE, check_page, screenshot_folder
@@ -32,6 +32,23 @@ SHOW_LAST_STOPPED = """() => {
   const composer = document.getElementById("composer");
   note.scrollIntoView({block: "center"});
   const over = note.getBoundingClientRect().bottom - composer.getBoundingClientRect().top;
+  if (over > 0) window.scrollBy(0, over + 8);
+}"""
+# The source answer B's "[1]" opened, in the middle of the window above the composer.
+SHOW_CITED = """() => {
+  const item = [...document.querySelectorAll("article.message-pair li.cited")].pop();
+  const composer = document.getElementById("composer");
+  item.scrollIntoView({block: "center"});
+  const over = item.getBoundingClientRect().bottom - composer.getBoundingClientRect().top;
+  if (over > 0) window.scrollBy(0, over + 8);
+}"""
+# Answer B's code block and web link, in the middle of the window above the composer.
+SHOW_CODE = """() => {
+  const block = [...document.querySelectorAll('article.message-pair [data-side="b"] pre')].pop();
+  const composer = document.getElementById("composer");
+  block.scrollIntoView({block: "center"});
+  const link = block.nextElementSibling;
+  const over = link.getBoundingClientRect().bottom - composer.getBoundingClientRect().top;
   if (over > 0) window.scrollBy(0, over + 8);
 }"""
 # The latest pair's vote is open: both answers have ended.
@@ -180,14 +197,20 @@ async def pair_in_the_chat(page: Page, base: str, folder: Path) -> None:
 
 async def grounded_and_stopped_pairs(page: Page, base: str, folder: Path) -> None:
     """A pair in a conversation with a file attached lists the file's passage under both
-    answers; Stop ends both answers, each keeping its words and saying it was stopped."""
+    answers, each answer's "[1]" a link to its own list, its code block highlighted with a
+    copy button and its web link opening a new tab (before any reload, as after one); Stop
+    ends both answers, each keeping its words and saying it was stopped."""
     await page.get_by_role("link", name="Nouvelle conversation").first.click()
     await page.wait_for_url(f"{base}/")
     note = FilePayload(name="note-de-service.md", mimeType="text/markdown", buffer=NOTE.encode())
     await page.set_input_files("#attach", files=[note])
     await page.locator('[data-status="ready"]').wait_for()
     compare = page.get_by_role("button", name="Deux réponses à comparer")
-    await page.get_by_label("Votre message").fill("Quand la prime de fin d'année est-elle versée ?")
+    # The scripted model repeats the question, so both answers say "[4]" (beyond their one
+    # source) before their own "[1]"; "[code]" adds a code block and a web link to each.
+    await page.get_by_label("Votre message").fill(
+        "Quand la prime de fin d'année est-elle versée ? Voir [4] [code]"
+    )
     await compare.click()
     pair = page.locator("article.message-pair").last
     await page.wait_for_function(VOTE_OPEN)
@@ -197,8 +220,21 @@ async def grounded_and_stopped_pairs(page: Page, base: str, folder: Path) -> Non
     assert await sources.count() == 2
     for index in range(2):
         assert "note-de-service.md" in await sources.nth(index).inner_text()
+    live_links = await live_citations(pair)
+    live_markup = await live_code_and_link(pair)
+    await shots(page, folder, "chat-pair-code", SHOW_CODE)
     await check_page(page, "chat-pair-sources", folder, full_page=False)
     await shots(page, folder, "chat-pair-sources")
+    # By keyboard, answer B's "[1]" opens answer B's source, not answer A's.
+    await pair.locator('.arena-answer[data-side="b"] a.citation').focus()
+    await page.keyboard.press("Enter")
+    cited = pair.locator(".sources li.cited")
+    await cited.wait_for()
+    assert await cited.count() == 1
+    assert await cited.get_attribute("id") == live_links["b"][0]
+    assert await cited.locator("details").evaluate("(d) => d.open")
+    assert await page.evaluate("() => document.activeElement.closest('li.cited') !== null")
+    await shots(page, folder, "chat-pair-cited", SHOW_CITED)
 
     await page.get_by_label("Votre message").fill("Un long exposé sur la prime [slow]")
     await compare.click()
@@ -221,6 +257,63 @@ async def grounded_and_stopped_pairs(page: Page, base: str, folder: Path) -> Non
     await page.reload()
     await page.get_by_text("Réponse arrêtée.").first.wait_for()
     assert await page.get_by_text("Réponse arrêtée.").count() == 2
+    # The grounded pair's answers, now ordinary answers, link their "[1]" with the markup
+    # they had live (same styles, same place in the keyboard order).
+    for side, (target, markup) in live_links.items():
+        reloaded = page.locator(f'article.message-assistant a.citation[href="#{target}"]')
+        assert await reloaded.evaluate("(a) => a.outerHTML") == markup
+        # Its code block and web link too (highlighted, copy button, new tab).
+        answer = page.locator(f'article.message-assistant:has(a.citation[href="#{target}"])')
+        assert await code_and_link(answer.locator(".message-body")) == live_markup[side]
+
+
+async def live_citations(pair: Locator) -> dict[str, tuple[str, str]]:
+    """Each side's "[1]" is a link to that side's own first source, "[4]" (no such source)
+    stays text; by side, the source's id and the link's markup."""
+    found: dict[str, tuple[str, str]] = {}
+    for side in ("a", "b"):
+        answer = pair.locator(f'.arena-answer[data-side="{side}"]')
+        body = answer.locator(".message-body")
+        links = body.locator("a.citation")
+        assert await links.count() == 1
+        assert await links.inner_text() == "[1]"
+        assert await links.get_attribute("aria-label") == "Source 1"
+        assert "[4]" in await body.inner_text()
+        target = (await links.get_attribute("href") or "").removeprefix("#")
+        # The source it names is under this answer.
+        assert await answer.locator(f'.sources li[id="{target}"]').count() == 1
+        found[side] = (target, await links.evaluate("(a) => a.outerHTML"))
+    assert found["a"][0] != found["b"][0]
+    return found
+
+
+async def live_code_and_link(pair: Locator) -> dict[str, tuple[str, str]]:
+    """Each side's answer is rendered as an answer is while it streams: by side, the markup
+    of its code block and of its web link."""
+    return {
+        side: await code_and_link(pair.locator(f'.arena-answer[data-side="{side}"] .message-body'))
+        for side in ("a", "b")
+    }
+
+
+async def code_and_link(body: Locator) -> tuple[str, str]:
+    """The answer's one code block is highlighted and has its copy button, its one web link
+    opens a new tab without handing over the page; their markup."""
+    block = body.locator("pre")
+    assert await block.count() == 1
+    code = block.locator("> code")
+    assert await code.get_attribute("data-highlighted") == "yes"
+    assert "hljs" in (await code.get_attribute("class") or "").split()
+    assert await code.locator('span[class^="hljs-"]').count() > 0
+    assert await block.locator("> button.copy-code").inner_text() == "Copier le code"
+    link = body.locator('a[href^="https://"]')
+    assert await link.count() == 1
+    assert await link.get_attribute("target") == "_blank"
+    assert await link.get_attribute("rel") == "noopener noreferrer nofollow"
+    return (
+        await block.evaluate("(pre) => pre.outerHTML"),
+        await link.evaluate("(a) => a.outerHTML"),
+    )
 
 
 async def shots(page: Page, folder: Path, name: str, show: str = SHOW_PAIR_END) -> None:

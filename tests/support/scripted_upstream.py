@@ -9,7 +9,8 @@ predictably, and a test steers it with words in the question:
 - `[die]`: a few words, then the connection is cut as a crashed upstream would;
 - `[dead]`: the connection is cut before the first word, twice (the gateway's own second
   try fails too), the first time a question is asked; asking again is answered;
-- `[leak]`: the answer starts by repeating the system message it was given.
+- `[leak]`: the answer starts by repeating the system message it was given;
+- `[code]`: the answer holds a fenced code block, then a paragraph with a web link.
 Title requests (the one-line system prompt of `chat.titles`) get a title back; relevance
 checks (`retrieval.relevance`) get "non" when the question holds `[unrelated]`, else "oui".
 Translation requests (`translation.service`) get each numbered line back marked with the
@@ -35,6 +36,10 @@ TRANSLATIONS = web.AppKey("translations", list[str])
 
 
 TRANSLATE_MARKER = "Translate each numbered line into "
+CODE = (
+    "\n\n```python\nprime = 450  # euros, pour un agent à temps plein\nprint(prime)\n```\n\n"
+    "Le détail est sur [service-public.fr](https://www.service-public.fr/particuliers/vosdroits/F530)."
+)
 
 
 def _translated(instruction: str, lines: str) -> str:
@@ -70,6 +75,8 @@ def _answer(messages: list[dict[str, Any]]) -> str:
         body += "".join(
             f"\n\n{n}. Un paragraphe de plus, pour que la page défile." for n in range(1, 25)
         )
+    if "[code]" in question:
+        body += CODE
     return f"{body} Fin de la réponse [1]."
 
 

@@ -3,7 +3,7 @@
 // (stacked on a phone), grounded like any answer (sources shown under each), Stop ends both;
 // the person votes, then the models are named. Separate from chat.js: the two share the
 // page's elements, `#chat[data-conversation-id]`, and `window.Autan` (sse.js's reader,
-// chat.js's sources).
+// chat.js's Markdown rendering, sources and citation links).
 (() => {
   "use strict";
 
@@ -49,15 +49,6 @@
     function lastPosition() {
       const all = messages.querySelectorAll("article.message");
       return all.length ? Number(all[all.length - 1].dataset.position) : -1;
-    }
-
-    function paintAnswer(body, text) {
-      const html = window.marked ? window.marked.parse(text, { gfm: true, breaks: false }) : null;
-      if (html !== null && window.DOMPurify) {
-        body.innerHTML = window.DOMPurify.sanitize(html, { FORBID_TAGS: ["style", "img"], FORBID_ATTR: ["style"] });
-      } else {
-        body.textContent = text;
-      }
     }
 
     // Temporary conversations store nothing; a pair is stored, so it is not offered there.
@@ -153,10 +144,28 @@
 
     async function readPair(response, node) {
       const texts = { a: "", b: "" };
+      const pending = { a: false, b: false };
       const open = new Set(["a", "b"]);
       let comparisonId = null;
       const side = (name) => node.querySelector(`.arena-answer[data-side="${name}"]`);
+      // An answer's rendering (chat.js's: Markdown, sanitised, code highlighted with its copy
+      // button, links opening a new tab), then its markers linked again, as an answer's are.
+      const paint = (name) => {
+        pending[name] = false;
+        const answer = side(name);
+        const body = answer.querySelector(".message-body");
+        if (window.Autan.renderMarkdown) window.Autan.renderMarkdown(body, texts[name]);
+        else body.textContent = texts[name];
+        window.Autan.linkCitations?.(answer);
+      };
+      // While streaming, at most one rendering per side and frame, as an answer's.
+      const schedule = (name) => {
+        if (pending[name]) return;
+        pending[name] = true;
+        requestAnimationFrame(() => { if (pending[name]) paint(name); });
+      };
       const ended = (name) => {
+        if (pending[name]) paint(name);
         open.delete(name);
         side(name).removeAttribute("aria-busy");
         if (!open.size) {
@@ -183,8 +192,12 @@
             if (window.htmx) window.htmx.ajax("GET", "/chat/sidebar", { target: "#conversation-list", swap: "innerHTML" });
           }
         } else if (name === "sources") {
-          // Both models read the same sources: each answer lists them, as an answer does.
-          for (const name of ["a", "b"]) window.Autan.showSources?.(side(name), data.sources);
+          // Both models read the same sources: each answer lists them, as an answer does,
+          // under ids of its own position, so each answer's "[n]" opens its own list.
+          for (const name of ["a", "b"]) {
+            window.Autan.showSources?.(side(name), data.sources);
+            window.Autan.linkCitations?.(side(name));
+          }
         } else if (name === "notice") {
           const note = document.createElement("p");
           note.className = "alert alert-warning inline-notice";
@@ -193,7 +206,7 @@
           node.querySelector(".arena-answers").before(note);
         } else if (name === "delta") {
           texts[data.side] += data.text;
-          paintAnswer(side(data.side).querySelector(".message-body"), texts[data.side]);
+          schedule(data.side);
         } else if (name === "done") {
           ended(data.side);
         } else if (name === "error") {

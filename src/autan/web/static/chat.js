@@ -56,6 +56,9 @@ function start() {
     });
     element.querySelectorAll("pre > code").forEach((code) => {
       if (window.hljs && !code.dataset.highlighted) window.hljs.highlightElement(code);
+      // A long line scrolls sideways in the block: it takes the keyboard's focus, so that
+      // the arrow keys can scroll it too (WCAG 2.1.1).
+      code.tabIndex = 0;
       const pre = code.parentElement;
       if (pre.querySelector(".copy-code")) return;
       const button = document.createElement("button");
@@ -496,7 +499,8 @@ function start() {
   }
 
   // "[2]" in an answer becomes a link to its second source (when the answer has one), which
-  // opens that source's passage; code blocks are left as written.
+  // opens that source's passage; code blocks are left as written. `node` holds one answer's
+  // `.message-body` and `.sources` (an answer's article, or one side of a blind pair).
   function linkCitations(node) {
     const body = node.querySelector(".message-body");
     if (!body || !node.querySelector(".sources")) return;
@@ -998,8 +1002,12 @@ function start() {
     }
   });
 
-  // The blind pair (arena-chat.js) lists its sources under each answer as an answer does.
+  // The blind pair (arena-chat.js) renders each answer, lists its sources under it and links
+  // its markers to them as an answer does: one implementation, so the pair's live markup is
+  // the one a reload gives (each of its answers is then an ordinary answer).
+  window.Autan.renderMarkdown = renderMarkdown;
   window.Autan.showSources = showSources;
+  window.Autan.linkCitations = linkCitations;
 
   document.querySelectorAll("[data-markdown]").forEach(decorate);
   messages.querySelectorAll("article.message-assistant").forEach(linkCitations);
