@@ -82,6 +82,9 @@ async def everyday_chat(site: Site, page: Page, base: str, folder: Path) -> None
     await page.get_by_role("heading", name="Comment préparer le budget d'août").wait_for()
     await page.get_by_text("Renommer").wait_for()
     assert await page.locator("[aria-busy=true]").count() == 1  # still writing
+    # Its export menu too (closed), the new conversation's id in its links.
+    markdown = page.locator("#chat-actions .export-links a", has_text="Markdown (.md)")
+    assert await markdown.get_attribute("href") == f"/c/{page.url.rsplit('/', 1)[1]}/export.md"
     sidebar = page.locator("#conversation-list")
     assert await sidebar.get_by_text("Aujourd'hui").count() == 1
 

@@ -1,6 +1,7 @@
 """The journey in a real browser (Debian's Chromium): save a Docs token, export a
 conversation, "Envoyer vers Docs" for the conversation and for one answer, attach a Docs
-document as context, translate a document and download it. Each page is checked with
+document as context, translate a document, download it and delete it; a new conversation's
+menus (its answer's and its own) come without a reload. Each page is checked with
 axe-core and for sideways scrolling at 1440x900 and 375x812, and photographed; any script
 error fails the test."""
 
@@ -131,6 +132,15 @@ async def test_send_to_docs_export_and_translate(
         await page.get_by_role("link", name="Télécharger la traduction").click()
     text = Path(await (await translated.value).path()).read_text()
     assert text.startswith("# ⟦English⟧ Accueil") and "- ⟦English⟧ Charte" in text
+
+    # Deleted after asking: gone from the list, with its file and its translation.
+    await page.get_by_role("link", name="Supprimer la traduction").click()
+    await page.get_by_role("heading", name="Supprimer la traduction").wait_for()
+    await check(page, "translation-delete", folder)
+    await page.get_by_role("button", name="Supprimer", exact=True).click()
+    await page.get_by_text("La traduction est supprimée.").wait_for()
+    assert await page.get_by_role("link", name="accueil.md").count() == 0
+    await check(page, "translation-deleted", folder)
     assert problems == []
     await context.close()
 
@@ -178,6 +188,29 @@ async def test_a_streamed_answer_is_exported_and_sent_to_docs_without_a_reload(
     await link.wait_for()
     assert (await link.get_attribute("href") or "").startswith(f"{docs.url}/docs/")
     assert len(docs.documents) == 1
+
+    # The conversation's own menus came with it too, its new id in their links.
+    conversation_id = page.url.rsplit("/", 1)[1]
+    assert page.url == f"{base}/c/{conversation_id}"
+    toolbar = page.locator("#chat-actions")
+    await toolbar.locator("summary", has_text="Exporter").click()
+    word_link = toolbar.get_by_role("link", name="Word (.docx)")
+    assert await word_link.get_attribute("href") == f"/c/{conversation_id}/export.docx"
+    async with page.expect_download() as word:
+        await word_link.click()
+    document = DocxDocument(io.BytesIO(Path(await (await word.value).path()).read_bytes()))
+    paragraphs = "\n".join(p.text for p in document.paragraphs)
+    assert "Quelles pièces pour un passeport ?" in paragraphs
+    assert "Fin de la réponse" in paragraphs
+    await toolbar.get_by_role("button", name="Envoyer vers Docs").click()
+    sent = toolbar.locator("#conversation-docs-result a")
+    await sent.wait_for()
+    assert (await sent.get_attribute("href") or "").startswith(f"{docs.url}/docs/")
+    assert len(docs.documents) == 2
+    await toolbar.locator("summary", has_text="Exporter").click()  # closes it
+    await toolbar.locator("summary", has_text="Documents Docs").click()
+    await toolbar.get_by_text("Aucun document Docs n'est joint à cette conversation.").wait_for()
+    await toolbar.locator("summary", has_text="Documents Docs").click()  # closes it
     assert loads == []  # the page was never loaded again
     await check(page, "docs-streamed-answer", folder)
     assert problems == []

@@ -15,7 +15,8 @@ Title requests (the one-line system prompt of `chat.titles`) get a title back; r
 checks (`retrieval.relevance`) get "non" when the question holds `[unrelated]`, else "oui".
 Translation requests (`translation.service`) get each numbered line back marked with the
 target language, `⟦English⟧ text`, except lines holding `[skip]`, which are left out; a
-request holding `[lent]` is answered after a second (to stop a worker mid-document). Every
+request holding `[lent]` is answered after a second (to stop a worker mid-document), one
+holding `[bloqué]` after 30 seconds (a model call the worker must give up). Every
 translation request's lines are kept, for tests to count them: `GET /_scripted/translations`.
 """
 
@@ -94,6 +95,8 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         request.app[TRANSLATIONS].append(question)
         if "[lent]" in question:
             await asyncio.sleep(1.0)
+        if "[bloqué]" in question:
+            await asyncio.sleep(30.0)
     usage = {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 20}
     if not body.get("stream"):
         return web.json_response(

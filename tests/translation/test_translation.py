@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import html
 import io
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from docx import Document as DocxDocument
 from odf import teletype
 from odf import text as odf_text
 from odf.opendocument import load as load_odt
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from autan.exports.writers import docx_bytes, odt_bytes
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
@@ -145,9 +146,57 @@ async def test_a_translation_is_its_owners_alone(site: Site) -> None:
         await finished(browser, path)
     for who in ("ref_a", "ref_b"):
         async with site.signed_in(who) as browser:
-            for suffix in ("", "/progress", "/download"):
+            for suffix in ("", "/progress", "/download", "/delete"):
                 assert (await browser.get(f"{path}{suffix}")).status_code == 404, suffix
-            assert "guide.md" not in (await browser.get("/translate")).text
+            listing = await browser.get("/translate")
+            assert "guide.md" not in listing.text
+            # Deleting someone else's, with a good CSRF token: the same 404 as a wrong id.
+            csrf = hidden(listing.text, "csrf_token")
+            foreign = await browser.post(f"{path}/delete", data={"csrf_token": csrf})
+            unknown = await browser.post(
+                f"/translate/{uuid.uuid4()}/delete", data={"csrf_token": csrf}
+            )
+            assert foreign.status_code == unknown.status_code == 404
+            job_id, other = path.rsplit("/", 1)[1], str(unknown.request.url).split("/")[-2]
+            assert foreign.text == unknown.text.replace(other, job_id)
+    async with database(site) as session:
+        assert await session.scalar(select(func.count()).select_from(TranslationJob)) == 1
+
+
+async def test_a_translation_is_deleted_with_its_files_after_asking(site: Site) -> None:
+    async with site.signed_in("member_a") as browser:
+        path = (await upload(browser, "guide.md", SOURCE.encode())).headers["location"]
+        await finished(browser, path)
+        listing = await browser.get("/translate")
+        assert f'href="{path}/delete"' in listing.text  # in the list
+        assert f'href="{path}/delete"' in (await browser.get(path)).text  # and on its page
+        asked = await browser.get(f"{path}/delete")
+        assert asked.status_code == 200
+        question = html.unescape(asked.text)
+        assert "Supprimer la traduction de « guide.md » (Anglais) ?" in question
+        assert "pas encore terminée" not in question  # it is finished
+        assert f'href="{path}"' in asked.text  # Cancel goes back to it
+        # A form without its CSRF token deletes nothing.
+        refused = await browser.post(f"{path}/delete", data={})
+        assert refused.status_code == 403
+        async with database(site) as session:
+            assert await session.scalar(select(TranslationJob.id)) is not None
+        deleted = await browser.post(
+            f"{path}/delete", data={"csrf_token": hidden(asked.text, "csrf_token")}
+        )
+        assert deleted.status_code == 303
+        assert deleted.headers["location"] == "/translate?deleted=1"
+        after = html.unescape((await browser.get(deleted.headers["location"])).text)
+        assert "La traduction est supprimée." in after and "guide.md" not in after
+        for suffix in ("", "/progress", "/download", "/delete"):
+            assert (await browser.get(f"{path}{suffix}")).status_code == 404, suffix
+        again = await browser.post(
+            f"{path}/delete", data={"csrf_token": hidden(after, "csrf_token")}
+        )
+        assert again.status_code == 404
+    # The uploaded file and its translation were columns of the row: nothing is left.
+    async with database(site) as session:
+        assert await session.scalar(select(func.count()).select_from(TranslationJob)) == 0
 
 
 @pytest.mark.slow

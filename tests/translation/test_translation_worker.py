@@ -2,7 +2,8 @@
 of a document leaves its finished sections saved, and another worker takes the job over
 when its lease goes stale, resuming at the next section (no section translated twice), and
 the person follows it and downloads it from the page; a SIGTERM gives the job back at once;
-a job whose uploaded file is deleted meanwhile ends with a plain sentence. Both engines; the
+a job whose uploaded file is deleted meanwhile ends with a plain sentence; a job deleted
+while it runs is dropped at once, never written back, and the worker goes on. Both engines; the
 scripted upstream speaks the OpenAI protocol on loopback."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import select, update
 
@@ -217,3 +219,67 @@ async def test_a_deleted_source_ends_the_job_in_plain_words(
             page = html.unescape((await browser.get(path)).text)
     assert "Le document a été supprimé avant la fin de sa traduction." in page
     assert job.sections_done < SECTIONS
+
+
+async def test_deleting_a_running_translation_stops_it_and_the_worker_goes_on(
+    tmp_path: Path, database_url: str
+) -> None:
+    # The second section's model call would last 30 s: deleting must not wait for it.
+    blocked = "# Partie 0 [lent]\n\nDébut.\n\n# Partie 1 [bloqué]\n\nSuite.\n\n# Partie 2\n\nFin.\n"
+    async with scripted_upstream() as upstream:
+        models = ModelsConfig(models=[ModelConfig(id="s", replicas=[ReplicaConfig(url=upstream)])])
+        async with (
+            run_site(tmp_path, database_url, models, documents={"worker_in_serve": False}) as site,
+            site.signed_in("member_a") as browser,
+        ):
+            # A short lease: the worker's heartbeat beats every half second.
+            env = worker_env(tmp_path / "workers", database_url, upstream, stale_after="2")
+            worker = start_worker(env, tmp_path / "worker.log")
+            try:
+                csrf = hidden((await browser.get("/translate")).text, "csrf_token")
+                started = await browser.post(
+                    "/translate",
+                    data={"csrf_token": csrf, "target": "en"},
+                    files={"file": ("bloque.md", blocked.encode(), "text/markdown")},
+                )
+                path = started.headers["location"]
+                job_id = uuid.UUID(path.rsplit("/", 1)[1])
+                running = await wait_job(database_url, lambda job: job.sections_done >= 1, 60)
+                assert running.status == TranslationStatus.RUNNING
+                asked = html.unescape((await browser.get(f"{path}/delete")).text)
+                assert "Elle n'est pas encore terminée : la supprimer l'arrête." in asked
+                deleted = await browser.post(
+                    f"{path}/delete", data={"csrf_token": hidden(asked, "csrf_token")}
+                )
+                assert deleted.status_code == 303
+                async with database(site) as session:
+                    assert await session.get(TranslationJob, job_id) is None
+                # The worker gives the blocked call up and takes the next job at once.
+                after = time.monotonic()
+                csrf = hidden((await browser.get("/translate")).text, "csrf_token")
+                second = await browser.post(
+                    "/translate",
+                    data={"csrf_token": csrf, "target": "en"},
+                    files={"file": ("suite.md", b"# Suite\n\nTexte.\n", "text/markdown")},
+                )
+                assert second.status_code == 303
+                done = await wait_job(
+                    database_url, lambda job: job.status == TranslationStatus.DONE, 20
+                )
+                assert time.monotonic() - after < 20  # well before the 30 s call would end
+                assert done.file_name == "suite.md"
+                assert worker.poll() is None  # still running
+                async with database(site) as session:
+                    # The deleted job never came back, whatever the worker wrote since.
+                    assert list(await session.scalars(select(TranslationJob.file_name))) == [
+                        "suite.md"
+                    ]
+            finally:
+                worker.send_signal(signal.SIGTERM)
+                assert worker.wait(30) == 0
+    log = (tmp_path / "worker.log").read_text()
+    events = [orjson.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert {"event": "translation_dropped", "job_id": str(job_id)} in [
+        {"event": e.get("event"), "job_id": e.get("job_id")} for e in events
+    ]
+    assert "Traceback" not in log and not any(e.get("level") == "error" for e in events)

@@ -48,12 +48,14 @@ async def _form_page(
     session: AsyncSession,
     error: str = "",
     status_code: int = 200,
+    deleted: bool = False,
 ) -> HTMLResponse:
     context: dict[str, Any] = {
         "languages": service.LANGUAGES,
         "models": await usable_models(request, me),
         "jobs": await _jobs(session, me),
         "error": error,
+        "deleted": deleted,
     }
     return await render_page(
         request, "translation/index.html", me, csrf, session, context, status_code
@@ -65,7 +67,8 @@ async def translate_page(
     request: Request, me: CurrentPrincipal, data: CurrentSession, session: SessionDep
 ) -> HTMLResponse:
     """The upload form and the person's latest translations."""
-    return await _form_page(request, me, data.csrf, session)
+    deleted = request.query_params.get("deleted") == "1"
+    return await _form_page(request, me, data.csrf, session, deleted=deleted)
 
 
 async def _upload(upload: UploadFile) -> bytes:
@@ -150,3 +153,25 @@ async def download_translation(
         media_type=MEDIA[job.fmt],
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+@router.get("/translate/{job_id}/delete")
+async def delete_translation_page(
+    job_id: uuid.UUID,
+    request: Request,
+    me: CurrentPrincipal,
+    data: CurrentSession,
+    session: SessionDep,
+) -> HTMLResponse:
+    """Ask before deleting a translation (a page, so that it works without JavaScript)."""
+    job = await service.owned(session, me, job_id)
+    return await render_page(request, "translation/delete.html", me, data.csrf, session, _view(job))
+
+
+@router.post("/translate/{job_id}/delete")
+async def delete_translation(
+    job_id: uuid.UUID, me: CurrentPrincipal, session: SessionDep
+) -> RedirectResponse:
+    """Delete the translation, its uploaded file and its result, even while it runs."""
+    await service.delete(session, me, job_id)
+    return RedirectResponse("/translate?deleted=1", status_code=303)

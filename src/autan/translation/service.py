@@ -14,12 +14,14 @@ from __future__ import annotations
 import re
 import uuid
 
+from sqlalchemy import delete as delete_rows
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import audit
 from autan.accounts.principal import Principal
 from autan.core.events import TranslationQueued, emit
+from autan.documents.recovery import rowcount
 from autan.llm.client import ChatMessage
 from autan.translation.documents import FORMATS, DocumentUnreadable, read
 from autan.translation.errors import (
@@ -112,6 +114,26 @@ async def owned(session: AsyncSession, principal: Principal, job_id: uuid.UUID) 
     if job is None:
         raise TranslationNotFound()
     return job
+
+
+async def delete(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> None:
+    """Delete a translation of this person with its uploaded file and its result, whatever
+    its state, or TranslationNotFound (whoever else's it is).
+
+    The file, the sections done and the result are columns of the job's row: deleting the
+    row leaves nothing behind. A running job is deleted at once rather than refused: its
+    worker only ever UPDATEs the row under its lease, so nothing writes it back, and its
+    heartbeat notices within a beat and stops the model call in flight (`worker`).
+    """
+    deleted = await session.execute(
+        delete_rows(TranslationJob).where(
+            TranslationJob.id == job_id, TranslationJob.user_id == principal.user_id
+        )
+    )
+    if rowcount(deleted) != 1:
+        await session.rollback()
+        raise TranslationNotFound()
+    await session.commit()
 
 
 def section_messages(texts: list[str], target: str) -> list[ChatMessage]:

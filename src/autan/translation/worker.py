@@ -10,6 +10,10 @@ After each section the translated segments so far are saved with `sections_done`
 taken over resumes at the next section: no section the model already translated is asked
 again. Every write is conditional on the attempt this process claimed, so a process that
 lost its lease (it was only slow) cannot overwrite the job's new holder.
+
+Its owner may delete a job at any time, running included (`service.delete`): the runner
+only ever UPDATEs the row, so nothing can write it back; its heartbeat finds it gone within
+a beat and stops the model call in flight, and the runner takes the next job.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from asyncio import Task
+from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -138,7 +144,7 @@ class TranslationWorker(JobLoop[TranslationJob]):
         lease = job.attempts
         heartbeat = asyncio.create_task(self._heartbeat(job.id, lease))
         try:
-            await self._run(job, lease)
+            await self._until_gone(self._run(job, lease), heartbeat)
         except _Gone:
             log.info("translation_dropped", job_id=str(job.id))
         except _Failed as exc:
@@ -158,6 +164,21 @@ class TranslationWorker(JobLoop[TranslationJob]):
                 await self._end(job.id, lease, error=TRANSLATION_FAILED)
         finally:
             await cancel_and_wait(heartbeat)
+
+    async def _until_gone(self, work: Coroutine[Any, Any, None], heartbeat: Task[None]) -> None:
+        """Run the job's work; stop it, raising _Gone, as soon as the heartbeat ends (the
+        job was deleted or taken over), so that a deleted job does not wait for the model
+        call in flight, which may take minutes."""
+        run = asyncio.create_task(work)
+        try:
+            await asyncio.wait({run, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            await cancel_and_wait(run)  # stopped before the job is released
+            raise
+        if not run.done():
+            await cancel_and_wait(run)
+            raise _Gone()
+        run.result()  # its outcome (_Gone, _Failed, ...) is the job's
 
     async def _run(self, job: TranslationJob, lease: int) -> None:
         principal = await self._principal(job)
@@ -199,7 +220,8 @@ class TranslationWorker(JobLoop[TranslationJob]):
             )
             log.info("translation_section_done", job_id=str(job.id), section=number + 1)
         result = await asyncio.to_thread(document.write, texts)
-        await self._end(job.id, lease, result=result)
+        if not await self._end(job.id, lease, result=result):
+            raise _Gone()  # deleted (or taken over) while the document was being written
         log.info("translation_done", job_id=str(job.id), sections=len(document.sections))
 
     async def _principal(self, job: TranslationJob) -> Principal:
@@ -244,11 +266,12 @@ class TranslationWorker(JobLoop[TranslationJob]):
         *,
         result: bytes | None = None,
         error: str | None = None,
-    ) -> None:
-        """Mark the job done (with its result) or failed (the sections kept are dropped)."""
+    ) -> bool:
+        """Mark the job done (with its result) or failed (the sections kept are dropped);
+        False if it was not this process's to end any more (deleted, or taken over)."""
         status = TranslationStatus.DONE if result is not None else TranslationStatus.FAILED
         async with self._factory() as session:
-            await session.execute(
+            ended = await session.execute(
                 update(TranslationJob)
                 .where(TranslationJob.id == job_id, *_Running, TranslationJob.attempts == lease)
                 .values(
@@ -261,6 +284,7 @@ class TranslationWorker(JobLoop[TranslationJob]):
                 )
             )
             await session.commit()
+        return rowcount(ended) == 1
 
     async def _release(self, job_id: uuid.UUID, lease: int) -> None:
         """Queue a job this process stops working on again, keeping its sections done."""
@@ -278,7 +302,8 @@ class TranslationWorker(JobLoop[TranslationJob]):
             log.warning("translation_release_failed", job_id=str(job_id), exc_info=True)
 
     async def _heartbeat(self, job_id: uuid.UUID, lease: int) -> None:
-        """Refresh the lease while the job runs (a model call may outlast `stale_after`)."""
+        """Refresh the lease while the job runs (a model call may outlast `stale_after`);
+        return once the job is no longer this process's (deleted, or taken over)."""
         beat = max(0.2, min(10.0, self._settings.stale_after / 4))
         last = time.monotonic()
         while True:
@@ -286,7 +311,7 @@ class TranslationWorker(JobLoop[TranslationJob]):
             last = time.monotonic()
             try:
                 async with self._factory() as session:
-                    await session.execute(
+                    beaten = await session.execute(
                         update(TranslationJob)
                         .where(
                             TranslationJob.id == job_id,
@@ -296,5 +321,7 @@ class TranslationWorker(JobLoop[TranslationJob]):
                         .values(updated_at=utcnow())
                     )
                     await session.commit()
+                if rowcount(beaten) == 0:
+                    return
             except Exception:
                 log.warning("translation_heartbeat_failed", job_id=str(job_id), exc_info=True)

@@ -617,7 +617,27 @@ function start() {
     if (!bar) return;
     bar.querySelector("form.rename-form").action = `/c/${id}/rename`;
     bar.querySelector("form.delete-form").action = `/c/${id}/delete`;
+    addConversationTools(id);
     bar.hidden = false;
+  }
+
+  // Export, "Envoyer vers Docs" and Docs documents of the conversation just created, as the
+  // server renders them for a stored one (the page's `conversation-tools` template): the
+  // new-conversation page had no id to put in their links. Once only: the template goes.
+  function addConversationTools(id) {
+    const template = document.getElementById("conversation-tools");
+    if (!template) return;
+    const safe = encodeURIComponent(id);
+    const tools = template.content.cloneNode(true);
+    tools.querySelectorAll("[href], [action], [hx-post], [hx-get]").forEach((element) => {
+      for (const name of ["href", "action", "hx-post", "hx-get"]) {
+        const value = element.getAttribute(name);
+        if (value) element.setAttribute(name, value.replace("__ID__", safe));
+      }
+    });
+    const added = Array.from(tools.children);
+    template.replaceWith(tools);
+    if (window.htmx) added.forEach((element) => window.htmx.process(element));
   }
 
   function setTitle(id, text) {
