@@ -75,7 +75,9 @@ async def test_footprint_and_retention_pages(site: Site, browser: Browser, tmp_p
 
     await page.goto(f"{base}/admin/orgs/agri/settings")
     # Out-of-bounds periods are refused by the server too (test_footprint_pages).
-    await page.get_by_label("Supprimer les conversations ce nombre de jours").fill("90")
+    await page.get_by_label(
+        "Supprimer les conversations, traductions et recherches approfondies"
+    ).fill("90")
     await page.get_by_role("button", name="Enregistrer les règles de conservation").click()
     await page.wait_for_url("**saved=1**")
     await page.locator("#retention").scroll_into_view_if_needed()

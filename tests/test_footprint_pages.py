@@ -93,6 +93,7 @@ async def test_members_see_the_rule_in_the_chat_and_their_settings(site: Site) -
     async with site.signed_in("member_a") as browser:
         chat = await browser.get("/")
         assert "Les conversations sont conservées 90 jours après leur dernier message." in chat.text
+        assert "Il en va de même des traductions et des recherches approfondies." in chat.text
         assert "Les fichiers envoyés sont conservés 30 jours." in chat.text
         settings = await browser.get("/settings")
         assert "Les conversations sont conservées 90 jours" in settings.text

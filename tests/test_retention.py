@@ -23,8 +23,10 @@ from autan.core.db import utcnow
 from autan.documents.models import Chunk, Collection, Document, DocumentStatus
 from autan.documents.storage import FileStore
 from autan.migrations.models_registry import metadata
+from autan.research.models import ResearchJob
 from autan.retention import service as retention
 from autan.retrieval.index import add_chunks
+from autan.translation.models import TranslationJob
 from autan.usage import rollup
 from autan.usage.models import UsageDay, UsageRecord
 from tests.support.library import add_conversation
@@ -180,6 +182,32 @@ async def test_the_purge_leaves_no_row_index_entry_or_file_and_keeps_the_counts(
         await _usage(session, alice, OLD, 30)
         await _usage(session, alice, RECENT, 4)
         await _usage(session, bob, OLD, 7)
+        # A person's other work goes with the conversations' period: the old translation (its
+        # row holds the uploaded file) and research run; the recent ones and bob's stay.
+        for who, at, word in [(alice, OLD, MARKER), (alice, RECENT, "récente"), (bob, OLD, "bob")]:
+            session.add_all(
+                [
+                    TranslationJob(
+                        user_id=who.id,
+                        org_id=who.org_id,
+                        file_name=f"{word}.md",
+                        fmt="md",
+                        target_lang="en",
+                        model="petit",
+                        source=f"# Note {word}".encode(),
+                        updated_at=at,
+                    ),
+                    ResearchJob(
+                        user_id=who.id,
+                        org_id=who.org_id,
+                        question=f"question {word}",
+                        model="petit",
+                        report=f"rapport {word}",
+                        updated_at=at,
+                    ),
+                ]
+            )
+        await session.commit()
         totals = await _day_totals(session)
         await retention.set_rule(
             session, alice.org_id, None, conversation_days=90, document_days=60, usage_days=30
@@ -190,6 +218,7 @@ async def test_the_purge_leaves_no_row_index_entry_or_file_and_keeps_the_counts(
 
     # The attachment goes with its conversation; the documents counted are the collection's.
     assert (purged.conversations, purged.documents, purged.usage_rows) == (1, 1, 30)
+    assert (purged.translations, purged.research_runs) == (1, 1)
     async with session_maker() as session:
         assert await _scan_rows(session) == []
         assert _scan_files(tmp_path / "files") == []
@@ -211,7 +240,19 @@ async def test_the_purge_leaves_no_row_index_entry_or_file_and_keeps_the_counts(
             select(AuditEvent).where(AuditEvent.action == "retention_purged")
         )
         assert event.org_id == alice.org_id and event.actor_id is None
-        assert event.details == {"conversations": 1, "documents": 1, "usage_rows": 30}
+        assert event.details == {
+            "conversations": 1,
+            "documents": 1,
+            "usage_rows": 30,
+            "translations": 1,
+            "research_runs": 1,
+        }
+        kept = set(await session.scalars(select(TranslationJob.file_name)))
+        assert kept == {"récente.md", "bob.md"}
+        assert set(await session.scalars(select(ResearchJob.report))) == {
+            "rapport récente",
+            "rapport bob",
+        }
 
 
 async def test_a_second_purge_finds_nothing_and_audits_nothing(
@@ -323,9 +364,13 @@ def test_the_purge_command_prints_the_counts(tmp_path: Path) -> None:
     asyncio.run(fill())
     done = runner.invoke(app, ["retention", "purge"])
     assert done.exit_code == 0, done.stderr
-    assert done.stdout == "conversations=1 documents=0 usage_rows=0\n"
+    assert done.stdout == (
+        "conversations=1 documents=0 usage_rows=0 translations=0 research_runs=0\n"
+    )
     again = runner.invoke(app, ["retention", "purge"])
-    assert again.stdout == "conversations=0 documents=0 usage_rows=0\n"
+    assert again.stdout == (
+        "conversations=0 documents=0 usage_rows=0 translations=0 research_runs=0\n"
+    )
 
 
 async def test_the_scheduled_purge_runs_in_the_background(

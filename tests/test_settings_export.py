@@ -19,9 +19,14 @@ from autan.accounts import service as accounts
 from autan.accounts.models import ApiKey, AuditEvent, User
 from autan.chat import export
 from autan.chat.models import Conversation, Feedback, Message
+from autan.connectors.models import DriveConnection, DriveFile
 from autan.core.db import utcnow
-from autan.documents.models import Document, DocumentStatus
+from autan.documents.models import Collection, Document, DocumentStatus, Visibility
 from autan.prompts import service as prompts
+from autan.questionnaires.models import Questionnaire, QuestionnaireAnswer
+from autan.research.models import ResearchJob
+from autan.suitedocs.models import DocsLink, DocsToken
+from autan.translation.models import TranslationJob
 from autan.usage.models import UsageRecord
 from tests.support.library import add_conversation, database, principal_of, user_by_email
 from tests.support.web import PEOPLE, Site, hidden, run_site
@@ -135,6 +140,105 @@ async def test_export_and_erasure_touch_only_ones_own_data(session_maker: Factor
         assert (await export.export_json(session, me.id))["conversations"] == []
 
 
+async def test_erasure_leaves_no_translation_run_drive_docs_link_or_private_collection(
+    session_maker: Factory,
+) -> None:
+    """What other features keep for a person goes too: a drive left connected would bring
+    the deleted files back at its next sync, a translation keeps the uploaded file."""
+    async with session_maker() as session:
+        me = await accounts.create_user(session, "a@agri.fr", org_slug="agri")
+        other = await accounts.create_user(session, "b@agri.fr", org_slug="agri")
+        for person in (me, other):
+            private = Collection(org_id=person.org_id, owner_id=person.id, name="Mes notes")
+            shared = Collection(
+                org_id=person.org_id,
+                owner_id=person.id,
+                name=f"Partagée {person.email}",
+                visibility=Visibility.ORGANISATION,
+            )
+            session.add_all([private, shared])
+            await session.flush()
+            document = Document(
+                owner_id=person.id,
+                org_id=person.org_id,
+                collection_id=private.id,
+                name="dossier.md",
+                format="md",
+                size_bytes=10,
+                sha256=person.email[0] * 64,
+            )
+            drive = DriveConnection(
+                org_id=person.org_id,
+                owner_id=person.id,
+                collection_id=private.id,
+                url="https://drive.example/dav/",
+                username=person.email,
+                secret="sealed",
+            )
+            questionnaire = Questionnaire(
+                org_id=person.org_id, title="Satisfaction", questions=[], anonymous=False
+            )
+            session.add_all([document, drive, questionnaire])
+            await session.flush()
+            session.add_all(
+                [
+                    DriveFile(connection_id=drive.id, path="dossier.md", document_id=document.id),
+                    TranslationJob(
+                        user_id=person.id,
+                        org_id=person.org_id,
+                        file_name="rapport.md",
+                        fmt="md",
+                        target_lang="en",
+                        model="petit",
+                        source=b"# Rapport confidentiel",
+                    ),
+                    ResearchJob(
+                        user_id=person.id,
+                        org_id=person.org_id,
+                        question="Une question personnelle",
+                        model="petit",
+                        report="Un rapport",
+                    ),
+                    DocsLink(
+                        user_id=person.id,
+                        org_id=person.org_id,
+                        docs_id="doc-1",
+                        content="Texte copié de Docs",
+                    ),
+                    DocsToken(user_id=person.id, ciphertext="sealed"),
+                    QuestionnaireAnswer(
+                        questionnaire_id=questionnaire.id,
+                        period_key="once",
+                        user_id=person.id,
+                        answers=["Très utile"],
+                    ),
+                ]
+            )
+        await session.commit()
+
+        before = await erasure.count_my_data(session, me.id)
+        assert before == erasure.ErasureCounts(
+            documents=1,
+            translations=1,
+            research_runs=1,
+            drive_connections=1,
+            docs_links=1,
+            private_collections=1,
+            questionnaire_answers=1,
+        )
+        done = await erasure.erase_my_data(session, principal_of(me))
+        assert done.counts == before and done.document_digests == {"a" * 64}
+        assert await erasure.count_my_data(session, me.id) == erasure.ErasureCounts()
+        assert await session.get(DocsToken, me.id) is None
+        assert await session.scalar(select(func.count()).select_from(DriveFile)) == 1
+        # The person's shared collection is the organisation's: it stays, empty.
+        names = set(await session.scalars(select(Collection.name)))
+        assert names == {"Mes notes", "Partagée a@agri.fr", "Partagée b@agri.fr"}
+        # The other person's data is untouched.
+        assert await erasure.count_my_data(session, other.id) == before
+        assert await session.get(DocsToken, other.id) is not None
+
+
 # -- Pages ----------------------------------------------------------------------------------
 
 
@@ -184,6 +288,17 @@ async def test_export_then_delete_everything(site: Site) -> None:
                 status=DocumentStatus.READY,
             )
         )
+        session.add(
+            TranslationJob(
+                user_id=me.id,
+                org_id=me.org_id,
+                file_name="note.md",
+                fmt="md",
+                target_lang="en",
+                model="petit",
+                source=b"# Note",
+            )
+        )
         await session.commit()
     stored = site.autan.settings.data_dir / "files" / "bb" / ("b" * 64)
     stored.parent.mkdir(parents=True, exist_ok=True)
@@ -208,6 +323,9 @@ async def test_export_then_delete_everything(site: Site) -> None:
         page = await browser.get("/settings/delete")
         assert page.status_code == 200 and "Votre compte est conservé" in page.text
         assert "<caption>Ce qui sera supprimé</caption>" in page.text
+        # Kinds the person has none of are not listed beyond the six everyone has.
+        assert '<th scope="row">Traductions</th><td data-label="Nombre">1</td>' in page.text
+        assert "Recherches approfondies" not in page.text
         csrf = hidden(page.text, "csrf_token")
         wrong = await browser.post("/settings/delete", data={"csrf_token": csrf, "confirm": "oui"})
         assert wrong.status_code == 400 and "Saisissez le mot SUPPRIMER" in wrong.text
@@ -228,6 +346,7 @@ async def test_export_then_delete_everything(site: Site) -> None:
             '<th scope="row">Clés d\'API</th><td data-label="Nombre">1</td>' in done.text
         )
         assert '<th scope="row">Documents</th><td data-label="Nombre">1</td>' in done.text
+        assert '<th scope="row">Traductions</th><td data-label="Nombre">1</td>' in done.text
         assert not stored.exists()  # the document's file is gone too
         # The account stays usable; the deleted key stops working at once.
         assert (await browser.get("/settings")).status_code == 200

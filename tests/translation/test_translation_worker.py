@@ -23,6 +23,7 @@ import httpx
 import orjson
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.orm import undefer
 
 from autan.accounts import service as accounts
 from autan.accounts.models import Role
@@ -47,7 +48,9 @@ async def _job(database_url: str) -> TranslationJob:
     engine = create_engine(database_url)
     try:
         async with session_factory(engine)() as session:
-            job: TranslationJob | None = await session.scalar(select(TranslationJob))
+            job: TranslationJob | None = await session.scalar(
+                select(TranslationJob).options(undefer("*"))
+            )
             assert job is not None
             return job
     finally:

@@ -1,4 +1,9 @@
-""" "Delete all my data": a person's conversations, feedback, templates, keys and documents.
+""" "Delete all my data": everything a person wrote, uploaded, connected or asked for.
+
+Conversations, feedback, templates, keys and documents; translations and deep-research
+runs (the uploaded file and the report live in their rows); drive connections (their
+sealed passwords: a connection left behind would bring the deleted files back at its next
+sync) and Docs links and token; private collections; named questionnaire answers.
 
 Everything goes in one transaction, so a failure leaves all of it in place. The account
 itself stays (the person can keep signing in), and so do the rows that hold no content
@@ -9,7 +14,7 @@ and capacity planning) and the audit log, which records this erasure with its co
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select
@@ -18,11 +23,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from autan.accounts import audit
 from autan.accounts.models import ApiKey
 from autan.accounts.principal import Principal
+from autan.assistants.models import assistant_collections
 from autan.chat.models import Conversation, Feedback, Message
+from autan.connectors.models import DriveConnection, DriveFile
 from autan.core.events import ApiKeyRevoked, emit
-from autan.documents.models import Document
+from autan.documents.models import Collection, Document, Visibility
 from autan.prompts.models import PromptTemplate
+from autan.questionnaires.models import QuestionnaireAnswer
+from autan.research.models import ResearchJob
 from autan.retrieval.index import delete_document_chunks
+from autan.suitedocs.models import DocsLink, DocsToken
+from autan.translation.models import TranslationJob
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,17 +46,16 @@ class ErasureCounts:
     prompt_templates: int = 0
     api_keys: int = 0
     documents: int = 0
+    translations: int = 0
+    research_runs: int = 0
+    drive_connections: int = 0
+    docs_links: int = 0
+    private_collections: int = 0
+    questionnaire_answers: int = 0
 
     @property
     def total(self) -> int:
-        return (
-            self.conversations
-            + self.messages
-            + self.feedback
-            + self.prompt_templates
-            + self.api_keys
-            + self.documents
-        )
+        return sum(astuple(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +85,18 @@ def _own_documents(user_id: uuid.UUID) -> ColumnElement[bool]:
     return or_(
         Document.owner_id == user_id,
         Document.conversation_id.in_(_own_conversations(user_id)),
+        Document.collection_id.in_(_private_collections(user_id)),
     )
+
+
+def _private_collections(user_id: uuid.UUID) -> Select[uuid.UUID]:
+    return select(Collection.id).where(
+        Collection.owner_id == user_id, Collection.visibility == Visibility.PRIVATE
+    )
+
+
+def _own_drives(user_id: uuid.UUID) -> Select[uuid.UUID]:
+    return select(DriveConnection.id).where(DriveConnection.owner_id == user_id)
 
 
 async def _count(session: AsyncSession, model: type[Any], where: ColumnElement[bool]) -> int:
@@ -93,6 +114,18 @@ async def count_my_data(session: AsyncSession, user_id: uuid.UUID) -> ErasureCou
         prompt_templates=await _count(session, PromptTemplate, PromptTemplate.owner_id == user_id),
         api_keys=await _count(session, ApiKey, ApiKey.user_id == user_id),
         documents=await _count(session, Document, _own_documents(user_id)),
+        translations=await _count(session, TranslationJob, TranslationJob.user_id == user_id),
+        research_runs=await _count(session, ResearchJob, ResearchJob.user_id == user_id),
+        drive_connections=await _count(
+            session, DriveConnection, DriveConnection.owner_id == user_id
+        ),
+        docs_links=await _count(session, DocsLink, DocsLink.user_id == user_id),
+        private_collections=await _count(
+            session, Collection, Collection.id.in_(_private_collections(user_id))
+        ),
+        questionnaire_answers=await _count(
+            session, QuestionnaireAnswer, QuestionnaireAnswer.user_id == user_id
+        ),
     )
 
 
@@ -111,7 +144,12 @@ async def erase_my_data(
     )
     digests = set(await session.scalars(select(Document.sha256).where(_own_documents(user_id))))
     # Children before parents, explicitly: the counts are reported, and nothing depends on
-    # the database's cascades being enabled.
+    # the database's cascades being enabled. Drives first: a sync under way checks its row
+    # before each file and files nothing more once it is gone.
+    await session.execute(
+        delete(DriveFile).where(DriveFile.connection_id.in_(_own_drives(user_id)))
+    )
+    drives = await _delete(session, DriveConnection, DriveConnection.owner_id == user_id)
     feedback = await _delete(session, Feedback, _own_feedback(user_id))
     # Through the index's own function: it also drops the cached vectors of the collections.
     for document_id in list(
@@ -119,13 +157,40 @@ async def erase_my_data(
     ):
         await delete_document_chunks(session, document_id)
     documents = await _delete(session, Document, _own_documents(user_id))
+    docs_links = await _delete(session, DocsLink, DocsLink.user_id == user_id)
     messages = await _delete(
         session, Message, Message.conversation_id.in_(_own_conversations(user_id))
     )
     conversations = await _delete(session, Conversation, Conversation.user_id == user_id)
+    await session.execute(
+        delete(assistant_collections).where(
+            assistant_collections.c.collection_id.in_(_private_collections(user_id))
+        )
+    )
+    collections = await _delete(
+        session, Collection, Collection.id.in_(_private_collections(user_id))
+    )
     templates = await _delete(session, PromptTemplate, PromptTemplate.owner_id == user_id)
     keys = await _delete(session, ApiKey, ApiKey.user_id == user_id)
-    counts = ErasureCounts(conversations, messages, feedback, templates, keys, documents)
+    # A running translation or research run notices at its next write that its row is gone.
+    translations = await _delete(session, TranslationJob, TranslationJob.user_id == user_id)
+    research = await _delete(session, ResearchJob, ResearchJob.user_id == user_id)
+    await _delete(session, DocsToken, DocsToken.user_id == user_id)
+    answers = await _delete(session, QuestionnaireAnswer, QuestionnaireAnswer.user_id == user_id)
+    counts = ErasureCounts(
+        conversations,
+        messages,
+        feedback,
+        templates,
+        keys,
+        documents,
+        translations,
+        research,
+        drives,
+        docs_links,
+        collections,
+        answers,
+    )
     audit.record(
         session,
         audit.Action.DATA_ERASED,
@@ -139,6 +204,12 @@ async def erase_my_data(
         prompt_templates=templates,
         api_keys=keys,
         documents=documents,
+        translations=translations,
+        research_runs=research,
+        drive_connections=drives,
+        docs_links=docs_links,
+        private_collections=collections,
+        questionnaire_answers=answers,
     )
     emit(session, *(ApiKeyRevoked(h) for h in key_hashes))
     await session.commit()

@@ -32,6 +32,7 @@ def purge_command() -> None:
     done = asyncio.run(_purge(Settings()))
     typer.echo(
         f"conversations={done.conversations} documents={done.documents} "
-        f"usage_rows={done.usage_rows}"
+        f"usage_rows={done.usage_rows} translations={done.translations} "
+        f"research_runs={done.research_runs}"
     )
     err.print(f"retention purge: organisations with a rule: {len(done.by_org)}")

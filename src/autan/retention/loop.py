@@ -50,6 +50,8 @@ class RetentionPurger:
                     conversations=done.conversations,
                     documents=done.documents,
                     usage_rows=done.usage_rows,
+                    translations=done.translations,
+                    research_runs=done.research_runs,
                 )
             except (SQLAlchemyError, OSError) as exc:
                 # A database restart must not end the schedule: the next run catches up.

@@ -5,6 +5,9 @@ a table for long on a busy database; files are removed once the rows that named 
 gone (and only if no other document shares their bytes). Usage rows need no rollup first:
 `usage.rollup` adds every row to the daily rollups in the transaction that inserts it, so
 deleting a row leaves the cockpit's counts as they were.
+
+The conversations' period also applies to a person's other work of the same kind:
+translations (whose rows hold the uploaded file and its result) and deep-research runs.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts import audit
@@ -22,9 +26,11 @@ from autan.core.db import utcnow
 from autan.documents.models import Document
 from autan.documents.service import remove_unreferenced
 from autan.documents.storage import FileStore
+from autan.research.models import ResearchJob
 from autan.retention.models import RetentionRule
 from autan.retrieval.index import delete_document_chunks
 from autan.retrieval.vectors import matrix_cache
+from autan.translation.models import TranslationJob
 from autan.usage.models import UsageRecord
 
 BATCH = 500
@@ -39,6 +45,8 @@ class Purged:
     conversations: int = 0
     documents: int = 0
     usage_rows: int = 0
+    translations: int = 0
+    research_runs: int = 0
     by_org: dict[uuid.UUID, dict[str, int]] = field(default_factory=dict)
 
 
@@ -146,23 +154,28 @@ async def _purge_documents(
             count += len(ids)
 
 
-async def _purge_usage(
-    factory: async_sessionmaker[AsyncSession], org_id: uuid.UUID, cutoff: datetime
+async def _purge_rows(
+    factory: async_sessionmaker[AsyncSession],
+    model: Any,
+    where: ColumnElement[bool],
+    batch: int = BATCH,
 ) -> int:
+    """Delete the rows of a table with nothing attached outside it, a batch at a time."""
     count = 0
     while True:
         async with factory() as session, session.begin():
-            ids = list(
-                await session.scalars(
-                    select(UsageRecord.id)
-                    .where(UsageRecord.org_id == org_id, UsageRecord.created_at < cutoff)
-                    .limit(BATCH * 10)
-                )
-            )
+            ids = list(await session.scalars(select(model.id).where(where).limit(batch)))
             if not ids:
                 return count
-            await session.execute(delete(UsageRecord).where(UsageRecord.id.in_(ids)))
+            await session.execute(delete(model).where(model.id.in_(ids)))
         count += len(ids)
+
+
+async def _purge_usage(
+    factory: async_sessionmaker[AsyncSession], org_id: uuid.UUID, cutoff: datetime
+) -> int:
+    where = (UsageRecord.org_id == org_id) & (UsageRecord.created_at < cutoff)
+    return await _purge_rows(factory, UsageRecord, where, BATCH * 10)
 
 
 async def purge(
@@ -176,10 +189,23 @@ async def purge(
         rules = list(await session.scalars(select(RetentionRule)))
     purged = Purged()
     for rule in rules:
-        done = {"conversations": 0, "documents": 0, "usage_rows": 0}
+        done = dict.fromkeys(
+            ("conversations", "documents", "usage_rows", "translations", "research_runs"), 0
+        )
         if rule.conversation_days is not None:
             cutoff = now - timedelta(days=rule.conversation_days)
             done["conversations"] = await _purge_conversations(factory, store, rule.org_id, cutoff)
+            # A running translation's heartbeat keeps its `updated_at` recent.
+            done["translations"] = await _purge_rows(
+                factory,
+                TranslationJob,
+                (TranslationJob.org_id == rule.org_id) & (TranslationJob.updated_at < cutoff),
+            )
+            done["research_runs"] = await _purge_rows(
+                factory,
+                ResearchJob,
+                (ResearchJob.org_id == rule.org_id) & (ResearchJob.updated_at < cutoff),
+            )
         if rule.document_days is not None:
             cutoff = now - timedelta(days=rule.document_days)
             done["documents"] = await _purge_documents(factory, store, rule.org_id, cutoff)
@@ -196,10 +222,14 @@ async def purge(
                     conversations=done["conversations"],
                     documents=done["documents"],
                     usage_rows=done["usage_rows"],
+                    translations=done["translations"],
+                    research_runs=done["research_runs"],
                 )
                 await session.commit()
         purged.conversations += done["conversations"]
         purged.documents += done["documents"]
         purged.usage_rows += done["usage_rows"]
+        purged.translations += done["translations"]
+        purged.research_runs += done["research_runs"]
         purged.by_org[rule.org_id] = done
     return purged

@@ -33,9 +33,11 @@ class TranslationJob(TimestampMixin, Base):
     fmt: Mapped[str] = mapped_column(String(8))  # md, docx or odt
     target_lang: Mapped[str] = mapped_column(String(8))
     model: Mapped[str] = mapped_column(String(200))
+    # The file, its result and the segments done may weigh megabytes each: loaded only by
+    # what reads them (the worker, the download), not by the list or the progress poll.
     # None once the uploaded file was deleted: a job still running then ends, saying so.
-    source: Mapped[bytes | None] = mapped_column(LargeBinary)
-    result: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    source: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    result: Mapped[bytes | None] = mapped_column(LargeBinary, default=None, deferred=True)
     status: Mapped[TranslationStatus] = mapped_column(String(16), default=TranslationStatus.QUEUED)
     sections_done: Mapped[int] = mapped_column(Integer, default=0)
     sections_total: Mapped[int] = mapped_column(Integer, default=0)
@@ -45,4 +47,4 @@ class TranslationJob(TimestampMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # The translated segments of the first `sections_done` sections, kept across restarts.
-    translated: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    translated: Mapped[list[str] | None] = mapped_column(JSON, default=None, deferred=True)

@@ -144,6 +144,7 @@ async def download_translation(
 ) -> Response:
     """The translated document, in its original format."""
     job = await service.owned(session, me, job_id)
+    await session.refresh(job, ["result"])  # deferred: only the download reads it
     if job.result is None:
         raise TranslationNotFound()
     stem = file_stem(job.file_name.rsplit(".", 1)[0])

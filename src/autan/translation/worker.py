@@ -29,6 +29,7 @@ from typing import Any
 import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import undefer
 
 from autan.accounts.models import User
 from autan.accounts.principal import Principal
@@ -53,6 +54,8 @@ from autan.translation.service import parse_section, section_messages
 log = structlog.get_logger(__name__)
 
 _Running = (TranslationJob.status == TranslationStatus.RUNNING,)
+# The deferred columns the worker reads (the file, and the segments kept across restarts).
+_HEAVY = [undefer(TranslationJob.source), undefer(TranslationJob.translated)]
 
 
 class _Gone(Exception):
@@ -134,7 +137,12 @@ class TranslationWorker(JobLoop[TranslationJob]):
                 )
                 await session.commit()
                 if rowcount(taken) == 1:
-                    return await session.get(TranslationJob, job_id, populate_existing=True)
+                    return await session.get(
+                        TranslationJob,
+                        job_id,
+                        populate_existing=True,
+                        options=_HEAVY,
+                    )
         return None
 
     # --- one job -----------------------------------------------------------------------
