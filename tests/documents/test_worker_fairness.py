@@ -13,6 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts import service as accounts
+from autan.chat.models import Conversation
 from autan.core.db import utcnow
 from autan.documents.models import Collection, Document, DocumentStatus
 from autan.documents.settings import DocumentSettings
@@ -101,6 +102,43 @@ async def test_an_organisation_with_work_in_progress_waits_for_the_others(
     )
     claimed = await worker.claim()
     assert claimed is not None and claimed.id == late[0]
+
+
+async def test_a_file_attached_in_a_chat_goes_before_a_collection_batch(
+    session_maker: object, tmp_path: Path
+) -> None:
+    factory = cast(async_sessionmaker[AsyncSession], session_maker)
+    start = utcnow() - dt.timedelta(hours=1)
+    batch = await _queue(factory, "a@ministere-a.gouv.fr", "ministere-a", 5, start)
+    async with factory() as session:
+        member = await accounts.create_user(
+            session, "m@ministere-a.gouv.fr", org_slug="ministere-a"
+        )
+        conversation = Conversation(
+            user_id=member.id, org_id=member.org_id, title="Question", model="petit"
+        )
+        session.add(conversation)
+        await session.flush()
+        attached = Document(
+            conversation_id=conversation.id,
+            owner_id=member.id,
+            org_id=member.org_id,
+            name="note.md",
+            format="md",
+            size_bytes=10,
+            sha256=hashlib.sha256(b"note").hexdigest(),
+            status=DocumentStatus.QUEUED,
+            created_at=start + dt.timedelta(minutes=10),
+        )
+        session.add(attached)
+        await session.commit()
+    worker = IngestionWorker(
+        factory, cast(ModelClient, None), FileStore(tmp_path / "files"), DocumentSettings()
+    )
+    first = await worker.claim()
+    assert first is not None and first.id == attached.id
+    second = await worker.claim()
+    assert second is not None and second.id == batch[0]  # then the batch, in its order
 
 
 async def test_a_busy_database_queues_the_document_again_instead_of_failing_it(

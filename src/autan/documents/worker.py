@@ -202,14 +202,16 @@ class IngestionWorker:
 
         Organisations take turns: the oldest queued document of the organisation served
         least recently goes first, not the oldest of all, so that one organisation queuing
-        a thousand files does not make everyone else's wait behind them.
+        a thousand files does not make everyone else's wait behind them. Within an
+        organisation, files attached in a chat go before files of collections: someone is
+        waiting in the conversation to ask about them, a referent's batch can wait.
         """
         async with self.factory() as session:
             for org_id in await self._turns(session):
                 candidates = await session.scalars(
                     select(Document.id)
                     .where(Document.status == DocumentStatus.QUEUED, Document.org_id == org_id)
-                    .order_by(Document.created_at)
+                    .order_by(Document.conversation_id.is_(None), Document.created_at)
                     .limit(8)
                 )
                 for document_id in list(candidates):
