@@ -106,6 +106,7 @@ async def test_export_and_erasure_touch_only_ones_own_data(session_maker: Factor
         }
         assert messages[1]["sources"] == [SOURCE] and messages[1]["feedback"] is None
         assert document["prompt_templates"][0]["title"] == "Mon modèle"
+        assert document["research_runs"] == [] and document["translations"] == []
         assert "Question de b" not in json.dumps(document)
 
         archive = zipfile.ZipFile(io.BytesIO(await export.export_markdown_zip(session, me.id)))
@@ -216,6 +217,17 @@ async def test_erasure_leaves_no_translation_run_drive_docs_link_or_private_coll
             )
         await session.commit()
 
+        # The export holds them too: the report in full, the translation's row.
+        exported = await export.export_json(session, me.id)
+        assert [r["report"] for r in exported["research_runs"]] == ["Un rapport"]
+        assert exported["translations"] == [
+            {
+                "file_name": "rapport.md",
+                "target_language": "en",
+                "status": "queued",
+                "created_at": exported["translations"][0]["created_at"],
+            }
+        ]
         before = await erasure.count_my_data(session, me.id)
         assert before == erasure.ErasureCounts(
             documents=1,

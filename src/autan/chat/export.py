@@ -23,6 +23,8 @@ from autan.accounts.models import User
 from autan.chat.models import Conversation, Feedback, Message, MessageRole
 from autan.core.db import utcnow
 from autan.prompts.models import PromptTemplate
+from autan.research.models import ResearchJob
+from autan.translation.models import TranslationJob
 
 EXPORT_FORMAT = "autan-export/1"
 _NAME_MAX = 60
@@ -123,11 +125,45 @@ async def export_json(session: AsyncSession, user_id: uuid.UUID) -> dict[str, An
         .where(PromptTemplate.owner_id == user_id)
         .order_by(PromptTemplate.created_at)
     )
+    research = await session.scalars(
+        select(ResearchJob).where(ResearchJob.user_id == user_id).order_by(ResearchJob.created_at)
+    )
+    # The files themselves are downloaded from the translation's page; their rows are listed.
+    translations = await session.execute(
+        select(
+            TranslationJob.file_name,
+            TranslationJob.target_lang,
+            TranslationJob.status,
+            TranslationJob.created_at,
+        )
+        .where(TranslationJob.user_id == user_id)
+        .order_by(TranslationJob.created_at)
+    )
     return {
         "format": EXPORT_FORMAT,
         "exported_at": _iso(utcnow()),
         "user": None if user is None else {"email": user.email, "display_name": user.display_name},
         "conversations": conversations,
+        "research_runs": [
+            {
+                "id": str(r.id),
+                "question": r.question,
+                "status": r.status,
+                "report": r.report,
+                "sources": r.sources,
+                "created_at": _iso(r.created_at),
+            }
+            for r in research
+        ],
+        "translations": [
+            {
+                "file_name": t.file_name,
+                "target_language": t.target_lang,
+                "status": t.status,
+                "created_at": _iso(t.created_at),
+            }
+            for t in translations
+        ],
         "prompt_templates": [
             {
                 "id": str(t.id),
