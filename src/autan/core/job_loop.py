@@ -6,15 +6,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from abc import ABC, abstractmethod
-from typing import Generic, TypeVar
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
 
 import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.interfaces import ORMOption
 
+from autan.core.db import utcnow
 from autan.core.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
 Job = TypeVar("Job")
+Row = TypeVar("Row")
+
+
+async def claim_oldest(
+    factory: async_sessionmaker[AsyncSession],
+    model: type[Row],
+    queued: str,
+    running: str,
+    options: Sequence[ORMOption] = (),
+) -> Row | None:
+    """Take the oldest `queued` row of a job table (columns `id`, `status`, `created_at`,
+    `updated_at`) by moving it to `running`, unless another process takes it first."""
+    table: Any = model
+    async with factory() as session:
+        candidates = await session.scalars(
+            select(table.id).where(table.status == queued).order_by(table.created_at).limit(8)
+        )
+        for job_id in list(candidates):
+            taken = await session.execute(
+                update(table)
+                .where(table.id == job_id, table.status == queued)
+                .values(status=running, updated_at=utcnow())
+            )
+            await session.commit()
+            if getattr(taken, "rowcount", 0) == 1:
+                return await session.get(model, job_id, populate_existing=True, options=options)
+    return None
 
 
 class JobLoop(ABC, Generic[Job]):

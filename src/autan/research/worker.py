@@ -23,7 +23,7 @@ from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.principal import Principal
 from autan.core.db import utcnow
 from autan.core.errors import AutanError
-from autan.core.job_loop import JobLoop
+from autan.core.job_loop import JobLoop, claim_oldest
 from autan.core.tasks import cancel_and_wait
 from autan.documents.recovery import rowcount
 from autan.llm.client import ChatMessage, ModelClient
@@ -114,23 +114,9 @@ class ResearchWorker(JobLoop[ResearchJob]):
 
     async def claim(self) -> ResearchJob | None:
         """Take the oldest queued run, unless another process takes it first."""
-        async with self._factory() as session:
-            candidates = await session.scalars(
-                select(ResearchJob.id)
-                .where(ResearchJob.status == ResearchStatus.QUEUED)
-                .order_by(ResearchJob.created_at)
-                .limit(8)
-            )
-            for job_id in list(candidates):
-                taken = await session.execute(
-                    update(ResearchJob)
-                    .where(ResearchJob.id == job_id, ResearchJob.status == ResearchStatus.QUEUED)
-                    .values(status=ResearchStatus.RUNNING, updated_at=utcnow())
-                )
-                await session.commit()
-                if rowcount(taken) == 1:
-                    return await session.get(ResearchJob, job_id, populate_existing=True)
-        return None
+        return await claim_oldest(
+            self._factory, ResearchJob, ResearchStatus.QUEUED, ResearchStatus.RUNNING
+        )
 
     # --- one run -----------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from autan.accounts.principal import Principal
 from autan.chat.errors import readable_message
 from autan.core.db import database_busy, database_unreachable, utcnow
 from autan.core.errors import AutanError
-from autan.core.job_loop import JobLoop
+from autan.core.job_loop import JobLoop, claim_oldest
 from autan.core.tasks import cancel_and_wait
 from autan.documents.recovery import rowcount
 from autan.documents.settings import DocumentSettings
@@ -119,31 +119,13 @@ class TranslationWorker(JobLoop[TranslationJob]):
 
     async def claim(self) -> TranslationJob | None:
         """Take the oldest queued job, unless another process takes it first."""
-        async with self._factory() as session:
-            candidates = await session.scalars(
-                select(TranslationJob.id)
-                .where(TranslationJob.status == TranslationStatus.QUEUED)
-                .order_by(TranslationJob.created_at)
-                .limit(8)
-            )
-            for job_id in list(candidates):
-                taken = await session.execute(
-                    update(TranslationJob)
-                    .where(
-                        TranslationJob.id == job_id,
-                        TranslationJob.status == TranslationStatus.QUEUED,
-                    )
-                    .values(status=TranslationStatus.RUNNING, updated_at=utcnow())
-                )
-                await session.commit()
-                if rowcount(taken) == 1:
-                    return await session.get(
-                        TranslationJob,
-                        job_id,
-                        populate_existing=True,
-                        options=_HEAVY,
-                    )
-        return None
+        return await claim_oldest(
+            self._factory,
+            TranslationJob,
+            TranslationStatus.QUEUED,
+            TranslationStatus.RUNNING,
+            _HEAVY,
+        )
 
     # --- one job -----------------------------------------------------------------------
 
