@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from autan.accounts import audit
 from autan.accounts.models import AccessCode, Organisation, Role, User
 from autan.accounts.principal import Principal
-from autan.core.db import utcnow
+from autan.core.db import rowcount, utcnow
 from autan.core.errors import Forbidden, InvalidRequest, NotFound
 
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -208,7 +208,7 @@ async def claim(session: AsyncSession, code: str) -> AccessCode:
         .where((AccessCode.max_uses.is_(None)) | (AccessCode.uses < AccessCode.max_uses))
         .values(uses=AccessCode.uses + 1)
     )
-    if counted.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(counted) != 1:
         await session.rollback()
         raise AccessCodeRefused(
             "This access code has already been used. Ask your AI referent for a new one.",

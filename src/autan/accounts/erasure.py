@@ -26,6 +26,7 @@ from autan.accounts.principal import Principal
 from autan.assistants.models import assistant_collections
 from autan.chat.models import Conversation, Feedback, Message
 from autan.connectors.models import DriveConnection, DriveFile
+from autan.core.db import rowcount
 from autan.core.events import ApiKeyRevoked, emit
 from autan.documents.models import Collection, Document, Visibility
 from autan.prompts.models import PromptTemplate
@@ -131,7 +132,7 @@ async def count_my_data(session: AsyncSession, user_id: uuid.UUID) -> ErasureCou
 
 async def _delete(session: AsyncSession, model: type[Any], where: ColumnElement[bool]) -> int:
     result = await session.execute(delete(model).where(where))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 async def erase_my_data(

@@ -24,7 +24,7 @@ from autan.accounts.models import AccountLink, Organisation, Role, User
 from autan.accounts.org_management import AdminRoleReserved, UserNotInScope
 from autan.accounts.principal import Principal
 from autan.accounts.service import normalise_email
-from autan.core.db import utcnow
+from autan.core.db import rowcount, utcnow
 from autan.core.errors import InvalidRequest
 from autan.core.events import UserChanged, emit
 
@@ -201,7 +201,7 @@ async def use_link(
         .where(AccountLink.id == row.id, AccountLink.used_at.is_(None))
         .values(used_at=utcnow())
     )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(spent) != 1:
         await session.rollback()
         raise LinkRefused(_USED)
     user.password_hash = password_hash

@@ -31,7 +31,7 @@ from autan.chat.models import (
     MessageStatus,
     TitleSource,
 )
-from autan.core.db import new_id, utcnow
+from autan.core.db import new_id, rowcount, utcnow
 from autan.documents.service import remove_unreferenced
 from autan.documents.storage import FileStore
 
@@ -346,4 +346,4 @@ async def set_title(
         .values(title=title, title_source=source)
     )
     await session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from autan.connectors.models import DriveConnection, DriveStatus
 from autan.connectors.settings import ConnectorSettings
 from autan.connectors.sync import DriveSync
-from autan.core.db import utcnow
+from autan.core.db import rowcount, utcnow
 from autan.core.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
@@ -106,7 +106,7 @@ class DriveSyncer:
                     .values(running_since=now, sync_requested=False)
                 )
                 await session.commit()
-                if claimed.rowcount == 1:  # type: ignore[attr-defined]
+                if rowcount(claimed) == 1:
                     return connection_id
         return None
 

@@ -42,6 +42,12 @@ def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
+def rowcount(result: object) -> int:
+    """Rows an UPDATE or DELETE changed (SQLAlchemy types `execute` as returning a plain
+    `Result`, which has no `rowcount`)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
 

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.interfaces import ORMOption
 
-from autan.core.db import utcnow
+from autan.core.db import rowcount, utcnow
 from autan.core.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
@@ -44,7 +44,7 @@ async def claim_oldest(
                 .values(status=running, updated_at=utcnow())
             )
             await session.commit()
-            if getattr(taken, "rowcount", 0) == 1:
+            if rowcount(taken) == 1:
                 return await session.get(model, job_id, populate_existing=True, options=options)
     return None
 

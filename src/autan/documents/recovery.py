@@ -13,17 +13,12 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from autan.core.db import utcnow
+from autan.core.db import rowcount, utcnow
 from autan.documents.errors import INTERRUPTED_TOO_OFTEN
 from autan.documents.models import Document, DocumentStatus
 from autan.documents.settings import DocumentSettings
 
 _BUSY = (DocumentStatus.PARSING, DocumentStatus.INDEXING)
-
-
-def rowcount(result: object) -> int:
-    """Rows an UPDATE changed."""
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def recover_abandoned(

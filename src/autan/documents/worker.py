@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.models import Organisation, User
 from autan.accounts.principal import Principal
-from autan.core.db import database_busy, database_unreachable, utcnow
+from autan.core.db import database_busy, database_unreachable, rowcount, utcnow
 from autan.core.errors import AutanError, Plural, english_value
 from autan.core.tasks import cancel_and_wait
 from autan.documents import errors
@@ -36,7 +36,7 @@ from autan.documents.albert_chunking import ChunkingOptions, chunk_with_options
 from autan.documents.chunking import ChunkDraft, chunk
 from autan.documents.extraction import ExtractedDocument, ExtractionError, ExtractionLimits, extract
 from autan.documents.models import Document, DocumentStatus
-from autan.documents.recovery import recover_abandoned, rowcount
+from autan.documents.recovery import recover_abandoned
 from autan.documents.settings import DocumentSettings
 from autan.documents.storage import FileStore
 from autan.llm.client import ModelClient

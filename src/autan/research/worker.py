@@ -21,11 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from autan.accounts.models import User
 from autan.accounts.org_policy import OrgPolicies
 from autan.accounts.principal import Principal
-from autan.core.db import utcnow
+from autan.core.db import rowcount, utcnow
 from autan.core.errors import AutanError
 from autan.core.job_loop import JobLoop, claim_oldest
 from autan.core.tasks import cancel_and_wait
-from autan.documents.recovery import rowcount
 from autan.llm.client import ChatMessage, ModelClient
 from autan.research import report as writing
 from autan.research.followup import follow_ups

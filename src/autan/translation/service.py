@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autan.accounts import audit
 from autan.accounts.principal import Principal
+from autan.core.db import rowcount
 from autan.core.events import TranslationQueued, emit
-from autan.documents.recovery import rowcount
 from autan.llm.client import ChatMessage
 from autan.translation.documents import FORMATS, DocumentUnreadable, read
 from autan.translation.errors import (

@@ -34,11 +34,10 @@ from sqlalchemy.orm import undefer
 from autan.accounts.models import User
 from autan.accounts.principal import Principal
 from autan.chat.errors import readable_message
-from autan.core.db import database_busy, database_unreachable, utcnow
+from autan.core.db import database_busy, database_unreachable, rowcount, utcnow
 from autan.core.errors import AutanError
 from autan.core.job_loop import JobLoop, claim_oldest
 from autan.core.tasks import cancel_and_wait
-from autan.documents.recovery import rowcount
 from autan.documents.settings import DocumentSettings
 from autan.llm.client import ModelClient
 from autan.translation.documents import DocumentUnreadable, read
