@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser
 
+from autan.translation.models import TranslationJob
 from tests.support.browser import DESKTOP, check_page, screenshot_folder
 from tests.support.library import add_conversation, database, user_by_email
 from tests.support.web import PASSWORD, PEOPLE, Site, run_site
@@ -38,6 +39,19 @@ async def test_charter_prompts_export_and_erasure(
             rating=1,
             comment="Parfait",
         )
+        # A translation too: the erasure page lists the kinds beyond the usual six it finds.
+        session.add(
+            TranslationJob(
+                user_id=member.id,
+                org_id=member.org_id,
+                file_name="compte-rendu.md",
+                fmt="md",
+                target_lang="en",
+                model="petit",
+                source=b"# Compte rendu",
+            )
+        )
+        await session.commit()
     base = site.autan.base_url
     context = await browser.new_context(
         viewport=DESKTOP, locale="fr-FR", bypass_csp=True, accept_downloads=True
@@ -133,5 +147,6 @@ async def test_charter_prompts_export_and_erasure(
     await page.get_by_text("Vos données ont été supprimées.").wait_for()
     table = await page.locator("table.counts").inner_text()
     assert "Conversations\t1" in table and "Modèles de prompts\t1" in table
+    assert "Traductions\t1" in table and "Recherches approfondies" not in table
     await check_page(page, "delete-done", folder)
     await context.close()
