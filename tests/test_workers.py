@@ -28,6 +28,7 @@ from autan.documents.models import Chunk, Document, DocumentStatus
 from autan.documents.storage import FileStore
 from autan.llm.config import ModelConfig, ModelsConfig, ModelType, ReplicaConfig, dump_models_file
 from tests.support.database import SqliteDatabases
+from tests.support.faults import eventually
 from tests.support.processes import SimUpstream, start_sim
 
 pytestmark = pytest.mark.slow
@@ -243,6 +244,9 @@ async def test_a_killed_workers_document_is_taken_over(
             lambda found: found[document_id].status == DocumentStatus.INDEXING,
             timeout=30,
         )
+        # INDEXING is written before the embedding call leaves: kill it only once the call
+        # has reached the upstream, so that the takeover really repeats the call.
+        await eventually(lambda: slow_sim.stats()["started"] >= 1, timeout=30)
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(10)
