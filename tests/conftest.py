@@ -21,9 +21,11 @@ from autan.app import create_app
 from autan.cli import proxy_options
 from autan.core import security
 from autan.core.db import create_engine, session_factory
+from autan.core.logging import configure as configure_logging
 from autan.llm.config import ModelsConfig, dump_models_file
 from autan.settings import Settings
 from tests.support.database import PostgresDatabases, SqliteDatabases
+from tests.support.loopback import TLS
 
 # Session-wide fixtures that start real processes, shared by every module that asks for them,
 # and the lane marks (`slow`, `browser`, `model`, `postgresql`, `processes`) given at collection.
@@ -54,6 +56,13 @@ def isolated_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
     with pytest.MonkeyPatch.context() as patch:
         isolate_settings(patch, tmp_path_factory.mktemp("cwd"))
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def product_logging() -> None:
+    """Log as `autan serve` does: unconfigured, structlog renders every traceback with Rich and
+    each frame's variables, which is slow (seconds over the suite) and unlike production."""
+    configure_logging("INFO")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -123,7 +132,9 @@ class RunningAutan:
 
     def client(self, timeout: float = 30) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {self.api_key}"}
-        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
+        return httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, timeout=timeout, verify=TLS
+        )
 
 
 @contextlib.asynccontextmanager

@@ -14,6 +14,7 @@ from autan.accounts.models import Role
 from autan.core.db import create_engine, session_factory
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from tests.conftest import RunningAutan, make_settings, serve_autan
+from tests.support.loopback import TLS
 
 PEOPLE = {
     "admin": ("admin@numerique.gouv.fr", Role.ADMIN, "dinum"),
@@ -31,7 +32,9 @@ class World:
 
     def client(self, who: str) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {self.keys[who]}"}
-        return httpx.AsyncClient(base_url=self.autan.base_url, headers=headers, timeout=10)
+        return httpx.AsyncClient(
+            base_url=self.autan.base_url, headers=headers, timeout=10, verify=TLS
+        )
 
 
 @pytest.fixture

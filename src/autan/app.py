@@ -301,8 +301,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             factory = core.factory
             bus = core.bus
             revocations = SessionRevocations(factory, bus, settings.redis_url)
-            oidc_http = httpx.AsyncClient(timeout=settings.oidc.timeout)
-            oidc = OidcClient(settings.oidc, oidc_http) if settings.oidc.enabled else None
+            # Only a site that signs in through ProConnect needs the client (and its TLS
+            # context, which takes tens of milliseconds to load the CA bundle).
+            oidc_http = (
+                httpx.AsyncClient(timeout=settings.oidc.timeout) if settings.oidc.enabled else None
+            )
+            oidc = OidcClient(settings.oidc, oidc_http) if oidc_http is not None else None
             documents = core.documents
             if settings.documents.worker_in_serve:
                 await documents.start()
@@ -375,7 +379,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield {"services": services}
             finally:
                 await revocations.stop()
-                await oidc_http.aclose()
+                if oidc_http is not None:
+                    await oidc_http.aclose()
                 if research_worker is not None:
                     await research_worker.stop()
                 await web_runtime.close()

@@ -10,6 +10,7 @@ import httpx
 from autan.accounts import service as accounts
 from autan.accounts.models import Role
 from autan.core.db import create_engine, session_factory
+from tests.support.loopback import TLS
 
 FICHE_MD = """# Carte d'identité
 
@@ -49,7 +50,7 @@ async def add_user(
 def client_for(base_url: str, key: str) -> httpx.AsyncClient:
     """An API client authenticated with this key."""
     return httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60, verify=TLS
     )
 
 

@@ -22,6 +22,7 @@ from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from autan.retrieval.settings import RetrievalSettings
 from autan.suitedocs.settings import DocsSettings
 from tests.conftest import RunningAutan, make_settings, serve_autan
+from tests.support.loopback import TLS
 
 PASSWORD = "correct horse battery staple"
 PEOPLE = {
@@ -39,7 +40,7 @@ class Site:
 
     def browser(self, **headers: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            base_url=self.autan.base_url, headers={**HTML, **headers}, timeout=20
+            base_url=self.autan.base_url, headers={**HTML, **headers}, timeout=20, verify=TLS
         )
 
     @contextlib.asynccontextmanager

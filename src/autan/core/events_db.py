@@ -90,16 +90,16 @@ class DatabaseTransport:
             try:
                 await self._start()
                 break
-            except (SQLAlchemyError, OSError):  # a refused connection is not wrapped
-                await self._failed(bus)
+            except (SQLAlchemyError, OSError) as error:  # a refused connection is not wrapped
+                await self._failed(bus, error)
                 await asyncio.sleep(self._interval)
         while True:
             await asyncio.sleep(self._interval)
             try:
                 events = await self.poll(bus.origin)
                 await self._trim()
-            except (SQLAlchemyError, OSError):  # a refused connection is not wrapped
-                await self._failed(bus)
+            except (SQLAlchemyError, OSError) as error:  # a refused connection is not wrapped
+                await self._failed(bus, error)
                 continue
             if not bus.healthy:
                 # Events committed while this process could not read them are still in the
@@ -111,8 +111,12 @@ class DatabaseTransport:
             if events:
                 bus.deliver(events)
 
-    async def _failed(self, bus: EventBus) -> None:
-        log.warning("event_poll_failed", exc_info=True)
+    async def _failed(self, bus: EventBus, error: Exception) -> None:
+        # The traceback once per outage; while it lasts, one line per poll is enough.
+        if self._down_since is None:
+            log.warning("event_poll_failed", exc_info=error)
+        else:
+            log.warning("event_poll_failed", error=repr(error))
         # The events live in the database: while it cannot be read, no change can be committed
         # to it either, so the caches still hold the truth. Emptying them would turn every
         # cached API key into a 503. Entries cached from now on get the degraded TTL.

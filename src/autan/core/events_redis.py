@@ -38,6 +38,7 @@ class RedisTransport:
         self._client: Redis | None = None
         self._outgoing: asyncio.Queue[str] | None = None
         self._sender: asyncio.Task[None] | None = None
+        self._publishing = True  # False from a failed publish until one succeeds
 
     def _redis(self) -> Redis:
         if self._client is None:
@@ -67,10 +68,17 @@ class RedisTransport:
             message = await outgoing.get()
             try:
                 await self._redis().publish(CHANNEL, message)
-            except (RedisError, OSError):
+            except (RedisError, OSError) as error:
                 # Receivers lose this event; their own subscription broke too, or will
                 # break on its health check, and they fall back to short TTLs.
-                log.warning("event_publish_failed", exc_info=True)
+                # The traceback once per outage, one line per event while it lasts.
+                if self._publishing:
+                    log.warning("event_publish_failed", exc_info=error)
+                else:
+                    log.warning("event_publish_failed", error=repr(error))
+                self._publishing = False
+            else:
+                self._publishing = True
             finally:
                 outgoing.task_done()
 
@@ -103,8 +111,12 @@ class RedisTransport:
                         events = self._decode(message["data"], bus.origin)
                         if events:
                             bus.deliver(events)
-            except (RedisError, OSError):
-                log.warning("event_subscription_failed", exc_info=True)
+            except (RedisError, OSError) as error:
+                # The traceback once per outage, one line per retry while it lasts.
+                if bus.healthy:
+                    log.warning("event_subscription_failed", exc_info=error)
+                else:
+                    log.warning("event_subscription_failed", error=repr(error))
                 await bus.set_healthy(False)
             finally:
                 with contextlib.suppress(RedisError, OSError):  # the connection may be gone

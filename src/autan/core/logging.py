@@ -9,8 +9,14 @@ import structlog
 
 def configure(level: str = "INFO", json: bool = False) -> None:
     """Configure structlog and the standard library's logging once for the process."""
+    # Plain tracebacks, whatever the processors before the renderer: structlog's default console
+    # formatter (Rich) prints every frame's variables, so passwords, keys and messages.
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[
