@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from tests.support.web import Site, hidden, run_site
@@ -26,9 +28,15 @@ async def every_connection_taken(site: Site) -> AsyncIterator[None]:
     factory: async_sessionmaker[AsyncSession] = site.autan.app.state.services.session_factory  # type: ignore[attr-defined]
     engine = factory.kw["bind"]
     held: list[AsyncConnection] = []
+    deadline = time.monotonic() + 20
     try:
-        for _ in range(POOL_SIZE):
-            held.append(await engine.connect())
+        while len(held) < POOL_SIZE:
+            try:
+                held.append(await engine.connect())
+            except SATimeoutError:
+                # The site's own pollers (events, workers) hold a connection for a moment:
+                # on a busy machine that outlasts the pool's 0.3 s. Keep what is held, ask again.
+                assert time.monotonic() < deadline, "the site never released its connections"
         yield
     finally:
         for connection in held:
