@@ -45,6 +45,7 @@ def test_what_starts_a_process_is_found_in_the_source(request: pytest.FixtureReq
 
 def test_the_test_command_runs_the_suite_in_parallel_on_request() -> None:
     script = (ROOT / "scripts" / "test.sh").read_text()
-    assert '-n "$workers" --dist loadgroup' in script
+    assert '-n "$workers" --dist load)' in script
     assert 'workers="${PYTEST_WORKERS:-0}"' in script
+    assert "workers=auto" in script  # the fast lane: every core
     assert "pytest-xdist" in (ROOT / "pyproject.toml").read_text()
