@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser
 
-from autan.translation.models import TranslationJob
 from tests.support.browser import DESKTOP, check_page, screenshot_folder
-from tests.support.library import add_conversation, database, user_by_email
+from tests.support.library import add_conversation, database, queued_translation, user_by_email
 from tests.support.web import PASSWORD, PEOPLE, Site, run_site
 
 pytestmark = pytest.mark.slow
@@ -40,17 +39,7 @@ async def test_charter_prompts_export_and_erasure(
             comment="Parfait",
         )
         # A translation too: the erasure page lists the kinds beyond the usual six it finds.
-        session.add(
-            TranslationJob(
-                user_id=member.id,
-                org_id=member.org_id,
-                file_name="compte-rendu.md",
-                fmt="md",
-                target_lang="en",
-                model="petit",
-                source=b"# Compte rendu",
-            )
-        )
+        session.add(queued_translation(member, "compte-rendu.md", b"# Compte rendu"))
         await session.commit()
     base = site.autan.base_url
     context = await browser.new_context(

@@ -29,7 +29,7 @@ from autan.retrieval.index import add_chunks
 from autan.translation.models import TranslationJob
 from autan.usage import rollup
 from autan.usage.models import UsageDay, UsageRecord
-from tests.support.library import add_conversation
+from tests.support.library import add_conversation, queued_translation
 
 Factory = async_sessionmaker[AsyncSession]
 NOW = utcnow()
@@ -187,16 +187,7 @@ async def test_the_purge_leaves_no_row_index_entry_or_file_and_keeps_the_counts(
         for who, at, word in [(alice, OLD, MARKER), (alice, RECENT, "récente"), (bob, OLD, "bob")]:
             session.add_all(
                 [
-                    TranslationJob(
-                        user_id=who.id,
-                        org_id=who.org_id,
-                        file_name=f"{word}.md",
-                        fmt="md",
-                        target_lang="en",
-                        model="petit",
-                        source=f"# Note {word}".encode(),
-                        updated_at=at,
-                    ),
+                    queued_translation(who, f"{word}.md", f"# Note {word}".encode(), updated_at=at),
                     ResearchJob(
                         user_id=who.id,
                         org_id=who.org_id,

@@ -26,9 +26,14 @@ from autan.prompts import service as prompts
 from autan.questionnaires.models import Questionnaire, QuestionnaireAnswer
 from autan.research.models import ResearchJob
 from autan.suitedocs.models import DocsLink, DocsToken
-from autan.translation.models import TranslationJob
 from autan.usage.models import UsageRecord
-from tests.support.library import add_conversation, database, principal_of, user_by_email
+from tests.support.library import (
+    add_conversation,
+    database,
+    principal_of,
+    queued_translation,
+    user_by_email,
+)
 from tests.support.web import PEOPLE, Site, hidden, run_site
 
 Factory = async_sessionmaker[AsyncSession]
@@ -184,15 +189,7 @@ async def test_erasure_leaves_no_translation_run_drive_docs_link_or_private_coll
             session.add_all(
                 [
                     DriveFile(connection_id=drive.id, path="dossier.md", document_id=document.id),
-                    TranslationJob(
-                        user_id=person.id,
-                        org_id=person.org_id,
-                        file_name="rapport.md",
-                        fmt="md",
-                        target_lang="en",
-                        model="petit",
-                        source=b"# Rapport confidentiel",
-                    ),
+                    queued_translation(person, "rapport.md", b"# Rapport confidentiel"),
                     ResearchJob(
                         user_id=person.id,
                         org_id=person.org_id,
@@ -300,17 +297,7 @@ async def test_export_then_delete_everything(site: Site) -> None:
                 status=DocumentStatus.READY,
             )
         )
-        session.add(
-            TranslationJob(
-                user_id=me.id,
-                org_id=me.org_id,
-                file_name="note.md",
-                fmt="md",
-                target_lang="en",
-                model="petit",
-                source=b"# Note",
-            )
-        )
+        session.add(queued_translation(me, "note.md", b"# Note"))
         await session.commit()
     stored = site.autan.settings.data_dir / "files" / "bb" / ("b" * 64)
     stored.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from autan.accounts.models import Role, User
 from autan.accounts.principal import Principal
 from autan.chat.models import Conversation, Feedback, Message, MessageRole
 from autan.core.db import create_engine, session_factory, utcnow
+from autan.translation.models import TranslationJob
 from tests.support.web import Site
 
 
@@ -37,6 +38,20 @@ async def user_by_email(session: AsyncSession, email: str) -> User:
     user = await repository.user_by_email(session, email)
     assert user is not None
     return user
+
+
+def queued_translation(user: User, file_name: str, source: bytes, **columns: Any) -> TranslationJob:
+    """A Markdown file of this person's, queued for translation into English."""
+    return TranslationJob(
+        user_id=user.id,
+        org_id=user.org_id,
+        file_name=file_name,
+        fmt="md",
+        target_lang="en",
+        model="petit",
+        source=source,
+        **columns,
+    )
 
 
 async def add_conversation(
