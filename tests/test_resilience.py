@@ -12,6 +12,7 @@ import pytest
 
 from autan.llm.config import ModelConfig, ModelsConfig, ReplicaConfig
 from tests.conftest import RunningAutan, make_settings, serve_autan
+from tests.support.faults import eventually
 from tests.support.processes import SimUpstream, start_sim
 from tests.support.usage import usage_rows
 
@@ -99,14 +100,6 @@ async def test_a_stream_broken_mid_answer_ends_with_an_error_event(
     assert row.status == 502 and row.error_code == "upstream_stream_broken"
 
 
-async def wait_for(condition: object, timeout: float = 20.0) -> None:
-    """Poll until `condition` holds: generous, since a busy machine slows everything down."""
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 async def slow_autan(
     tmp_path: Path, database_url: str
@@ -130,7 +123,7 @@ async def test_a_client_leaving_a_stream_cancels_the_upstream(
     ):
         async for _chunk in response.aiter_bytes():
             break  # one chunk, then the client goes away
-    await wait_for(lambda: sim.stats()["cancelled"] == 1)
+    await eventually(lambda: sim.stats()["cancelled"] == 1)
     assert sim.stats()["in_flight"] == 0
     async with autan.client() as client:
         replicas = (await client.get("/health")).json()["models"]["m"]["replicas"]
@@ -148,11 +141,11 @@ async def test_a_client_leaving_a_non_streamed_request_cancels_the_upstream(
         request = asyncio.create_task(client.post("/v1/chat/completions", json=body))
         # The client leaves once the call has reached the upstream, not after a fixed time:
         # on a busy machine a fixed time may end before Autan has even called it.
-        await wait_for(lambda: sim.stats()["started"] == 1)
+        await eventually(lambda: sim.stats()["started"] == 1)
         request.cancel()
         with pytest.raises(asyncio.CancelledError):
             await request
-    await wait_for(lambda: sim.stats()["cancelled"] == 1)
+    await eventually(lambda: sim.stats()["cancelled"] == 1)
     (row,) = await usage_rows(autan.settings.resolved_database_url, 1)
     assert row.status == 499
 
@@ -196,7 +189,7 @@ async def test_the_process_refuses_requests_beyond_its_connection_limit(
                 )
                 for _ in range(3)
             ]
-            await wait_for(lambda: sim.stats()["in_flight"] == 3)
+            await eventually(lambda: sim.stats()["in_flight"] == 3)
             refused = await client.get("/v1/models")
             # Refused at once, not after a held request freed a connection.
             assert not any(request.done() for request in held)
