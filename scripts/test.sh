@@ -17,17 +17,12 @@ scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-# One process by default: on CI's two cores the suite is CPU-bound (its CPU time is close to
-# its wall time), and four pytest-xdist workers were slower (24 min against 18) and made
-# the real-model tests time out (docs/testing.md). PYTEST_WORKERS=N runs N workers, each
-# with its own PostgreSQL, Redis, Chromium and temporary folders, on a machine with the
-# cores for it.
-# The fast lane (-m "not slow") has no real model to starve: it spreads over every core
-# (1 min 18 s on two cores, against 2 min 16 s in one process).
-workers="${PYTEST_WORKERS:-0}"
-if [[ -z "${PYTEST_WORKERS:-}" && " $* " == *"not slow"* ]]; then
-    workers=auto
-fi
+# One pytest-xdist worker per core (two on CI). Each worker has its own PostgreSQL, Redis,
+# Chromium, embedded models and temporary folders. On CI's two cores the full lane takes
+# about 11 minutes this way against 15-16 in one process (docs/testing.md); more workers
+# than cores were slower and starved the real models. PYTEST_WORKERS=N decides instead
+# (0: one process).
+workers="${PYTEST_WORKERS:-auto}"
 # `load` hands out tests by their index: Schemathesis's 60 generated cases share one node id
 # under pytest 9, and `loadgroup`, which keys tests by node id, ran one of them.
 parallel=(-n "$workers" --dist load)

@@ -37,15 +37,14 @@ def _with_an_upstream() -> None:
 
 def test_what_starts_a_process_is_found_in_the_source(request: pytest.FixtureRequest) -> None:
     assert starts_processes(_with_an_upstream)
-    assert not starts_processes(test_the_test_command_runs_the_suite_in_parallel_on_request)
+    assert not starts_processes(test_the_test_command_spreads_the_suite_over_every_core)
     # This test names `_with_an_upstream`: a helper that starts a process marks its callers.
     assert lanes_of(request.node) == {"processes"}
     assert request.node.get_closest_marker("slow") is not None
 
 
-def test_the_test_command_runs_the_suite_in_parallel_on_request() -> None:
+def test_the_test_command_spreads_the_suite_over_every_core() -> None:
     script = (ROOT / "scripts" / "test.sh").read_text()
     assert '-n "$workers" --dist load)' in script
-    assert 'workers="${PYTEST_WORKERS:-0}"' in script
-    assert "workers=auto" in script  # the fast lane: every core
+    assert 'workers="${PYTEST_WORKERS:-auto}"' in script  # one worker per core, both lanes
     assert "pytest-xdist" in (ROOT / "pyproject.toml").read_text()
