@@ -29,11 +29,9 @@ import contextlib
 import json
 import os
 import socket
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +50,7 @@ from autan.core.migrate import upgrade
 from autan.documents.models import Document
 from autan.services import Services
 from autan.settings import Settings
+from benchmarks.answers.conditions import conditions
 from benchmarks.answers.data import DATA, PIAF, Case, load_cases
 from benchmarks.answers.e2e_scoring import score, summarise
 
@@ -280,16 +279,12 @@ def _result(
         "name": args.name,
         "model_file": Path(args.model).name,
         "split": "test",
-        "date": datetime.now(UTC).isoformat(timespec="minutes"),
-        "machine": f"{os.cpu_count()} cores, {os.uname().machine}",
+        **conditions(load_before),
         "paragraphs": sum(len(keys) for keys in state["documents"].values()),
         "documents": len(state["documents"]),
         "ingest_seconds": state.get("ingest_seconds"),
         "max_answer_tokens": args.max_tokens,
         "threads": args.threads,
-        "load_before": load_before,
-        "load_after": os.getloadavg(),
-        "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
         "summary": summarise(rows),
         "rows": rows,
     }

@@ -19,12 +19,10 @@ import asyncio
 import json
 import math
 import os
-import subprocess
 import tempfile
 import time
 import uuid
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from autan.llm.embedded.supervisor import EmbeddedModels
 from autan.llm.settings import EmbeddedSettings
 from autan.retrieval.grounding import grounded_messages
 from autan.retrieval.search import SearchHit
+from benchmarks.answers.conditions import conditions
 from benchmarks.answers.data import Case, Split, abstention_cases, load_cases
 from benchmarks.answers.scoring import abstains, contains_gold, leaks_prompt, token_f1
 
@@ -251,13 +250,9 @@ def _result(
         "name": args.name,
         "model_file": Path(args.model).name,
         "split": args.split,
-        "date": datetime.now(UTC).isoformat(timespec="minutes"),
-        "machine": f"{os.cpu_count()} cores, {os.uname().machine}",
-        "load_before": load_before,
-        "load_after": os.getloadavg(),
+        **conditions(load_before),
         # Cases kept from an earlier run (--resume): their speed is that run's machine load.
         "resumed_cases": getattr(args, "resumed_cases", 0),
-        "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
         "summary": summary,
         "rows": rows,
     }

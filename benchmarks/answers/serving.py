@@ -24,11 +24,9 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import tempfile
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +34,7 @@ import httpx
 
 from autan.services import Services
 from autan.settings import Settings
+from benchmarks.answers.conditions import conditions
 from benchmarks.answers.data import load_cases
 from benchmarks.answers.end_to_end import person, running
 from benchmarks.answers.run import messages_for
@@ -181,14 +180,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         rows.append(await stream(client, url, sent, headers))
                     print(f"{n + 1}/{len(cases)}", flush=True)
     return {
-        "date": datetime.now(UTC).isoformat(timespec="minutes"),
-        "machine": f"{os.cpu_count()} cores, {os.uname().machine}",
+        **conditions(load_before),
         "model": model,
         "threads": args.threads or os.cpu_count(),
         "max_tokens": args.max_tokens,
-        "load_before": load_before,
-        "load_after": os.getloadavg(),
-        "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
         "direct": direct,
         "autan": through,
     }
