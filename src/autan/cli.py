@@ -49,7 +49,7 @@ orgs_app = typer.Typer(help="Manage organisations.", no_args_is_help=True)
 app.add_typer(codes_app, name="codes")
 app.add_typer(orgs_app, name="orgs")
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line per message: paths stay whole
 
 
 @asynccontextmanager

@@ -36,13 +36,15 @@ def test_ingest_twice_skips_what_is_ready(
     (folder / "permis" / "echange.md").write_text(OTHER_MD)
     (folder / ".cache").mkdir()
     (folder / ".cache" / "ignored.md").write_text("# Hidden\n\nNot ingested.")
-    broken = tmp_path / "casse.pdf"
+    # A path longer than a terminal line: the report must print it whole, not wrapped.
+    broken = tmp_path / ("dossier-de-la-direction-des-affaires-juridiques-" * 2) / "casse.pdf"
+    broken.parent.mkdir()
     broken.write_bytes(b"%PDF-1.7\n1 0 obj << /Type")
 
     first = runner.invoke(app, ["ingest", str(folder), str(broken), "--collection", "Fiches"])
     assert first.exit_code == 1, first.output
     assert "2 ready, 0 skipped (already ingested), 1 failed" in first.output
-    assert "casse.pdf" in first.output and "could not be read" in first.output
+    assert f"{broken}: The file could not be read" in first.output
 
     broken.unlink()
     second = runner.invoke(app, ["ingest", str(folder), "--collection", "Fiches"])

@@ -24,7 +24,7 @@ from autan.core.db import create_engine, session_factory
 from autan.settings import Settings
 
 bench_app = typer.Typer(help="Measure a deployment.", no_args_is_help=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line per message: paths stay whole
 
 
 async def _create(count: int, org: str, password: str, path: Path) -> None:

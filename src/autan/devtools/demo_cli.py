@@ -14,7 +14,7 @@ from autan.settings import Settings
 from autan.usage import rollup
 
 demo_app = typer.Typer(help="Demonstration data.", no_args_is_help=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line per message: paths stay whole
 
 
 async def _seed(url: str, plan: SeedPlan) -> SeedReport:

@@ -31,7 +31,7 @@ from autan.documents.storage import sha256_of
 from autan.documents.worker import IngestionWorker
 from autan.settings import Settings
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line per message: paths stay whole
 _POLL = 0.2
 _FINISHED = (DocumentStatus.READY, DocumentStatus.FAILED)
 

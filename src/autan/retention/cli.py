@@ -15,7 +15,7 @@ from autan.settings import Settings
 retention_app = typer.Typer(
     help="Retention of conversations, files and usage.", no_args_is_help=True
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line per message: paths stay whole
 
 
 async def _purge(settings: Settings) -> Purged:
