@@ -15,7 +15,6 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
-from rich.console import Console
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +24,7 @@ from autan.accounts import service as accounts
 from autan.accounts.models import Role
 from autan.accounts.permissions import OrganisationNotFound
 from autan.bench.cli import bench_app
+from autan.core.console import err
 from autan.core.db import create_engine, session_factory
 from autan.core.errors import AutanError
 from autan.core.events import build_bus
@@ -48,8 +48,6 @@ codes_app = typer.Typer(help="Manage access codes.", no_args_is_help=True)
 orgs_app = typer.Typer(help="Manage organisations.", no_args_is_help=True)
 app.add_typer(codes_app, name="codes")
 app.add_typer(orgs_app, name="orgs")
-
-err = Console(stderr=True, soft_wrap=True)  # one line per message: paths stay whole
 
 
 @asynccontextmanager

@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from autan.core.console import err
 from autan.llm.embedded.adding import add_model
 from autan.llm.embedded.errors import EmbeddedModelError
 from autan.llm.embedded.weights import CATALOGUE, registry
 from autan.settings import Settings
 
 models_app = typer.Typer(help="Manage the embedded chat models.", no_args_is_help=True)
-err = Console(stderr=True, soft_wrap=True)  # one line per message, whatever the terminal
 
 
 @models_app.command("add")

@@ -13,18 +13,17 @@ from typing import Annotated
 import httpx
 import typer
 import uvloop
-from rich.console import Console
 
 from autan.bench import answers as bench_answers
 from autan.bench import report
 from autan.bench.crowd import run_plan
 from autan.bench.load import LoadPlan, markdown_table, parse_ramp, read_users_file
 from autan.bench.users import create_bench_users, write_users_file
+from autan.core.console import err
 from autan.core.db import create_engine, session_factory
 from autan.settings import Settings
 
 bench_app = typer.Typer(help="Measure a deployment.", no_args_is_help=True)
-err = Console(stderr=True, soft_wrap=True)  # one line per message: paths stay whole
 
 
 async def _create(count: int, org: str, password: str, path: Path) -> None:

@@ -6,15 +6,14 @@ import asyncio
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from autan.core.console import err
 from autan.core.db import create_engine, session_factory
 from autan.devtools.demo import DEFAULT_MODELS, SeedPlan, SeedReport, seed
 from autan.settings import Settings
 from autan.usage import rollup
 
 demo_app = typer.Typer(help="Demonstration data.", no_args_is_help=True)
-err = Console(stderr=True, soft_wrap=True)  # one line per message: paths stay whole
 
 
 async def _seed(url: str, plan: SeedPlan) -> SeedReport:

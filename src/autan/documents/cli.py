@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from autan.accounts.models import Role, User
 from autan.accounts.principal import Principal
+from autan.core.console import err
 from autan.core.errors import AutanError, InvalidRequest
 from autan.documents import service
 from autan.documents.models import Collection, Document, DocumentStatus, Visibility
@@ -31,7 +31,6 @@ from autan.documents.storage import sha256_of
 from autan.documents.worker import IngestionWorker
 from autan.settings import Settings
 
-err = Console(stderr=True, soft_wrap=True)  # one line per message: paths stay whole
 _POLL = 0.2
 _FINISHED = (DocumentStatus.READY, DocumentStatus.FAILED)
 

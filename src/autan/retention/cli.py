@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import typer
-from rich.console import Console
 
+from autan.core.console import err
 from autan.core.db import create_engine, session_factory
 from autan.documents.storage import FileStore
 from autan.retention.service import Purged, purge
@@ -15,7 +15,6 @@ from autan.settings import Settings
 retention_app = typer.Typer(
     help="Retention of conversations, files and usage.", no_args_is_help=True
 )
-err = Console(stderr=True, soft_wrap=True)  # one line per message: paths stay whole
 
 
 async def _purge(settings: Settings) -> Purged:
