@@ -149,7 +149,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     # Long answers: the decoding window, not its two ends, decides the speed.
                     messages = messages_for(replace(case, question=SUMMARY_REQUEST))
                     body: dict[str, Any] = {
-                        "messages": messages,
                         "stream": True,
                         "stream_options": {"include_usage": True},
                         "temperature": 0,
